@@ -1,0 +1,20 @@
+// `vswin doctor`: what this machine runs and why.
+import type { Command } from 'commander';
+import { startBackend } from './shared.ts';
+import { tf } from '../../engine/tf.ts';
+
+export function registerEngineCommands(program: Command): void {
+  program
+    .command('doctor')
+    .description('report the compute backend in use and why it was chosen')
+    .action(async (_opts, command: Command) => {
+      const choice = await startBackend(command, true);
+      const lines = [
+        `backend:  ${choice.name} (${choice.provider})`,
+        `reason:   ${choice.reason}`,
+        `tfjs:     ${tf.version.tfjs}`,
+        `node:     ${process.version} ${process.platform}-${process.arch}`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,34 @@
+// Helpers shared by the CLI subcommands.
+import type { Command } from 'commander';
+import { initBackend, type BackendChoice } from '../../engine/backend.ts';
+
+/** Starts the backend named by the global --backend option and reports it on stderr. */
+export async function startBackend(command: Command, quiet = false): Promise<BackendChoice> {
+  const root = rootOf(command);
+  const choice = await initBackend(root.opts().backend as string | undefined);
+  if (!quiet) process.stderr.write(`backend: ${choice.name} (${choice.reason})\n`);
+  return choice;
+}
+
+export function rootOf(command: Command): Command {
+  let node = command;
+  while (node.parent) node = node.parent;
+  return node;
+}
+
+/** Parses a positive integer option, naming the option and the received value on error. */
+export function intOption(name: string, min = 0): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, received "${value}"`);
+    return n;
+  };
+}
+
+export function floatOption(name: string, min = -Infinity, max = Infinity): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name}: expected a number in [${min}, ${max}], received "${value}"`);
+    return n;
+  };
+}

@@ -1,0 +1,37 @@
+// Lint with import-boundary rules: folders are process boundaries (architecture.md, convention 1).
+import tseslint from 'typescript-eslint';
+
+const boundary = (patterns, message) => ({
+  'no-restricted-imports': ['error', { patterns: [{ group: patterns, message }] }],
+});
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'out/**', 'renderer/dist/**', 'test-output/**', '**/*.wasm'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+  {
+    files: ['core/**/*.ts'],
+    rules: boundary(['**/electron/**', '**/renderer/**', 'electron', 'react', 'react-dom'], 'core/ is headless: it never imports electron/ or renderer/.'),
+  },
+  {
+    files: ['core/protocol/**/*.ts'],
+    rules: boundary(['../*', '../../*', '@tensorflow/*', 'node:*'], 'core/protocol/ holds shared types only and imports nothing.'),
+  },
+  {
+    files: ['core/model/**/*.ts', 'core/engine/**/*.ts', 'core/data/**/*.ts', 'core/train/**/*.ts', 'core/eval/**/*.ts', 'core/registry/**/*.ts'],
+    rules: boundary(['**/host/**', '**/electron/**', '**/renderer/**', 'electron', 'react'], 'Engine layers never import the host (CLI/service) or the UI.'),
+  },
+  {
+    files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],
+    rules: boundary(['**/core/engine/**', '**/core/model/**', '**/core/data/**', '**/core/train/**', '**/core/registry/**', '**/electron/**', '@tensorflow/*', 'node:*', 'electron'], 'The renderer talks to the core only through renderer/bridge and core/protocol types.'),
+  },
+  {
+    files: ['electron/**/*.ts'],
+    rules: boundary(['**/renderer/**'], 'The Electron main process does not import the renderer.'),
+  },
+);
