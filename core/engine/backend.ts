@@ -80,6 +80,8 @@ export async function initBackend(flag?: string): Promise<BackendChoice> {
   const ok = await tf.setBackend(choice.name);
   if (!ok) throw new Error(`TensorFlow.js could not start the ${choice.name} backend (${choice.provider}).`);
   await tf.ready();
+  // The cpu backend advertises tfjs-node on first use; the CLI already says which backend runs and why.
+  if (choice.name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   current = choice;
   for (const hook of hooks) await hook(choice);
   return choice;

@@ -234,6 +234,17 @@ export class VideoSwin {
     return result;
   }
 
+  /**
+   * Gradients of a scalar loss with respect to every parameter, keyed by official name (tfjs's own
+   * variableGrads keys them by the global variable names).
+   */
+  gradients(lossFn: () => Tensor): { value: Tensor; grads: Map<string, Tensor> } {
+    const { value, grads } = tf.variableGrads(lossFn as () => tf.Scalar, [...this.params.values()]);
+    const byKey = new Map<string, Tensor>();
+    for (const [key, variable] of this.params) byKey.set(key, grads[variable.name]);
+    return { value, grads: byKey };
+  }
+
   /** Logits only, with every intermediate tensor released. */
   predict(input: Tensor): Tensor {
     return tf.tidy(() => this.forward(input).logits);
@@ -324,7 +335,10 @@ export function describeLoadProblems(report: LoadReport): string {
  * LayerNorm 1/0, relative position tables trunc-normal(0.02), the Conv3d patch projection PyTorch's
  * default kaiming-uniform(a=sqrt(5)) for weight and bias, the head N(0, 0.01^2) with zero bias.
  */
+let instances = 0;
+
 export function initialParameters(config: ModelConfig, seed: number): Map<string, tf.Variable> {
+  const instance = instances++;
   const random = new Random(seed);
   const params = new Map<string, tf.Variable>();
   const [pt, ph, pw] = config.backbone.patch_size;
@@ -342,7 +356,10 @@ export function initialParameters(config: ModelConfig, seed: number): Map<string
     else if (key.endsWith('.weight') && spec.shape.length === 2) fill(() => random.truncatedNormal(0.02));
     else if (key.endsWith('.weight')) data.fill(1); // LayerNorm
     // every other bias stays 0
-    params.set(key, tf.variable(tf.tensor(data, spec.shape, 'float32'), true, key));
+    const initial = tf.tensor(data, spec.shape, 'float32');
+    // tfjs variable names are global: prefix them so several models (e.g. checkpoints compared side by side) coexist.
+    params.set(key, tf.variable(initial, true, `vswin${instance}/${key}`));
+    initial.dispose();
   }
   return params;
 }
