@@ -1,0 +1,134 @@
+// AdamW exactly as torch.optim.AdamW (decoupled decay applied before the Adam update, bias
+// correction with the step count), one LR/decay per parameter from the paramwise groups. Moments
+// are tensors owned by the optimizer; their host copies go into checkpoints so resume is exact.
+import { tf, type Tensor } from '../engine/tf.ts';
+import type { HostTensor, TensorMap } from '../model/weights/types.ts';
+import type { ParamGroup } from './param-groups.ts';
+
+export interface AdamWOptions {
+  betas: [number, number];
+  eps: number;
+}
+
+interface Moments {
+  expAvg: Tensor;
+  expAvgSq: Tensor;
+}
+
+export class AdamW {
+  private moments = new Map<string, Moments>();
+  private stepCount = 0;
+
+  constructor(
+    private readonly params: Map<string, tf.Variable>,
+    readonly groups: Map<string, ParamGroup>,
+    private readonly options: AdamWOptions,
+  ) {
+    for (const name of params.keys()) {
+      if (!groups.has(name)) throw new Error(`AdamW: parameter "${name}" has no parameter group`);
+    }
+  }
+
+  /** Optimizer steps taken so far (PyTorch's `state['step']`). */
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /**
+   * One update. `lrOf` maps a group to the LR in effect now (the schedule applied to the group's
+   * initial LR). Parameters without a gradient are left untouched, as PyTorch does. The caller
+   * keeps ownership of `grads`.
+   */
+  step(grads: Map<string, Tensor>, lrOf: (group: ParamGroup) => number): void {
+    this.stepCount += 1;
+    const [beta1, beta2] = this.options.betas;
+    // Scalars in float64 like PyTorch's Python-side arithmetic; only the final factors are rounded.
+    const correction1 = 1 - beta1 ** this.stepCount;
+    const correction2Sqrt = Math.sqrt(1 - beta2 ** this.stepCount);
+    for (const [name, variable] of this.params) {
+      const grad = grads.get(name);
+      if (!grad) continue;
+      const group = this.groups.get(name) as ParamGroup;
+      const lr = lrOf(group);
+      const previous = this.moments.get(name);
+      const next = tf.tidy(() => {
+        const decayed = group.weightDecay !== 0 ? tf.mul(variable, 1 - lr * group.weightDecay) : variable;
+        const expAvg = previous ? tf.add(tf.mul(previous.expAvg, beta1), tf.mul(grad, 1 - beta1)) : tf.mul(grad, 1 - beta1);
+        const squared = tf.mul(grad, grad);
+        const expAvgSq = previous ? tf.add(tf.mul(previous.expAvgSq, beta2), tf.mul(squared, 1 - beta2)) : tf.mul(squared, 1 - beta2);
+        const denominator = tf.add(tf.div(tf.sqrt(expAvgSq), correction2Sqrt), this.options.eps);
+        const updated = tf.sub(decayed, tf.mul(tf.div(expAvg, denominator), lr / correction1));
+        variable.assign(updated);
+        return { expAvg, expAvgSq };
+      });
+      if (previous) {
+        previous.expAvg.dispose();
+        previous.expAvgSq.dispose();
+      }
+      this.moments.set(name, next);
+    }
+  }
+
+  /** Host copy of the state: `exp_avg.<name>` / `exp_avg_sq.<name>` plus the step count. */
+  async state(): Promise<{ steps: number; tensors: TensorMap }> {
+    const tensors: TensorMap = new Map();
+    for (const [name, moments] of this.moments) {
+      tensors.set(`exp_avg.${name}`, await toHost(moments.expAvg));
+      tensors.set(`exp_avg_sq.${name}`, await toHost(moments.expAvgSq));
+    }
+    return { steps: this.stepCount, tensors };
+  }
+
+  /** Restores a state written by `state()`; shapes are checked against the parameters. */
+  loadState(steps: number, tensors: TensorMap, source = 'optimizer state'): void {
+    this.disposeMoments();
+    for (const [name, variable] of this.params) {
+      const expAvg = tensors.get(`exp_avg.${name}`);
+      const expAvgSq = tensors.get(`exp_avg_sq.${name}`);
+      if (!expAvg && !expAvgSq) continue;
+      if (!expAvg || !expAvgSq) throw new Error(`${source}: "${name}" has only one of exp_avg / exp_avg_sq`);
+      for (const [label, host] of [['exp_avg', expAvg], ['exp_avg_sq', expAvgSq]] as const) {
+        if (host.shape.join(',') !== variable.shape.join(',')) {
+          throw new Error(`${source}: ${label}.${name} has shape [${host.shape}], expected [${variable.shape}]`);
+        }
+      }
+      this.moments.set(name, { expAvg: tf.tensor(expAvg.data as Float32Array, expAvg.shape, 'float32'), expAvgSq: tf.tensor(expAvgSq.data as Float32Array, expAvgSq.shape, 'float32') });
+    }
+    this.stepCount = steps;
+  }
+
+  dispose(): void {
+    this.disposeMoments();
+  }
+
+  private disposeMoments(): void {
+    for (const moments of this.moments.values()) {
+      moments.expAvg.dispose();
+      moments.expAvgSq.dispose();
+    }
+    this.moments.clear();
+  }
+}
+
+async function toHost(tensor: Tensor): Promise<HostTensor> {
+  return { shape: [...tensor.shape], data: (await tensor.data()) as Float32Array, dtype: 'float32', fileDtype: 'float32' };
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_,
+ * coefficient max/(norm+1e-6) clamped to 1). Returns the norm before clipping and the new map;
+ * the caller owns both maps (old tensors are disposed here when replaced).
+ */
+export function clipGradNorm(grads: Map<string, Tensor>, maxNorm: number): { norm: number; grads: Map<string, Tensor> } {
+  const normTensor = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
+  const norm = normTensor.dataSync()[0];
+  normTensor.dispose();
+  const coefficient = maxNorm / (norm + 1e-6);
+  if (coefficient >= 1) return { norm, grads };
+  const out = new Map<string, Tensor>();
+  for (const [name, grad] of grads) {
+    out.set(name, tf.mul(grad, coefficient));
+    grad.dispose();
+  }
+  return { norm, grads: out };
+}
