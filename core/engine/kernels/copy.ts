@@ -1,0 +1,71 @@
+// Transpose, Slice and StridedSlice as one strided copy: the output is contiguous and each of
+// its dimensions steps through the input with some stride. Stock wasm Transpose aborts at rank 7
+// and its Slice copies the whole input above rank 4; here any rank works once merged to <= 8.
+import { tf } from '../tf.ts';
+import { MAX_RANK, type KernelProvider } from './provider.ts';
+import { contiguousStrides, fitsInt32, simplifyWalk, sizeOf } from './strides.ts';
+import { wasmBackendOf, type KernelArgs, type KernelContext, type KernelFunction, type KernelResult, type TensorInfo } from './kernel-types.ts';
+
+const COPYABLE = new Set(['float32', 'int32']);
+
+/** Copies x[offset + sum(i_d * strides[d])] into a new tensor of `outShape` (walked over `walkShape`). */
+function stridedCopy(provider: KernelProvider, args: KernelArgs, x: TensorInfo, outShape: number[], walkShape: number[],
+  strides: number[], offset: number, context: KernelContext): KernelResult {
+  const walk = simplifyWalk(walkShape, [strides]);
+  const rank = walk.shape.length;
+  const params = [rank, offset, ...walk.shape, ...walk.strides[0]];
+  if (rank > MAX_RANK || !fitsInt32(params) || !fitsInt32([sizeOf(x.shape)])) return context.original(args);
+  const backend = wasmBackendOf(args);
+  const out = backend.makeOutput(outShape, x.dtype);
+  if (sizeOf(outShape) === 0) return out;
+  const input = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
+  const output = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
+  provider.stridedCopy(input, output, Int32Array.from(params));
+  return out;
+}
+
+export function transposeKernel(provider: KernelProvider, context: KernelContext): KernelFunction {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { perm } = args.attrs as { perm: number[] };
+    if (!COPYABLE.has(x.dtype) || perm.length !== x.shape.length) return context.original(args);
+    const inStrides = contiguousStrides(x.shape);
+    const outShape = perm.map((axis) => x.shape[axis]);
+    return stridedCopy(provider, args, x, outShape, outShape, perm.map((axis) => inStrides[axis]), 0, context);
+  };
+}
+
+export function sliceKernel(provider: KernelProvider, context: KernelContext): KernelFunction {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { begin, size } = args.attrs as { begin: number | number[]; size: number | number[] };
+    if (!COPYABLE.has(x.dtype)) return context.original(args);
+    const [start, extent] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    tf.slice_util.assertParamsValid(x as tf.Tensor, start, extent);
+    const strides = contiguousStrides(x.shape);
+    const offset = start.reduce((sum, index, d) => sum + index * strides[d], 0);
+    return stridedCopy(provider, args, x, extent, extent, strides, offset, context);
+  };
+}
+
+export function stridedSliceKernel(provider: KernelProvider, context: KernelContext): KernelFunction {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const attrs = args.attrs as {
+      begin: number[]; end: number[]; strides: number[];
+      beginMask: number; endMask: number; ellipsisMask: number; newAxisMask: number; shrinkAxisMask: number;
+    };
+    if (!COPYABLE.has(x.dtype)) return context.original(args);
+    const info = tf.slice_util.sliceInfo(x.shape, attrs.begin, attrs.end, attrs.strides, attrs.beginMask, attrs.endMask,
+      attrs.ellipsisMask, attrs.newAxisMask, attrs.shrinkAxisMask);
+    const walkShape = info.isSimpleSlice || info.sliceDim0
+      ? tf.slice_util.computeOutShape(info.begin, info.end, info.strides).map((extent) => Math.max(0, extent))
+      : info.finalShapeSparse;
+    if (walkShape.length !== x.shape.length) return context.original(args);
+    const inStrides = contiguousStrides(x.shape);
+    const offset = info.begin.reduce((sum, index, d) => sum + index * inStrides[d], 0);
+    const strides = inStrides.map((stride, d) => stride * info.strides[d]);
+    if (sizeOf(walkShape) !== sizeOf(info.finalShape)) return context.original(args);
+    return stridedCopy(provider, args, x, info.finalShape, walkShape, strides, offset, context);
+  };
+}

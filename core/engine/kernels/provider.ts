@@ -1,0 +1,24 @@
+// The contract every fast-kernel tier implements (the native addon now, a WebAssembly SIMD module
+// later). Arrays are views of tfjs's wasm heap; `params` packs sizes and strides as int32.
+
+export interface KernelProvider {
+  /** params: batch, m, n, k, aBatch, aRow, aCol, bBatch, bRow, bCol, biasBatch, biasRow, biasCol, activation */
+  gemm(a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null, params: Int32Array, alpha: number): void;
+  /** params: rank, offset, shape[rank], inputStrides[rank]; the output is contiguous. 32-bit elements. */
+  stridedCopy(input: Float32Array | Int32Array, output: Float32Array | Int32Array, params: Int32Array): void;
+  /** params: rank, shape[rank], aStrides[rank], bStrides[rank] */
+  binary(op: BinaryOpCode, a: Float32Array, b: Float32Array, out: Float32Array, params: Int32Array): void;
+  erf(input: Float32Array, output: Float32Array): void;
+  softmax(input: Float32Array, output: Float32Array, rows: number, cols: number): void;
+  info(): { isa: string; threads: number };
+  setIsa(name: string): boolean;
+}
+
+export const BINARY_OPS = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 } as const;
+export type BinaryKernelName = keyof typeof BINARY_OPS;
+export type BinaryOpCode = (typeof BINARY_OPS)[BinaryKernelName];
+
+export const ACTIVATIONS = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, sigmoid: 4, elu: 5 } as const;
+
+/** Largest rank the providers accept after adjacent dimensions are merged. */
+export const MAX_RANK = 8;

@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "vswin_kernels",
+      "sources": ["src/addon.c", "src/gemm.c", "src/elementwise.c", "src/pool.c"],
+      "cflags": ["-O3", "-std=gnu11", "-fno-math-errno", "-pthread"],
+      "cflags!": ["-O2"],
+      "ldflags": ["-pthread"],
+      "defines": ["NAPI_VERSION=8"],
+      "xcode_settings": {
+        "OTHER_CFLAGS": ["-O3", "-std=gnu11", "-fno-math-errno"]
+      }
+    }
+  ]
+}

@@ -1,0 +1,382 @@
+/* Memory-bound kernels: strided copies (Transpose, Slice, StridedSlice), broadcast binary ops,
+ * Erf and Softmax. Work is split into tasks of at least ~16K elements so the pool's wake-up cost
+ * stays small against the copy itself. */
+#define _GNU_SOURCE
+#include "vswin.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Run-time dispatched clones of the arithmetic loops (glibc ifunc): the compiler vectorises the
+ * same C for AVX-512, AVX2 and the baseline. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define VSWIN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VSWIN_CLONES
+#endif
+
+#define TASK_ELEMENTS 16384L
+
+static long product(const long *shape, int from, int to) {
+  long size = 1;
+  for (int d = from; d < to; d++) size *= shape[d];
+  return size;
+}
+
+/* Offsets of the row with linear index `row` over dims [0, dims), for up to two strided inputs. */
+static void row_offsets(long row, int dims, const long *shape, const long *strides_a, const long *strides_b,
+                        long *offset_a, long *offset_b) {
+  long a = 0, b = 0;
+  for (int d = dims - 1; d >= 0; d--) {
+    long index = row % shape[d];
+    row /= shape[d];
+    a += index * strides_a[d];
+    if (strides_b) b += index * strides_b[d];
+  }
+  *offset_a = a;
+  if (offset_b) *offset_b = b;
+}
+
+/* ---------------------------------------------------------------- strided copy */
+
+typedef struct {
+  const uint32_t *input;
+  uint32_t *output;
+  int rank;
+  long shape[VSWIN_MAX_RANK];
+  long in_strides[VSWIN_MAX_RANK];
+  long offset;
+  long inner;          /* elements per row (last dim) */
+  long rows_per_task;  /* rows handled by one task */
+  long rows;
+  /* Blocked-transpose case: dim `unit` has input stride 1 and is not the last. */
+  int unit;
+  long unit_chunk;
+  long unit_parts;
+  long outer_count;    /* rows over the dims other than `unit` and the last */
+  long outer_shape[VSWIN_MAX_RANK];
+  long outer_in[VSWIN_MAX_RANK];
+  long outer_out[VSWIN_MAX_RANK];
+  int outer_rank;
+} copy_job;
+
+static void copy_rows_task(void *context, long index) {
+  const copy_job *job = context;
+  long first = index * job->rows_per_task;
+  long last = first + job->rows_per_task < job->rows ? first + job->rows_per_task : job->rows;
+  int dims = job->rank - 1;
+  long in_offset;
+  row_offsets(first, dims, job->shape, job->in_strides, NULL, &in_offset, NULL);
+  long counter[VSWIN_MAX_RANK];
+  long rest = first;
+  for (int d = dims - 1; d >= 0; d--) {
+    counter[d] = rest % job->shape[d];
+    rest /= job->shape[d];
+  }
+  const long inner = job->inner, step = job->in_strides[job->rank - 1];
+  for (long row = first; row < last; row++) {
+    const uint32_t *src = job->input + job->offset + in_offset;
+    uint32_t *dst = job->output + row * inner;
+    if (step == 1) {
+      memcpy(dst, src, (size_t)inner * sizeof(uint32_t));
+    } else {
+      for (long i = 0; i < inner; i++) dst[i] = src[i * step];
+    }
+    for (int d = dims - 1; d >= 0; d--) {
+      in_offset += job->in_strides[d];
+      if (++counter[d] < job->shape[d]) break;
+      in_offset -= counter[d] * job->in_strides[d];
+      counter[d] = 0;
+    }
+  }
+}
+
+#define TILE 16
+static void copy_transpose_task(void *context, long index) {
+  const copy_job *job = context;
+  long part = index % job->unit_parts;
+  long outer = index / job->unit_parts;
+  long in_offset, out_offset;
+  row_offsets(outer, job->outer_rank, job->outer_shape, job->outer_in, job->outer_out, &in_offset, &out_offset);
+  const int last = job->rank - 1;
+  const long unit_size = job->shape[job->unit];
+  const long unit_out = product(job->shape, job->unit + 1, job->rank);
+  const long last_size = job->shape[last], last_in = job->in_strides[last];
+  long u0 = part * job->unit_chunk;
+  long u1 = u0 + job->unit_chunk < unit_size ? u0 + job->unit_chunk : unit_size;
+  const uint32_t *src = job->input + job->offset + in_offset;
+  uint32_t *dst = job->output + out_offset;
+  for (long lb = 0; lb < last_size; lb += TILE) {
+    long le = lb + TILE < last_size ? lb + TILE : last_size;
+    for (long ub = u0; ub < u1; ub += TILE) {
+      long ue = ub + TILE < u1 ? ub + TILE : u1;
+      for (long u = ub; u < ue; u++) {
+        uint32_t *out_row = dst + u * unit_out;
+        const uint32_t *in_column = src + u;
+        for (long l = lb; l < le; l++) out_row[l] = in_column[l * last_in];
+      }
+    }
+  }
+}
+
+void vswin_strided_copy(const uint32_t *input, uint32_t *output, int rank, const long *shape,
+                        const long *in_strides, long offset) {
+  if (rank == 0) {
+    output[0] = input[offset];
+    return;
+  }
+  copy_job job;
+  memset(&job, 0, sizeof job);
+  job.input = input;
+  job.output = output;
+  job.rank = rank;
+  job.offset = offset;
+  memcpy(job.shape, shape, (size_t)rank * sizeof(long));
+  memcpy(job.in_strides, in_strides, (size_t)rank * sizeof(long));
+  long total = product(shape, 0, rank);
+  if (total == 0) return;
+  const int last = rank - 1;
+
+  int unit = -1;
+  if (in_strides[last] != 1 && shape[last] > 1) {
+    for (int d = 0; d < last; d++)
+      if (in_strides[d] == 1 && shape[d] > 1) unit = d;
+  }
+  if (unit >= 0 && shape[unit] >= 4) {
+    job.unit = unit;
+    long out_strides[VSWIN_MAX_RANK];
+    for (int d = 0; d < rank; d++) out_strides[d] = product(shape, d + 1, rank);
+    for (int d = 0; d < last; d++) {
+      if (d == unit) continue;
+      job.outer_shape[job.outer_rank] = shape[d];
+      job.outer_in[job.outer_rank] = in_strides[d];
+      job.outer_out[job.outer_rank] = out_strides[d];
+      job.outer_rank++;
+    }
+    job.outer_count = product(job.outer_shape, 0, job.outer_rank);
+    long block = shape[unit] * shape[last];
+    long parts = 1;
+    if (block > TASK_ELEMENTS) parts = block / TASK_ELEMENTS;
+    if (parts > shape[unit] / TILE) parts = shape[unit] / TILE > 0 ? shape[unit] / TILE : 1;
+    job.unit_chunk = (shape[unit] + parts - 1) / parts;
+    job.unit_parts = (shape[unit] + job.unit_chunk - 1) / job.unit_chunk;
+    long tasks = job.outer_count * job.unit_parts;
+    if (total < 2 * TASK_ELEMENTS) {
+      vswin_fp_state state = vswin_fp_enter();
+      for (long i = 0; i < tasks; i++) copy_transpose_task(&job, i);
+      vswin_fp_leave(state);
+    } else {
+      vswin_parallel(tasks, copy_transpose_task, &job);
+    }
+    return;
+  }
+
+  job.inner = shape[last];
+  job.rows = total / job.inner;
+  job.rows_per_task = TASK_ELEMENTS / job.inner > 0 ? TASK_ELEMENTS / job.inner : 1;
+  long tasks = (job.rows + job.rows_per_task - 1) / job.rows_per_task;
+  if (tasks == 1) {
+    copy_rows_task(&job, 0);
+  } else {
+    vswin_parallel(tasks, copy_rows_task, &job);
+  }
+}
+
+/* ---------------------------------------------------------------- binary ops */
+
+typedef struct {
+  int op;
+  const float *a, *b;
+  float *out;
+  int rank;
+  long shape[VSWIN_MAX_RANK], a_strides[VSWIN_MAX_RANK], b_strides[VSWIN_MAX_RANK];
+  long inner, rows, rows_per_task, inner_chunk, inner_parts;
+} binary_job;
+
+#define BINARY_LOOP(EXPR)                                                              \
+  do {                                                                                \
+    if (sa == 1 && sb == 1) {                                                         \
+      for (long i = 0; i < n; i++) { float x = a[i], y = b[i]; out[i] = (EXPR); }     \
+    } else if (sa == 1 && sb == 0) {                                                  \
+      float y = b[0];                                                                 \
+      for (long i = 0; i < n; i++) { float x = a[i]; out[i] = (EXPR); }               \
+    } else if (sa == 0 && sb == 1) {                                                  \
+      float x = a[0];                                                                 \
+      for (long i = 0; i < n; i++) { float y = b[i]; out[i] = (EXPR); }               \
+    } else {                                                                          \
+      for (long i = 0; i < n; i++) { float x = a[i * sa], y = b[i * sb]; out[i] = (EXPR); } \
+    }                                                                                 \
+  } while (0)
+
+VSWIN_CLONES static void binary_span(int op, const float *restrict a, long sa, const float *restrict b, long sb,
+                                     float *restrict out, long n) {
+  switch (op) {
+    case VSWIN_ADD: BINARY_LOOP(x + y); break;
+    case VSWIN_SUB: BINARY_LOOP(x - y); break;
+    case VSWIN_MUL: BINARY_LOOP(x * y); break;
+    default: BINARY_LOOP(x / y); break;
+  }
+}
+
+static void binary_task(void *context, long index) {
+  const binary_job *job = context;
+  const int dims = job->rank - 1;
+  const long sa = job->a_strides[dims], sb = job->b_strides[dims];
+  long first, last, start = 0, end = job->inner;
+  if (job->inner_parts > 1) {
+    first = index / job->inner_parts;
+    last = first + 1;
+    start = (index % job->inner_parts) * job->inner_chunk;
+    end = start + job->inner_chunk < job->inner ? start + job->inner_chunk : job->inner;
+  } else {
+    first = index * job->rows_per_task;
+    last = first + job->rows_per_task < job->rows ? first + job->rows_per_task : job->rows;
+  }
+  for (long row = first; row < last; row++) {
+    long offset_a, offset_b;
+    row_offsets(row, dims, job->shape, job->a_strides, job->b_strides, &offset_a, &offset_b);
+    binary_span(job->op, job->a + offset_a + start * sa, sa, job->b + offset_b + start * sb, sb,
+                job->out + row * job->inner + start, end - start);
+  }
+}
+
+void vswin_binary(int op, const float *a, const float *b, float *out, int rank, const long *shape,
+                  const long *a_strides, const long *b_strides) {
+  binary_job job;
+  memset(&job, 0, sizeof job);
+  job.op = op;
+  job.a = a;
+  job.b = b;
+  job.out = out;
+  if (rank == 0) {
+    job.rank = 1;
+    job.shape[0] = 1;
+  } else {
+    job.rank = rank;
+    memcpy(job.shape, shape, (size_t)rank * sizeof(long));
+    memcpy(job.a_strides, a_strides, (size_t)rank * sizeof(long));
+    memcpy(job.b_strides, b_strides, (size_t)rank * sizeof(long));
+  }
+  long total = product(job.shape, 0, job.rank);
+  if (total == 0) return;
+  job.inner = job.shape[job.rank - 1];
+  job.rows = total / job.inner;
+  long tasks;
+  if (job.inner > 4 * TASK_ELEMENTS) {
+    job.inner_chunk = 2 * TASK_ELEMENTS;
+    job.inner_parts = (job.inner + job.inner_chunk - 1) / job.inner_chunk;
+    tasks = job.rows * job.inner_parts;
+  } else {
+    job.inner_parts = 1;
+    job.rows_per_task = TASK_ELEMENTS / job.inner > 0 ? TASK_ELEMENTS / job.inner : 1;
+    tasks = (job.rows + job.rows_per_task - 1) / job.rows_per_task;
+  }
+  vswin_parallel(tasks, binary_task, &job);
+}
+
+/* ---------------------------------------------------------------- Erf, Softmax */
+
+/* exp for float without a libm call, so loops over it vectorise: Cody-Waite reduction to
+ * |r| <= ln2/2 and a degree-6 Taylor polynomial (relative error ~2e-7); results below the
+ * normal range return 0, which is what flush-to-zero would give anyway. */
+static inline float exp_approx(float x) {
+  const float clamped = x > 88.0f ? 88.0f : (x < -87.0f ? -87.0f : x);
+  const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+  float n = (clamped * 1.44269504088896341f + shifter) - shifter;
+  float r = clamped - n * 0.693145751953125f;
+  r = r - n * 1.428606765330187045e-06f;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  float result = p * scale;
+  result = x < -87.0f ? 0.0f : result;
+  result = x > 88.0f ? INFINITY : result;
+  return result;
+}
+
+typedef struct {
+  const float *input;
+  float *output;
+  long size, rows, cols, per_task;
+} unary_job;
+
+/* Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), the same formula TensorFlow.js's own
+ * cpu and wasm Erf kernels use, so results match them to rounding. */
+VSWIN_CLONES static void erf_span(const float *restrict input, float *restrict output, long n) {
+  for (long i = 0; i < n; i++) {
+    float x = input[i];
+    float ax = fabsf(x);
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    float y = 1.0f - poly * exp_approx(-ax * ax);
+    output[i] = x < 0.0f ? -y : y;
+  }
+}
+
+static void erf_task(void *context, long index) {
+  const unary_job *job = context;
+  long start = index * job->per_task;
+  long end = start + job->per_task < job->size ? start + job->per_task : job->size;
+  erf_span(job->input + start, job->output + start, end - start);
+}
+
+void vswin_erf(const float *input, float *output, long size) {
+  if (size <= 0) return;
+  unary_job job = {input, output, size, 0, 0, 2 * TASK_ELEMENTS};
+  vswin_parallel((size + job.per_task - 1) / job.per_task, erf_task, &job);
+}
+
+#define LANES 16
+VSWIN_CLONES static void softmax_row(const float *restrict x, float *restrict y, long n) {
+  /* Lane-wise partial reductions vectorise without reassociation flags. */
+  float lane[LANES];
+  for (int l = 0; l < LANES; l++) lane[l] = -INFINITY;
+  long i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+  float maximum = -INFINITY;
+  for (int l = 0; l < LANES; l++) maximum = lane[l] > maximum ? lane[l] : maximum;
+  for (; i < n; i++) maximum = x[i] > maximum ? x[i] : maximum;
+  for (i = 0; i < n; i++) {
+    if (x[i] != x[i]) maximum = x[i]; /* NaN anywhere makes the whole row NaN, as in TensorFlow */
+  }
+
+  for (int l = 0; l < LANES; l++) lane[l] = 0.0f;
+  for (i = 0; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) {
+      float e = exp_approx(x[i + l] - maximum);
+      y[i + l] = e;
+      lane[l] += e;
+    }
+  float sum = 0.0f;
+  for (int l = 0; l < LANES; l++) sum += lane[l];
+  for (; i < n; i++) {
+    float e = exp_approx(x[i] - maximum);
+    y[i] = e;
+    sum += e;
+  }
+  float inverse = 1.0f / sum;
+  for (i = 0; i < n; i++) y[i] *= inverse;
+}
+
+static void softmax_task(void *context, long index) {
+  const unary_job *job = context;
+  long first = index * job->per_task;
+  long last = first + job->per_task < job->rows ? first + job->per_task : job->rows;
+  for (long row = first; row < last; row++)
+    softmax_row(job->input + row * job->cols, job->output + row * job->cols, job->cols);
+}
+
+void vswin_softmax(const float *input, float *output, long rows, long cols) {
+  if (rows <= 0 || cols <= 0) return;
+  long per_task = TASK_ELEMENTS / cols > 0 ? TASK_ELEMENTS / cols : 1;
+  unary_job job = {input, output, rows * cols, rows, cols, per_task};
+  vswin_parallel((rows + per_task - 1) / per_task, softmax_task, &job);
+}

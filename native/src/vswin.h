@@ -1,0 +1,56 @@
+/* Shared declarations for the vswin native kernels (N-API addon). */
+#ifndef VSWIN_H
+#define VSWIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VSWIN_MAX_RANK 8
+
+/* Thread pool: runs task(context, index) for index in [0, count) on the pool plus the caller. */
+typedef void (*vswin_task)(void *context, long index);
+void vswin_parallel(long count, vswin_task task, void *context);
+int vswin_thread_count(void);
+
+/* Flush-to-zero / denormals-are-zero for the duration of a call (per thread: MXCSR/FPCR are
+ * thread state, so every worker sets and restores its own). */
+typedef uint64_t vswin_fp_state;
+vswin_fp_state vswin_fp_enter(void);
+void vswin_fp_leave(vswin_fp_state state);
+
+enum vswin_activation {
+  VSWIN_LINEAR = 0,
+  VSWIN_RELU = 1,
+  VSWIN_RELU6 = 2,
+  VSWIN_LEAKY_RELU = 3,
+  VSWIN_SIGMOID = 4,
+  VSWIN_ELU = 5,
+};
+
+typedef struct {
+  long batch, m, n, k;
+  const float *a; long a_batch, a_row, a_col; /* element (m, k) at a[m * a_row + k * a_col] */
+  const float *b; long b_batch, b_row, b_col; /* element (k, n) at b[k * b_row + n * b_col] */
+  float *c;                                   /* [batch, m, n] contiguous */
+  const float *bias; long bias_batch, bias_row, bias_col;
+  int activation;
+  float alpha;
+} vswin_gemm_args;
+
+void vswin_gemm(const vswin_gemm_args *args);
+const char *vswin_gemm_isa(void);
+/* Forces an instruction set ("avx512", "avx2", "portable"); returns 0 if this CPU lacks it. */
+int vswin_gemm_force_isa(const char *name);
+
+/* out[i0..] = in[offset + sum(i_d * in_strides[d])], out contiguous over shape. 32-bit elements. */
+void vswin_strided_copy(const uint32_t *input, uint32_t *output, int rank, const long *shape,
+                        const long *in_strides, long offset);
+
+enum vswin_binary_op { VSWIN_ADD = 0, VSWIN_SUB = 1, VSWIN_MUL = 2, VSWIN_DIV = 3 };
+void vswin_binary(int op, const float *a, const float *b, float *out, int rank, const long *shape,
+                  const long *a_strides, const long *b_strides);
+
+void vswin_erf(const float *input, float *output, long size);
+void vswin_softmax(const float *input, float *output, long rows, long cols);
+
+#endif
