@@ -1,0 +1,284 @@
+// Batches from an annotation file through a pipeline. Decoding runs in ffmpeg child processes,
+// `workers` at a time, ahead of the consumer by `prefetchBatches` batches; memory is bounded by that
+// window. Host arrays only: the trainer turns batches into tensors.
+//
+// Determinism: the epoch's order comes from (seed, epoch) and every sample draws from its own
+// generator seeded by (seed, epoch, sample index), so the output of an epoch does not depend on the
+// number of workers or on which decode finishes first, and a resumed run can ask for epoch e again.
+import { stat } from 'node:fs/promises';
+import { Random } from '../engine/random.ts';
+import type { AnnotationEntry, AnnotationFormat } from './annotations.ts';
+import { loadAnnotations, resolveDataPath } from './dataset.ts';
+import { DecodeError, decodeVideoFrames, listFrameFiles, probeVideo, readFrameFolder } from './decode.ts';
+import { applyPipeline, planFrames, sampleShape, viewsPerSample, type PipelineSpec } from './pipeline.ts';
+import type { Clip } from './transforms.ts';
+
+export interface LoaderOptions {
+  annFile?: string;
+  samples?: AnnotationEntry[];
+  /** Format of `samples` or of annFile ('auto' for files by default). */
+  format?: AnnotationFormat | 'auto';
+  withOffset?: boolean;
+  multiLabel?: boolean;
+  root: string;
+  pipeline: PipelineSpec;
+  batchSize: number;
+  shuffle: boolean;
+  seed: number;
+  /** Decodes running at the same time (one ffmpeg process each). */
+  workers: number;
+  dropLast?: boolean;
+  /** Batches prepared ahead of the consumer (default 2). */
+  prefetchBatches?: number;
+  /** mmaction2's default: rawframe folders number their frames from 1. */
+  rawframeStartIndex?: number;
+}
+
+export interface Batch {
+  /** [B * views, 3, T, H, W], NCTHW, normalised; views of one sample are consecutive. */
+  input: Float32Array;
+  shape: number[];
+  /** First label of every sample (the label for single-label data). */
+  labels: Int32Array;
+  /** All labels of every sample (multi-label lines). */
+  labelSets: number[][];
+  /** Positions of the samples in the annotation list. */
+  indices: number[];
+  views: number;
+  epoch: number;
+}
+
+export interface SkippedSample {
+  epoch: number;
+  index: number;
+  path: string;
+  reason: string;
+}
+
+export interface LoaderStats {
+  samples: number;
+  batches: number;
+  skipped: number;
+  skips: SkippedSample[];
+  /** Milliseconds, summed over samples: decode (child processes, overlapping) and transforms (this thread). */
+  decodeMs: number;
+  transformMs: number;
+  /** Milliseconds the consumer waited for data. */
+  waitMs: number;
+}
+
+export interface Loader {
+  readonly size: number;
+  readonly batchesPerEpoch: number;
+  readonly sampleShape: number[];
+  readonly stats: LoaderStats;
+  /** Annotation problems found while reading the file (malformed lines are left out). */
+  readonly problems: string[];
+  epoch(epoch: number): AsyncIterable<Batch>;
+  [Symbol.asyncIterator](): AsyncIterator<Batch>;
+}
+
+/** murmur3's finaliser over several integers: well-spread seeds for neighbouring inputs. */
+export function mixSeed(...parts: number[]): number {
+  let hash = 0x9e3779b9;
+  for (const part of parts) {
+    hash = Math.imul(hash ^ (part >>> 0), 0x85ebca6b);
+    hash ^= hash >>> 13;
+    hash = Math.imul(hash, 0xc2b2ae35);
+    hash ^= hash >>> 16;
+  }
+  return hash >>> 0;
+}
+
+export function epochOrder(size: number, shuffle: boolean, seed: number, epoch: number): number[] {
+  const order = Array.from({ length: size }, (_, index) => index);
+  if (!shuffle) return order;
+  const random = new Random(mixSeed(seed, epoch, 0x5eed));
+  for (let i = size - 1; i > 0; i--) {
+    const j = random.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+interface SourceInfo {
+  totalFrames: number;
+  /** Added to sampled indices: the rawframe start index, or the first frame of a trimmed video. */
+  offset: number;
+  width: number;
+  height: number;
+  frameFiles?: string[];
+}
+
+type SampleOutcome = { kind: 'ok'; data: Float32Array } | { kind: 'skip'; reason: string };
+
+const expectedFsCodes = new Set(['ENOENT', 'EACCES', 'ENOTDIR', 'EISDIR', 'EPERM']);
+
+export async function createLoader(options: LoaderOptions): Promise<Loader> {
+  for (const [name, value, min] of [['batchSize', options.batchSize, 1], ['workers', options.workers, 1], ['seed', options.seed, 0]] as const) {
+    if (!Number.isInteger(value) || value < min) throw new Error(`loader.${name}: expected an integer >= ${min}, received ${String(value)}`);
+  }
+  let entries: AnnotationEntry[];
+  let format: AnnotationFormat;
+  const problems: string[] = [];
+  if (options.samples) {
+    entries = options.samples;
+    format = options.format === 'rawframes' ? 'rawframes' : 'video';
+  } else if (options.annFile) {
+    const loaded = await loadAnnotations(options.annFile, options.root, { format: options.format ?? 'auto', multiLabel: options.multiLabel ?? false, ...(options.withOffset !== undefined ? { withOffset: options.withOffset } : {}) });
+    entries = loaded.entries;
+    format = loaded.format;
+    for (const problem of loaded.problems) problems.push(`${problem.file}:${problem.line}: ${problem.severity}: ${problem.message}`);
+  } else {
+    throw new Error('loader: expected annFile or samples, received neither');
+  }
+  const spec = options.pipeline;
+  const views = viewsPerSample(spec);
+  const shape = sampleShape(spec);
+  const sampleSize = shape.reduce((a, b) => a * b, 1);
+  const prefetch = Math.max(0, options.prefetchBatches ?? 2);
+  const rawStart = options.rawframeStartIndex ?? 1;
+  const stats: LoaderStats = { samples: 0, batches: 0, skipped: 0, skips: [], decodeMs: 0, transformMs: 0, waitMs: 0 };
+  const sources = new Map<number, Promise<SourceInfo | { error: string }>>();
+
+  const describeSource = (index: number): Promise<SourceInfo | { error: string }> => {
+    let pending = sources.get(index);
+    if (!pending) {
+      pending = inspect(entries[index]);
+      sources.set(index, pending);
+    }
+    return pending;
+  };
+
+  const inspect = async (entry: AnnotationEntry): Promise<SourceInfo | { error: string }> => {
+    const full = resolveDataPath(options.root, entry.path);
+    if (format === 'rawframes') {
+      const files = await listFrameFiles(full);
+      if (files.length === 0) return { error: 'no image files in the frame folder' };
+      const start = entry.startIndex ?? rawStart;
+      const total = entry.totalFrames ?? files.length;
+      // Size comes from the first decoded frame; the folder listing is all that is needed here.
+      return { totalFrames: total, offset: start, width: 0, height: 0, frameFiles: files };
+    }
+    const info = await stat(full);
+    if (info.size === 0) return { error: 'empty file (0 bytes)' };
+    const probe = await probeVideo(full);
+    if (probe.kind === 'error') return { error: probe.reason };
+    let offset = 0;
+    let total = probe.totalFrames;
+    if (entry.startTime !== undefined || entry.endTime !== undefined) {
+      const first = Math.min(total - 1, Math.round((entry.startTime ?? 0) * probe.fps));
+      const end = entry.endTime !== undefined ? Math.min(total, Math.round(entry.endTime * probe.fps)) : total;
+      offset = first;
+      total = Math.max(1, end - first);
+    }
+    return { totalFrames: total, offset, width: probe.width, height: probe.height };
+  };
+
+  const processSample = async (epoch: number, index: number): Promise<SampleOutcome> => {
+    const entry = entries[index];
+    try {
+      const source = await describeSource(index);
+      if ('error' in source) return { kind: 'skip', reason: source.error };
+      const random = new Random(mixSeed(options.seed, epoch, index));
+      const frameIndices = planFrames(spec, source.totalFrames, 0, random).map((frame) => frame + source.offset);
+      const decodeStart = performance.now();
+      const full = resolveDataPath(options.root, entry.path);
+      const clip: Clip = format === 'rawframes'
+        ? await readFrameFolder(full, frameIndices, source.offset, source.frameFiles)
+        : await decodeVideoFrames(full, frameIndices, source);
+      stats.decodeMs += performance.now() - decodeStart;
+      const transformStart = performance.now();
+      const { data } = applyPipeline(spec, clip, random, new Float32Array(sampleSize));
+      stats.transformMs += performance.now() - transformStart;
+      return { kind: 'ok', data };
+    } catch (error) {
+      if (error instanceof DecodeError) return { kind: 'skip', reason: error.message };
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code && expectedFsCodes.has(code)) return { kind: 'skip', reason: `${code}: ${(error as Error).message}` };
+      throw error;
+    }
+  };
+
+  async function* iterate(epoch: number): AsyncGenerator<Batch> {
+    if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`loader.epoch: expected an integer >= 0, received ${String(epoch)}`);
+    const order = epochOrder(entries.length, options.shuffle, options.seed, epoch);
+    const window = options.batchSize * (prefetch + 1);
+    const pending: (Promise<SampleOutcome> | undefined)[] = new Array(order.length);
+    let started = 0;
+    let consumed = 0;
+    let active = 0;
+    let stopped = false;
+    const queue: (() => void)[] = [];
+    const acquire = () => (active < options.workers ? (active++, Promise.resolve()) : new Promise<void>((resolve) => queue.push(() => (active++, resolve()))));
+    const release = () => {
+      active--;
+      queue.shift()?.();
+    };
+    const pump = () => {
+      while (!stopped && started < order.length && started < consumed + window) {
+        const position = started++;
+        pending[position] = acquire().then(async () => {
+          try {
+            return stopped ? ({ kind: 'skip', reason: 'stopped' } as const) : await processSample(epoch, order[position]);
+          } finally {
+            release();
+          }
+        });
+        // Errors surface when the consumer awaits this position; avoid an unhandled rejection meanwhile.
+        pending[position]!.catch(() => undefined);
+      }
+    };
+    let batch: { data: Float32Array; index: number }[] = [];
+    const emit = (): Batch => {
+      const input = new Float32Array(batch.length * sampleSize);
+      batch.forEach((item, position) => input.set(item.data, position * sampleSize));
+      const labelSets = batch.map((item) => entries[item.index].labels);
+      stats.batches++;
+      const result: Batch = {
+        input,
+        shape: [batch.length * views, ...shape.slice(1)],
+        labels: Int32Array.from(labelSets.map((labels) => labels[0])),
+        labelSets,
+        indices: batch.map((item) => item.index),
+        views,
+        epoch,
+      };
+      batch = [];
+      return result;
+    };
+    try {
+      pump();
+      for (let position = 0; position < order.length; position++) {
+        const waitStart = performance.now();
+        const outcome = await pending[position]!;
+        stats.waitMs += performance.now() - waitStart;
+        pending[position] = undefined;
+        consumed++;
+        pump();
+        if (outcome.kind === 'skip') {
+          stats.skipped++;
+          stats.skips.push({ epoch, index: order[position], path: entries[order[position]].path, reason: outcome.reason });
+          continue;
+        }
+        stats.samples++;
+        batch.push({ data: outcome.data, index: order[position] });
+        if (batch.length === options.batchSize) yield emit();
+      }
+      if (batch.length > 0 && !options.dropLast) yield emit();
+    } finally {
+      stopped = true;
+    }
+  }
+
+  const batchesPerEpoch = options.dropLast ? Math.floor(entries.length / options.batchSize) : Math.ceil(entries.length / options.batchSize);
+  return {
+    size: entries.length,
+    batchesPerEpoch,
+    sampleShape: shape,
+    stats,
+    problems,
+    epoch: (epoch: number) => ({ [Symbol.asyncIterator]: () => iterate(epoch) }),
+    [Symbol.asyncIterator]: () => iterate(0),
+  };
+}
