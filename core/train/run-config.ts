@@ -114,14 +114,15 @@ export const runConfigSchema = z
       .default({ interval: 1, metric: 'top1' }),
     checkpoint: z
       .object({
-        /** Keep a checkpoint every N epochs (the last epoch's is always written, for resume). */
-        interval: positiveInt.default(1),
+        /** Keep a permanent snapshot every N epochs; null keeps none beyond `keep_last` and the best. */
+        interval: positiveInt.nullable().default(null),
+        /** A checkpoint is written after every epoch (for resume); the newest `keep_last` are kept. */
         keep_last: z.number().int().min(1).default(2),
         save_best: z.boolean().default(true),
       })
       .strict()
-      .default({ interval: 1, keep_last: 2, save_best: true }),
-    /** Stop after this many optimizer-free iterations per epoch (debugging); null = full epochs. */
+      .default({ interval: null, keep_last: 2, save_best: true }),
+    /** Use at most this many micro-batches per epoch (quick experiments); null = the whole set. */
     max_iterations_per_epoch: positiveInt.nullable().default(null),
   })
   .strict();
