@@ -20,6 +20,20 @@ function withGradient(forward: Forward): (...inputs: Tensor[]) => Tensor {
   return (...inputs: Tensor[]) => op(...inputs);
 }
 
+/** Column sums of a 2-D tensor as a plain 2-D matMul (ones[1, M] x [M, C]): much faster on wasm than
+ * Sum over axis 0, which reduces a non-last axis. */
+function sumRows(x: Tensor): Tensor {
+  const rows = x.shape[0];
+  return tf.reshape(tf.matMul(tf.ones([1, rows]), x as tf.Tensor2D), [x.shape[1] as number]);
+}
+
+/** x + b where b's shape equals x's trailing axes; b's gradient sums over the leading axes as one
+ * 2-D matMul (tfjs reduces the broadcast with a slow Sum over leading axes on wasm). */
+const addTrailing = withGradient(([x, b]) => ({
+  value: tf.add(x, b),
+  gradFunc: (dy: Tensor) => [dy, tf.reshape(sumRows(tf.reshape(dy, [dy.size / b.size, b.size])), b.shape)],
+}));
+
 /** Flattens all leading axes: [..., C] -> [M, C]. */
 function to2d(x: Tensor): tf.Tensor2D {
   const c = x.shape[x.rank - 1];
@@ -36,7 +50,7 @@ const linearWithBias = withGradient(([x, weight, bias], save) => {
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const g = dy as tf.Tensor2D;
       const [xs, w] = saved as tf.Tensor2D[];
-      return [tf.matMul(g, w), tf.matMul(tf.transpose(g), xs), tf.sum(g, 0)];
+      return [tf.matMul(g, w), tf.matMul(tf.transpose(g), xs), sumRows(g)];
     },
   };
 });
@@ -83,7 +97,7 @@ function layerNorm2d(eps: number) {
         const meanD = tf.mean(dxhat, 1, true);
         const meanDX = tf.div(tf.sum(tf.mul(dxhat, xhat), 1, true), c);
         const dx = tf.mul(r, tf.sub(tf.sub(dxhat, meanD), tf.mul(xhat, meanDX)));
-        return [dx, tf.sum(tf.mul(g, xhat), 0), tf.sum(g, 0)];
+        return [dx, sumRows(tf.mul(g, xhat)), sumRows(g)];
       },
     };
   });
@@ -116,21 +130,56 @@ export function gelu(x: Tensor): Tensor {
   return tf.reshape(geluExact(to2d(x)), x.shape);
 }
 
-/** torch.roll: a positive shift moves elements towards higher indices. Slice + concat per axis. */
+/** Views x as [outer, x.shape[axis], inner] so one-axis slices and pads run at rank 3 (wasm's Slice
+ * of rank > 4 copies the whole input first, which made slicing the slowest op of a training step). */
+function around(x: Tensor, axis: number): [number, number, number] {
+  const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  return [outer, x.shape[axis], inner];
+}
+
+/** x[..., begin:begin+size, ...] along one axis. */
+export function sliceAxis(x: Tensor, axis: number, begin: number, size: number): Tensor {
+  const [outer, n, inner] = around(x, axis);
+  if (begin === 0 && size === n) return x;
+  const shape = [...x.shape];
+  shape[axis] = size;
+  return tf.reshape(tf.slice(tf.reshape(x, [outer, n, inner]), [0, begin, 0], [outer, size, inner]), shape);
+}
+
+/** Zero-pads the end of each axis by `amounts[axis]`. */
+export function padEnd(x: Tensor, amounts: readonly number[]): Tensor {
+  let y = x;
+  amounts.forEach((amount, axis) => {
+    if (amount <= 0) return;
+    const [outer, n, inner] = around(y, axis);
+    const shape = [...y.shape];
+    shape[axis] = n + amount;
+    y = tf.reshape(tf.pad(tf.reshape(y, [outer, n, inner]), [[0, 0], [0, amount], [0, 0]]), shape);
+  });
+  return y;
+}
+
+/** Keeps the first `sizes[axis]` entries of each axis. */
+export function cropTo(x: Tensor, sizes: readonly number[]): Tensor {
+  let y = x;
+  sizes.forEach((size, axis) => {
+    if (size < y.shape[axis]) y = sliceAxis(y, axis, 0, size);
+  });
+  return y;
+}
+
+/** torch.roll: a positive shift moves elements towards higher indices. Slice + concat per axis at rank 3. */
 export function roll(x: Tensor, shifts: readonly number[], axes: readonly number[]): Tensor {
   let y = x;
   axes.forEach((axis, i) => {
     const n = x.shape[axis];
     const s = ((shifts[i] % n) + n) % n;
     if (s === 0) return;
-    const begin = new Array(x.rank).fill(0);
-    const tailSize = [...y.shape];
-    tailSize[axis] = s;
-    const tailBegin = [...begin];
-    tailBegin[axis] = n - s;
-    const headSize = [...y.shape];
-    headSize[axis] = n - s;
-    y = tf.concat([tf.slice(y, tailBegin, tailSize), tf.slice(y, begin, headSize)], axis);
+    const [outer, , inner] = around(y, axis);
+    const flat = tf.reshape(y, [outer, n, inner]);
+    const rolled = tf.concat([tf.slice(flat, [0, n - s, 0], [outer, s, inner]), tf.slice(flat, [0, 0, 0], [outer, n - s, inner])], 1);
+    y = tf.reshape(rolled, y.shape);
   });
   return y;
 }
@@ -174,10 +223,7 @@ export function patchEmbed(x: Tensor, weight: Tensor, bias: Tensor, patch: reado
   const d = Math.ceil(t / pt);
   const hh = Math.ceil(h / ph);
   const ww = Math.ceil(w / pw);
-  let y = x;
-  if (d * pt !== t || hh * ph !== h || ww * pw !== w) {
-    y = tf.pad(y, [[0, 0], [0, 0], [0, d * pt - t], [0, hh * ph - h], [0, ww * pw - w]]);
-  }
+  let y = padEnd(x, [0, 0, d * pt - t, hh * ph - h, ww * pw - w]);
   y = tf.reshape(y, [b * cin * d, pt, hh, ph, ww, pw]); // [B*Cin*D, pt, H', ph, W', pw]
   y = tf.transpose(y, [0, 2, 4, 1, 3, 5]); // [B*Cin*D, H', W', pt, ph, pw]
   y = tf.reshape(y, [b, cin, d * hh * ww, pt * ph * pw]); // [B, Cin, L, K]
@@ -208,9 +254,9 @@ export function windowAttention(
   if (mask) {
     const windows = mask.shape[0];
     scores = tf.reshape(scores, [bw / windows, windows, heads, n, n]); // [B, nW, nH, N, N]
-    scores = tf.add(tf.add(scores, tf.reshape(bias, [1, 1, heads, n, n])), tf.reshape(mask, [1, windows, 1, n, n]));
+    scores = tf.add(addTrailing(scores, bias), tf.reshape(mask, [1, windows, 1, n, n]));
   } else {
-    scores = tf.add(scores, bias);
+    scores = addTrailing(scores, bias);
   }
   const probs = tf.reshape(tf.softmax(tf.reshape(scores, [bw * heads * n, n])), [bw * heads, n, n]);
   const out = tf.reshape(tf.matMul(dropout(probs), v3), [bw, heads, n, hd]);
@@ -252,8 +298,7 @@ export function windowReverse(windows: Tensor, window: readonly number[], batch:
  */
 export function mergePatches(x: Tensor): Tensor {
   const [b, d, h, w, c] = x.shape;
-  let y = x;
-  if (h % 2 || w % 2) y = tf.pad(y, [[0, 0], [0, 0], [0, h % 2], [0, w % 2], [0, 0]]);
+  let y = padEnd(x, [0, 0, h % 2, w % 2, 0]);
   const h2 = Math.ceil(h / 2);
   const w2 = Math.ceil(w / 2);
   y = tf.reshape(y, [b * d, h2, 2, w2, 2, c]); // [B*D, H/2, hParity, W/2, wParity, C]

@@ -1,7 +1,7 @@
 // SwinTransformer3D + I3D head (fact sheet sections 2-4), in the paper's order: parameters and
 // initialisation, the block, the stage, the backbone, the head; then weights in and out; the factory.
 import { tf, type Tensor } from '../engine/tf.ts';
-import { crossEntropy, gatherRows, gelu, layerNorm, linear, mergePatches, patchEmbed, roll, windowAttention, windowPartition, windowReverse } from '../engine/ops.ts';
+import { cropTo, crossEntropy, gatherRows, gelu, layerNorm, linear, mergePatches, padEnd, patchEmbed, roll, windowAttention, windowPartition, windowReverse } from '../engine/ops.ts';
 import { Random } from '../engine/random.ts';
 import { type ModelConfig, type ModelConfigInput, parseModelConfig, stageDim } from './config.ts';
 import { clippedIndex, dropPathRates, relativePositionIndex, shiftMask, stageGeometry, type StageGeometry, type Triple } from './geometry.ts';
@@ -161,17 +161,15 @@ export class VideoSwin {
     const { padded, window, shift } = geometry;
 
     let y = layerNorm(x, this.p(`${prefix}.norm1.weight`), this.p(`${prefix}.norm1.bias`));
-    if (padded[0] !== d || padded[1] !== h || padded[2] !== w) {
-      // Padding comes after the norm: padded tokens are zero vectors and are NOT masked.
-      y = tf.pad(y, [[0, 0], [0, padded[0] - d], [0, padded[1] - h], [0, padded[2] - w], [0, 0]]);
-    }
+    // Padding comes after the norm: padded tokens are zero vectors and are NOT masked.
+    y = padEnd(y, [0, padded[0] - d, padded[1] - h, padded[2] - w, 0]);
     if (shifted) y = roll(y, [-shift[0], -shift[1], -shift[2]], [1, 2, 3]);
     const windows = windowPartition(y, window); // [B*nW, N, C]
     const { out, probs } = this.attention(windows, prefix, heads, shifted ? this.mask(geometry) : null, options);
     if (capture) capture.push({ stage, block: index, probs, geometry, shifted, batch: b });
     y = windowReverse(out, window, b, padded); // [B, Dp, Hp, Wp, C]
     if (shifted) y = roll(y, [shift[0], shift[1], shift[2]], [1, 2, 3]);
-    if (padded[0] !== d || padded[1] !== h || padded[2] !== w) y = tf.slice(y, [0, 0, 0, 0, 0], [b, d, h, w, c]);
+    y = cropTo(y, [b, d, h, w, c]);
 
     const rate = this.dropPath[stage][index];
     let out2 = tf.add(x, this.dropPathBranch(y, rate, options));

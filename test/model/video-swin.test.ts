@@ -3,6 +3,7 @@ import { initBackend } from '../../core/engine/backend.ts';
 import { crossEntropy } from '../../core/engine/ops.ts';
 import { Random } from '../../core/engine/random.ts';
 import { tf } from '../../core/engine/tf.ts';
+import { complexity } from '../../core/model/complexity.ts';
 import { parseModelConfig } from '../../core/model/config.ts';
 import { recognizerKeys } from '../../core/model/keys.ts';
 import { VARIANTS } from '../../core/model/variants.ts';
@@ -26,6 +27,14 @@ describe('variants', () => {
     expect((count('swin_b_ssv2') / 1e6).toFixed(2)).toBe('88.83');
   });
 
+  it('have the README FLOPs per 32x224x224 view within 0.5 % (LayerNorm/softmax elementwise work is not counted)', () => {
+    const readme: Record<string, number> = { swin_t: 87.9, swin_s: 165.9, swin_b: 281.6, swin_b_ssv2: 320.6 };
+    for (const [name, gflops] of Object.entries(readme)) {
+      const ours = complexity(parseModelConfig(VARIANTS[name].config), { frames: 32, height: 224, width: 224 }).flopsPerView / 1e9;
+      expect(Math.abs(ours - gflops) / gflops, name).toBeLessThan(0.005);
+    }
+  });
+
   it('reject inconsistent configs with the field, value and rule', () => {
     expect(() => createVideoSwin('swin_x')).toThrow(/unknown model variant "swin_x"; expected one of swin_t/);
     expect(() => parseModelConfig({ backbone: { ...VARIANTS.micro.config.backbone, num_heads: [3, 2, 4, 8] }, num_classes: 4 })).toThrow(/num_heads.0: stage 0 has dim 16, which 3 heads do not divide \(received 3\)/);
@@ -43,7 +52,7 @@ describe.each(['wasm', 'cpu'] as const)('VideoSwin on %s', (backend) => {
     const b = createVideoSwin('micro', { seed: 3 });
     expect(Array.from(a.params.get('backbone.norm.weight')!.dataSync()).every((v) => v === 1)).toBe(true);
     expect(Array.from(a.params.get('backbone.layers.0.blocks.0.mlp.fc1.bias')!.dataSync()).every((v) => v === 0)).toBe(true);
-    const qkv = a.params.get('backbone.layers.0.blocks.0.attn.qkv.weight')!.dataSync();
+    const qkv = Array.from(a.params.get('backbone.layers.0.blocks.0.attn.qkv.weight')!.dataSync());
     const std = Math.sqrt(qkv.reduce((s, v) => s + v * v, 0) / qkv.length);
     expect(std).toBeGreaterThan(0.015);
     expect(std).toBeLessThan(0.025);
