@@ -157,7 +157,10 @@ export async function probeVideo(path: string): Promise<ProbeResult> {
   const codec = String(stream.codec_name ?? 'unknown');
   // A still image probes as a one-frame "video" (image2 / *_pipe demuxers).
   if (/image2|_pipe$/.test(container)) return { kind: 'error', reason: `not a video: a still image (${codec})` };
-  if (result.stderr.trim() !== '') return { kind: 'error', reason: `corrupt or truncated: ${firstErrorLine(result.stderr)}` };
+  if (result.stderr.trim() !== '') {
+    const truncation = result.stderr.split(/\r?\n/).find((line) => /partial file|ended prematurely|truncat/i.test(line));
+    return { kind: 'error', reason: truncation ? `truncated: ${firstErrorLine(truncation)}` : `corrupt: ${firstErrorLine(result.stderr)}` };
+  }
   const declared = Number(stream.nb_frames ?? 0);
   const read = Number(stream.nb_read_packets ?? 0);
   if (read === 0) return { kind: 'error', reason: 'empty: the video stream has no frames' };

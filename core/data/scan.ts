@@ -1,0 +1,290 @@
+// Folder scan (classes are the top-level folders; anything deeper belongs to its top-level class),
+// a stratified seeded split, and the annotation files + report written atomically.
+import { readdir, stat } from 'node:fs/promises';
+import { extname, join, relative } from 'node:path';
+import sharp from 'sharp';
+import { Random } from '../engine/random.ts';
+import { writeAnnotationFile, writeLabelMap, type AnnotationEntry, type AnnotationFormat } from './annotations.ts';
+import { describeTools, listFrameFiles, probeVideo } from './decode.ts';
+import { imageExtensions, toPosixPath, videoExtensions, writeFileAtomic } from './files.ts';
+import { mixSeed } from './loader.ts';
+
+export interface ScannedItem {
+  /** Relative to the root, forward slashes. */
+  path: string;
+  label: number;
+  className: string;
+  kind: 'video' | 'rawframes';
+  codec: string;
+  container: string;
+  width: number;
+  height: number;
+  totalFrames: number;
+  /** 0 when unknown (frame folders). */
+  fps: number;
+  durationSeconds: number;
+}
+
+export interface SkippedItem {
+  path: string;
+  reason: string;
+}
+
+export interface ScanResult {
+  root: string;
+  classes: string[];
+  format: AnnotationFormat;
+  items: ScannedItem[];
+  skipped: SkippedItem[];
+  hiddenIgnored: number;
+  tools: string;
+}
+
+interface Candidate {
+  path: string;
+  className: string;
+  kind: 'video' | 'rawframes' | 'other';
+}
+
+const isHidden = (name: string) => name.startsWith('.');
+
+async function collect(root: string, folder: string, className: string, into: Candidate[], counters: { hidden: number }): Promise<void> {
+  const names = (await readdir(folder)).sort();
+  const visible = names.filter((name) => {
+    if (isHidden(name)) counters.hidden++;
+    return !isHidden(name);
+  });
+  const images = visible.filter((name) => imageExtensions.has(extname(name).toLowerCase()));
+  if (images.length > 0) {
+    // A folder holding images is one sample of extracted frames; other files next to them are not samples.
+    into.push({ path: folder, className, kind: 'rawframes' });
+    return;
+  }
+  for (const name of visible) {
+    const full = join(folder, name);
+    let info;
+    try {
+      info = await stat(full);
+    } catch {
+      // A dangling link or a file that vanished: reported as not a video when probed.
+      into.push({ path: full, className, kind: 'other' });
+      continue;
+    }
+    if (info.isDirectory()) await collect(root, full, className, into, counters);
+    else into.push({ path: full, className, kind: videoExtensions.has(extname(name).toLowerCase()) || extname(name) === '' ? 'video' : 'other' });
+  }
+}
+
+async function mapLimited<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index], index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, run));
+  return results;
+}
+
+export async function scanDataset(root: string, options: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<ScanResult> {
+  let rootInfo;
+  try {
+    rootInfo = await stat(root);
+  } catch {
+    throw new Error(`scan: root "${root}" does not exist`);
+  }
+  if (!rootInfo.isDirectory()) throw new Error(`scan: root "${root}" is not a folder`);
+  const counters = { hidden: 0 };
+  const skipped: SkippedItem[] = [];
+  const classes: string[] = [];
+  const candidates: Candidate[] = [];
+  const topNames = (await readdir(root)).sort();
+  for (const name of topNames) {
+    if (isHidden(name)) {
+      counters.hidden++;
+      continue;
+    }
+    const full = join(root, name);
+    const info = await stat(full).catch(() => undefined);
+    if (info?.isDirectory()) {
+      classes.push(name);
+      await collect(root, full, name, candidates, counters);
+    } else {
+      skipped.push({ path: name, reason: 'not inside a class folder (classes are the top-level folders)' });
+    }
+  }
+  if (classes.length === 0) throw new Error(`scan: "${root}" has no class folders; expected ROOT/<class>/<video files or frame folders>`);
+  const relativePath = (path: string) => toPosixPath(relative(root, path));
+  let done = 0;
+  const probed = await mapLimited(candidates, options.concurrency ?? 4, async (candidate): Promise<ScannedItem | SkippedItem> => {
+    const path = relativePath(candidate.path);
+    const label = classes.indexOf(candidate.className);
+    try {
+      if (candidate.kind === 'other') return { path, reason: `not a video file (extension "${extname(candidate.path)}")` };
+      if (candidate.kind === 'rawframes') {
+        const files = await listFrameFiles(candidate.path);
+        const first = await sharp(join(candidate.path, files[0])).metadata();
+        const last = await sharp(join(candidate.path, files[files.length - 1])).metadata();
+        if (!first.width || !first.height || first.width !== last.width || first.height !== last.height) {
+          return { path, reason: `frame folder with unreadable or inconsistent frames (${first.width}x${first.height} vs ${last.width}x${last.height})` };
+        }
+        return { path, label, className: candidate.className, kind: 'rawframes', codec: first.format ?? 'image', container: 'frames', width: first.width, height: first.height, totalFrames: files.length, fps: 0, durationSeconds: 0 };
+      }
+      const size = (await stat(candidate.path)).size;
+      if (size === 0) return { path, reason: 'empty file (0 bytes)' };
+      const probe = await probeVideo(candidate.path);
+      if (probe.kind === 'error') return { path, reason: probe.reason };
+      return { path, label, className: candidate.className, kind: 'video', codec: probe.codec, container: probe.container, width: probe.width, height: probe.height, totalFrames: probe.totalFrames, fps: probe.fps, durationSeconds: probe.durationSeconds };
+    } catch (error) {
+      return { path, reason: `unreadable: ${(error as Error).message}` };
+    } finally {
+      options.onProgress?.(++done, candidates.length);
+    }
+  });
+  let items = probed.filter((item): item is ScannedItem => 'label' in item);
+  skipped.push(...probed.filter((item): item is SkippedItem => !('label' in item)));
+  const videos = items.filter((item) => item.kind === 'video').length;
+  const format: AnnotationFormat = videos >= items.length - videos ? 'video' : 'rawframes';
+  const wanted = format === 'video' ? 'video' : 'rawframes';
+  for (const item of items) {
+    if (item.kind !== wanted) skipped.push({ path: item.path, reason: `a ${item.kind === 'video' ? 'video file' : 'frame folder'} in a dataset of ${format === 'video' ? 'videos' : 'frame folders'}: one annotation file holds one kind` });
+  }
+  items = items.filter((item) => item.kind === wanted);
+  skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { root, classes, format, items, skipped, hiddenIgnored: counters.hidden, tools: describeTools() };
+}
+
+export interface SplitOptions {
+  val: number;
+  test: number;
+  seed: number;
+}
+
+export interface Split {
+  train: ScannedItem[];
+  val: ScannedItem[];
+  test: ScannedItem[];
+}
+
+/** Stratified: every class is shuffled with its own seeded generator and cut by the fractions. */
+export function splitDataset(items: ScannedItem[], classCount: number, options: SplitOptions): Split {
+  if (!(options.val >= 0 && options.test >= 0 && options.val + options.test < 1)) {
+    throw new Error(`split: expected val >= 0, test >= 0 and val + test < 1, received val ${options.val}, test ${options.test}`);
+  }
+  const split: Split = { train: [], val: [], test: [] };
+  for (let label = 0; label < classCount; label++) {
+    const members = items.filter((item) => item.label === label).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const random = new Random(mixSeed(options.seed, label, 0x5b1));
+    for (let i = members.length - 1; i > 0; i--) {
+      const j = random.int(i + 1);
+      [members[i], members[j]] = [members[j], members[i]];
+    }
+    let testCount = Math.round(members.length * options.test);
+    let valCount = Math.round(members.length * options.val);
+    // Keep at least one training sample per class whenever the class has any.
+    while (members.length > 0 && testCount + valCount >= members.length) {
+      if (valCount >= testCount && valCount > 0) valCount--;
+      else testCount--;
+    }
+    split.test.push(...members.slice(0, testCount));
+    split.val.push(...members.slice(testCount, testCount + valCount));
+    split.train.push(...members.slice(testCount + valCount));
+  }
+  const byPath = (a: ScannedItem, b: ScannedItem) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  split.train.sort(byPath);
+  split.val.sort(byPath);
+  split.test.sort(byPath);
+  return split;
+}
+
+function statistics(values: number[]): { min: number; max: number; mean: number; median: number } | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const round = (value: number) => Math.round(value * 1000) / 1000;
+  return { min: round(sorted[0]), max: round(sorted[sorted.length - 1]), mean: round(values.reduce((a, b) => a + b, 0) / values.length), median: round(median) };
+}
+
+function histogram(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
+
+export interface ScanReport {
+  root: string;
+  tools: string;
+  format: AnnotationFormat;
+  classes: { index: number; name: string; total: number; train: number; val: number; test: number }[];
+  splits: { train: number; val: number; test: number };
+  split: SplitOptions;
+  balance: { smallest: number; largest: number; ratio: number | null };
+  skipped: SkippedItem[];
+  hiddenIgnored: number;
+  durationSeconds: ReturnType<typeof statistics>;
+  fps: ReturnType<typeof statistics>;
+  frames: ReturnType<typeof statistics>;
+  resolutions: Record<string, number>;
+  codecs: Record<string, number>;
+  containers: Record<string, number>;
+  warnings: string[];
+  files: Record<string, string>;
+}
+
+export function buildReport(scan: ScanResult, split: Split, options: SplitOptions, files: Record<string, string>): ScanReport {
+  const count = (list: ScannedItem[], label: number) => list.filter((item) => item.label === label).length;
+  const classes = scan.classes.map((name, index) => ({
+    index, name, total: count(scan.items, index), train: count(split.train, index), val: count(split.val, index), test: count(split.test, index),
+  }));
+  const totals = classes.map((entry) => entry.total);
+  const smallest = Math.min(...totals);
+  const largest = Math.max(...totals);
+  const warnings: string[] = [];
+  for (const entry of classes) {
+    if (entry.total === 0) warnings.push(`class "${entry.name}" (${entry.index}) has no usable samples`);
+    else if (options.val > 0 && entry.val === 0) warnings.push(`class "${entry.name}" has ${entry.total} sample(s): none left for validation`);
+  }
+  if (smallest > 0 && largest / smallest >= 3) warnings.push(`classes are unbalanced: ${smallest} to ${largest} samples (ratio ${(largest / smallest).toFixed(2)})`);
+  const spaced = scan.items.filter((item) => /\s/.test(item.path)).length;
+  if (spaced > 0) warnings.push(`${spaced} path(s) contain whitespace: this workbench reads them, mmaction2's own loader splits lines on whitespace and does not`);
+  const timed = scan.items.filter((item) => item.kind === 'video');
+  return {
+    root: scan.root,
+    tools: scan.tools,
+    format: scan.format,
+    classes,
+    splits: { train: split.train.length, val: split.val.length, test: split.test.length },
+    split: options,
+    balance: { smallest, largest, ratio: smallest > 0 ? Math.round((largest / smallest) * 1000) / 1000 : null },
+    skipped: scan.skipped,
+    hiddenIgnored: scan.hiddenIgnored,
+    durationSeconds: statistics(timed.map((item) => item.durationSeconds)),
+    fps: statistics(timed.map((item) => item.fps)),
+    frames: statistics(scan.items.map((item) => item.totalFrames)),
+    resolutions: histogram(scan.items.map((item) => `${item.width}x${item.height}`)),
+    codecs: histogram(scan.items.map((item) => item.codec)),
+    containers: histogram(scan.items.map((item) => item.container)),
+    warnings,
+    files,
+  };
+}
+
+function toEntries(items: ScannedItem[], format: AnnotationFormat): AnnotationEntry[] {
+  return items.map((item) => (format === 'video' ? { path: item.path, labels: [item.label] } : { path: item.path, labels: [item.label], totalFrames: item.totalFrames }));
+}
+
+/** Writes train/val(/test) lists, classes.txt and report.json into outDir; returns the report. */
+export async function writeScanOutputs(scan: ScanResult, split: Split, options: SplitOptions, outDir: string): Promise<ScanReport> {
+  const files: Record<string, string> = { train: join(outDir, 'train.txt'), val: join(outDir, 'val.txt'), labelMap: join(outDir, 'classes.txt'), report: join(outDir, 'report.json') };
+  if (options.test > 0) files.test = join(outDir, 'test.txt');
+  await writeAnnotationFile(files.train, toEntries(split.train, scan.format), scan.format);
+  await writeAnnotationFile(files.val, toEntries(split.val, scan.format), scan.format);
+  if (files.test) await writeAnnotationFile(files.test, toEntries(split.test, scan.format), scan.format);
+  await writeLabelMap(files.labelMap, scan.classes);
+  const report = buildReport(scan, split, options, files);
+  await writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
+  return report;
+}
