@@ -6,7 +6,7 @@ const boundary = (patterns, message) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'out/**', 'renderer/dist/**', 'test-output/**', '**/*.wasm'] },
+  { ignores: ['node_modules/**', '.dbg/**', 'dist/**', 'out/**', 'renderer/dist/**', 'test-output/**', '**/*.wasm'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../core/engine/backend.ts';
 import { Random } from '../../core/engine/random.ts';
 import { tf } from '../../core/engine/tf.ts';
+import type { ModelConfigInput } from '../../core/model/config.ts';
 import { createVideoSwin } from '../../core/model/video-swin.ts';
 import { readSafetensors, writeSafetensors } from '../../core/model/weights/safetensors.ts';
 import { FIXTURES, expectCloseTo, manifest, toleranceRatio } from '../model/fixtures.ts';
@@ -40,7 +41,7 @@ describe('vswin forward', () => {
 
   it('runs another configuration (no qkv bias, no patch norm, 3 stages, odd sizes) like the in-process model', async () => {
     await initBackend('cpu');
-    const modelConfig = {
+    const modelConfig: ModelConfigInput = {
       backbone: { patch_size: [1, 2, 3], in_chans: 2, embed_dim: 8, depths: [1, 3, 2], num_heads: [2, 2, 4], window_size: [3, 3, 2], mlp_ratio: 2.5, qkv_bias: false, qk_scale: 0.3, drop_rate: 0, attn_drop_rate: 0, drop_path_rate: 0.2, patch_norm: false },
       num_classes: 3,
     };
