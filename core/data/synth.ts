@@ -36,7 +36,10 @@ export async function encodeVideo(
   frames.forEach((frame, index) => input.set(frame, index * expected));
   const args = [
     '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(options.fps ?? 25), '-i', 'pipe:0',
-    ...codecArguments[codec], '-threads', '1', outPath,
+    ...codecArguments[codec], '-threads', '1',
+    // Index first, so a file cut short still says how many frames it should have had.
+    ...(/\.(mp4|mov|m4v)$/i.test(outPath) ? ['-movflags', '+faststart'] : []),
+    outPath,
   ];
   const result = await runProcess(resolveTools().ffmpeg.path, args, { input, timeoutMs: 120_000 });
   if (result.code !== 0) throw new Error(`encode ${outPath} with ${codec} failed (exit ${result.code}): ${result.stderr.trim()}`);
