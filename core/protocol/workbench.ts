@@ -1,0 +1,250 @@
+// The workbench contract between the UI (renderer/bridge) and the core service (core/host/service):
+// one map from command name to its argument and result types, and the event union the service
+// pushes. Plain JSON data only. Imports nothing (lint rule), so it repeats the few training types
+// it needs structurally instead of importing core/protocol/train.ts.
+
+export type Triple = [number, number, number];
+
+export interface SettingsInfo {
+  version: string;
+  backend: string;
+  backendReason: string;
+  home: string;
+  ffmpeg: string;
+  demoDataset: DatasetRef | null;
+}
+
+export interface DatasetRef {
+  name: string;
+  root: string;
+  trainAnn: string;
+  valAnn: string | null;
+  labelMap: string | null;
+  classes: string[];
+}
+
+export interface FolderListing {
+  path: string;
+  parent: string | null;
+  entries: { name: string; kind: 'folder' | 'file' }[];
+}
+
+export interface ScanClass {
+  index: number;
+  name: string;
+  count: number;
+  meanSeconds: number | null;
+  meanFrames: number;
+  /** data: URL of the first frame of the class's first video, null when it could not be decoded. */
+  thumbnail: string | null;
+}
+
+export interface ScanSummary {
+  root: string;
+  format: 'video' | 'rawframes';
+  items: number;
+  classes: ScanClass[];
+  problems: { path: string; reason: string }[];
+  tools: string;
+}
+
+export interface SplitArgs {
+  root: string;
+  outDir: string;
+  val: number;
+  test: number;
+  seed: number;
+}
+
+export interface WrittenDataset {
+  dataset: DatasetRef;
+  files: Record<string, string>;
+  splits: { train: number; val: number; test: number };
+  classes: { name: string; train: number; val: number; test: number }[];
+  warnings: string[];
+}
+
+export interface AnnotationCheck {
+  annFile: string;
+  entries: number;
+  classes: number;
+  problems: { line: number | null; message: string }[];
+  ok: boolean;
+}
+
+export interface PipelinePreview {
+  /** data: URL of a contact sheet: one row per view, one column per sampled frame. */
+  image: string;
+  shape: number[];
+  frames: number[];
+  steps: string[];
+}
+
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+export interface ConfigEstimate {
+  parameters: number;
+  gflopsPerClip: number;
+  /** Activation memory for one training micro-batch (forward + saved for backward), bytes. */
+  activationBytes: number;
+  parameterBytes: number;
+  /** Measured on the service's backend with a short timed matMul; null when no train set size is known. */
+  secondsPerEpoch: number | null;
+  backend: string;
+  measuredGflops: number;
+  clip: Triple;
+}
+
+export interface ConfigValidation {
+  ok: boolean;
+  issues: ConfigIssue[];
+  estimate: ConfigEstimate | null;
+}
+
+export interface MetricPoint {
+  step: number;
+  value: number;
+}
+
+export interface RunSummary {
+  id: string;
+  name: string;
+  status: string;
+  backend: string;
+  epochs: number;
+  epochsDone: number;
+  createdAt: string;
+  bestMetric: { name: string; value: number } | null;
+  /** The run config, flattened to dotted keys, for the "fields that differ" columns. */
+  flatConfig: Record<string, string>;
+}
+
+export interface RunCurves {
+  runId: string;
+  series: Record<string, MetricPoint[]>;
+}
+
+export interface CheckpointSummary {
+  runId: string;
+  runName: string;
+  epoch: number;
+  path: string;
+  reasons: string[];
+  metric: number | null;
+}
+
+export interface CheckpointEvaluation {
+  checkpoint: string;
+  label: string;
+  views: { clips: number; crops: number };
+  top1: number;
+  top5: number;
+  meanClassAccuracy: number;
+  perClassAccuracy: number[];
+  confusion: number[][];
+  /** Predicted class of each video, in the order of `videos`. */
+  predictions: number[];
+}
+
+export interface Comparison {
+  classNames: string[];
+  videos: { path: string; url: string; label: number }[];
+  checkpoints: CheckpointEvaluation[];
+  /** Videos whose prediction differs between the first checkpoint and another one. */
+  flipped: { video: number; predictions: number[] }[];
+  /** Relative L2 change of each block's weights, second vs first: [stage][block]. */
+  weightChange: { stages: number[][]; labels: string[] };
+}
+
+export interface AttentionView {
+  video: string;
+  frames: string[];
+  frameIndices: number[];
+  clip: Triple;
+  patch: Triple;
+  stage: number;
+  block: number;
+  shifted: boolean;
+  grid: Triple;
+  window: Triple;
+  shift: Triple;
+  padded: Triple;
+  heads: number;
+  /** probs[window][head][query][key] flattened, windows (d, h, w) row-major over the padded grid. */
+  probs: number[];
+  tokensPerWindow: number;
+  windowsPerClip: number;
+  top5: { label: string; score: number }[];
+}
+
+export interface Prediction {
+  video: string;
+  top5: { label: string; score: number }[];
+  timeline: { start: number; seconds: number; label: string; score: number }[];
+}
+
+/** Commands the UI may send: name -> { args, result }. */
+export interface WorkbenchCommands {
+  'settings.get': { args: Record<string, never>; result: SettingsInfo };
+  'fs.list': { args: { path?: string }; result: FolderListing };
+  'datasets.list': { args: Record<string, never>; result: DatasetRef[] };
+  'datasets.scan': { args: { root: string }; result: ScanSummary };
+  'datasets.write': { args: SplitArgs; result: WrittenDataset };
+  'datasets.check': { args: { annFile: string; root: string }; result: AnnotationCheck };
+  'datasets.preview': { args: { annFile: string; root: string; preset: 'k400' | 'ssv2' | 'small'; mode: 'train' | 'val' | 'test'; index: number; seed: number }; result: PipelinePreview };
+  'config.presets': { args: Record<string, never>; result: { name: string; config: Record<string, unknown> }[] };
+  'config.validate': { args: { config: unknown; trainSize?: number }; result: ConfigValidation };
+  'train.start': { args: { config: unknown; name: string }; result: { runId: string } };
+  'train.control': { args: { runId: string; command: 'pause' | 'resume' | 'stop' }; result: { ok: true } };
+  'train.resume': { args: { runId: string }; result: { runId: string } };
+  'runs.list': { args: Record<string, never>; result: RunSummary[] };
+  'runs.curves': { args: { runIds: string[] }; result: RunCurves[] };
+  'runs.csv': { args: { runIds: string[] }; result: { csv: string } };
+  'runs.checkpoints': { args: Record<string, never>; result: CheckpointSummary[] };
+  'compare.checkpoints': { args: { checkpoints: string[]; annFile: string; root: string }; result: Comparison };
+  'attention.view': { args: { checkpoint: string; video: string; stage: number; block: number }; result: AttentionView };
+  'video.predict': { args: { checkpoint: string; video: string }; result: Prediction };
+}
+
+export type CommandName = keyof WorkbenchCommands;
+export type CommandArgs<N extends CommandName> = WorkbenchCommands[N]['args'];
+export type CommandResult<N extends CommandName> = WorkbenchCommands[N]['result'];
+
+/** A training event as in core/protocol/train.ts (kept structural so this file imports nothing). */
+export type TrainingEvent =
+  | { kind: 'run-started'; runId: string; name: string; epochs: number; iterationsPerEpoch: number; startEpoch: number; startIteration: number; backend: string; resumed: boolean }
+  | { kind: 'iteration'; runId: string; epoch: number; iteration: number; epochIteration: number; iterationsPerEpoch: number; loss: number; lr: number; clipsPerSecond: number; etaSeconds: number }
+  | { kind: 'epoch'; runId: string; epoch: number; epochs: number; train: { loss: number; top1: number; clips: number }; val: { loss: number; top1: number; top5: number; meanClassAccuracy: number; count: number } | null; seconds: number; etaSeconds: number }
+  | { kind: 'checkpoint'; runId: string; epoch: number; path: string; reasons: string[] }
+  | { kind: 'paused'; runId: string; iteration: number }
+  | { kind: 'resumed'; runId: string; iteration: number }
+  | { kind: 'run-finished'; runId: string; status: 'completed' | 'stopped' | 'failed'; message: string | null; seconds: number };
+
+/** Events the service pushes to every connected client. */
+export type WorkbenchEvent =
+  | { kind: 'job-progress'; jobId: string; command: string; done: number; total: number; message: string }
+  | { kind: 'job-finished'; jobId: string; command: string; ok: boolean; message: string | null; seconds: number }
+  | { kind: 'train'; event: TrainingEvent; sentAt: number }
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+
+/** Client -> service. */
+export interface RequestMessage {
+  id: number;
+  command: string;
+  args: unknown;
+}
+
+/** Service -> client. */
+export type ServiceMessage =
+  | { kind: 'result'; id: number; ok: true; result: unknown; jobId: string }
+  | { kind: 'result'; id: number; ok: false; error: string; jobId: string }
+  | { kind: 'event'; event: WorkbenchEvent };
+
+export const COMMAND_NAMES: readonly CommandName[] = [
+  'settings.get', 'fs.list', 'datasets.list', 'datasets.scan', 'datasets.write', 'datasets.check', 'datasets.preview',
+  'config.presets', 'config.validate', 'train.start', 'train.control', 'train.resume', 'runs.list', 'runs.curves', 'runs.csv',
+  'runs.checkpoints', 'compare.checkpoints', 'attention.view', 'video.predict',
+];
