@@ -50,7 +50,8 @@ export function directionNames(count: number): string[] {
   const compass: Record<number, string> = { 0: 'right', 45: 'up-right', 90: 'up', 135: 'up-left', 180: 'left', 225: 'down-left', 270: 'down', 315: 'down-right' };
   return Array.from({ length: count }, (_, k) => {
     const degrees = (360 * k) / count;
-    return compass[degrees] ?? `angle-${degrees.toFixed(1).replace('.', '_').padStart(5, '0')}`;
+    const text = Number.isInteger(degrees) ? String(degrees).padStart(3, '0') : degrees.toFixed(1).replace('.', '_');
+    return compass[degrees] ?? `angle-${text}`;
   });
 }
 
