@@ -203,32 +203,65 @@ export class VideoSwin {
     else for (const r of options.attention ?? []) wanted.add(`${r.stage}.${r.block}`);
     const toNcdhw = (t: Tensor) => tf.transpose(t, [0, 4, 1, 2, 3]);
 
-    let x = patchEmbed(input, this.p('backbone.patch_embed.proj.weight'), this.p('backbone.patch_embed.proj.bias'), cfg.patch_size); // [B, D, H, W, C]
-    if (cfg.patch_norm) x = layerNorm(x, this.p('backbone.patch_embed.norm.weight'), this.p('backbone.patch_embed.norm.bias'));
-    x = this.dropout(x, cfg.drop_rate, options);
+    // Without a gradient tape nothing needs the intermediates of a finished step: run the stem, each
+    // block, each merge and the head in their own tidy scopes so inference peaks at one block's
+    // attention (Swin-T at 32x224x224 would otherwise exceed the 4 GB wasm heap). With a tape, tfjs
+    // keeps what the backward pass needs.
+    const inference = !(tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+    const scoped = <T extends Tensor[]>(fn: () => T): T => (inference ? tf.tidy(fn) : fn());
+    const kept = new Set<Tensor>([input]);
+
+    const [stem, embedCapture] = scoped(() => {
+      let y = patchEmbed(input, this.p('backbone.patch_embed.proj.weight'), this.p('backbone.patch_embed.proj.bias'), cfg.patch_size); // [B, D, H, W, C]
+      if (cfg.patch_norm) y = layerNorm(y, this.p('backbone.patch_embed.norm.weight'), this.p('backbone.patch_embed.norm.bias'));
+      y = this.dropout(y, cfg.drop_rate, options);
+      return options.capture?.patchEmbed ? [y, toNcdhw(y)] : [y];
+    });
+    let x = stem;
     const result: ForwardResult = { logits: x, backboneOut: x, attention: [] };
-    if (options.capture?.patchEmbed) result.patchEmbed = toNcdhw(x);
+    if (embedCapture) result.patchEmbed = embedCapture;
     if (options.capture?.blocks) result.blocks = [];
     if (options.capture?.stages) result.stages = [];
+    const advance = (next: () => { out: Tensor; extra: Tensor[] }): Tensor => {
+      if (!inference) return next().out;
+      const previous = x;
+      // Returned tensors (the block output and any captured attention) survive the scope.
+      const [out] = tf.tidy(() => {
+        const r = next();
+        return [r.out, ...r.extra];
+      });
+      if (!kept.has(previous)) previous.dispose();
+      return out;
+    };
 
     cfg.depths.forEach((depth, stage) => {
       const geometry = stageGeometry(x.shape.slice(1, 4), cfg.window_size);
       const blockOutputs: Tensor[] = [];
       for (let j = 0; j < depth; j++) {
-        x = this.block(x, stage, j, geometry, options, wanted.has(`${stage}.${j}`) ? result.attention : null);
-        blockOutputs.push(x);
+        const capture = wanted.has(`${stage}.${j}`) ? result.attention : null;
+        const before = capture?.length ?? 0;
+        x = advance(() => {
+          const out = this.block(x, stage, j, geometry, options, capture);
+          return { out, extra: capture ? capture.slice(before).map((c) => c.probs) : [] };
+        });
+        if (result.blocks) {
+          blockOutputs.push(x);
+          kept.add(x);
+        }
       }
       result.blocks?.push(blockOutputs);
-      if (stage < cfg.depths.length - 1) x = this.merge(x, stage);
+      if (stage < cfg.depths.length - 1) x = advance(() => ({ out: this.merge(x, stage), extra: [] }));
       result.stages?.push(toNcdhw(x));
     });
 
-    x = layerNorm(x, this.p('backbone.norm.weight'), this.p('backbone.norm.bias')); // [B, D, H, W, 8C]
-    result.backboneOut = toNcdhw(x);
-    // I3D head: global average over (D, H, W), dropout, fc_cls.
-    let pooled = tf.mean(x, [1, 2, 3]); // [B, 8C]
-    pooled = this.dropout(pooled, this.config.head_dropout, options);
-    result.logits = linear(pooled, this.p('cls_head.fc_cls.weight'), this.p('cls_head.fc_cls.bias'));
+    const last = x;
+    [result.backboneOut, result.logits] = scoped(() => {
+      const normed = layerNorm(last, this.p('backbone.norm.weight'), this.p('backbone.norm.bias')); // [B, D, H, W, 8C]
+      // I3D head: global average over (D, H, W), dropout, fc_cls.
+      const pooled = this.dropout(tf.mean(normed, [1, 2, 3]), this.config.head_dropout, options); // [B, 8C]
+      return [toNcdhw(normed), linear(pooled, this.p('cls_head.fc_cls.weight'), this.p('cls_head.fc_cls.bias'))];
+    });
+    if (inference && !kept.has(last)) last.dispose();
     return result;
   }
 

@@ -111,6 +111,23 @@ describe.each(['wasm', 'cpu'] as const)('VideoSwin on %s', (backend) => {
     model.dispose();
   });
 
+  it('inference keeps only what it returns (per-block scopes), with or without captures', () => {
+    const model = createVideoSwin('micro');
+    const x = clip(6);
+    tf.tidy(() => {
+      model.forward(x);
+    }); // warm-up: masks are cached on first use
+    const before = tf.memory().numTensors;
+    const plain = model.forward(x);
+    expect(tf.memory().numTensors - before).toBe(2); // logits + backboneOut
+    const captured = model.forward(x, { attention: [{ stage: 1, block: 1 }], capture: { blocks: true } });
+    expect(tf.memory().numTensors - before).toBe(2 + 2 + 1 + 8); // + logits, backboneOut, probs, 8 block outputs
+    tf.dispose([plain.logits, plain.backboneOut, captured.logits, captured.backboneOut, captured.attention[0].probs, ...captured.blocks!.flat()]);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+    model.dispose();
+  });
+
   it('round-trips its state dict and explains what does not fit', () => {
     const a = createVideoSwin('micro', { seed: 1 });
     const b = createVideoSwin('micro', { seed: 2 });
