@@ -1,0 +1,190 @@
+// The contract of "beyond one machine": clusters, bundles, jobs and their tracking, as plain data for
+// the CLI and the UI. This file imports nothing (lint rule) so the renderer can depend on it.
+
+/** How a run is launched remotely: Slurm's sbatch/srun, or torchrun on one multi-GPU machine. */
+export type ClusterKind = 'slurm' | 'torchrun';
+
+/** mmaction2 generation: 0.x is the official Video Swin repo (mmcv 1.x); 1.x is mmaction2 on mmengine. */
+export type EngineFlavor = '0.x' | '1.x';
+
+/** One remote machine or cluster as the user configured it; `host` is an OpenSSH destination or alias. */
+export interface ClusterSettings {
+  name: string;
+  kind: ClusterKind;
+  /** `user@host` or a Host alias of the user's ~/.ssh/config. */
+  host: string;
+  port: number | null;
+  identityFile: string | null;
+  /** An OpenSSH config file other than the user's default (ssh -F). */
+  sshConfigFile: string | null;
+  /** Slurm partition (sbatch -p); null uses the cluster's default partition. */
+  partition: string | null;
+  /** Folder on the cluster holding the engine (mmaction2 or Video-Swin-Transformer checkout). */
+  engineDir: string;
+  /** Python interpreter on the cluster (inside the engine's environment). */
+  python: string;
+  /** Folder on the cluster under which each run gets its own folder. */
+  remoteRoot: string;
+  /** Where the dataset lives on the cluster; null keeps the run config's data root. */
+  dataRoot: string | null;
+  flavor: EngineFlavor;
+  gpusPerNode: number;
+  cpusPerTask: number;
+  /** Slurm --time (e.g. "2-00:00:00"); null uses the partition's default. */
+  timeLimit: string | null;
+  /** Shell lines run before the launcher (module load, conda activate ...). */
+  setup: string[];
+  /** Environment variables exported to the job. */
+  environment: Record<string, string>;
+  /** The torchrun launcher command (kind 'torchrun'). */
+  torchrun: string;
+  connectTimeoutSeconds: number;
+  commandTimeoutSeconds: number;
+}
+
+export type ClusterSettingsInput = Pick<ClusterSettings, 'name' | 'kind' | 'host'> & Partial<Omit<ClusterSettings, 'name' | 'kind' | 'host'>>;
+
+/** Why a remote operation failed, so the UI can say what to fix. */
+export type RemoteErrorKind =
+  | 'unknown-host'
+  | 'refused-connection'
+  | 'refused-key'
+  | 'host-key'
+  | 'timeout'
+  | 'ssh-failed'
+  | 'command-failed'
+  | 'missing-partition'
+  | 'submit-refused'
+  | 'transfer-failed';
+
+export interface PreflightCheck {
+  name: 'ssh' | 'scheduler' | 'partition' | 'gpus' | 'engine' | 'base-config' | 'data-root' | 'annotations';
+  ok: boolean;
+  /** What was found, or what is wrong and what was expected. */
+  detail: string;
+}
+
+export interface PreflightReport {
+  cluster: string;
+  ok: boolean;
+  checks: PreflightCheck[];
+}
+
+/** Normalised job state; `schedulerState` keeps Slurm's own word. */
+export type JobState = 'submitted' | 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timeout' | 'unknown';
+
+export interface JobStatus {
+  state: JobState;
+  schedulerState: string;
+  /** Slurm's pending reason (Resources, Priority, ...) or null. */
+  reason: string | null;
+  exitCode: number | null;
+  signal: number | null;
+  nodes: string | null;
+  /** Seconds the job has run so far (null when unknown). */
+  elapsedSeconds: number | null;
+  message: string | null;
+}
+
+export const finishedJobStates: readonly JobState[] = ['completed', 'failed', 'cancelled', 'timeout'];
+
+export interface BundleFile {
+  /** Path inside the bundle folder. */
+  path: string;
+  content: string;
+  executable: boolean;
+}
+
+export interface BundleManifest {
+  format: 'vswin-bundle';
+  version: 1;
+  runId: string | null;
+  name: string;
+  flavor: EngineFlavor;
+  /** The official config `_base_`d by config.py, relative to the engine folder. */
+  baseConfig: string;
+  gpus: number;
+  nodes: number;
+  worldSize: number;
+  clipsPerGpu: number;
+  microBatch: number;
+  updateInterval: number;
+  globalBatch: number;
+  baseLr: number;
+  scaledLr: number;
+  /** The official recipes' global batch the base LR was tuned for. */
+  referenceBatch: number;
+  epochs: number;
+  trainVideos: number;
+  itersPerEpoch: number;
+  /** Multiply the logged `lr` (first parameter group) by this to get the head LR the workbench plots. */
+  loggedLrToBase: number;
+  dataRoot: string;
+  valRoot: string | null;
+  seed: number;
+  files: string[];
+  notes: string[];
+  createdAt: string;
+}
+
+export interface Bundle {
+  manifest: BundleManifest;
+  files: BundleFile[];
+}
+
+export interface RemoteCheckpoint {
+  /** File name in the engine's work dir. */
+  name: string;
+  path: string;
+  bytes: number;
+  modifiedAt: string;
+  epoch: number | null;
+  kind: 'epoch' | 'best' | 'latest' | 'other';
+}
+
+export interface ClusterJob {
+  runId: string;
+  cluster: string;
+  /** Slurm job id, or the launcher's process id for torchrun. */
+  jobId: string;
+  attempt: number;
+  flavor: EngineFlavor;
+  remoteDir: string;
+  gpus: number;
+  nodes: number;
+  itersPerEpoch: number;
+  loggedLrToBase: number;
+  state: JobState;
+  schedulerState: string;
+  reason: string | null;
+  exitCode: number | null;
+  message: string | null;
+  submittedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface LogProblem {
+  file: string;
+  line: number;
+  problem: string;
+}
+
+/** One poll of a job: its state, what the log brought, the checkpoints seen. */
+export interface SyncResult {
+  job: ClusterJob;
+  status: JobStatus;
+  logFiles: string[];
+  newRecords: number;
+  metricsWritten: number;
+  problems: LogProblem[];
+  checkpoints: RemoteCheckpoint[];
+}
+
+export interface PulledCheckpoint {
+  remote: RemoteCheckpoint;
+  localPath: string;
+  /** Registry checkpoint id. */
+  checkpointId: number;
+  notes: string[];
+}
