@@ -109,7 +109,10 @@ export function readPth(source: string | Uint8Array, label?: string): PthContent
     if (text !== 'little' && text !== 'big') throw new PthError(`${name}: ${prefix}byteorder says "${text.slice(0, 20)}"; expected "little" or "big"`);
     byteOrder = text;
   }
-  const unpickler = new Unpickler(archive.read(pickleEntry), `${name}: ${pickleEntry}`, (pid) => loadStorage(archive, prefix, pid, name), byteOrder === 'little');
+  // Work is bounded by the file's size: a real checkpoint decodes each stored element about once, so
+  // a pickle that re-decodes the same storage over and over (quadratic work) is refused.
+  const workLimit = 2 * bytes.length + 2 ** 24;
+  const unpickler = new Unpickler(archive.read(pickleEntry), `${name}: ${pickleEntry}`, (pid) => loadStorage(archive, prefix, pid, name), byteOrder === 'little', workLimit);
   return { root: unpickler.load(), archiveName: prefix.replace(/\/$/, ''), byteOrder };
 }
 
@@ -161,14 +164,24 @@ class Unpickler {
   private stack: unknown[] = [];
   private readonly marks: unknown[][] = [];
   private readonly memo = new Map<number, unknown>();
+  private work = 0;
 
   constructor(
     private readonly bytes: Uint8Array,
     private readonly label: string,
     private readonly persistentLoad: (pid: unknown) => StorageRef,
     private readonly littleEndian: boolean,
+    private readonly workLimit: number,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Counts elements built by calls (tensors, dicts from pairs, numpy arrays) against the limit. */
+  private charge(elements: number): void {
+    this.work += elements;
+    if (this.work > this.workLimit) {
+      this.fail(`the pickle asks for more than ${this.workLimit} decoded elements, far beyond what a file of this size holds (hostile or damaged file)`);
+    }
   }
 
   private fail(message: string): never {
@@ -507,6 +520,7 @@ class Unpickler {
     const fileDtype = target.dtype ? numpyDtypes[target.dtype.code] : undefined;
     if (!fileDtype || fortran || !(raw instanceof Uint8Array)) return;
     const count = elementCount(target.shape);
+    this.charge(count);
     if (raw.length !== count * itemSize[fileDtype]) this.fail(`numpy array of shape [${target.shape.join(', ')}] has ${raw.length} data bytes`);
     const little = target.dtype!.byteOrder !== '>';
     target.tensor = { shape: target.shape, data: decodeElements(raw, 0, fileDtype, count, little), dtype: hostDtypeOf(fileDtype), fileDtype };
@@ -522,7 +536,10 @@ class Unpickler {
       case '__builtin__.dict':
         return new Callable(qualified, (args) => {
           const dict = newDict();
-          if (Array.isArray(args[0])) for (const pair of args[0]) if (Array.isArray(pair)) setKey(dict, pair[0], pair[1]);
+          if (Array.isArray(args[0])) {
+            this.charge(args[0].length);
+            for (const pair of args[0]) if (Array.isArray(pair)) setKey(dict, pair[0], pair[1]);
+          }
           return dict;
         });
       case 'builtins.set':
@@ -531,7 +548,8 @@ class Unpickler {
       case '__builtin__.frozenset':
       case 'builtins.list':
       case 'builtins.tuple':
-        return new Callable(qualified, (args) => (Array.isArray(args[0]) ? [...args[0]] : []));
+        // The argument itself, not a copy: copying would let a tiny pickle cost quadratic work.
+        return new Callable(qualified, (args) => (Array.isArray(args[0]) ? args[0] : []));
       case 'torch._utils._rebuild_tensor_v2':
       case 'torch._utils._rebuild_tensor':
         return new Callable(qualified, (args) => this.rebuildTensor(args));
@@ -576,6 +594,7 @@ class Unpickler {
     if (count > maxElements || (count > storage.elements && count > maxExpandedElements)) {
       throw new Error(`${where}: a view of ${count} elements over a storage of ${storage.elements} is not plausible`);
     }
+    this.charge(count);
     let last = offset as number;
     for (let d = 0; d < shape.length; d++) last += (shape[d] - 1) * strides[d];
     if (count > 0 && last >= storage.elements) {

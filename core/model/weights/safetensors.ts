@@ -90,7 +90,7 @@ export function readSafetensors(source: string | Uint8Array, label?: string): Sa
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(`__metadata__ must be an object of strings, received ${describe(raw)}`);
       for (const [field, value] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof value !== 'string') fail(`__metadata__.${field} must be a string, received ${describe(value)}`);
-        metadata[field] = value as string;
+        Object.defineProperty(metadata, field, { value, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }

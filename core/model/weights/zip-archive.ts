@@ -95,6 +95,7 @@ export class ZipArchive {
     const directoryEnd = directoryOffset + directorySize;
     for (let i = 0; i < count; i++) {
       if (at + 46 > directoryEnd || u32(at) !== 0x02014b50) throw this.error(`central directory entry ${i} is damaged`);
+      const flags = u16(at + 8);
       const method = u16(at + 10);
       let compressedSize = u32(at + 20);
       let size = u32(at + 24);
@@ -131,6 +132,7 @@ export class ZipArchive {
         throw this.error(`data of "${name}" (${compressedSize} bytes at ${dataOffset}) runs past the entries area (truncated or damaged file)`);
       }
       if (method === 0 && size !== compressedSize) throw this.error(`stored entry "${name}" declares ${size} bytes but holds ${compressedSize}`);
+      if (flags & 1) throw this.error(`entry "${name}" is encrypted`);
       if (method !== 0 && method !== 8) throw this.error(`entry "${name}" uses zip compression method ${method}; only stored (0) and deflate (8) are supported`);
       if (method === 8 && size > Math.max(1024, compressedSize * maxDeflateRatio)) {
         throw this.error(`deflated entry "${name}" declares ${size} bytes from ${compressedSize}, more than deflate can produce (damaged file)`);

@@ -40,7 +40,11 @@ export class GlobalSpec {
 }
 
 export class OrderedDictSpec {
-  constructor(readonly entries: [string, PickleInput][]) {}
+  /** `state` is emitted with BUILD after the items, as pickle does for a state_dict's `_metadata`. */
+  constructor(
+    readonly entries: [string, PickleInput][],
+    readonly state?: PickleInput,
+  ) {}
 }
 
 export class TupleSpec {
@@ -148,7 +152,8 @@ export class PickleEmitter {
     if (input instanceof OrderedDictSpec) {
       this.global('collections', 'OrderedDict').op(0x29, 0x52, 0x28);
       for (const [key, item] of input.entries) this.text(key).value(item);
-      return this.op(0x75);
+      this.op(0x75);
+      return input.state === undefined ? this : this.value(input.state).op(0x62);
     }
     this.op(0x7d, 0x28);
     for (const [key, item] of Object.entries(input)) this.text(key).value(item);
@@ -183,6 +188,8 @@ export interface PthOptions {
   deflate?: boolean;
   /** Replace the pickle bytes (damage tests). */
   pickle?: Uint8Array;
+  /** Storages to add besides those `root` references (for a replaced pickle). */
+  storages?: StorageSpec[];
 }
 
 /** Serialises `root` as torch.save would: archive/data.pkl, archive/data/<key>, archive/version. */
@@ -194,7 +201,7 @@ export function buildPth(root: PickleInput, options: PthOptions = {}): Uint8Arra
     [`${archive}/data.pkl`]: [options.pickle ?? emitter.bytes(), { level }],
   };
   if (options.byteOrder !== null) files[`${archive}/byteorder`] = [new TextEncoder().encode(options.byteOrder ?? 'little'), { level }];
-  for (const storage of emitter.storages.values()) files[`${archive}/data/${storage.key}`] = [storage.bytes, { level }];
+  for (const storage of [...emitter.storages.values(), ...(options.storages ?? [])]) files[`${archive}/data/${storage.key}`] = [storage.bytes, { level }];
   files[`${archive}/version`] = [new TextEncoder().encode('3\n'), { level }];
   return zipSync(files);
 }

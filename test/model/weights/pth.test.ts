@@ -205,6 +205,29 @@ describe('damaged and hostile .pth files', () => {
     expect(() => readPth(corruptDirectory, 'directory.pth')).toThrow(/directory\.pth: central directory \(60000 entries/);
   });
 
+  it('bounds the work a small pickle can request (re-decoding one storage many times)', () => {
+    const big = storage('0', 'float32', new Array(1 << 16).fill(1));
+    const view = new TensorSpec(big, [1 << 16]);
+    const emitter = new PickleEmitter().op(0x80, 2).op(0x5d, 0x28); // EMPTY_LIST, MARK
+    emitter.value(view).op(0x71, 0); // first tensor, memoised
+    // Each further element is a fresh REDUCE of _rebuild_tensor_v2 on the same storage: 70 bytes -> 65536 elements.
+    for (let i = 0; i < 600; i++) emitter.value(view);
+    emitter.op(0x65, 0x2e);
+    const hostile = buildPth(null, { pickle: emitter.bytes(), storages: [big] });
+    expect(hostile.length).toBeLessThan(400_000); // while asking for 600 x 65536 decoded elements
+    const started = performance.now();
+    expect(() => readPth(hostile, 'repeat.pth')).toThrow(/repeat\.pth: .*asks for more than \d+ decoded elements.*\(hostile or damaged file\)/);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('keeps odd keys as data: "__proto__" and a state_dict _metadata BUILD', () => {
+    const weights = new TensorSpec(storage('0', 'float32', [3]), [1]);
+    const root = readPth(buildPth(new OrderedDictSpec([['__proto__', 1], ['w', weights]], { _metadata: { '': { version: 1 } } })), 'odd.pth').root as Record<string, unknown>;
+    expect(Object.getPrototypeOf(root)).toBe(Object.prototype);
+    expect(Object.keys(root)).toEqual(['__proto__', 'w']);
+    expect(Object.getOwnPropertyDescriptor(root, '__proto__')!.value).toBe(1);
+  });
+
   it('refuses globals outside the whitelist, naming them, without running anything', () => {
     const bytes = buildPth({ state_dict: new ReduceSpec('os', 'system', ['echo pwned']) });
     expect(() => readPth(bytes, 'evil.pth')).toThrow(/evil\.pth: archive\/data\.pkl: refusing the pickle global "os\.system"/);
