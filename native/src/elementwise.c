@@ -355,14 +355,15 @@ VSWIN_CLONES static void softmax_row(const float *restrict x, float *restrict y,
   float lane[LANES];
   for (int l = 0; l < LANES; l++) lane[l] = -INFINITY;
   long i = 0;
+  /* `v != v` keeps a NaN once seen: NaN anywhere makes the whole row NaN, as in TensorFlow. */
   for (; i + LANES <= n; i += LANES)
-    for (int l = 0; l < LANES; l++) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+    for (int l = 0; l < LANES; l++) {
+      float v = x[i + l];
+      lane[l] = (v > lane[l] || v != v) ? v : lane[l];
+    }
   float maximum = -INFINITY;
-  for (int l = 0; l < LANES; l++) maximum = lane[l] > maximum ? lane[l] : maximum;
-  for (; i < n; i++) maximum = x[i] > maximum ? x[i] : maximum;
-  for (i = 0; i < n; i++) {
-    if (x[i] != x[i]) maximum = x[i]; /* NaN anywhere makes the whole row NaN, as in TensorFlow */
-  }
+  for (int l = 0; l < LANES; l++) maximum = (lane[l] > maximum || lane[l] != lane[l]) ? lane[l] : maximum;
+  for (; i < n; i++) maximum = (x[i] > maximum || x[i] != x[i]) ? x[i] : maximum;
 
   for (int l = 0; l < LANES; l++) lane[l] = 0.0f;
   for (i = 0; i + LANES <= n; i += LANES)

@@ -91,15 +91,15 @@ export function installFastKernels(choice: { name: string }, request: string | u
     throw new Error(`${KERNELS_ENV}=wasm: the WebAssembly SIMD tier is not built yet; use native or stock`);
   }
   const native = loadNativeKernels();
-  if (wanted === 'auto') {
-    // Stays on stock until the native tier has passed the model parity tests (issue 6).
-    status = stockStatus(`auto keeps the stock kernels for now (set ${KERNELS_ENV}=native to use the native tier${native.ok ? '' : `; ${native.reason}`})`);
+  if (!native.ok) {
+    if (wanted === 'native') throw new Error(`${KERNELS_ENV}=native: ${native.reason}`);
+    status = stockStatus(`auto: ${native.reason}; the WebAssembly SIMD tier is not built yet, so the stock kernels run`);
     return fastKernelStatus();
   }
-  if (!native.ok) throw new Error(`${KERNELS_ENV}=native: ${native.reason}`);
   const kernels = replaceKernels(native.provider, kernelTable());
   const { isa, threads } = native.provider.info();
-  status = { tier: 'native', reason: `requested with ${KERNELS_ENV}=native`, isa, threads, kernels };
+  const reason = wanted === 'native' ? `requested with ${KERNELS_ENV}=native` : 'auto: the native addon is built and loads';
+  status = { tier: 'native', reason, isa, threads, kernels };
   return fastKernelStatus();
 }
 

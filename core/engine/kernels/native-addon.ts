@@ -9,20 +9,25 @@ export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../native/build/Re
 
 export type NativeLoad = { ok: true; provider: KernelProvider; path: string } | { ok: false; reason: string };
 
-let cached: NativeLoad | null = null;
+/** Overrides the addon's location (a prebuilt binary shipped elsewhere, or tests of the fallback). */
+export const NATIVE_ADDON_ENV = 'VSWIN_NATIVE_ADDON';
 
-export function loadNativeKernels(): NativeLoad {
-  if (cached) return cached;
-  if (!existsSync(NATIVE_ADDON_PATH)) {
-    cached = { ok: false, reason: `native addon not built (${NATIVE_ADDON_PATH} is missing; run "node scripts/build-native.mjs", which needs python3, make and a C compiler)` };
-    return cached;
+const cache = new Map<string, NativeLoad>();
+
+export function loadNativeKernels(path: string = process.env[NATIVE_ADDON_ENV] || NATIVE_ADDON_PATH): NativeLoad {
+  const known = cache.get(path);
+  if (known) return known;
+  let result: NativeLoad;
+  if (!existsSync(path)) {
+    result = { ok: false, reason: `native addon not built (${path} is missing; run "node scripts/build-native.mjs", which needs python3, make and a C compiler)` };
+  } else {
+    try {
+      const require = createRequire(import.meta.url);
+      result = { ok: true, provider: require(path) as KernelProvider, path };
+    } catch (error) {
+      result = { ok: false, reason: `native addon failed to load: ${(error as Error).message.split('\n')[0]}` };
+    }
   }
-  try {
-    const require = createRequire(import.meta.url);
-    const provider = require(NATIVE_ADDON_PATH) as KernelProvider;
-    cached = { ok: true, provider, path: NATIVE_ADDON_PATH };
-  } catch (error) {
-    cached = { ok: false, reason: `native addon failed to load: ${(error as Error).message.split('\n')[0]}` };
-  }
-  return cached;
+  cache.set(path, result);
+  return result;
 }

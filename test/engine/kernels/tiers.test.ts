@@ -25,11 +25,27 @@ describe('kernel tier choice', () => {
     expect(() => parseKernelRequest('fast', 'VSWIN_KERNELS')).toThrow(/VSWIN_KERNELS: unknown kernel tier "fast"; expected one of auto, native, wasm, stock/);
   });
 
-  it('leaves other backends alone and keeps stock kernels for stock and auto', () => {
+  it('leaves other backends alone, keeps stock kernels on request, and auto picks native when it loads', () => {
     expect(installFastKernels({ name: 'cpu' }, 'native')).toMatchObject({ tier: 'stock', reason: 'the cpu backend runs its own kernels', kernels: [] });
     expect(installFastKernels({ name: 'wasm' }, 'stock')).toMatchObject({ tier: 'stock', reason: 'requested with VSWIN_KERNELS=stock' });
-    expect(installFastKernels({ name: 'wasm' }, 'auto').tier).toBe('stock');
+    const auto = installFastKernels({ name: 'wasm' }, 'auto');
+    if (nativeProvider()) expect(auto).toMatchObject({ tier: 'native', reason: 'auto: the native addon is built and loads' });
+    else expect(auto).toMatchObject({ tier: 'stock', reason: expect.stringMatching(/^auto: native addon/) });
     expect(() => installFastKernels({ name: 'wasm' }, 'wasm')).toThrow(/WebAssembly SIMD tier is not built yet/);
+  });
+
+  it('without the addon, auto falls back to stock and says why, and an explicit native request fails', () => {
+    const saved = process.env.VSWIN_NATIVE_ADDON;
+    process.env.VSWIN_NATIVE_ADDON = '/nonexistent/vswin_kernels.node';
+    try {
+      const status = installFastKernels({ name: 'wasm' }, 'auto');
+      expect(status.tier).toBe('stock');
+      expect(status.reason).toMatch(/native addon not built \(\/nonexistent\/vswin_kernels.node is missing; run "node scripts\/build-native.mjs"/);
+      expect(() => installFastKernels({ name: 'wasm' }, 'native')).toThrow(/VSWIN_KERNELS=native: native addon not built/);
+    } finally {
+      if (saved === undefined) delete process.env.VSWIN_NATIVE_ADDON;
+      else process.env.VSWIN_NATIVE_ADDON = saved;
+    }
   });
 
   it.skipIf(!nativeProvider())('native replaces the kernels by name and uninstalling restores the originals', () => {
