@@ -1,0 +1,352 @@
+// The run bundle: what mmaction2 needs to train a workbench run on a cluster, as a folder of small
+// text files. config.py `_base_`s the official Video Swin config and holds only the overrides; the
+// sbatch script's #SBATCH resources equal its inner srun line (Slurm refuses or mis-places the job
+// otherwise); the LR is scaled linearly from the recipes' global batch of 64. Every path in the
+// files is relative to the bundle folder, which is the job's working directory, so the same
+// bundle works wherever it is copied; `engine` is a link the job script makes to the engine folder.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Bundle, BundleFile, BundleManifest, ClusterKind, EngineFlavor } from '../protocol/cluster.ts';
+import { modelConfigOf, type RunConfig } from '../train/run-config.ts';
+import { parseModelConfig } from '../model/config.ts';
+import { numFeatures } from '../model/config.ts';
+import { VARIANTS } from '../model/variants.ts';
+import { toPython, tuple, quote } from './python-literal.ts';
+
+/** The official configs' global batch (8 GPUs x 8 clips) their learning rates were tuned for. */
+export const REFERENCE_BATCH = 64;
+
+interface BaseConfig {
+  variant: string;
+  '0.x': string;
+  '1.x': string;
+}
+
+// Official configs per workbench variant. 1.x ships Kinetics-400 Swin configs only; other
+// variants start from the closest one and override what differs.
+const BASES: BaseConfig[] = [
+  { variant: 'swin_t', '0.x': 'swin_tiny_patch244_window877_kinetics400_1k.py', '1.x': 'swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
+  { variant: 'swin_s', '0.x': 'swin_small_patch244_window877_kinetics400_1k.py', '1.x': 'swin-small-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
+  { variant: 'swin_b', '0.x': 'swin_base_patch244_window877_kinetics400_1k.py', '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
+  { variant: 'swin_b_k400_22k', '0.x': 'swin_base_patch244_window877_kinetics400_22k.py', '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
+  { variant: 'swin_b_k600', '0.x': 'swin_base_patch244_window877_kinetics600_22k.py', '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
+  { variant: 'swin_b_ssv2', '0.x': 'swin_base_patch244_window1677_sthv2.py', '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
+];
+
+export const BASE_CONFIG_DIR = 'configs/recognition/swin';
+
+export interface BundleOptions {
+  flavor: EngineFlavor;
+  gpus: number;
+  nodes: number;
+  runId?: string | null;
+  name?: string;
+  /** Dataset folder on the cluster; default: the run config's data.root. */
+  dataRoot?: string | null;
+  valRoot?: string | null;
+  /** Pretrained 2-D checkpoint / 3-D load_from path on the cluster; default: the run config's. */
+  pretrained?: string | null;
+  loadFrom?: string | null;
+  /** Engine folder on the cluster (the job links it as ./engine). */
+  engineDir?: string;
+  python?: string;
+  partition?: string | null;
+  cpusPerTask?: number;
+  timeLimit?: string | null;
+  setup?: string[];
+  environment?: Record<string, string>;
+  torchrun?: string;
+  /** Log every N iterations; default: the official config's (20 in 0.x, 100 in 1.x). */
+  logInterval?: number | null;
+  /** An official config to use instead of the variant's (file name under configs/recognition/swin). */
+  baseConfig?: string | null;
+  now?: Date;
+}
+
+const positive = (name: string, value: number): number => {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: expected a positive integer, received ${JSON.stringify(value)}`);
+  return value;
+};
+
+function readAnnotation(field: string, path: string): string {
+  if (!existsSync(path)) throw new Error(`data.${field}: ${path} does not exist (the bundle carries a copy of each annotation file)`);
+  return readFileSync(path, 'utf8');
+}
+
+const countLines = (text: string): number => text.split('\n').filter((line) => line.trim().length > 0).length;
+
+/** Shell-quotes a word for bash. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Environment variable assignment whose value may use $VAR and ~ expansion on the cluster. */
+function exportLine(name: string, value: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`environment: "${name}" is not a valid variable name`);
+  return `export ${name}="${value.replace(/(["\\`])/g, '\\$1')}"`;
+}
+
+/** Builds the bundle in memory (what the launch form shows before submitting). */
+export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
+  const flavor = options.flavor;
+  if (flavor !== '0.x' && flavor !== '1.x') throw new Error(`flavor: expected "0.x" or "1.x", received ${JSON.stringify(flavor)}`);
+  const gpus = positive('gpus', options.gpus);
+  const nodes = positive('nodes', options.nodes);
+  const cpusPerTask = positive('cpus per task', options.cpusPerTask ?? 4);
+  const worldSize = gpus * nodes;
+  const notes: string[] = [];
+  const model = parseModelConfig(modelConfigOf(config));
+  const variant = config.model.variant;
+  const base = BASES.find((entry) => entry.variant === variant) ?? BASES[0];
+  if (!BASES.some((entry) => entry.variant === variant)) notes.push(`variant ${variant ?? '(explicit backbone)'} has no official config; ${base[flavor]} is the base and the backbone is overridden`);
+  const baseConfig = options.baseConfig ?? base[flavor];
+  const baseVariant = VARIANTS[base.variant].config;
+  const geometryDiffers = variant !== base.variant || options.baseConfig != null;
+
+  const trainText = readAnnotation('train_ann', config.data.train_ann);
+  const valText = config.data.val_ann ? readAnnotation('val_ann', config.data.val_ann) : null;
+  const trainVideos = countLines(trainText);
+  if (trainVideos === 0) throw new Error(`data.train_ann: ${config.data.train_ann} has no annotation lines`);
+  const microBatch = config.batch_size;
+  const updateInterval = config.update_interval;
+  const clipsPerGpu = microBatch * updateInterval;
+  const globalBatch = clipsPerGpu * worldSize;
+  const scaledLr = (config.optimizer.lr * globalBatch) / REFERENCE_BATCH;
+  const itersPerEpoch = Math.ceil(Math.ceil(trainVideos / worldSize) / microBatch);
+  // Under the official parameter groups the first group (the one both engines log) is a backbone
+  // group at 0.1x the head LR.
+  const loggedLrToBase = config.optimizer.paramwise === 'official' ? 10 : 1;
+  if (config.optimizer.paramwise !== 'official') notes.push('optimizer.paramwise "none" has no mmaction2 equivalent here: the official parameter groups of the base config apply');
+  if (config.max_iterations_per_epoch !== null) notes.push('max_iterations_per_epoch is a workbench-only shortcut; mmaction2 trains on the whole set');
+  if (config.optimizer.clip_grad_norm !== null) notes.push(`gradient clipping at ${config.optimizer.clip_grad_norm} is set in the optimizer hook`);
+  notes.push('data pipeline: the official config\'s (the workbench pipeline preset is not translated)');
+  const dataRoot = options.dataRoot ?? config.data.root;
+  const valRoot = options.valRoot ?? config.data.val_root ?? dataRoot;
+  const pretrained = options.pretrained ?? config.model.pretrained;
+  const loadFrom = options.loadFrom ?? config.model.load_from;
+  const backbone = model.backbone;
+
+  const modelOverride: Record<string, unknown> = {};
+  const backboneOverride: Record<string, unknown> = { drop_path_rate: backbone.drop_path_rate };
+  if (geometryDiffers || JSON.stringify(baseVariant.backbone) !== JSON.stringify({ ...baseVariant.backbone, ...config.model.backbone })) {
+    backboneOverride.patch_size = tuple(...backbone.patch_size);
+    backboneOverride.window_size = tuple(...backbone.window_size);
+    backboneOverride.mlp_ratio = backbone.mlp_ratio;
+    backboneOverride.qkv_bias = backbone.qkv_bias;
+    backboneOverride.patch_norm = backbone.patch_norm;
+    if (flavor === '0.x') Object.assign(backboneOverride, { embed_dim: backbone.embed_dim, depths: [...backbone.depths], num_heads: [...backbone.num_heads] });
+    // 1.x names the geometry through `arch` (a preset name in the base): replace it wholesale.
+    else backboneOverride.arch = { _delete_: true, embed_dims: backbone.embed_dim, depths: [...backbone.depths], num_heads: [...backbone.num_heads] };
+  }
+  if (pretrained) Object.assign(backboneOverride, { pretrained, pretrained2d: true });
+  else if (geometryDiffers) backboneOverride.pretrained = null;
+  modelOverride.backbone = backboneOverride;
+  modelOverride.cls_head = { num_classes: model.num_classes, dropout_ratio: model.head_dropout, in_channels: numFeatures(backbone) };
+  if (config.loss.label_smoothing > 0 && variant !== 'swin_b_ssv2') notes.push(`label smoothing ${config.loss.label_smoothing} is not carried over (only the SSv2 base config smooths labels)`);
+
+  const header = [
+    `# Generated by Video Swin Workbench${options.runId ? ` for run ${options.runId}` : ''}: only the overrides of the official config.`,
+    '# Paths are relative to this folder (the job runs here); ./engine links to the engine checkout.',
+    `_base_ = [${quote(`engine/${BASE_CONFIG_DIR}/${baseConfig}`)}]`,
+    '',
+  ];
+  const assignments: [string, unknown][] = [['model', modelOverride]];
+  const trainAnn = 'annotations/train.txt';
+  const valAnn = valText !== null ? 'annotations/val.txt' : null;
+  const logInterval = options.logInterval ?? null;
+  if (flavor === '0.x') {
+    const split = (ann: string, root: string) => ({ ann_file: ann, data_prefix: root });
+    assignments.push(['data_root', dataRoot], ['data_root_val', valRoot]);
+    assignments.push([
+      'data',
+      {
+        videos_per_gpu: clipsPerGpu,
+        workers_per_gpu: Math.max(1, config.data.workers),
+        train: split(trainAnn, dataRoot),
+        val: valAnn ? split(valAnn, valRoot) : undefined,
+        test: valAnn ? split(valAnn, valRoot) : undefined,
+      },
+    ]);
+    assignments.push(['optimizer', { lr: scaledLr, weight_decay: config.optimizer.weight_decay, betas: tuple(...config.optimizer.betas) }]);
+    assignments.push(['optimizer_config', { update_interval: updateInterval, grad_clip: config.optimizer.clip_grad_norm !== null ? { max_norm: config.optimizer.clip_grad_norm } : null }]);
+    assignments.push(['lr_config', { min_lr: config.schedule.min_lr, warmup_iters: config.schedule.warmup_epochs, warmup_ratio: config.schedule.warmup_ratio }]);
+    assignments.push(['total_epochs', config.epochs]);
+    assignments.push(['evaluation', { interval: config.evaluation.interval, save_best: config.checkpoint.save_best ? `${config.evaluation.metric === 'mean_class_accuracy' ? 'mean_class_accuracy' : `${config.evaluation.metric}_acc`}` : null }]);
+    assignments.push(['checkpoint_config', { interval: 1 }]);
+    if (logInterval) assignments.push(['log_config', { interval: logInterval }]);
+    if (loadFrom) assignments.push(['load_from', loadFrom]);
+  } else {
+    const dataset = (ann: string, root: string) => ({ ann_file: ann, data_prefix: { video: root } });
+    assignments.push(['train_dataloader', { batch_size: microBatch, num_workers: Math.max(1, config.data.workers), dataset: dataset(trainAnn, dataRoot) }]);
+    if (valAnn) {
+      assignments.push(['val_dataloader', { batch_size: microBatch, dataset: dataset(valAnn, valRoot) }]);
+      assignments.push(['test_dataloader', { dataset: dataset(valAnn, valRoot) }]);
+      assignments.push(['train_cfg', { max_epochs: config.epochs, val_interval: config.evaluation.interval }]);
+    } else {
+      assignments.push(['train_cfg', { max_epochs: config.epochs, val_interval: config.epochs + 1 }]);
+      assignments.push(['val_dataloader', null], ['val_cfg', null], ['val_evaluator', null], ['test_dataloader', null], ['test_cfg', null], ['test_evaluator', null]);
+    }
+    assignments.push([
+      'optim_wrapper',
+      {
+        optimizer: { lr: scaledLr, weight_decay: config.optimizer.weight_decay, betas: tuple(...config.optimizer.betas) },
+        accumulative_counts: updateInterval > 1 ? updateInterval : undefined,
+        clip_grad: config.optimizer.clip_grad_norm !== null ? { max_norm: config.optimizer.clip_grad_norm } : undefined,
+      },
+    ]);
+    assignments.push([
+      'param_scheduler',
+      [
+        { type: 'LinearLR', start_factor: config.schedule.warmup_ratio, by_epoch: true, begin: 0, end: config.schedule.warmup_epochs, convert_to_iter_based: true },
+        { type: 'CosineAnnealingLR', T_max: config.epochs, eta_min: config.schedule.min_lr, by_epoch: true, begin: 0, end: config.epochs },
+      ],
+    ]);
+    const saveBest = valAnn && config.checkpoint.save_best ? (config.evaluation.metric === 'top1' ? 'acc/top1' : config.evaluation.metric === 'top5' ? 'acc/top5' : 'acc/mean1') : null;
+    assignments.push(['default_hooks', { checkpoint: { interval: 1, max_keep_ckpts: config.checkpoint.keep_last, save_best: saveBest ?? undefined }, logger: logInterval ? { interval: logInterval } : undefined }]);
+    assignments.push(['randomness', { seed: config.seed }]);
+    // The LR above is already scaled; the engine must not scale it again.
+    assignments.push(['auto_scale_lr', { enable: false, base_batch_size: REFERENCE_BATCH }]);
+    if (loadFrom) assignments.push(['load_from', loadFrom]);
+  }
+  assignments.push(['work_dir', './work']);
+  const configText = [...header, ...assignments.map(([name, value]) => `${name} = ${toPython(value)}`), ''].join('\n');
+
+  const files: BundleFile[] = [{ path: 'config.py', content: configText, executable: false }];
+  files.push({ path: trainAnn, content: trainText, executable: false });
+  if (valText !== null && valAnn) files.push({ path: valAnn, content: valText, executable: false });
+  if (config.data.classes) files.push({ path: 'label_map.txt', content: readAnnotation('classes', config.data.classes), executable: false });
+  const launch = { flavor, gpus, nodes, cpusPerTask, seed: config.seed, validate: valAnn !== null, options };
+  files.push({ path: 'job.sbatch', content: sbatchScript(launch), executable: true });
+  files.push({ path: 'launch-torchrun.sh', content: torchrunScript(launch), executable: true });
+
+  const manifest: BundleManifest = {
+    format: 'vswin-bundle',
+    version: 1,
+    runId: options.runId ?? null,
+    name: options.name ?? options.runId ?? 'run',
+    flavor,
+    baseConfig: `${BASE_CONFIG_DIR}/${baseConfig}`,
+    gpus,
+    nodes,
+    worldSize,
+    clipsPerGpu,
+    microBatch,
+    updateInterval,
+    globalBatch,
+    baseLr: config.optimizer.lr,
+    scaledLr,
+    referenceBatch: REFERENCE_BATCH,
+    epochs: config.epochs,
+    trainVideos,
+    itersPerEpoch,
+    loggedLrToBase,
+    dataRoot,
+    valRoot: valAnn ? valRoot : null,
+    seed: config.seed,
+    files: [...files.map((file) => file.path), 'manifest.json'],
+    notes,
+    createdAt: (options.now ?? new Date()).toISOString(),
+  };
+  files.push({ path: 'manifest.json', content: `${JSON.stringify(manifest, null, 2)}\n`, executable: false });
+  return { manifest, files };
+}
+
+interface LaunchSpec {
+  flavor: EngineFlavor;
+  gpus: number;
+  nodes: number;
+  cpusPerTask: number;
+  seed: number;
+  validate: boolean;
+  options: BundleOptions;
+}
+
+function preamble(spec: LaunchSpec, kind: ClusterKind): string[] {
+  const engine = spec.options.engineDir ?? (spec.flavor === '0.x' ? '$HOME/Video-Swin-Transformer' : '$HOME/mmaction2');
+  const lines = [
+    'set -u',
+    // Tilde and $VAR in the engine path expand on the cluster, in the job's environment.
+    `ENGINE_DIR="\${VSWIN_ENGINE_DIR:-${engine.replace(/^~(?=\/|$)/, '$HOME').replace(/(["\\`])/g, '\\$1')}}"`,
+    `PYTHON="\${VSWIN_PYTHON:-${(spec.options.python ?? 'python').replace(/(["\\`])/g, '\\$1')}}"`,
+    ...Object.entries(spec.options.environment ?? {}).map(([name, value]) => exportLine(name, value)),
+    ...(spec.options.setup ?? []),
+    'ln -sfn "$ENGINE_DIR" engine',
+    'mkdir -p work .vswin',
+  ];
+  const resume =
+    spec.flavor === '0.x'
+      ? ['RESUME=()', '# Auto-resume: the official repo resumes from an explicit checkpoint.', 'if [ -e work/latest.pth ]; then RESUME=(--resume-from work/latest.pth); fi']
+      : ['RESUME=()', '# mmaction2 1.x finds work/last_checkpoint itself with --resume.', 'if [ -e work/last_checkpoint ]; then RESUME=(--resume); fi'];
+  const jobVariable = kind === 'slurm' ? '$SLURM_JOB_ID' : '$$';
+  const status = [
+    '# The status file outlives Slurm\'s memory of the job (no accounting needed).',
+    'write_status() {',
+    '  code=$?',
+    `  printf '{"job_id": "%s", "exit_code": %d, "finished_at": "%s"}\\n' "${jobVariable}" "$code" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ".vswin/status-${jobVariable}.json.tmp"`,
+    `  mv ".vswin/status-${jobVariable}.json.tmp" ".vswin/status-${jobVariable}.json"`,
+    '}',
+    'trap write_status EXIT',
+    "trap 'exit 143' TERM",
+  ];
+  return [...lines, ...status, ...resume];
+}
+
+function trainArguments(spec: LaunchSpec, launcher: 'slurm' | 'pytorch'): string {
+  const parts = ['"$ENGINE_DIR/tools/train.py"', 'config.py', `--launcher=${launcher}`, '--work-dir', 'work'];
+  if (spec.flavor === '0.x') {
+    parts.push('--seed', String(spec.seed));
+    if (spec.validate) parts.push('--validate');
+  }
+  parts.push('"${RESUME[@]}"');
+  return parts.join(' ');
+}
+
+function sbatchScript(spec: LaunchSpec): string {
+  const tasks = spec.gpus * spec.nodes;
+  const name = `vswin-${spec.options.runId ?? spec.options.name ?? 'run'}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const resources = [`--nodes=${spec.nodes}`, `--ntasks=${tasks}`, `--ntasks-per-node=${spec.gpus}`, `--gres=gpu:${spec.gpus}`, `--cpus-per-task=${spec.cpusPerTask}`];
+  const header = ['#!/bin/bash', `#SBATCH --job-name=${name}`];
+  if (spec.options.partition) header.push(`#SBATCH --partition=${spec.options.partition}`);
+  header.push(...resources.map((resource) => `#SBATCH ${resource}`));
+  if (spec.options.timeLimit) header.push(`#SBATCH --time=${spec.options.timeLimit}`);
+  header.push('#SBATCH --output=slurm-%j.out', '#SBATCH --open-mode=append', '# Generated by Video Swin Workbench; the srun line below uses the same resources as the #SBATCH lines.');
+  const partition = spec.options.partition ? [`--partition=${spec.options.partition}`] : [];
+  return [
+    ...header,
+    ...preamble(spec, 'slurm'),
+    '# A port per job: two jobs on one node would both take 29500.',
+    'export MASTER_PORT=$((20000 + SLURM_JOB_ID % 10000))',
+    `srun ${[...partition, ...resources].join(' ')} --kill-on-bad-exit=1 "$PYTHON" -u ${trainArguments(spec, 'slurm')}`,
+    '',
+  ].join('\n');
+}
+
+function torchrunScript(spec: LaunchSpec): string {
+  const torchrun = spec.options.torchrun ?? 'torchrun';
+  return [
+    '#!/bin/bash',
+    '# Generated by Video Swin Workbench: one machine, one process per GPU (torchrun), in the background.',
+    'cd "$(dirname "$0")"',
+    ...preamble(spec, 'torchrun'),
+    'export MASTER_PORT="${MASTER_PORT:-$((20000 + $$ % 10000))}"',
+    `${torchrun} --nnodes=1 --nproc_per_node=${spec.gpus} --master_port="$MASTER_PORT" ${trainArguments(spec, 'pytorch')}`,
+    '',
+  ].join('\n');
+}
+
+/** Writes the bundle into `dir` (created as needed), each file atomically; returns the paths. */
+export function writeBundle(bundle: Bundle, dir: string): string[] {
+  const written: string[] = [];
+  for (const file of bundle.files) {
+    const target = join(dir, file.path);
+    mkdirSync(dirname(target), { recursive: true });
+    const temporary = `${target}.tmp-${process.pid}`;
+    writeFileSync(temporary, file.content);
+    if (file.executable) chmodSync(temporary, 0o755);
+    renameSync(temporary, target);
+    written.push(target);
+  }
+  return written;
+}
+
+
