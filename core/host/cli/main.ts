@@ -6,6 +6,7 @@ import { registerDataCommands } from './data-commands.ts';
 import { registerTrainCommands } from './train-commands.ts';
 import { registerEngineCommands } from './engine-commands.ts';
 import { registerCheckpointCommands } from './checkpoint-commands.ts';
+import { registerServeCommands } from './serve-commands.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -29,6 +30,7 @@ Examples:
   registerCheckpointCommands(program);
   registerDataCommands(program);
   registerTrainCommands(program);
+  registerServeCommands(program);
   return program;
 }
 

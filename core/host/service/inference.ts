@@ -1,0 +1,310 @@
+// What the UI asks of trained checkpoints: evaluate and compare them, per-block weight change, the
+// attention of one block over its windows, and predictions for one video. Wraps the model, data and
+// eval modules; nothing here changes them.
+import { basename, dirname } from 'node:path';
+import sharp from 'sharp';
+import { tf } from '../../engine/tf.ts';
+import { createLoader, type Batch } from '../../data/loader.ts';
+import { presetPipeline, type PipelineSpec, type PresetFamily } from '../../data/pipeline.ts';
+import { denormalizeToBytes } from '../../data/transforms.ts';
+import { loadAnnotations } from '../../data/dataset.ts';
+import { evaluateScores, softmaxRows, topK } from '../../eval/metrics.ts';
+import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
+import { VideoSwin, createVideoSwin } from '../../model/video-swin.ts';
+import { stageGeometry, patchGrid, mergedGrid, type Triple } from '../../model/geometry.ts';
+import { loadCheckpoint } from '../../model/weights/checkpoint.ts';
+import type { TensorMap } from '../../model/weights/types.ts';
+import type { AttentionView, CheckpointEvaluation, Comparison, Prediction } from '../../protocol/workbench.ts';
+
+/** What a checkpoint needs to be used: the model config, class names and the clip recipe it was trained with. */
+export interface CheckpointInfo {
+  path: string;
+  config: ModelConfig;
+  classes: string[];
+  pipeline: { preset: PresetFamily; clipLen?: number; frameInterval?: number; cropSize?: number; shortSide?: number };
+  stateDict: TensorMap;
+}
+
+export function readCheckpointInfo(path: string): CheckpointInfo {
+  const loaded = loadCheckpoint(path);
+  const metadata = loaded.metadata;
+  if (!metadata.config) throw new Error(`${path}: the checkpoint has no model config in its metadata (field "config"); train it with the workbench or convert it with \`vswin checkpoint convert\``);
+  const config = parseModelConfig(metadata.config, `${path} metadata.config`);
+  const classes = Array.isArray(metadata.classes) ? (metadata.classes as unknown[]).map(String) : Array.from({ length: config.num_classes }, (_, i) => `class ${i}`);
+  const stored = metadata.pipeline as CheckpointInfo['pipeline'] | undefined;
+  const pipeline = stored && typeof stored === 'object' && typeof stored.preset === 'string' ? stored : { preset: 'small' as const, cropSize: 32 };
+  return { path, config, classes, pipeline, stateDict: loaded.stateDict };
+}
+
+export function modelFrom(info: CheckpointInfo): VideoSwin {
+  const model = createVideoSwin(info.config, { seed: 0 });
+  model.loadStateDict(info.stateDict, { strict: true });
+  return model;
+}
+
+export function evaluationSpec(info: CheckpointInfo): PipelineSpec {
+  const p = info.pipeline;
+  return presetPipeline(p.preset, 'val', { clipLen: p.clipLen, frameInterval: p.frameInterval, cropSize: p.cropSize, shortSide: p.shortSide });
+}
+
+/** Softmax scores [videos, classes] of a model over a data set, one view per video. */
+async function scoreAll(model: VideoSwin, batches: AsyncIterable<Batch>, onBatch: (videos: number) => void): Promise<{ scores: number[]; labels: number[]; indices: number[] }> {
+  const classes = model.config.num_classes;
+  const scores: number[] = [];
+  const labels: number[] = [];
+  const indices: number[] = [];
+  for await (const batch of batches) {
+    const logits = tf.tidy(() => model.forward(tf.tensor(batch.input, batch.shape, 'float32')).logits);
+    let values: Float32Array;
+    try {
+      values = (await logits.data()) as Float32Array;
+    } finally {
+      logits.dispose();
+    }
+    const probabilities = softmaxRows(values, classes);
+    for (const value of probabilities) scores.push(value);
+    labels.push(...batch.labels);
+    indices.push(...batch.indices);
+    onBatch(labels.length);
+  }
+  return { scores, labels, indices };
+}
+
+function relativeL2(a: Float32Array, b: Float32Array): { difference: number; reference: number } {
+  let difference = 0;
+  let reference = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = b[i] - a[i];
+    difference += d * d;
+    reference += a[i] * a[i];
+  }
+  return { difference, reference };
+}
+
+/** ||W2 - W1|| / ||W1|| over every parameter of each block, [stage][block]. */
+export function weightChange(first: TensorMap, second: TensorMap, depths: readonly number[]): number[][] {
+  return depths.map((depth, stage) =>
+    Array.from({ length: depth }, (_, block) => {
+      const prefix = `backbone.layers.${stage}.blocks.${block}.`;
+      let difference = 0;
+      let reference = 0;
+      for (const [key, tensor] of first) {
+        if (!key.startsWith(prefix) || tensor.dtype !== 'float32') continue;
+        const other = second.get(key);
+        if (!other || other.data.length !== tensor.data.length) continue;
+        const part = relativeL2(tensor.data as Float32Array, other.data as Float32Array);
+        difference += part.difference;
+        reference += part.reference;
+      }
+      return reference > 0 ? Math.sqrt(difference) / Math.sqrt(reference) : 0;
+    }),
+  );
+}
+
+export async function compareCheckpoints(
+  paths: string[],
+  annFile: string,
+  root: string,
+  mediaUrl: (path: string) => string,
+  progress: (done: number, total: number, message: string) => void,
+): Promise<Comparison> {
+  if (paths.length < 2) throw new Error(`compare: expected two or more checkpoints, received ${paths.length}`);
+  const annotations = await loadAnnotations(annFile, root);
+  if (annotations.entries.length === 0) throw new Error(`${annFile}: no usable entries to evaluate on`);
+  const infos = paths.map((path) => readCheckpointInfo(path));
+  const classNames = infos[0].classes;
+  for (const info of infos) {
+    if (info.config.num_classes !== infos[0].config.num_classes) throw new Error(`compare: ${info.path} has ${info.config.num_classes} classes, ${infos[0].path} has ${infos[0].config.num_classes}`);
+  }
+  const total = annotations.entries.length * infos.length;
+  const evaluations: CheckpointEvaluation[] = [];
+  let videoOrder: number[] = [];
+  let labelsOf: number[] = [];
+  for (const [k, info] of infos.entries()) {
+    const spec = evaluationSpec(info);
+    const loader = await createLoader({ samples: annotations.entries, format: annotations.format, root, pipeline: spec, batchSize: 4, shuffle: false, seed: 0, workers: 2 });
+    const model = modelFrom(info);
+    try {
+      const scored = await scoreAll(model, loader.epoch(0), (done) => progress(k * annotations.entries.length + done, total, `evaluating ${basename(info.path)}`));
+      if (k === 0) {
+        videoOrder = scored.indices;
+        labelsOf = scored.labels;
+      } else if (scored.indices.join() !== videoOrder.join()) {
+        throw new Error(`compare: ${info.path} could read a different set of videos than ${infos[0].path} (decode failures); fix the data first`);
+      }
+      const classes = info.config.num_classes;
+      const full = evaluateScores({ scores: scored.scores, labels: scored.labels, classes });
+      evaluations.push({
+        checkpoint: info.path,
+        label: `${basename(dirname(info.path))}/${basename(info.path)}`,
+        views: { clips: 1, crops: 1 },
+        top1: full.metrics.top1,
+        top5: full.metrics.top5,
+        meanClassAccuracy: full.metrics.meanClassAccuracy,
+        perClassAccuracy: full.perClass.recall,
+        confusion: full.confusion,
+        predictions: scored.labels.map((_, v) => topK(scored.scores, v * classes, classes, 1)[0]),
+      });
+    } finally {
+      model.dispose();
+    }
+  }
+  const videos = videoOrder.map((index, v) => {
+    const path = annotations.entries[index].path;
+    const absolute = path.startsWith('/') ? path : `${root}/${path}`;
+    return { path, url: mediaUrl(absolute), label: labelsOf[v] };
+  });
+  const flipped: Comparison['flipped'] = [];
+  for (let v = 0; v < videos.length; v++) {
+    const predictions = evaluations.map((evaluation) => evaluation.predictions[v]);
+    if (predictions.some((p) => p !== predictions[0])) flipped.push({ video: v, predictions });
+  }
+  const depths = infos[0].config.backbone.depths;
+  return {
+    classNames,
+    videos,
+    checkpoints: evaluations,
+    flipped,
+    weightChange: { stages: weightChange(infos[0].stateDict, infos[1].stateDict, depths), labels: [evaluations[0].label, evaluations[1].label] },
+  };
+}
+
+async function oneClip(info: CheckpointInfo, video: string): Promise<{ batch: Batch; spec: PipelineSpec }> {
+  const spec = evaluationSpec(info);
+  const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: spec, batchSize: 1, shuffle: false, seed: 0, workers: 1 });
+  for await (const batch of loader.epoch(0)) return { batch, spec };
+  throw new Error(`${video}: could not be decoded: ${loader.stats.skips[0]?.reason ?? 'unknown reason'}`);
+}
+
+async function framePngs(input: Float32Array, shape: number[], spec: PipelineSpec): Promise<string[]> {
+  // [1, 3, T, H, W] of the first view, back to bytes for the frame strip.
+  const [, , frames, height, width] = shape;
+  const plane = height * width;
+  const out: string[] = [];
+  for (let t = 0; t < frames; t++) {
+    const pixels = new Uint8Array(plane * 3);
+    for (let c = 0; c < 3; c++) {
+      const base = (c * frames + t) * plane;
+      for (let i = 0; i < plane; i++) pixels[i * 3 + c] = denormalizeToBytes(input[base + i], c, spec.mean, spec.std);
+    }
+    const png = await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+    out.push(`data:image/png;base64,${png.toString('base64')}`);
+  }
+  return out;
+}
+
+function topFive(probabilities: ArrayLike<number>, classes: string[]): { label: string; score: number }[] {
+  return topK(probabilities, 0, classes.length, 5).map((c) => ({ label: classes[c] ?? `class ${c}`, score: probabilities[c] }));
+}
+
+/** Largest attention array sent to the UI (floats); bigger blocks must be viewed at a later stage. */
+export const MAX_ATTENTION_VALUES = 4_000_000;
+
+export async function attentionView(checkpoint: string, video: string, stage: number, block: number): Promise<AttentionView> {
+  const info = readCheckpointInfo(checkpoint);
+  const depths = info.config.backbone.depths;
+  if (!Number.isInteger(stage) || stage < 0 || stage >= depths.length) throw new Error(`attention: stage must be 0..${depths.length - 1}, received ${stage}`);
+  if (!Number.isInteger(block) || block < 0 || block >= depths[stage]) throw new Error(`attention: block must be 0..${depths[stage] - 1} in stage ${stage}, received ${block}`);
+  const { batch, spec } = await oneClip(info, video);
+  const shape = [1, ...batch.shape.slice(1)];
+  const input = batch.input.subarray(0, shape.reduce((a, b) => a * b, 1));
+  const clip: Triple = [shape[2], shape[3], shape[4]];
+  // The grid entering each stage, to check the size before running the model.
+  let grid = patchGrid(clip, info.config.backbone.patch_size);
+  for (let s = 0; s < stage; s++) grid = mergedGrid(grid);
+  const geometry = stageGeometry(grid, info.config.backbone.window_size);
+  const heads = info.config.backbone.num_heads[stage];
+  const count = geometry.windowsPerClip * heads * geometry.tokensPerWindow ** 2;
+  if (count > MAX_ATTENTION_VALUES) throw new Error(`attention: stage ${stage} has ${count} attention values for this clip (limit ${MAX_ATTENTION_VALUES}); pick a later stage or a smaller clip`);
+  const model = modelFrom(info);
+  try {
+    let captured: { geometry: typeof geometry; shifted: boolean } = { geometry, shifted: false };
+    const [logits, probs] = tf.tidy(() => {
+      const result = model.forward(tf.tensor(input, shape, 'float32'), { attention: [{ stage, block }] });
+      const capture = result.attention[0];
+      captured = { geometry: capture.geometry, shifted: capture.shifted };
+      return [result.logits, capture.probs];
+    });
+    let values: Float32Array;
+    let scores: Float32Array;
+    try {
+      values = (await probs.data()) as Float32Array;
+      scores = (await logits.data()) as Float32Array;
+    } finally {
+      probs.dispose();
+      logits.dispose();
+    }
+    const g = captured.geometry;
+    return {
+      video,
+      frames: await framePngs(input, shape, spec),
+      frameIndices: Array.from({ length: clip[0] }, (_, i) => i),
+      clip,
+      patch: [...info.config.backbone.patch_size] as Triple,
+      stage,
+      block,
+      shifted: captured.shifted,
+      grid: g.grid,
+      window: g.window,
+      shift: g.shift,
+      padded: g.padded,
+      heads,
+      probs: Array.from(values, (v) => Math.round(v * 1e5) / 1e5),
+      tokensPerWindow: g.tokensPerWindow,
+      windowsPerClip: g.windowsPerClip,
+      top5: topFive(softmaxRows(scores, info.config.num_classes), info.classes),
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Top-5 of the whole video and, for videos longer than one clip span, a timeline over sliding clips. */
+export async function predictVideo(checkpoint: string, video: string, progress: (done: number, total: number, message: string) => void): Promise<Prediction> {
+  const info = readCheckpointInfo(checkpoint);
+  const base = evaluationSpec(info);
+  const model = modelFrom(info);
+  try {
+    const single = await oneClip(info, video);
+    const shape = [1, ...single.batch.shape.slice(1)];
+    const whole = tf.tidy(() => model.forward(tf.tensor(single.batch.input.subarray(0, shape.reduce((a, b) => a * b, 1)), shape, 'float32')).logits);
+    let wholeScores: Float32Array;
+    try {
+      wholeScores = (await whole.data()) as Float32Array;
+    } finally {
+      whole.dispose();
+    }
+    const top5 = topFive(softmaxRows(wholeScores, info.config.num_classes), info.classes);
+    // Sliding clips: the test-mode sampler with several clips spreads them evenly over the video.
+    const span = base.sampling.clipLen * base.sampling.frameInterval;
+    const { probeVideo } = await import('../../data/decode.ts');
+    const probe = await probeVideo(video);
+    const timeline: Prediction['timeline'] = [];
+    if (probe.kind === 'video' && probe.totalFrames >= 2 * span) {
+      const clips = Math.min(16, Math.floor(probe.totalFrames / span));
+      const spec: PipelineSpec = { ...base, sampling: { ...base.sampling, numClips: clips, testMode: true } };
+      const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: spec, batchSize: 1, shuffle: false, seed: 0, workers: 1 });
+      for await (const batch of loader.epoch(0)) {
+        const logits = tf.tidy(() => model.forward(tf.tensor(batch.input, batch.shape, 'float32')).logits);
+        let values: Float32Array;
+        try {
+          values = (await logits.data()) as Float32Array;
+        } finally {
+          logits.dispose();
+        }
+        const probabilities = softmaxRows(values, info.config.num_classes);
+        const classes = info.config.num_classes;
+        const seconds = probe.fps > 0 ? span / probe.fps : 0;
+        for (let c = 0; c < batch.views; c++) {
+          const best = topK(probabilities, c * classes, classes, 1)[0];
+          const start = ((c + 0.5) * probe.durationSeconds) / batch.views - seconds / 2;
+          timeline.push({ start: Math.max(0, Math.round(start * 100) / 100), seconds: Math.round(seconds * 100) / 100, label: info.classes[best] ?? `class ${best}`, score: probabilities[c * classes + best] });
+          progress(c + 1, batch.views, 'timeline');
+        }
+      }
+    }
+    return { video, top5, timeline };
+  } finally {
+    model.dispose();
+  }
+}

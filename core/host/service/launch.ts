@@ -1,0 +1,61 @@
+// Starts the whole workbench service: backend, demo dataset, command handlers, HTTP/WebSocket server.
+// `vswin serve` and the Electron main process both call this.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initBackend, type BackendChoice } from '../../engine/backend.ts';
+import { Workbench } from './commands.ts';
+import { ensureDemoDataset, type DemoOptions } from './demo.ts';
+import { startService, type RunningService } from './server.ts';
+
+export const UI_DIR = fileURLToPath(new URL('../../../renderer/dist/', import.meta.url));
+
+export interface LaunchOptions {
+  home: string;
+  port?: number;
+  backend?: string;
+  staticDir?: string;
+  /** Generate the demo dataset into the home when it is missing (default true). */
+  demo?: boolean | DemoOptions;
+  log?: (line: string) => void;
+}
+
+export interface LaunchedWorkbench {
+  service: RunningService;
+  workbench: Workbench;
+  backend: BackendChoice;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function launchWorkbench(options: LaunchOptions): Promise<LaunchedWorkbench> {
+  const home = resolve(options.home);
+  mkdirSync(home, { recursive: true });
+  const log = options.log ?? (() => undefined);
+  const backend = await initBackend(options.backend);
+  log(`backend: ${backend.name} (${backend.reason})`);
+  if (options.demo !== false) {
+    const demo = await ensureDemoDataset(home, typeof options.demo === 'object' ? options.demo : {});
+    log(`demo dataset: ${demo.trainAnn}`);
+  }
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const workbench = new Workbench({ home, version: pkg.version, mediaUrl: (path) => `/media?path=${encodeURIComponent(path)}` });
+  const service = await startService({
+    port: options.port,
+    staticDir: options.staticDir ?? UI_DIR,
+    mediaRoots: () => workbench.mediaRoots(),
+    uploadDir: join(home, 'uploads'),
+    dispatch: workbench.dispatch,
+  });
+  workbench.setEmitter(service.emit);
+  return {
+    service,
+    workbench,
+    backend,
+    url: service.url,
+    close: async () => {
+      await workbench.close();
+      await service.close();
+    },
+  };
+}
