@@ -75,8 +75,9 @@ function fromSafetensors(path: string): LoadedCheckpoint {
 }
 
 function fromPth(path: string): LoadedCheckpoint {
-  const { root } = readPth(path);
+  const { root, container } = readPth(path);
   const notes: string[] = [];
+  if (container === 'legacy') notes.push('legacy torch.save format (PyTorch < 1.6 or _use_new_zipfile_serialization=False)');
   if (!isDict(root)) throw new Error(`${path}: the pickled object is not a dict (found ${describe(root)}); expected a state dict or {meta, state_dict}`);
   let layout: CheckpointLayout;
   let source: Record<string, unknown>;

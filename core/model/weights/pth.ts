@@ -1,5 +1,6 @@
-// PyTorch `torch.save` files (zip format, PyTorch >= 1.6) read without Python: the archive holds
-// `<name>/data.pkl` (a pickle describing the object tree) and `<name>/data/<key>` (raw storages).
+// PyTorch `torch.save` files read without Python. The zip format (PyTorch >= 1.6) holds
+// `<name>/data.pkl` (a pickle describing the object tree) and `<name>/data/<key>` (raw storages);
+// the older stream format (readLegacy) is a row of pickles followed by the raw storages.
 // The pickle is decoded by a small interpreter that knows the opcodes torch emits and a whitelist of
 // globals it turns into plain values; it never calls or imports anything, and any other global is
 // refused with its name. Every read is checked against the bytes left, so damage fails fast.
@@ -35,7 +36,9 @@ export class NumpyArray {
 export interface PthContents {
   /** The unpickled object: plain objects for dicts, arrays for lists/tuples/sets, HostTensor leaves. */
   root: unknown;
-  /** Archive folder name inside the zip (e.g. `checkpoint`). */
+  /** zip: PyTorch >= 1.6 archive; legacy: the older stream of pickles and raw storages. */
+  container: 'zip' | 'legacy';
+  /** Archive folder name inside the zip (e.g. `checkpoint`); empty for legacy files. */
   archiveName: string;
   byteOrder: 'little' | 'big';
 }
@@ -83,11 +86,7 @@ export function readPth(source: string | Uint8Array, label?: string): PthContent
   } else {
     bytes = source;
   }
-  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
-    throw new PthError(
-      `${name}: this is a legacy (pre-zip) torch.save file; re-save it with PyTorch >= 1.6 (torch.save(torch.load(f), g)) to read it here`,
-    );
-  }
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) return readLegacy(bytes, name);
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) {
     throw new PthError(`${name}: not a PyTorch checkpoint (a torch.save file is a zip archive starting with "PK"; first bytes are ${hex(bytes.subarray(0, 8))})`);
   }
@@ -113,7 +112,7 @@ export function readPth(source: string | Uint8Array, label?: string): PthContent
   // a pickle that re-decodes the same storage over and over (quadratic work) is refused.
   const workLimit = 2 * bytes.length + 2 ** 24;
   const unpickler = new Unpickler(archive.read(pickleEntry), `${name}: ${pickleEntry}`, (pid) => loadStorage(archive, prefix, pid, name), byteOrder === 'little', workLimit);
-  return { root: unpickler.load(), archiveName: prefix.replace(/\/$/, ''), byteOrder };
+  return { root: unpickler.load(), container: 'zip', archiveName: prefix.replace(/\/$/, ''), byteOrder };
 }
 
 interface StorageRef {
@@ -121,7 +120,82 @@ interface StorageRef {
   key: string;
   fileDtype: HostDtype;
   elements: number;
-  bytes: Uint8Array;
+  /** null during the legacy format's first pass, which only finds where the pickle ends. */
+  bytes: Uint8Array | null;
+}
+
+const legacyMagic = 0x1950a86a20f9469cfc6cn;
+
+/**
+ * The pre-1.6 format (also `_use_new_zipfile_serialization=False`): five pickles in a row (magic
+ * number, protocol 1001, sys_info, the object, the sorted storage keys), then each storage as a
+ * u64 element count and its raw bytes. The object refers to storages that come after it, so it is
+ * read twice: once to find its end and the storage types, once with the storages in hand.
+ */
+function readLegacy(bytes: Uint8Array, name: string): PthContents {
+  const workLimit = 2 * bytes.length + 2 ** 24;
+  let position = 0;
+  let littleEndian = true;
+  const refuse = (): StorageRef => {
+    throw new PthError(`${name}: a storage reference outside the object pickle (damaged file)`);
+  };
+  const next = (what: string, persistentLoad: (pid: unknown) => StorageRef = refuse) => {
+    const unpickler = new Unpickler(bytes, `${name}: ${what}`, persistentLoad, littleEndian, workLimit, position);
+    const value = unpickler.load();
+    position = unpickler.offset;
+    return value;
+  };
+  if (next('magic number') !== legacyMagic) throw new PthError(`${name}: starts with a pickle but not with torch's magic number; not a torch.save file`);
+  const protocol = next('protocol version');
+  if (protocol !== 1001) throw new PthError(`${name}: legacy torch.save protocol ${describeValue(protocol)}; only 1001 is known`);
+  const info = next('sys_info');
+  littleEndian = !isDict(info) || info.little_endian !== false;
+  const objectStart = position;
+  const types = new Map<string, HostDtype>();
+  const parse = (pid: unknown) => {
+    if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5 || !(pid[1] instanceof StorageType) || typeof pid[2] !== 'string') {
+      throw new PthError(`${name}: persistent id ${describeValue(pid)} is not a ('storage', type, key, location, size, view) tuple`);
+    }
+    return { type: pid[1] as StorageType, key: pid[2] as string, view: pid[5] as unknown };
+  };
+  next('object pickle', (pid) => {
+    const { type, key } = parse(pid);
+    types.set(key, type.fileDtype);
+    return { kind: 'storage', key, fileDtype: type.fileDtype, elements: Number.MAX_SAFE_INTEGER, bytes: null };
+  });
+  const keys = next('storage key list');
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) throw new PthError(`${name}: the storage key list is ${describeValue(keys)}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const storages = new Map<string, StorageRef>();
+  for (const key of keys as string[]) {
+    const fileDtype = types.get(key);
+    if (!fileDtype) throw new PthError(`${name}: storage ${key} is listed but never used`);
+    if (position + 8 > bytes.length) throw new PthError(`${name}: storage ${key} starts past the end of the file (truncated file)`);
+    const elements = Number(view.getBigUint64(position, littleEndian));
+    const length = elements * itemSize[fileDtype];
+    if (!Number.isSafeInteger(length) || position + 8 + length > bytes.length) {
+      throw new PthError(`${name}: storage ${key} declares ${elements} ${fileDtype} elements but only ${bytes.length - position - 8} bytes remain (truncated file)`);
+    }
+    storages.set(key, { kind: 'storage', key, fileDtype, elements, bytes: bytes.subarray(position + 8, position + 8 + length) });
+    position += 8 + length;
+  }
+  position = objectStart;
+  const root = next('object pickle', (pid) => {
+    const { key, view: viewInfo } = parse(pid);
+    const storage = storages.get(key);
+    if (!storage) throw new PthError(`${name}: storage ${key} is used but missing from the file (truncated or damaged)`);
+    // Very old files may refer to a slice of a storage: (view key, element offset, element count).
+    if (Array.isArray(viewInfo) && viewInfo.length === 3) {
+      const [, offset, count] = viewInfo as [unknown, number, number];
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(count) || offset < 0 || count < 0 || offset + count > storage.elements) {
+        throw new PthError(`${name}: storage view ${describeValue(viewInfo)} is outside storage ${key}`);
+      }
+      const size = itemSize[storage.fileDtype];
+      return { ...storage, elements: count, bytes: storage.bytes!.subarray(offset * size, (offset + count) * size) };
+    }
+    return storage;
+  });
+  return { root, container: 'legacy', archiveName: '', byteOrder: littleEndian ? 'little' : 'big' };
 }
 
 function loadStorage(archive: ZipArchive, prefix: string, pid: unknown, name: string): StorageRef {
@@ -159,7 +233,7 @@ class Callable {
 
 
 class Unpickler {
-  private position = 0;
+  private position: number;
   private readonly view: DataView;
   private stack: unknown[] = [];
   private readonly marks: unknown[][] = [];
@@ -172,7 +246,9 @@ class Unpickler {
     private readonly persistentLoad: (pid: unknown) => StorageRef,
     private readonly littleEndian: boolean,
     private readonly workLimit: number,
+    start = 0,
   ) {
+    this.position = start;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -226,6 +302,11 @@ class Unpickler {
     if (!previous) this.fail('MARK expected but none is open (damaged pickle)');
     this.stack = previous as unknown[];
     return items;
+  }
+
+  /** Byte position after the last opcode read (after STOP once load() returns). */
+  get offset(): number {
+    return this.position;
   }
 
   load(): unknown {
@@ -619,6 +700,7 @@ class Unpickler {
           }
           return at;
         };
+    if (storage.bytes === null) return { shape: [...shape], data: new Float32Array(0), dtype: 'float32', fileDtype: storage.fileDtype };
     const byteOffset = contiguous ? start * itemSize[storage.fileDtype] : 0;
     let data: HostTensor['data'];
     try {

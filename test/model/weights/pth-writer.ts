@@ -92,6 +92,9 @@ export class PickleEmitter {
   private readonly encoder = new TextEncoder();
   readonly storages = new Map<string, StorageSpec>();
 
+  /** `legacy` writes the pre-1.6 persistent id ('storage', type, key, location, size, view). */
+  constructor(private readonly legacy = false) {}
+
   bytes(): Uint8Array {
     return Uint8Array.from(this.out);
   }
@@ -173,7 +176,9 @@ export class PickleEmitter {
   private tensor(spec: TensorSpec): this {
     this.storages.set(spec.storage.key, spec.storage);
     this.global('torch._utils', '_rebuild_tensor_v2').op(0x28);
-    this.op(0x28).text('storage').global('torch', storageNames[spec.storage.dtype]).text(spec.storage.key).text('cpu').value(spec.storage.elements).op(0x74);
+    this.op(0x28).text('storage').global('torch', storageNames[spec.storage.dtype]).text(spec.storage.key).text('cpu').value(spec.storage.elements);
+    if (this.legacy) this.op(0x4e);
+    this.op(0x74);
     this.op(0x51); // BINPERSID
     this.value(spec.offset).value(new TupleSpec(spec.size)).value(new TupleSpec(spec.stride)).value(false);
     this.global('collections', 'OrderedDict').op(0x29, 0x52);
@@ -234,4 +239,34 @@ export function storageBytes(values: number[], dtype: HostDtype, littleEndian = 
     }
   });
   return bytes;
+}
+
+/** The pre-1.6 torch.save stream: magic, protocol 1001, sys_info, object, sorted keys, then storages. */
+export function buildLegacyPth(root: PickleInput, options: { littleEndian?: boolean; truncateStorages?: number } = {}): Uint8Array {
+  const littleEndian = options.littleEndian ?? true;
+  const pickle = (value: PickleInput, emitter = new PickleEmitter()) => emitter.op(0x80, 2).value(value).op(0x2e).bytes();
+  const object = new PickleEmitter(true);
+  const objectBytes = pickle(root, object);
+  const keys = [...object.storages.keys()].sort();
+  const parts = [
+    pickle(0x1950a86a20f9469cfc6cn),
+    pickle(1001),
+    pickle({ protocol_version: 1001, little_endian: littleEndian, type_sizes: { short: 2, int: 4, long: 4 } }),
+    objectBytes,
+    pickle(keys),
+  ];
+  for (const key of keys) {
+    const storage = object.storages.get(key)!;
+    const count = new Uint8Array(8);
+    new DataView(count.buffer).setBigUint64(0, BigInt(storage.elements), littleEndian);
+    parts.push(count, storage.bytes);
+  }
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return options.truncateStorages ? out.subarray(0, total - options.truncateStorages) : out;
 }

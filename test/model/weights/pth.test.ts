@@ -7,7 +7,7 @@ import { NumpyArray, readPth } from '../../../core/model/weights/pth.ts';
 import { readSafetensors } from '../../../core/model/weights/safetensors.ts';
 import { floatToHalf } from '../../../core/model/weights/dtypes.ts';
 import type { HostTensor } from '../../../core/model/weights/types.ts';
-import { GlobalSpec, OrderedDictSpec, PickleEmitter, ReduceSpec, TensorSpec, TupleSpec, buildPth, storageBytes, type StorageSpec } from './pth-writer.ts';
+import { GlobalSpec, OrderedDictSpec, PickleEmitter, ReduceSpec, TensorSpec, TupleSpec, buildLegacyPth, buildPth, storageBytes, type StorageSpec } from './pth-writer.ts';
 import { bitDifferences } from './compare.ts';
 
 const fixtures = '/work/shared/fixtures/parity';
@@ -167,6 +167,37 @@ describe('torch.save files built in memory', () => {
   });
 });
 
+describe('legacy (pre-1.6) torch.save files', () => {
+  const values = [0.25, -1.5, 3, 4.75, 5, 6];
+  const root = () => ({
+    state_dict: new OrderedDictSpec([
+      ['w', new TensorSpec(storage('140', 'float32', values), [2, 3])],
+      ['wt', new TensorSpec(storage('140', 'float32', values), [3, 2], [1, 3])],
+      ['index', new TensorSpec(storage('7', 'int64', [5, -6]), [2])],
+    ]),
+    meta: { epoch: 3 },
+  });
+
+  it('reads tensors, shared storages and meta', () => {
+    const contents = readPth(buildLegacyPth(root()), 'legacy.pth');
+    expect(contents).toMatchObject({ container: 'legacy', byteOrder: 'little' });
+    const { state_dict: stateDict, meta } = contents.root as { state_dict: Record<string, HostTensor>; meta: unknown };
+    expect([...stateDict.w.data]).toEqual(values);
+    expect([...stateDict.wt.data]).toEqual([0.25, 4.75, -1.5, 5, 3, 6]);
+    expect([...stateDict.index.data]).toEqual([5, -6]);
+    expect(meta).toEqual({ epoch: 3 });
+  });
+
+  it('honours a big-endian sys_info and reports truncated storages', () => {
+    const big = readPth(
+      buildLegacyPth({ w: new TensorSpec(storage('0', 'float32', values, false), [6]) }, { littleEndian: false }),
+      'big.pth',
+    ).root as Record<string, HostTensor>;
+    expect([...big.w.data]).toEqual(values);
+    expect(() => readPth(buildLegacyPth(root(), { truncateStorages: 4 }), 'cut.pth')).toThrow(/cut\.pth: storage 7 declares 2 int64 elements but only 12 bytes remain \(truncated file\)/);
+  });
+});
+
 describe('damaged and hostile .pth files', () => {
   const original = readFileSync(join(fixtures, 'checkpoint.pth'));
 
@@ -194,7 +225,8 @@ describe('damaged and hostile .pth files', () => {
     expect(() => readPth(garbage, 'garbage.pth')).toThrow(/garbage\.pth: not a PyTorch checkpoint \(a torch\.save file is a zip archive starting with "PK"; first bytes are 07 26 45/);
     const zip = zipSync({ 'notes/readme.txt': new TextEncoder().encode('hello') });
     expect(() => readPth(zip, 'plain.zip')).toThrow(/plain\.zip: zip archive has no <name>\/data\.pkl entry, so it is not a torch\.save file \(entries: notes\/readme\.txt\)/);
-    expect(() => readPth(Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc]), 'old.pth')).toThrow(/old\.pth: this is a legacy \(pre-zip\) torch\.save file; re-save it with PyTorch >= 1\.6/);
+    expect(() => readPth(Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc]), 'old.pth')).toThrow(/old\.pth: magic number: needs 10 more bytes but 2 remain \(truncated pickle\)/);
+    expect(() => readPth(Uint8Array.from([0x80, 0x02, 0x4b, 0x07, 0x2e]), 'pickle.pth')).toThrow(/pickle\.pth: starts with a pickle but not with torch's magic number/);
     const corruptDirectory = Uint8Array.from(original);
     const view = new DataView(corruptDirectory.buffer);
     const end = corruptDirectory.length - 22;
