@@ -199,6 +199,35 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* gather(x, indices, out, params): params = batch, outer, dim, slice, count (indices per batch).
+ * Returns -1, or the position of the first out-of-range index (nothing written then). */
+static napi_value js_gather(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK_STATUS(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return fail(env, "vswin native gather: expected 4 arguments");
+  typed_view x, indices, out;
+  if (!read_view(env, argv[0], &x, "x") || !read_view(env, argv[1], &indices, "indices") || !read_view(env, argv[2], &out, "out"))
+    return NULL;
+  if (indices.type != napi_int32_array) return fail(env, "vswin native gather: indices must be an Int32Array");
+  int x32 = x.type == napi_float32_array || x.type == napi_int32_array || x.type == napi_uint32_array;
+  int out32 = out.type == napi_float32_array || out.type == napi_int32_array || out.type == napi_uint32_array;
+  if (!x32 || !out32) return fail(env, "vswin native gather: x and out must hold 32-bit elements");
+  const int32_t *p;
+  size_t count;
+  if (!read_params(env, argv[3], &p, &count)) return NULL;
+  if (count < 5) return fail(env, "vswin native gather: params needs 5 entries");
+  long batch = p[0], outer = p[1], dim = p[2], slice = p[3], per_batch = p[4];
+  if (batch < 0 || outer < 0 || dim < 0 || slice < 0 || per_batch < 0) return fail(env, "vswin native gather: negative size");
+  if ((size_t)(batch * outer * dim * slice) > x.length) return fail(env, "vswin native gather: x smaller than its shape");
+  if ((size_t)(batch * per_batch) > indices.length) return fail(env, "vswin native gather: fewer indices than batch*count");
+  if ((size_t)(batch * outer * per_batch * slice) > out.length) return fail(env, "vswin native gather: out too small");
+  long bad = vswin_gather(x.data, indices.data, out.data, batch, outer, dim, slice, per_batch);
+  napi_value result;
+  CHECK_STATUS(napi_create_int64(env, bad, &result));
+  return result;
+}
+
 static napi_value js_erf(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -259,6 +288,7 @@ NAPI_MODULE_INIT() {
       {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_default, NULL},
       {"stridedCopy", NULL, js_strided_copy, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, js_binary, NULL, NULL, NULL, napi_default, NULL},
+      {"gather", NULL, js_gather, NULL, NULL, NULL, napi_default, NULL},
       {"erf", NULL, js_erf, NULL, NULL, NULL, napi_default, NULL},
       {"softmax", NULL, js_softmax, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},

@@ -182,6 +182,42 @@ void vswin_strided_copy(const uint32_t *input, uint32_t *output, int rank, const
   }
 }
 
+/* ---------------------------------------------------------------- gather */
+
+typedef struct {
+  const uint32_t *x;
+  const int32_t *indices;
+  uint32_t *out;
+  long outer, dim, slice, count, per_task, parts;
+} gather_job;
+
+static void gather_task(void *context, long index) {
+  const gather_job *job = context;
+  long part = index % job->parts;
+  long row = index / job->parts; /* (batch, outer) pair */
+  long batch = row / job->outer;
+  long first = part * job->per_task;
+  long last = first + job->per_task < job->count ? first + job->per_task : job->count;
+  const int32_t *indices = job->indices + batch * job->count;
+  const uint32_t *source = job->x + row * job->dim * job->slice;
+  uint32_t *target = job->out + (row * job->count) * job->slice;
+  for (long j = first; j < last; j++)
+    memcpy(target + j * job->slice, source + (long)indices[j] * job->slice, (size_t)job->slice * sizeof(uint32_t));
+}
+
+long vswin_gather(const uint32_t *x, const int32_t *indices, uint32_t *out, long batch, long outer, long dim,
+                  long slice, long count) {
+  for (long i = 0; i < batch * count; i++)
+    if (indices[i] < 0 || indices[i] >= dim) return i;
+  if (batch * outer * count * slice == 0) return -1;
+  gather_job job = {x, indices, out, outer, dim, slice, count, 0, 0};
+  job.per_task = TASK_ELEMENTS / slice > 0 ? TASK_ELEMENTS / slice : 1;
+  if (job.per_task > count) job.per_task = count;
+  job.parts = (count + job.per_task - 1) / job.per_task;
+  vswin_parallel(batch * outer * job.parts, gather_task, &job);
+  return -1;
+}
+
 /* ---------------------------------------------------------------- binary ops */
 
 typedef struct {

@@ -50,6 +50,11 @@ enum vswin_binary_op { VSWIN_ADD = 0, VSWIN_SUB = 1, VSWIN_MUL = 2, VSWIN_DIV = 
 void vswin_binary(int op, const float *a, const float *b, float *out, int rank, const long *shape,
                   const long *a_strides, const long *b_strides);
 
+/* out[b, o, j, :] = x[b, o, indices[b, j], :]; returns the position of the first index outside
+ * [0, dim) (nothing is written then), or -1. 32-bit elements. */
+long vswin_gather(const uint32_t *x, const int32_t *indices, uint32_t *out, long batch, long outer, long dim,
+                  long slice, long count);
+
 void vswin_erf(const float *input, float *output, long size);
 void vswin_softmax(const float *input, float *output, long rows, long cols);
 

@@ -1,5 +1,5 @@
-// Transpose, Slice and StridedSlice as one strided copy: the output is contiguous and each of
-// its dimensions steps through the input with some stride. Stock wasm Transpose aborts at rank 7
+// Transpose, Slice and StridedSlice as one strided copy (the output is contiguous and each of its
+// dimensions steps through the input with some stride), and GatherV2 as row copies. Stock wasm Transpose aborts at rank 7
 // and its Slice copies the whole input above rank 4; here any rank works once merged to <= 8.
 import { tf } from '../tf.ts';
 import { MAX_RANK, type KernelProvider } from './provider.ts';
@@ -67,5 +67,28 @@ export function stridedSliceKernel(provider: KernelProvider, context: KernelCont
     const strides = inStrides.map((stride, d) => stride * info.strides[d]);
     if (sizeOf(walkShape) !== sizeOf(info.finalShape)) return context.original(args);
     return stridedCopy(provider, args, x, info.finalShape, walkShape, strides, offset, context);
+  };
+}
+
+export function gatherKernel(provider: KernelProvider, context: KernelContext): KernelFunction {
+  return (args) => {
+    const { x, indices } = args.inputs as { x: TensorInfo; indices: TensorInfo };
+    const { axis, batchDims } = args.attrs as { axis: number; batchDims?: number };
+    if (!COPYABLE.has(x.dtype) || indices.dtype !== 'int32') return context.original(args);
+    const parsedAxis = tf.util.parseAxisParam(axis, x.shape)[0];
+    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.Tensor, indices as tf.Tensor, parsedAxis, batchDims ?? 0);
+    const count = sizeOf(indices.shape) / Math.max(info.batchSize, 1);
+    const params = [info.batchSize, info.outerSize, info.dimSize, info.sliceSize, count];
+    if (!fitsInt32(params) || !fitsInt32([sizeOf(x.shape), sizeOf(info.outputShape)])) return context.original(args);
+    const backend = wasmBackendOf(args);
+    const out = backend.makeOutput(info.outputShape, x.dtype);
+    const bad = provider.gather(backend.typedArrayFromHeap(x) as Float32Array | Int32Array, backend.typedArrayFromHeap(indices) as Int32Array,
+      backend.typedArrayFromHeap(out) as Float32Array | Int32Array, Int32Array.from(params));
+    if (bad >= 0) {
+      const value = (backend.typedArrayFromHeap(indices) as Int32Array)[bad];
+      backend.disposeData(out.dataId);
+      throw new Error(`GatherV2: the index value ${value} is not in [0, ${info.dimSize - 1}]`);
+    }
+    return out;
   };
 }

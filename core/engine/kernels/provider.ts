@@ -8,6 +8,8 @@ export interface KernelProvider {
   stridedCopy(input: Float32Array | Int32Array, output: Float32Array | Int32Array, params: Int32Array): void;
   /** params: rank, shape[rank], aStrides[rank], bStrides[rank] */
   binary(op: BinaryOpCode, a: Float32Array, b: Float32Array, out: Float32Array, params: Int32Array): void;
+  /** params: batch, outer, dim, slice, count. Returns -1, or the position of the first index outside [0, dim). */
+  gather(x: Float32Array | Int32Array, indices: Int32Array, out: Float32Array | Int32Array, params: Int32Array): number;
   erf(input: Float32Array, output: Float32Array): void;
   softmax(input: Float32Array, output: Float32Array, rows: number, cols: number): void;
   info(): { isa: string; threads: number };

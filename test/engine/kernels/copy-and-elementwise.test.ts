@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../core/engine/backend.ts';
 import { installFastKernels, nativeProvider, uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
 import { tf } from '../../../core/engine/tf.ts';
@@ -74,6 +74,39 @@ describe.skipIf(!provider)('native Transpose, Slice, StridedSlice against the cp
         tf.stridedSlice(x, [4], [1], [-1]),
       ];
     }, exact, 'stridedSlice');
+  });
+});
+
+describe.skipIf(!provider)('native GatherV2 against the cpu backend', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    installFastKernels({ name: 'wasm' }, 'native');
+  });
+  afterAll(() => uninstallFastKernels());
+
+  function indices(count: number, limit: number, seed: number, shape = [count]): tf.Tensor {
+    return tf.tensor(Int32Array.from(seeded(count, seed), (value) => Math.floor(((value + 1) / 2) * limit)), shape, 'int32');
+  }
+
+  it('the relative position bias gather, other axes, batch dims, int32 tables and empty index lists', async () => {
+    await expectSameOnBoth(() => [
+      tf.gather(tensor([2535, 3], 31), indices(392 * 392, 2535, 32)),
+      tf.gather(tensor([4, 9, 5], 33), indices(7, 9, 34), 1),
+      tf.gather(tensor([4, 9, 5], 35), indices(6, 5, 36, [2, 3]), 2),
+      tf.gather(tensor([3, 8, 2], 37), indices(12, 8, 38, [3, 4]), 1, 1),
+      tf.gather(tensor([10, 4], 39).mul(50).toInt(), indices(25, 10, 40)),
+      tf.gather(tensor([10, 4], 41), tf.tensor([], [0], 'int32')),
+    ], exact, 'gather');
+  });
+
+  it('an out-of-range index is refused with its value and the valid range', async () => {
+    await tf.setBackend('wasm');
+    const table = tf.ones([5, 2]);
+    const bad = tf.tensor([1, 7, 2], [3], 'int32');
+    const before = tf.memory().numTensors;
+    expect(() => tf.gather(table, bad)).toThrow('GatherV2: the index value 7 is not in [0, 4]');
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([table, bad]);
   });
 });
 
