@@ -70,19 +70,28 @@ export function resizeClip(clip: Clip, width: number, height: number, region?: B
   const box = region ?? { left: 0, top: 0, width, height };
   const xs = linearTable(clip.width, width);
   const ys = linearTable(clip.height, height);
+  // Byte offsets and weights of the box's columns, so the inner loops touch only flat typed arrays.
+  const offsetLow = new Int32Array(box.width);
+  const offsetHigh = new Int32Array(box.width);
+  const weightLow = new Int32Array(box.width);
+  const weightHigh = new Int32Array(box.width);
+  for (let x = 0; x < box.width; x++) {
+    offsetLow[x] = xs.low[box.left + x] * 3;
+    offsetHigh[x] = xs.high[box.left + x] * 3;
+    weightLow[x] = xs.weightLow[box.left + x];
+    weightHigh[x] = xs.weightHigh[box.left + x];
+  }
   const rowLength = box.width * 3;
-  const rowLow = new Int32Array(rowLength);
-  const rowHigh = new Int32Array(rowLength);
+  let rowLow = new Int32Array(rowLength);
+  let rowHigh = new Int32Array(rowLength);
   const sourceStride = clip.width * 3;
   const horizontal = (source: Uint8Array, sourceRow: number, into: Int32Array) => {
     const base = sourceRow * sourceStride;
-    for (let x = 0; x < box.width; x++) {
-      const dx = box.left + x;
-      const a = base + xs.low[dx] * 3;
-      const b = base + xs.high[dx] * 3;
-      const wa = xs.weightLow[dx];
-      const wb = xs.weightHigh[dx];
-      const o = x * 3;
+    for (let x = 0, o = 0; x < box.width; x++, o += 3) {
+      const a = base + offsetLow[x];
+      const b = base + offsetHigh[x];
+      const wa = weightLow[x];
+      const wb = weightHigh[x];
       into[o] = source[a] * wa + source[b] * wb;
       into[o + 1] = source[a + 1] * wa + source[b + 1] * wb;
       into[o + 2] = source[a + 2] * wa + source[b + 2] * wb;
@@ -97,8 +106,13 @@ export function resizeClip(clip: Clip, width: number, height: number, region?: B
       const sy0 = ys.low[dy];
       const sy1 = ys.high[dy];
       if (sy0 !== lowRow) {
-        if (sy0 === highRow) rowLow.set(rowHigh);
-        else horizontal(source, sy0, rowLow);
+        if (sy0 === highRow) {
+          // Moving down one source row: the old lower row becomes the upper one.
+          const swap = rowLow;
+          rowLow = rowHigh;
+          rowHigh = swap;
+          highRow = -1;
+        } else horizontal(source, sy0, rowLow);
         lowRow = sy0;
       }
       if (sy1 !== highRow) {
@@ -108,9 +122,8 @@ export function resizeClip(clip: Clip, width: number, height: number, region?: B
       const wa = ys.weightLow[dy];
       const wb = ys.weightHigh[dy];
       const base = y * rowLength;
-      for (let i = 0; i < rowLength; i++) {
-        out[base + i] = (rowLow[i] * wa + rowHigh[i] * wb + (1 << 21)) >> 22;
-      }
+      // Every term stays below 2^31 (255 * 2048 * 2048), so 32-bit integer arithmetic is exact.
+      for (let i = 0; i < rowLength; i++) out[base + i] = (Math.imul(rowLow[i], wa) + Math.imul(rowHigh[i], wb) + 2097152) >> 22;
     }
     return out;
   });

@@ -1,0 +1,117 @@
+// npm run bench:data — clips/s through the K400 train pipeline (32 frames, interval 2, 224x224 crops)
+// from 340p H.264 videos, for 1, 2 and 4 decode workers, with peak RSS.
+//
+// Each worker count runs in its own process so that peak RSS (getrusage maxrss) belongs to that run.
+// Usage: npm run bench:data [-- --clips 24 --videos 8 --seconds 10 --workers 1,2,4]
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeAnnotationFile } from '../core/data/annotations.ts';
+import { describeTools, resolveTools, runProcess } from '../core/data/decode.ts';
+import { createLoader } from '../core/data/loader.ts';
+import { k400Train } from '../core/data/pipeline.ts';
+
+function argument(name: string, fallback: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 && process.argv[index + 1] ? process.argv[index + 1] : fallback;
+}
+
+interface RunResult {
+  workers: number;
+  clips: number;
+  seconds: number;
+  clipsPerSecond: number;
+  peakRssMb: number;
+  decodeMsPerClip: number;
+  transformMsPerClip: number;
+  waitMsPerClip: number;
+  skipped: number;
+}
+
+async function runOnce(annFile: string, root: string, workers: number, clips: number): Promise<RunResult> {
+  const loader = await createLoader({ annFile, root, pipeline: k400Train(), batchSize: 1, shuffle: true, seed: 0, workers, prefetchBatches: Math.max(2, workers) });
+  // Warm-up: one clip, so process start and JIT are not counted.
+  for await (const _batch of loader.epoch(100)) break;
+  const base = { ...loader.stats };
+  const started = performance.now();
+  let produced = 0;
+  for (let epoch = 0; produced < clips; epoch++) {
+    for await (const batch of loader.epoch(epoch)) {
+      if (batch.shape.join('x') !== '1x3x32x224x224') throw new Error(`unexpected batch shape ${batch.shape.join('x')}`);
+      if (++produced >= clips) break;
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const perClip = (value: number) => Math.round(value / produced);
+  return {
+    workers,
+    clips: produced,
+    seconds: Math.round(seconds * 100) / 100,
+    clipsPerSecond: Math.round((produced / seconds) * 100) / 100,
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    decodeMsPerClip: perClip(loader.stats.decodeMs - base.decodeMs),
+    transformMsPerClip: perClip(loader.stats.transformMs - base.transformMs),
+    waitMsPerClip: perClip(loader.stats.waitMs - base.waitMs),
+    skipped: loader.stats.skipped,
+  };
+}
+
+async function makeVideos(folder: string, count: number, seconds: number): Promise<string> {
+  const ffmpeg = resolveTools().ffmpeg.path;
+  const entries = [];
+  for (let k = 0; k < count; k++) {
+    // K400 clips are mostly 340 pixels high, 4:3 or 16:9, around 0.5-1 Mbit/s: light noise keeps the
+    // content from being trivially compressible and the bit rate is held near 800 kbit/s.
+    const width = k % 2 === 0 ? 454 : 604;
+    const name = `clip ${k}.mp4`;
+    const source = k % 2 === 0 ? 'testsrc2' : 'mandelbrot';
+    const result = await runProcess(ffmpeg, [
+      '-v', 'error', '-y', '-f', 'lavfi', '-i', `${source}=size=${width}x340:rate=30`, '-t', String(seconds),
+      '-vf', 'noise=alls=6:allf=t', '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', '800k', '-maxrate', '1200k', '-bufsize', '2M',
+      '-pix_fmt', 'yuv420p', '-g', '250', join(folder, name),
+    ]);
+    if (result.code !== 0) throw new Error(`cannot generate ${name}: ${result.stderr}`);
+    entries.push({ path: name, labels: [k % 4] });
+  }
+  const annFile = join(folder, 'list.txt');
+  await writeAnnotationFile(annFile, entries, 'video');
+  return annFile;
+}
+
+async function main(): Promise<void> {
+  const script = fileURLToPath(import.meta.url);
+  if (process.argv.includes('--child')) {
+    const result = await runOnce(argument('ann', ''), argument('root', ''), Number(argument('workers', '1')), Number(argument('clips', '24')));
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const clips = Number(argument('clips', '24'));
+  const videoCount = Number(argument('videos', '8'));
+  const seconds = Number(argument('seconds', '10'));
+  const workerCounts = argument('workers', '1,2,4').split(',').map(Number);
+  const folder = await mkdtemp(join(tmpdir(), 'vswin-bench-data-'));
+  try {
+    process.stdout.write(`${describeTools()}\n`);
+    const generateStart = performance.now();
+    const annFile = await makeVideos(folder, videoCount, seconds);
+    process.stdout.write(`generated ${videoCount} H.264 videos (~800 kbit/s) of ${seconds} s, 30 fps, 454x340 / 604x340 in ${((performance.now() - generateStart) / 1000).toFixed(1)} s\n`);
+    process.stdout.write('K400 train pipeline: SampleFrames(32, 2, 1) -> short side 256 -> RandomResizedCrop -> 224x224 -> flip -> normalize -> NCTHW\n');
+    process.stdout.write('workers  clips/s  peak RSS  decode ms/clip  transform ms/clip  consumer wait ms/clip\n');
+    for (const workers of workerCounts) {
+      const output = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, ['--import', 'tsx', script, '--child', '--ann', annFile, '--root', folder, '--workers', String(workers), '--clips', String(clips)], { encoding: 'utf8', maxBuffer: 1 << 20 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+      });
+      const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as RunResult;
+      process.stdout.write(
+        `${String(result.workers).padStart(7)}  ${result.clipsPerSecond.toFixed(2).padStart(7)}  ${`${result.peakRssMb} MB`.padStart(8)}  ${String(result.decodeMsPerClip).padStart(14)}  ${String(result.transformMsPerClip).padStart(17)}  ${String(result.waitMsPerClip).padStart(21)}\n`,
+      );
+    }
+    process.stdout.write('decode ms/clip is wall time of one ffmpeg process (they overlap); transforms run on the loader thread.\n');
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+await main();
