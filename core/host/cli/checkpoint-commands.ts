@@ -3,12 +3,15 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { type ModelConfig, parseModelConfig } from '../../model/config.ts';
+import { VARIANTS } from '../../model/variants.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../model/weights/checkpoint.ts';
 import { type Diagnosis, diagnoseLoaded } from '../../model/weights/doctor.ts';
 import { describeInflation, inflate2dTo3d } from '../../model/weights/inflate.ts';
 import type { TensorMap } from '../../model/weights/types.ts';
 
+/** A variant name (core/model/variants.ts) or a model config JSON file. */
 function readConfigFile(path: string): ModelConfig {
+  if (VARIANTS[path]) return parseModelConfig(VARIANTS[path].config, `variant ${path}`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -62,6 +65,7 @@ function formatDiagnosis(diagnosis: Diagnosis): string {
       `classes ${guess.num_classes ?? 'none'}`,
     ];
     lines.push(`guessed:   ${parts.join(', ')}`);
+    if (diagnosis.variants.length) lines.push(`variants:  ${diagnosis.variants.join(', ')} (same architecture)`);
   }
   const metadata = Object.entries(diagnosis.metadata);
   if (metadata.length) {
@@ -101,7 +105,7 @@ Examples:
     .command('inspect')
     .description('say what a checkpoint is, guess its config from the shapes, and (with --model-config) what would not load')
     .argument('<file>', '.pth or .safetensors file')
-    .option('--model-config <file>', 'model config JSON ({"backbone": {...}, "num_classes": N}) to check the file against')
+    .option('--model-config <file>', 'model config JSON ({"backbone": {...}, "num_classes": N}) or variant name (swin_t, ...) to check the file against')
     .option('--json', 'print the diagnosis as JSON')
     .addHelpText('after', '\nExit status: 0 when no finding is an error, 1 otherwise (or when the file cannot be read).\n')
     .action((file: string, opts: { modelConfig?: string; json?: boolean }) => {
@@ -117,7 +121,7 @@ Examples:
     .argument('<in>', '.pth or .safetensors input')
     .argument('<out>', 'safetensors output (written atomically)')
     .option('--inflate', 'inflate a 2-D Swin checkpoint into 3-D backbone weights (keys "backbone.*"); needs --model-config')
-    .option('--model-config <file>', 'model config JSON; stored in the output metadata, and the 3-D target of --inflate')
+    .option('--model-config <file>', 'model config JSON or variant name; stored in the output metadata, and the 3-D target of --inflate')
     .addHelpText(
       'after',
       `

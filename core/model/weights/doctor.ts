@@ -4,6 +4,7 @@
 // finding here is a sentence a user can act on, not a raw key diff.
 import { type BackboneConfig, type ModelConfig, parseModelConfig } from '../config.ts';
 import { biasTableRows, recognizerKeys } from '../keys.ts';
+import { VARIANTS } from '../variants.ts';
 import type { TensorMap } from './types.ts';
 import { elementCount, itemSize } from './dtypes.ts';
 import { type CheckpointFormat, type CheckpointLayout, type LoadedCheckpoint, loadCheckpoint } from './checkpoint.ts';
@@ -56,6 +57,8 @@ export interface Diagnosis {
   dataBytes: number;
   fileDtypes: Record<string, number>;
   guessed: GuessedConfig | null;
+  /** Named variants (core/model/variants.ts) with the guessed architecture (2-D files: same widths and depths). */
+  variants: string[];
   metadata: Record<string, unknown>;
   comparison: KeyComparison | null;
   findings: Finding[];
@@ -99,6 +102,7 @@ export function diagnoseLoaded(checkpoint: LoadedCheckpoint, modelConfig?: Model
     dataBytes,
     fileDtypes,
     guessed,
+    variants: guessed ? matchingVariants(guessed, kind === 'swin2d') : [],
     metadata: checkpoint.metadata,
     comparison: null,
     findings,
@@ -114,7 +118,7 @@ export function diagnoseLoaded(checkpoint: LoadedCheckpoint, modelConfig?: Model
       return diagnosis;
     }
     case 'swin2d':
-      diagnoseTwoD(backbone, guessed!, modelConfig, findings);
+      diagnoseTwoD(backbone, guessed!, diagnosis.variants, modelConfig, findings);
       return diagnosis;
     case 'recognizer3d':
     case 'backbone3d':
@@ -126,6 +130,9 @@ export function diagnoseLoaded(checkpoint: LoadedCheckpoint, modelConfig?: Model
     }
   }
 
+  if (diagnosis.variants.length) {
+    findings.push({ severity: 'info', message: `architecture of variant ${diagnosis.variants.join(' / ')} (usable as --model-config ${diagnosis.variants[0]})` });
+  }
   if (!diagnosis.hasHead) {
     findings.push({
       severity: 'info',
@@ -283,12 +290,12 @@ function describeComparison(comparison: KeyComparison, config: ModelConfig, gues
   }
 }
 
-function diagnoseTwoD(backbone: TensorMap, guessed: GuessedConfig, modelConfig: ModelConfig | undefined, findings: Finding[]): void {
+function diagnoseTwoD(backbone: TensorMap, guessed: GuessedConfig, variants: string[], modelConfig: ModelConfig | undefined, findings: Finding[]): void {
   const window = guessed.window_size ? `, window ${guessed.window_size[0]}` : '';
   const classes = guessed.num_classes ? `, ${guessed.num_classes}-class ImageNet head` : '';
   findings.push({
     severity: 'warning',
-    message: `2-D ImageNet Swin weights (embed_dim ${guessed.embed_dim}, depths ${guessed.depths.join(',')}${window}${classes}): a 3-D model cannot load them directly; use \`vswin checkpoint convert IN OUT --inflate --model-config CFG.json\``,
+    message: `2-D ImageNet Swin weights (embed_dim ${guessed.embed_dim}, depths ${guessed.depths.join(',')}${window}${classes}): a 3-D model cannot load them directly; use \`vswin checkpoint convert IN OUT --inflate --model-config ${variants[0] ?? 'CFG.json'}\`${variants.length ? ` (the ${variants.join(' / ')} variant${variants.length > 1 ? 's have' : ' has'} this architecture, or give your own CFG.json)` : ''}`,
   });
   if (!modelConfig) return;
   const { report } = inflate2dTo3d(backbone, modelConfig.backbone);
@@ -298,6 +305,19 @@ function diagnoseTwoD(backbone: TensorMap, guessed: GuessedConfig, modelConfig: 
   } else {
     findings.push({ severity: 'info', message: `inflation into the given config would work:\n  ${lines.join('\n  ')}` });
   }
+}
+
+/** Variants whose backbone has the guessed architecture; 2-D files only fix widths and depths. */
+export function matchingVariants(guess: GuessedConfig, twoD: boolean): string[] {
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((value, i) => value === b[i]);
+  return Object.entries(VARIANTS)
+    .filter(([, variant]) => {
+      const backbone = variant.config.backbone;
+      if (backbone.embed_dim !== guess.embed_dim || !same(backbone.depths, guess.depths) || !same(backbone.num_heads, guess.num_heads)) return false;
+      if (twoD) return true;
+      return same(backbone.patch_size, guess.patch_size) && guess.window_size !== null && same(backbone.window_size, guess.window_size);
+    })
+    .map(([name]) => name);
 }
 
 function architectureDifferences(guess: GuessedConfig, config: BackboneConfig): string[] {

@@ -82,6 +82,9 @@ describe('vswin checkpoint', () => {
     const noConfig = await vswin('checkpoint', 'convert', join(fixtures, 'inflate_same_2d.pth'), join(folder, 'x.safetensors'), '--inflate');
     expect(noConfig.status).toBe(1);
     expect(noConfig.stderr).toMatch(/--inflate needs --model-config/);
+    const variant = await vswin('checkpoint', 'inspect', join(fixtures, 'checkpoint.pth'), '--model-config', 'swin_t');
+    expect(variant.status).toBe(1);
+    expect(variant.stdout).toMatch(/\[error\] file has embed_dim 12, config has 96 \(given config\)/);
     const notTwoD = await vswin('checkpoint', 'convert', join(fixtures, 'checkpoint.pth'), join(folder, 'x.safetensors'), '--inflate', '--model-config', join(folder, 'visible.json'));
     expect(notTwoD.status).toBe(1);
     expect(notTwoD.stderr).toMatch(/is a 3-D recognizer .*not 2-D Swin weights/);

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../../../core/model/weights/checkpoint.ts';
-import { diagnoseCheckpoint, diagnoseLoaded } from '../../../core/model/weights/doctor.ts';
+import { diagnoseCheckpoint, diagnoseLoaded, matchingVariants } from '../../../core/model/weights/doctor.ts';
 import { readSafetensors, writeSafetensors } from '../../../core/model/weights/safetensors.ts';
 import { parseModelConfig, type ModelConfig } from '../../../core/model/config.ts';
 import type { TensorMap } from '../../../core/model/weights/types.ts';
@@ -131,6 +131,14 @@ describe('checkpoint doctor', () => {
     const bad = diagnoseCheckpoint(join(fixtures, 'inflate_bicubic_2d.pth'), wrongHeads);
     expect(bad.findings[1]).toMatchObject({ severity: 'error' });
     expect(bad.findings[1].message).toMatch(/cannot inflate layers\.0\.blocks\.0\.attn\.relative_position_bias_table: the 2-D table has 2 heads/);
+  });
+
+  it('names the variants with the guessed architecture', () => {
+    const guess = { embed_dim: 96, in_chans: 3, depths: [2, 2, 6, 2], num_heads: [3, 6, 12, 24], mlp_ratio: 4, qkv_bias: true, patch_norm: true, num_classes: 1000 };
+    expect(matchingVariants({ ...guess, patch_size: [4, 4], window_size: [7, 7] }, true)).toEqual(['swin_t']);
+    expect(matchingVariants({ ...guess, patch_size: [2, 4, 4], window_size: [8, 7, 7] }, false)).toEqual(['swin_t']);
+    expect(matchingVariants({ ...guess, patch_size: [2, 4, 4], window_size: [16, 7, 7] }, false)).toEqual([]);
+    expect(diagnoseCheckpoint(join(fixtures, 'checkpoint.pth')).variants).toEqual([]);
   });
 
   it('checks our own files against the config stored in them and flags unknown files', () => {
