@@ -111,7 +111,17 @@ export function readPth(source: string | Uint8Array, label?: string): PthContent
   // Work is bounded by the file's size: a real checkpoint decodes each stored element about once, so
   // a pickle that re-decodes the same storage over and over (quadratic work) is refused.
   const workLimit = 2 * bytes.length + 2 ** 24;
-  const unpickler = new Unpickler(archive.read(pickleEntry), `${name}: ${pickleEntry}`, (pid) => loadStorage(archive, prefix, pid, name), byteOrder === 'little', workLimit);
+  // Views of one storage repeat its persistent id; read (and for deflated entries, inflate) it once.
+  const storages = new Map<string, StorageRef>();
+  const load = (pid: unknown) => {
+    const key = Array.isArray(pid) ? String(pid[2]) : '';
+    const cached = storages.get(key);
+    if (cached && Array.isArray(pid) && pid[1] instanceof StorageType && cached.fileDtype === pid[1].fileDtype && cached.elements === pid[4]) return cached;
+    const storage = loadStorage(archive, prefix, pid, name);
+    storages.set(storage.key, storage);
+    return storage;
+  };
+  const unpickler = new Unpickler(archive.read(pickleEntry), `${name}: ${pickleEntry}`, load, byteOrder === 'little', workLimit);
   return { root: unpickler.load(), container: 'zip', archiveName: prefix.replace(/\/$/, ''), byteOrder };
 }
 
@@ -230,7 +240,6 @@ class Callable {
     readonly call: (args: unknown[]) => unknown,
   ) {}
 }
-
 
 class Unpickler {
   private position: number;
