@@ -2,6 +2,7 @@
 // embedded default), or the pure-JS CPU backend. Chosen automatically, overridable by flag or env.
 import { createRequire } from 'node:module';
 import { tf } from './tf.ts';
+import { registerFastKernelHook } from './kernels/index.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -90,3 +91,7 @@ export async function initBackend(flag?: string): Promise<BackendChoice> {
 export function currentBackend(): BackendChoice | null {
   return current;
 }
+
+// Faster kernels replace tfjs's by name whenever the wasm backend starts (kernels/index.ts picks the
+// tier: native addon, else stock; VSWIN_KERNELS forces one).
+registerFastKernelHook();

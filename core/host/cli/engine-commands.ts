@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { startBackend } from './shared.ts';
 import { tf } from '../../engine/tf.ts';
+import { fastKernelStatus } from '../../engine/kernels/index.ts';
 
 export function registerEngineCommands(program: Command): void {
   program
@@ -12,9 +13,16 @@ export function registerEngineCommands(program: Command): void {
       const lines = [
         `backend:  ${choice.name} (${choice.provider})`,
         `reason:   ${choice.reason}`,
+        `kernels:  ${describeKernels()}`,
         `tfjs:     ${tf.version.tfjs}`,
         `node:     ${process.version} ${process.platform}-${process.arch}`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+}
+
+function describeKernels(): string {
+  const status = fastKernelStatus();
+  if (status.tier === 'stock') return `stock TensorFlow.js kernels (${status.reason})`;
+  return `${status.tier} tier, ${status.isa ?? 'portable'} code on ${status.threads ?? 1} threads (${status.reason}); replaces ${status.kernels.join(', ')}`;
 }

@@ -1,12 +1,17 @@
 // Helpers shared by the CLI subcommands.
 import type { Command } from 'commander';
 import { initBackend, type BackendChoice } from '../../engine/backend.ts';
+import { fastKernelStatus } from '../../engine/kernels/index.ts';
 
 /** Starts the backend named by the global --backend option and reports it on stderr. */
 export async function startBackend(command: Command, quiet = false): Promise<BackendChoice> {
   const root = rootOf(command);
   const choice = await initBackend(root.opts().backend as string | undefined);
-  if (!quiet) process.stderr.write(`backend: ${choice.name} (${choice.reason})\n`);
+  if (!quiet) {
+    const kernels = fastKernelStatus();
+    const tier = kernels.tier === 'stock' ? 'stock kernels' : `${kernels.tier} kernels, ${kernels.isa ?? 'portable'} x${kernels.threads ?? 1}`;
+    process.stderr.write(`backend: ${choice.name}, ${tier} (${choice.reason})\n`);
+  }
   return choice;
 }
 
