@@ -68,6 +68,8 @@ const numpyDtypes: Record<string, HostDtype> = {
   b1: 'bool',
 };
 
+const torchDtypeNames = new Set(['float32', 'float', 'float16', 'half', 'bfloat16', 'float64', 'double', 'int64', 'long', 'int32', 'int', 'int16', 'int8', 'uint8', 'bool']);
+
 /** Beyond this many elements a strided view over a smaller storage is treated as damage. */
 const maxExpandedElements = 2 ** 27;
 const maxElements = 2 ** 31 - 1;
@@ -619,6 +621,8 @@ class Unpickler {
   private resolve(module: string, name: string): unknown {
     const qualified = `${module}.${name}`;
     if (module === 'torch' && name in storageDtypes) return new StorageType(name, storageDtypes[name]);
+    // torch dtype objects (e.g. in optimizer or AMP state) are plain names here.
+    if (module === 'torch' && torchDtypeNames.has(name)) return `torch.${name}`;
     const numpyModule = module.replace(/^numpy\._core\./, 'numpy.core.');
     switch (numpyModule === module ? qualified : `${numpyModule}.${name}`) {
       case 'collections.OrderedDict':
@@ -660,6 +664,16 @@ class Unpickler {
         return new Callable(qualified, () => new NumpyArray());
       case 'numpy.core.multiarray.scalar':
         return new Callable(qualified, (args) => numpyScalar(args));
+      case 'torch.Size':
+        return new Callable(qualified, (args) => (Array.isArray(args[0]) ? args[0] : []));
+      case 'torch.device':
+        return new Callable(qualified, (args) => args.map(String).join(':'));
+      // Training scripts store their settings with these; kept as data (a dict, or an object whose
+      // BUILD state holds the attributes), never constructed.
+      case 'argparse.Namespace':
+        return new Callable(qualified, (args) => new PickleObject(qualified, args));
+      case 'yacs.config.CfgNode':
+        return new Callable(qualified, () => newDict());
       default:
         return this.fail(
           `refusing the pickle global "${qualified}": only tensors, storages, OrderedDict and plain numpy/python values are decoded (nothing in a checkpoint is ever executed)`,

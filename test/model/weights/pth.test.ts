@@ -153,6 +153,23 @@ describe('torch.save files built in memory', () => {
     });
   });
 
+  it('keeps training-script objects as data: argparse.Namespace, yacs CfgNode, torch.Size, torch dtypes', () => {
+    const emitter = new PickleEmitter().op(0x80, 2).op(0x7d, 0x28); // EMPTY_DICT, MARK
+    // args = argparse.Namespace() with BUILD {'lr': 0.5}, as protocol 2 writes objects (NEWOBJ + BUILD).
+    emitter.text('args').value(new GlobalSpec('argparse', 'Namespace')).op(0x29, 0x81).value({ lr: 0.5 }).op(0x62);
+    // config = CfgNode (a dict subclass): NEWOBJ, then its items, then BUILD of its attributes.
+    emitter.text('config').value(new GlobalSpec('yacs.config', 'CfgNode')).op(0x29, 0x81, 0x28).text('DATA').value({ BATCH_SIZE: 128 }).op(0x75);
+    emitter.value({ __immutable__: false }).op(0x62);
+    emitter.text('size').value(new ReduceSpec('torch', 'Size', [new TupleSpec([3, 4])]));
+    emitter.text('dtype').value(new GlobalSpec('torch', 'float16'));
+    emitter.op(0x75, 0x2e);
+    const root = readPth(buildPth(null, { pickle: emitter.bytes() }), 'script.pth').root as Record<string, unknown>;
+    expect(root.args).toMatchObject({ className: 'argparse.Namespace', state: { lr: 0.5 } });
+    expect(root.config).toEqual({ DATA: { BATCH_SIZE: 128 } });
+    expect(root.size).toEqual([3, 4]);
+    expect(root.dtype).toBe('torch.float16');
+  });
+
   it('decodes a pickled numpy array into a tensor', () => {
     // numpy's protocol-2 form: _reconstruct(ndarray, (0,), b'b') then BUILD (1, shape, dtype, fortran, raw bytes).
     const raw = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
