@@ -2,10 +2,10 @@
 // from 340p H.264 videos, for 1, 2 and 4 decode workers, with peak RSS.
 //
 // Each worker count runs in its own process so that peak RSS (getrusage maxrss) belongs to that run.
-// Usage: npm run bench:data [-- --clips 24 --videos 8 --seconds 10 --workers 1,2,4]
+// Usage: npm run bench:data [-- --clips 24 --videos 8 --seconds 10 --workers 1,2,4 --threads 0,1]
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeAnnotationFile } from '../core/data/annotations.ts';
@@ -20,6 +20,7 @@ function argument(name: string, fallback: string): string {
 
 interface RunResult {
   workers: number;
+  threads: number;
   clips: number;
   seconds: number;
   clipsPerSecond: number;
@@ -30,8 +31,8 @@ interface RunResult {
   skipped: number;
 }
 
-async function runOnce(annFile: string, root: string, workers: number, clips: number): Promise<RunResult> {
-  const loader = await createLoader({ annFile, root, pipeline: k400Train(), batchSize: 1, shuffle: true, seed: 0, workers, prefetchBatches: Math.max(2, workers) });
+async function runOnce(annFile: string, root: string, workers: number, threads: number, clips: number): Promise<RunResult> {
+  const loader = await createLoader({ annFile, root, pipeline: k400Train(), batchSize: 1, shuffle: true, seed: 0, workers, transformThreads: threads, prefetchBatches: Math.max(2, workers) });
   // Warm-up: one clip, so process start and JIT are not counted.
   for await (const _batch of loader.epoch(100)) break;
   const base = { ...loader.stats };
@@ -44,9 +45,11 @@ async function runOnce(annFile: string, root: string, workers: number, clips: nu
     }
   }
   const seconds = (performance.now() - started) / 1000;
+  await loader.close();
   const perClip = (value: number) => Math.round(value / produced);
   return {
     workers,
+    threads,
     clips: produced,
     seconds: Math.round(seconds * 100) / 100,
     clipsPerSecond: Math.round((produced / seconds) * 100) / 100,
@@ -83,7 +86,7 @@ async function makeVideos(folder: string, count: number, seconds: number): Promi
 async function main(): Promise<void> {
   const script = fileURLToPath(import.meta.url);
   if (process.argv.includes('--child')) {
-    const result = await runOnce(argument('ann', ''), argument('root', ''), Number(argument('workers', '1')), Number(argument('clips', '24')));
+    const result = await runOnce(argument('ann', ''), argument('root', ''), Number(argument('workers', '1')), Number(argument('threads', '0')), Number(argument('clips', '24')));
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
   const videoCount = Number(argument('videos', '8'));
   const seconds = Number(argument('seconds', '10'));
   const workerCounts = argument('workers', '1,2,4').split(',').map(Number);
+  const threadCounts = argument('threads', '0,1').split(',').map(Number);
   const folder = await mkdtemp(join(tmpdir(), 'vswin-bench-data-'));
   try {
     process.stdout.write(`${describeTools()}\n`);
@@ -98,17 +102,21 @@ async function main(): Promise<void> {
     const annFile = await makeVideos(folder, videoCount, seconds);
     process.stdout.write(`generated ${videoCount} H.264 videos (~800 kbit/s) of ${seconds} s, 30 fps, 454x340 / 604x340 in ${((performance.now() - generateStart) / 1000).toFixed(1)} s\n`);
     process.stdout.write('K400 train pipeline: SampleFrames(32, 2, 1) -> short side 256 -> RandomResizedCrop -> 224x224 -> flip -> normalize -> NCTHW\n');
-    process.stdout.write('workers  clips/s  peak RSS  decode ms/clip  transform ms/clip  consumer wait ms/clip\n');
-    for (const workers of workerCounts) {
-      const output = await new Promise<string>((resolve, reject) => {
-        execFile(process.execPath, ['--import', 'tsx', script, '--child', '--ann', annFile, '--root', folder, '--workers', String(workers), '--clips', String(clips)], { encoding: 'utf8', maxBuffer: 1 << 20 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
-      });
-      const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as RunResult;
-      process.stdout.write(
-        `${String(result.workers).padStart(7)}  ${result.clipsPerSecond.toFixed(2).padStart(7)}  ${`${result.peakRssMb} MB`.padStart(8)}  ${String(result.decodeMsPerClip).padStart(14)}  ${String(result.transformMsPerClip).padStart(17)}  ${String(result.waitMsPerClip).padStart(21)}\n`,
-      );
+    process.stdout.write(`machine: ${cpus().length} cores, load average ${loadavg().map((value) => value.toFixed(1)).join(' ')} before the runs\n`);
+    process.stdout.write('workers  transform threads  clips/s  peak RSS  decode ms/clip  transform ms/clip  consumer wait ms/clip\n');
+    for (const threads of threadCounts) {
+      for (const workers of workerCounts) {
+        const output = await new Promise<string>((resolve, reject) => {
+          execFile(process.execPath, ['--import', 'tsx', script, '--child', '--ann', annFile, '--root', folder, '--workers', String(workers), '--threads', String(threads), '--clips', String(clips)], { encoding: 'utf8', maxBuffer: 1 << 20 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+        });
+        const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as RunResult;
+        process.stdout.write(
+          `${String(result.workers).padStart(7)}  ${String(result.threads).padStart(17)}  ${result.clipsPerSecond.toFixed(2).padStart(7)}  ${`${result.peakRssMb} MB`.padStart(8)}  ${String(result.decodeMsPerClip).padStart(14)}  ${String(result.transformMsPerClip).padStart(17)}  ${String(result.waitMsPerClip).padStart(21)}\n`,
+        );
+      }
     }
-    process.stdout.write('decode ms/clip is wall time of one ffmpeg process (they overlap); transforms run on the loader thread.\n');
+    process.stdout.write(`load average after: ${loadavg().map((value) => value.toFixed(1)).join(' ')}\n`);
+    process.stdout.write('decode ms/clip: wall time of one ffmpeg process (they overlap). transform ms/clip: on the loader thread (0 threads) or wall time including the queue (threads). Peak RSS: the loader process, ffmpeg children excluded.\n');
   } finally {
     await rm(folder, { recursive: true, force: true });
   }

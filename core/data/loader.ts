@@ -6,6 +6,7 @@
 // generator seeded by (seed, epoch, sample index), so the output of an epoch does not depend on the
 // number of workers or on which decode finishes first, and a resumed run can ask for epoch e again.
 import { stat } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import { Random } from '../engine/random.ts';
 import type { AnnotationEntry, AnnotationFormat } from './annotations.ts';
 import { loadAnnotations, resolveDataPath } from './dataset.ts';
@@ -32,6 +33,11 @@ export interface LoaderOptions {
   prefetchBatches?: number;
   /** mmaction2's default: rawframe folders number their frames from 1. */
   rawframeStartIndex?: number;
+  /**
+   * Worker threads for the spatial transforms (default 0: on this thread). With 1 or more the thread
+   * that consumes batches (the engine's) only copies finished samples; results are identical.
+   */
+  transformThreads?: number;
 }
 
 export interface Batch {
@@ -76,6 +82,95 @@ export interface Loader {
   readonly problems: string[];
   epoch(epoch: number): AsyncIterable<Batch>;
   [Symbol.asyncIterator](): AsyncIterator<Batch>;
+  /** Stops the transform threads (a no-op without them). */
+  close(): Promise<void>;
+}
+
+interface TransformJob {
+  id: number;
+  message: Record<string, unknown>;
+  transfer: ArrayBuffer[];
+  resolve: (data: Float32Array) => void;
+  reject: (error: Error) => void;
+}
+
+/** A fixed set of worker threads running applyPipeline; a worker is referenced only while busy. */
+class TransformPool {
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private readonly queue: TransformJob[] = [];
+  private readonly running = new Map<Worker, TransformJob>();
+  private nextId = 0;
+  private readonly ready: Promise<void>;
+
+  constructor(size: number) {
+    const url = new URL('./transform-worker.mjs', import.meta.url);
+    const starts: Promise<void>[] = [];
+    for (let k = 0; k < size; k++) {
+      const worker = new Worker(url);
+      this.all.push(worker);
+      starts.push(
+        new Promise<void>((resolve, reject) => {
+          worker.once('message', () => resolve());
+          worker.once('error', reject);
+        }),
+      );
+      worker.on('message', (message: { id?: number; data?: Float32Array; error?: string }) => {
+        const job = this.running.get(worker);
+        if (!job || message.id !== job.id) return;
+        this.running.delete(worker);
+        if (message.error !== undefined) job.reject(new Error(`transform thread: ${message.error}`));
+        else job.resolve(message.data!);
+        this.release(worker);
+      });
+      worker.on('error', (error) => {
+        const job = this.running.get(worker);
+        this.running.delete(worker);
+        job?.reject(error);
+      });
+    }
+    this.ready = Promise.all(starts).then(() => {
+      for (const worker of this.all) this.release(worker);
+    });
+  }
+
+  private release(worker: Worker): void {
+    const job = this.queue.shift();
+    if (job) this.start(worker, job);
+    else {
+      worker.unref();
+      this.idle.push(worker);
+    }
+  }
+
+  private start(worker: Worker, job: TransformJob): void {
+    worker.ref();
+    this.running.set(worker, job);
+    worker.postMessage({ id: job.id, ...job.message }, job.transfer);
+  }
+
+  async run(spec: PipelineSpec, clip: Clip, random: Random): Promise<Float32Array> {
+    await this.ready;
+    const frameBytes = clip.width * clip.height * 3;
+    const pixels = new Uint8Array(frameBytes * clip.frames.length);
+    clip.frames.forEach((frame, index) => pixels.set(frame, index * frameBytes));
+    return new Promise<Float32Array>((resolve, reject) => {
+      const job: TransformJob = {
+        id: this.nextId++,
+        message: { spec, width: clip.width, height: clip.height, frameCount: clip.frames.length, pixels, randomState: random.getState() },
+        transfer: [pixels.buffer],
+        resolve,
+        reject,
+      };
+      const worker = this.idle.pop();
+      if (worker) this.start(worker, job);
+      else this.queue.push(job);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((worker) => worker.terminate()));
+  }
 }
 
 /** murmur3's finaliser over several integers: well-spread seeds for neighbouring inputs. */
@@ -140,6 +235,9 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
   const rawStart = options.rawframeStartIndex ?? 1;
   const stats: LoaderStats = { samples: 0, batches: 0, skipped: 0, skips: [], decodeMs: 0, transformMs: 0, waitMs: 0 };
   const sources = new Map<number, Promise<SourceInfo | { error: string }>>();
+  const threads = options.transformThreads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) throw new Error(`loader.transformThreads: expected an integer >= 0, received ${String(threads)}`);
+  const pool = threads > 0 ? new TransformPool(threads) : undefined;
 
   const describeSource = (index: number): Promise<SourceInfo | { error: string }> => {
     let pending = sources.get(index);
@@ -189,7 +287,7 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
         : await decodeVideoFrames(full, frameIndices, source);
       stats.decodeMs += performance.now() - decodeStart;
       const transformStart = performance.now();
-      const { data } = applyPipeline(spec, clip, random, new Float32Array(sampleSize));
+      const data = pool ? await pool.run(spec, clip, random) : applyPipeline(spec, clip, random, new Float32Array(sampleSize)).data;
       stats.transformMs += performance.now() - transformStart;
       return { kind: 'ok', data };
     } catch (error) {
@@ -280,5 +378,8 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
     problems,
     epoch: (epoch: number) => ({ [Symbol.asyncIterator]: () => iterate(epoch) }),
     [Symbol.asyncIterator]: () => iterate(0),
+    close: async () => {
+      await pool?.close();
+    },
   };
 }

@@ -82,6 +82,15 @@ describe('loader', () => {
     const other = await collect(one.epoch(3));
     expect(other.map((batch) => batch.indices)).not.toEqual(a.map((batch) => batch.indices));
     expect(one.stats.skipped).toBe(12);
+    // Transforms in worker threads continue each sample's generator: identical output.
+    const threaded = await createLoader({ annFile, root, pipeline: trainPipeline, batchSize: 4, shuffle: true, seed: 7, workers: 2, transformThreads: 2 });
+    try {
+      const c = await collect(threaded.epoch(2));
+      expect(c.map((batch) => batch.indices)).toEqual(a.map((batch) => batch.indices));
+      c.forEach((batch, k) => expect(batch.input).toEqual(a[k].input));
+    } finally {
+      await threaded.close();
+    }
   });
 
   it('shuffles a permutation per (seed, epoch) and honours dropLast', async () => {
