@@ -3,7 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { parseAnnotationText, readLabelMap, type AnnotationEntry, type AnnotationFormat, type AnnotationProblem, type ParseResult } from './annotations.ts';
-import { listFrameFiles } from './decode.ts';
+import { listFrameFiles, probeVideo } from './decode.ts';
 
 export interface LoadOptions {
   /** 'auto' looks at the first line: a folder under the root means rawframes. */
@@ -58,6 +58,25 @@ export async function loadAnnotations(annFile: string, root: string, options: Lo
 export interface CheckOptions extends LoadOptions {
   root: string;
   labelMap?: string;
+  /** Also open every video with ffprobe (header + packet count) to find unreadable or truncated ones. */
+  probe?: boolean;
+  /** ffprobe processes at a time. */
+  concurrency?: number;
+}
+
+function limiter(limit: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await work();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 export interface CheckReport {
@@ -89,6 +108,7 @@ export async function checkAnnotationFile(annFile: string, options: CheckOptions
     problems.push({ file: annFile, line: entry.line ?? 0, severity, kind, message });
   // Frame folders are listed once each even when several clips point into them.
   const frameCounts = new Map<string, Promise<number>>();
+  const limited = limiter(Math.max(1, options.concurrency ?? 4));
   await Promise.all(
     loaded.entries.map(async (entry) => {
       const key = `${entry.path}\u0000${entry.startIndex ?? ''}\u0000${entry.startTime ?? ''}\u0000${entry.endTime ?? ''}`;
@@ -110,6 +130,10 @@ export async function checkAnnotationFile(annFile: string, options: CheckOptions
       if (loaded.format === 'video') {
         if (kind === 'folder') problem(entry, 'error', 'not-a-folder', `"${entry.path}" is a folder; a video list expects files (is this a rawframe list?)`);
         else if ((await stat(full)).size === 0) problem(entry, 'error', 'empty-file', `"${entry.path}" is empty (0 bytes)`);
+        else if (options.probe) {
+          const probe = await limited(() => probeVideo(full));
+          if (probe.kind === 'error') problem(entry, 'error', 'unreadable', `"${entry.path}": ${probe.reason}`);
+        }
         return;
       }
       if (kind !== 'folder') {

@@ -130,11 +130,22 @@ function parseRate(rate: string | undefined): number {
   return denominator ? numerator / denominator : numerator || 0;
 }
 
-/** Reads the header and counts packets (a demux pass, no decoding) to catch truncated files. */
-export async function probeVideo(path: string): Promise<ProbeResult> {
+/**
+ * Reads the header and, with `verify` (the default), counts packets too (a demux pass, no decoding)
+ * to catch truncated files. Without it only containers lacking a frame count are demuxed; the
+ * loader uses that and lets a short decode reveal truncation.
+ */
+export async function probeVideo(path: string, options: { verify?: boolean } = {}): Promise<ProbeResult> {
+  const verify = options.verify ?? true;
+  const first = await runProbe(path, verify);
+  if (first.kind === 'video' && !verify && first.totalFrames === 0) return runProbe(path, true);
+  return first;
+}
+
+async function runProbe(path: string, countPackets: boolean): Promise<ProbeResult> {
   const tools = resolveTools();
   const args = [
-    '-v', 'error', '-count_packets', '-select_streams', 'v:0',
+    '-v', 'error', ...(countPackets ? ['-count_packets'] : []), '-select_streams', 'v:0',
     '-show_entries', 'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,nb_frames,nb_read_packets,duration:format=duration,format_name',
     '-of', 'json', path,
   ];
@@ -162,7 +173,9 @@ export async function probeVideo(path: string): Promise<ProbeResult> {
     return { kind: 'error', reason: truncation ? `truncated: ${firstErrorLine(truncation)}` : `corrupt: ${firstErrorLine(result.stderr)}` };
   }
   const declared = Number(stream.nb_frames ?? 0);
-  const read = Number(stream.nb_read_packets ?? 0);
+  const read = countPackets ? Number(stream.nb_read_packets ?? 0) : declared;
+  // Without a count (no packet pass, no nb_frames in the header) the caller probes again with one.
+  if (!countPackets && declared === 0) return { kind: 'video', codec, container, width: 0, height: 0, totalFrames: 0, fps: 0, durationSeconds: 0 };
   if (read === 0) return { kind: 'error', reason: 'empty: the video stream has no frames' };
   if (declared > 0 && read < declared) return { kind: 'error', reason: `truncated: the header declares ${declared} frames, only ${read} are in the file` };
   const width = Number(stream.width ?? 0);
@@ -192,7 +205,7 @@ export async function decodeVideoFrames(path: string, indices: number[], size: {
   const decoded = Math.floor(result.stdout.length / frameBytes);
   if (result.code !== 0) throw new DecodeError(`ffmpeg failed (exit ${result.code}): ${firstErrorLine(result.stderr)}`);
   if (decoded < wanted.length || result.stdout.length % frameBytes !== 0) {
-    throw new DecodeError(`decoded ${decoded} of ${wanted.length} requested frames (last wanted index ${wanted[wanted.length - 1]}) at ${size.width}x${size.height}`);
+    throw new DecodeError(`truncated or corrupt: decoded ${decoded} of ${wanted.length} requested frames (last wanted index ${wanted[wanted.length - 1]}) at ${size.width}x${size.height}`);
   }
   const byIndex = new Map<number, Uint8Array>();
   wanted.forEach((index, position) => {

@@ -260,7 +260,7 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
     }
     const info = await stat(full);
     if (info.size === 0) return { error: 'empty file (0 bytes)' };
-    const probe = await probeVideo(full);
+    const probe = await probeVideo(full, { verify: false });
     if (probe.kind === 'error') return { error: probe.reason };
     let offset = 0;
     let total = probe.totalFrames;

@@ -67,6 +67,12 @@ describe('vswin data (end to end)', () => {
     expect(bad.stdout).toMatch(/:4: error: label 7 is out of range: the label map has 2 classes/);
     expect(bad.stdout).toMatch(/:4: error: .*is empty \(0 bytes\)/);
     expect(bad.stdout).toMatch(/:5: error: malformed line: expected "path label", received "only-a-path"/);
+    // Checks open every video by default: a text file named .mp4 is unreadable.
+    await writeFile(badList, 'à gauche/fake video.mp4 1\n');
+    const unreadable = await vswin('data', 'check', badList, '--root', root);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stdout).toMatch(/:1: error: "à gauche\/fake video.mp4": unreadable/);
+    expect((await vswin('data', 'check', badList, '--root', root, '--no-probe')).code).toBe(0);
 
     const sheet = join(folder.path, 'preview sheet.png');
     const preview = await vswin('data', 'preview', join(outDir, 'val.txt'), '--root', root, '--index', '1', '--pipeline', 'test', '--preset', 'small', '--out', sheet);

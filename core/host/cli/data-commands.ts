@@ -101,10 +101,12 @@ export function registerDataCommands(program: Command): void {
     .addOption(new Option('--format <kind>', 'annotation format').choices(['auto', 'video', 'rawframes']).default('auto'))
     .option('--multi-label', 'several labels per line')
     .option('--with-offset', 'rawframe lines carry a start index')
+    .option('--no-probe', 'skip opening every video with ffprobe (faster; misses unreadable and truncated files)')
     .option('--json', 'print the report as JSON')
-    .action(async (annFile: string, options: { root: string; labelMap?: string; format: 'auto' | 'video' | 'rawframes'; multiLabel?: boolean; withOffset?: boolean; json?: boolean }) => {
+    .action(async (annFile: string, options: { root: string; labelMap?: string; format: 'auto' | 'video' | 'rawframes'; multiLabel?: boolean; withOffset?: boolean; probe: boolean; json?: boolean }) => {
       const report = await checkAnnotationFile(annFile, {
         root: resolve(options.root),
+        probe: options.probe,
         format: options.format,
         multiLabel: options.multiLabel ?? false,
         ...(options.withOffset ? { withOffset: true } : {}),
