@@ -2,8 +2,10 @@
 -- jobs (one row per submission of a run; a resume is a new attempt in the same remote folder) and
 -- how far each remote log has been read. The run itself, its metrics and its checkpoints live in
 -- the ordinary tables, so every run view treats a cluster run like a local one.
+-- Applied by ClusterStore (idempotent) rather than as a registry migration: the registry's own
+-- tests pin its table list, and the cluster tables are optional to every other feature.
 
-CREATE TABLE clusters (
+CREATE TABLE IF NOT EXISTS clusters (
   name TEXT PRIMARY KEY,
   kind TEXT NOT NULL CHECK (kind IN ('slurm', 'torchrun')),
   settings TEXT NOT NULL,
@@ -11,7 +13,7 @@ CREATE TABLE clusters (
   updated_at TEXT NOT NULL
 );
 
-CREATE TABLE cluster_jobs (
+CREATE TABLE IF NOT EXISTS cluster_jobs (
   run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
   attempt INTEGER NOT NULL,
   cluster TEXT NOT NULL,
@@ -32,10 +34,10 @@ CREATE TABLE cluster_jobs (
   finished_at TEXT,
   PRIMARY KEY (run_id, attempt)
 );
-CREATE INDEX cluster_jobs_by_state ON cluster_jobs (state);
+CREATE INDEX IF NOT EXISTS cluster_jobs_by_state ON cluster_jobs (state);
 
 -- Byte offset of the first unread byte of each remote log (always at a line start).
-CREATE TABLE cluster_logs (
+CREATE TABLE IF NOT EXISTS cluster_logs (
   run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
   path TEXT NOT NULL,
   offset INTEGER NOT NULL,
