@@ -232,6 +232,8 @@ export interface ScanReport {
   containers: Record<string, number>;
   warnings: string[];
   files: Record<string, string>;
+  /** Every usable sample with its probe and split, for the dataset wizard. */
+  items: (ScannedItem & { split: 'train' | 'val' | 'test' })[];
 }
 
 export function buildReport(scan: ScanResult, split: Split, options: SplitOptions, files: Record<string, string>): ScanReport {
@@ -269,6 +271,11 @@ export function buildReport(scan: ScanResult, split: Split, options: SplitOption
     containers: histogram(scan.items.map((item) => item.container)),
     warnings,
     files,
+    items: [
+      ...split.train.map((item) => ({ ...item, split: 'train' as const })),
+      ...split.val.map((item) => ({ ...item, split: 'val' as const })),
+      ...split.test.map((item) => ({ ...item, split: 'test' as const })),
+    ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
   };
 }
 

@@ -147,6 +147,8 @@ describe('scan, split and check', () => {
     expect(report.frames).toEqual({ min: 20, max: 20, mean: 20, median: 20 });
     const saved = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
     expect(saved.splits).toEqual({ train: 6, val: 3, test: 0 });
+    expect(saved.items).toHaveLength(9);
+    expect(saved.items.find((item: { path: string }) => item.path === 'ünïcödé/a.webm')).toMatchObject({ codec: 'vp8', width: 32, height: 32, totalFrames: 20, fps: 25, label: 1 });
     expect(await readFile(join(out, 'classes.txt'), 'utf8')).toBe('jumping jacks\nünïcödé\n');
     const trainText = await readFile(join(out, 'train.txt'), 'utf8');
     expect(parseAnnotationText(trainText, { format: 'video' }).entries).toHaveLength(6);
