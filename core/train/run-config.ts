@@ -51,16 +51,24 @@ const dataSchema = z
     val_root: path.nullable().default(null),
     /** Label map, one class name per line (line i = label i). */
     classes: path.nullable().default(null),
+    /** Pipeline preset of the data engine (core/data/pipeline.ts) and its parameters. */
     pipeline: z
       .object({
-        train: z.string().min(1),
-        val: z.string().min(1),
-        test: z.string().min(1).nullable().default(null),
-        /** Preset parameters (clip_len, frame_interval, size, ...) passed to the data engine. */
-        options: z.record(z.string(), z.unknown()).default({}),
+        preset: z.enum(['k400', 'ssv2', 'small']),
+        clip_len: positiveInt.optional(),
+        frame_interval: positiveInt.optional(),
+        short_side: positiveInt.optional(),
+        crop_size: positiveInt.optional(),
+        flip_ratio: z.number().min(0).max(1).optional(),
+        area_range: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).optional(),
+        /** Test-time views (clips x crops) used by `vswin eval` unless --views is given. */
+        test_clips: positiveInt.optional(),
+        test_crops: z.union([z.literal(1), z.literal(3)]).optional(),
       })
       .strict(),
     workers: z.number().int().min(0).default(1),
+    /** Decode every video once and keep the frames in memory (small datasets; max 2 GiB). */
+    cache: z.boolean().default(false),
   })
   .strict();
 

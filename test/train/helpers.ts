@@ -49,7 +49,7 @@ export function memorySource(options: { count: number; classes: number; batchSiz
 export function tinyConfig(overrides: Partial<RunConfigInput> = {}): RunConfig {
   return parseRunConfig({
     model: { variant: 'micro', num_classes: 3, drop_path_rate: 0.1, head_dropout: 0.2 },
-    data: { train_ann: '/unused/train.txt', root: '/unused', pipeline: { train: 'memory', val: 'memory' } },
+    data: { train_ann: '/unused/train.txt', root: '/unused', pipeline: { preset: 'small' } },
     optimizer: { lr: 2e-3, weight_decay: 0.02, paramwise: 'none' },
     schedule: { warmup_epochs: 0.5 },
     epochs: 2,

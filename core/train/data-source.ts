@@ -1,0 +1,65 @@
+// Bridges the run config to the data engine: pipeline specs from the config's preset and
+// parameters, loaders for train/val/test, and the BatchSource view the trainer consumes.
+import { createLoader, type Loader } from '../data/loader.ts';
+import { presetPipeline, type PipelineMode, type PipelineSpec, type PresetOptions } from '../data/pipeline.ts';
+import type { BatchSource, TrainBatch } from './trainer.ts';
+import type { RunConfig } from './run-config.ts';
+import type { ViewProtocol } from '../protocol/train.ts';
+
+export function pipelineFor(config: RunConfig, mode: PipelineMode, views?: ViewProtocol): PipelineSpec {
+  const p = config.data.pipeline;
+  const options: PresetOptions = {};
+  if (p.clip_len !== undefined) options.clipLen = p.clip_len;
+  if (p.frame_interval !== undefined) options.frameInterval = p.frame_interval;
+  if (p.short_side !== undefined) options.shortSide = p.short_side;
+  if (p.crop_size !== undefined) options.cropSize = p.crop_size;
+  if (p.flip_ratio !== undefined) options.flipRatio = p.flip_ratio;
+  if (p.area_range !== undefined) options.areaRange = p.area_range;
+  if (mode === 'test') {
+    const clips = views?.clips ?? p.test_clips;
+    if (clips !== undefined) options.numClips = clips;
+  }
+  const spec = presetPipeline(p.preset, mode, options);
+  if (mode !== 'test') return spec;
+  const crops = views?.crops ?? p.test_crops ?? (spec.crop.kind === 'three' ? 3 : 1);
+  return { ...spec, crop: crops === 3 ? { kind: 'three', size: spec.crop.size } : { kind: 'center', size: spec.crop.size } };
+}
+
+/** Parses "CLIPSxCROPS" (e.g. 4x3); crops is 1 (center) or 3 (three crops along the long side). */
+export function parseViews(text: string, source = '--views'): ViewProtocol {
+  const match = /^(\d+)x(\d+)$/i.exec(text.trim());
+  const clips = match ? Number(match[1]) : NaN;
+  const crops = match ? Number(match[2]) : NaN;
+  if (!match || clips < 1 || (crops !== 1 && crops !== 3)) {
+    throw new Error(`${source}: expected CLIPSxCROPS with CLIPS >= 1 and CROPS 1 or 3 (e.g. 4x3, 1x1), received "${text}"`);
+  }
+  return { clips, crops };
+}
+
+export interface LoaderSource extends BatchSource {
+  loader: Loader;
+}
+
+export async function loaderSource(options: { annFile: string; root: string; spec: PipelineSpec; batchSize: number; shuffle: boolean; seed: number; workers: number; dropLast?: boolean }): Promise<LoaderSource> {
+  const loader = await createLoader({
+    annFile: options.annFile,
+    root: options.root,
+    pipeline: options.spec,
+    batchSize: options.batchSize,
+    shuffle: options.shuffle,
+    seed: options.seed,
+    workers: Math.max(1, options.workers),
+    dropLast: options.dropLast ?? false,
+  });
+  if (loader.size === 0) {
+    const detail = loader.problems.length ? `; problems: ${loader.problems.slice(0, 3).join('; ')}` : '';
+    throw new Error(`${options.annFile}: no usable samples${detail}`);
+  }
+  return {
+    loader,
+    batchesPerEpoch: loader.batchesPerEpoch,
+    async *batches(epoch: number): AsyncIterable<TrainBatch> {
+      for await (const batch of loader.epoch(epoch)) yield { input: batch.input, shape: batch.shape, labels: batch.labels };
+    },
+  };
+}
