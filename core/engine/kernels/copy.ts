@@ -82,7 +82,7 @@ export function gatherKernel(provider: KernelProvider, context: KernelContext): 
     if (!fitsInt32(params) || !fitsInt32([sizeOf(x.shape), sizeOf(info.outputShape)])) return context.original(args);
     const backend = wasmBackendOf(args);
     const out = backend.makeOutput(info.outputShape, x.dtype);
-    const bad = provider.gather(backend.typedArrayFromHeap(x) as Float32Array | Int32Array, backend.typedArrayFromHeap(indices) as Int32Array,
+    const bad = provider.gather!(backend.typedArrayFromHeap(x) as Float32Array | Int32Array, backend.typedArrayFromHeap(indices) as Int32Array,
       backend.typedArrayFromHeap(out) as Float32Array | Int32Array, Int32Array.from(params));
     if (bad >= 0) {
       const value = (backend.typedArrayFromHeap(indices) as Int32Array)[bad];

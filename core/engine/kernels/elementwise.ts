@@ -23,7 +23,7 @@ export function binaryKernel(name: BinaryKernelName, provider: KernelProvider, c
     const backend = wasmBackendOf(args);
     const out = backend.makeOutput(outShape, 'float32');
     if (sizeOf(outShape) === 0) return out;
-    provider.binary(op, floatView(backend, a), floatView(backend, b), floatView(backend, out), Int32Array.from(params));
+    provider.binary!(op, floatView(backend, a), floatView(backend, b), floatView(backend, out), Int32Array.from(params));
     return out;
   };
 }
@@ -34,7 +34,7 @@ export function erfKernel(provider: KernelProvider, context: KernelContext): Ker
     if (x.dtype !== 'float32') return context.original(args);
     const backend = wasmBackendOf(args);
     const out = backend.makeOutput(x.shape, 'float32');
-    if (sizeOf(x.shape) > 0) provider.erf(floatView(backend, x), floatView(backend, out));
+    if (sizeOf(x.shape) > 0) provider.erf!(floatView(backend, x), floatView(backend, out));
     return out;
   };
 }
@@ -49,7 +49,7 @@ export function softmaxKernel(provider: KernelProvider, context: KernelContext):
     const rows = sizeOf(logits.shape) / Math.max(cols, 1);
     const backend = wasmBackendOf(args);
     const out = backend.makeOutput(logits.shape, 'float32');
-    if (rows * cols > 0) provider.softmax(floatView(backend, logits), floatView(backend, out), rows, cols);
+    if (rows * cols > 0) provider.softmax!(floatView(backend, logits), floatView(backend, out), rows, cols);
     return out;
   };
 }

@@ -3,9 +3,10 @@
 // not handle (dtype, odd broadcast, rank) goes to the original kernel, which is kept.
 import { onBackendReady } from '../backend.ts';
 import { tf } from '../tf.ts';
-import { kernelTable } from './kernel-table.ts';
-import type { KernelContext, KernelFunction } from './kernel-types.ts';
+import { kernelTable, type KernelEntry } from './kernel-table.ts';
+import type { KernelFunction } from './kernel-types.ts';
 import { loadNativeKernels } from './native-addon.ts';
+import { loadWasmKernels } from './wasm-simd.ts';
 import type { KernelProvider } from './provider.ts';
 
 export const KERNELS_ENV = 'VSWIN_KERNELS';
@@ -31,9 +32,8 @@ export function parseKernelRequest(value: string | undefined, source: string): K
   throw new Error(`${source}: unknown kernel tier "${value}"; expected one of auto, ${KERNEL_TIERS.join(', ')}`);
 }
 
-type KernelFactory = (provider: KernelProvider, context: KernelContext) => KernelFunction;
-
 const replaced = new Map<string, tf.KernelConfig>();
+let active: KernelProvider | null = null;
 let status: FastKernelStatus = stockStatus('fast kernels not installed (no backend started yet)');
 
 function stockStatus(reason: string): FastKernelStatus {
@@ -51,23 +51,25 @@ export function uninstallFastKernels(): void {
     tf.registerKernel(original);
   }
   replaced.clear();
+  active = null;
   status = stockStatus('fast kernels uninstalled');
 }
 
-function replaceKernels(provider: KernelProvider, factories: Record<string, KernelFactory>): string[] {
+function replaceKernels(provider: KernelProvider, table: Record<string, KernelEntry>): string[] {
   const kernel = (name: string): KernelFunction => {
     const config = tf.getKernel(name, 'wasm');
     if (!config) throw new Error(`fast kernels: the wasm backend has no ${name} kernel`);
     return config.kernelFunc as KernelFunction;
   };
-  for (const [name, factory] of Object.entries(factories)) {
+  for (const [name, { needs, factory }] of Object.entries(table)) {
     const original = tf.getKernel(name, 'wasm');
-    if (!original) continue;
+    if (!original || typeof provider[needs] !== 'function') continue;
     const kernelFunc = factory(provider, { original: original.kernelFunc as KernelFunction, kernel });
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
     replaced.set(name, original);
   }
+  active = provider;
   return [...replaced.keys()];
 }
 
@@ -87,34 +89,63 @@ export function installFastKernels(choice: { name: string }, request: string | u
     status = stockStatus(`requested with ${KERNELS_ENV}=stock`);
     return fastKernelStatus();
   }
-  if (wanted === 'wasm') {
-    throw new Error(`${KERNELS_ENV}=wasm: the WebAssembly SIMD tier is not built yet; use native or stock`);
-  }
-  const native = loadNativeKernels();
-  if (!native.ok) {
-    if (wanted === 'native') throw new Error(`${KERNELS_ENV}=native: ${native.reason}`);
-    status = stockStatus(`auto: ${native.reason}; the WebAssembly SIMD tier is not built yet, so the stock kernels run`);
+  const native = wanted === 'wasm' ? null : loadNativeKernels();
+  if (native?.ok) {
+    const kernels = replaceKernels(native.provider, kernelTable());
+    const { isa, threads } = native.provider.info();
+    const reason = wanted === 'native' ? `requested with ${KERNELS_ENV}=native` : 'auto: the native addon is built and loads';
+    status = { tier: 'native', reason, isa, threads, kernels };
     return fastKernelStatus();
   }
-  const kernels = replaceKernels(native.provider, kernelTable());
-  const { isa, threads } = native.provider.info();
-  const reason = wanted === 'native' ? `requested with ${KERNELS_ENV}=native` : 'auto: the native addon is built and loads';
-  status = { tier: 'native', reason, isa, threads, kernels };
+  if (native && wanted === 'native') throw new Error(`${KERNELS_ENV}=native: ${native.reason}`);
+  const simd = loadWasmKernels(tf.backend());
+  if (!simd.ok) {
+    if (wanted === 'wasm') throw new Error(`${KERNELS_ENV}=wasm: ${simd.reason}`);
+    status = stockStatus(`auto: ${native?.ok === false ? native.reason : 'no native addon'}; WebAssembly SIMD tier unavailable: ${simd.reason}`);
+    return fastKernelStatus();
+  }
+  const kernels = replaceKernels(simd.provider, kernelTable());
+  const { isa, threads } = simd.provider.info();
+  const reason = wanted === 'wasm' ? `requested with ${KERNELS_ENV}=wasm` : `auto: ${native?.ok === false ? native.reason : 'no native addon'}, so the WebAssembly SIMD tier runs`;
+  status = { tier: 'wasm', reason, isa, threads, kernels };
   return fastKernelStatus();
 }
 
+/** The provider behind the installed kernels (null on stock), for tests and benchmarks. */
+export function activeProvider(): KernelProvider | null {
+  return active;
+}
+
 /** Test hook: the native provider (or null with the reason it is unavailable). */
-export function nativeProvider(): KernelProvider | null {
+export function nativeProvider(): Required<KernelProvider> | null {
   const native = loadNativeKernels();
   return native.ok ? native.provider : null;
 }
 
-let hookRegistered = false;
+function fastKernelHook(choice: { name: string }): void {
+  installFastKernels(choice);
+}
+
+type HookState = { registered?: boolean; pending?: boolean };
+
 /** Makes every backend start install the fast kernels; called once from backend.ts. */
 export function registerFastKernelHook(): void {
-  if (hookRegistered) return;
-  hookRegistered = true;
-  onBackendReady((choice) => {
-    installFastKernels(choice);
-  });
+  // backend.ts and this module import each other. When this module is loaded first, backend.ts
+  // calls this before this module's own imports are bound (Vitest's module runner then throws a
+  // ReferenceError), so only hoisted declarations are used here and the registration is finished
+  // at the end of this module instead.
+  const state = registerFastKernelHook as HookState;
+  if (state.registered) return;
+  state.registered = true;
+  try {
+    onBackendReady(fastKernelHook);
+  } catch (error) {
+    if (!(error instanceof ReferenceError)) throw error;
+    state.pending = true;
+  }
+}
+
+if ((registerFastKernelHook as HookState).pending) {
+  (registerFastKernelHook as HookState).pending = false;
+  onBackendReady(fastKernelHook);
 }

@@ -1,25 +1,28 @@
-// The table of replaced kernels: name -> factory taking a provider and the original kernel.
+// The table of replaced kernels: name -> the provider method it needs and its factory.
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
 import { gatherKernel, sliceKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
 import { binaryKernel, erfKernel, softmaxKernel } from './elementwise.ts';
 import type { KernelContext, KernelFunction } from './kernel-types.ts';
 import type { KernelProvider } from './provider.ts';
 
-type KernelFactory = (provider: KernelProvider, context: KernelContext) => KernelFunction;
+export interface KernelEntry {
+  needs: keyof KernelProvider;
+  factory: (provider: KernelProvider, context: KernelContext) => KernelFunction;
+}
 
-export function kernelTable(): Record<string, KernelFactory> {
+export function kernelTable(): Record<string, KernelEntry> {
   return {
-    BatchMatMul: batchMatMulKernel,
-    _FusedMatMul: fusedMatMulKernel,
-    Transpose: transposeKernel,
-    Slice: sliceKernel,
-    StridedSlice: stridedSliceKernel,
-    GatherV2: gatherKernel,
-    Add: (provider, context) => binaryKernel('Add', provider, context),
-    Sub: (provider, context) => binaryKernel('Sub', provider, context),
-    Multiply: (provider, context) => binaryKernel('Multiply', provider, context),
-    RealDiv: (provider, context) => binaryKernel('RealDiv', provider, context),
-    Erf: erfKernel,
-    Softmax: softmaxKernel,
+    BatchMatMul: { needs: 'gemm', factory: batchMatMulKernel },
+    _FusedMatMul: { needs: 'gemm', factory: fusedMatMulKernel },
+    Transpose: { needs: 'stridedCopy', factory: transposeKernel },
+    Slice: { needs: 'stridedCopy', factory: sliceKernel },
+    StridedSlice: { needs: 'stridedCopy', factory: stridedSliceKernel },
+    GatherV2: { needs: 'gather', factory: gatherKernel },
+    Add: { needs: 'binary', factory: (provider, context) => binaryKernel('Add', provider, context) },
+    Sub: { needs: 'binary', factory: (provider, context) => binaryKernel('Sub', provider, context) },
+    Multiply: { needs: 'binary', factory: (provider, context) => binaryKernel('Multiply', provider, context) },
+    RealDiv: { needs: 'binary', factory: (provider, context) => binaryKernel('RealDiv', provider, context) },
+    Erf: { needs: 'erf', factory: erfKernel },
+    Softmax: { needs: 'softmax', factory: softmaxKernel },
   };
 }

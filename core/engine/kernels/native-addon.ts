@@ -7,7 +7,7 @@ import type { KernelProvider } from './provider.ts';
 
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/vswin_kernels.node', import.meta.url));
 
-export type NativeLoad = { ok: true; provider: KernelProvider; path: string } | { ok: false; reason: string };
+export type NativeLoad = { ok: true; provider: Required<KernelProvider>; path: string } | { ok: false; reason: string };
 
 /** Overrides the addon's location (a prebuilt binary shipped elsewhere, or tests of the fallback). */
 export const NATIVE_ADDON_ENV = 'VSWIN_NATIVE_ADDON';
@@ -23,7 +23,7 @@ export function loadNativeKernels(path: string = process.env[NATIVE_ADDON_ENV] |
   } else {
     try {
       const require = createRequire(import.meta.url);
-      result = { ok: true, provider: require(path) as KernelProvider, path };
+      result = { ok: true, provider: require(path) as Required<KernelProvider>, path };
     } catch (error) {
       result = { ok: false, reason: `native addon failed to load: ${(error as Error).message.split('\n')[0]}` };
     }

@@ -1,5 +1,6 @@
-// The contract every fast-kernel tier implements (the native addon now, a WebAssembly SIMD module
-// later). Arrays are views of tfjs's wasm heap; `params` packs sizes and strides as int32.
+// The contract of a fast-kernel tier (the native addon, the WebAssembly SIMD module). Arrays are
+// views of tfjs's wasm heap; `params` packs sizes and strides as int32. A tier may leave out the
+// optional kernels; their tfjs kernels then stay stock.
 
 export interface KernelProvider {
   /** params: batch, m, n, k, aBatch, aRow, aCol, bBatch, bRow, bCol, biasBatch, biasRow, biasCol, activation */
@@ -7,13 +8,13 @@ export interface KernelProvider {
   /** params: rank, offset, shape[rank], inputStrides[rank]; the output is contiguous. 32-bit elements. */
   stridedCopy(input: Float32Array | Int32Array, output: Float32Array | Int32Array, params: Int32Array): void;
   /** params: rank, shape[rank], aStrides[rank], bStrides[rank] */
-  binary(op: BinaryOpCode, a: Float32Array, b: Float32Array, out: Float32Array, params: Int32Array): void;
+  binary?(op: BinaryOpCode, a: Float32Array, b: Float32Array, out: Float32Array, params: Int32Array): void;
   /** params: batch, outer, dim, slice, count. Returns -1, or the position of the first index outside [0, dim). */
-  gather(x: Float32Array | Int32Array, indices: Int32Array, out: Float32Array | Int32Array, params: Int32Array): number;
-  erf(input: Float32Array, output: Float32Array): void;
-  softmax(input: Float32Array, output: Float32Array, rows: number, cols: number): void;
+  gather?(x: Float32Array | Int32Array, indices: Int32Array, out: Float32Array | Int32Array, params: Int32Array): number;
+  erf?(input: Float32Array, output: Float32Array): void;
+  softmax?(input: Float32Array, output: Float32Array, rows: number, cols: number): void;
   info(): { isa: string; threads: number };
-  setIsa(name: string): boolean;
+  setIsa?(name: string): boolean;
 }
 
 export const BINARY_OPS = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 } as const;

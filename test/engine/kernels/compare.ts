@@ -1,7 +1,19 @@
 // Runs the same computation on the pure-JS cpu backend (the reference) and on the wasm backend
 // with the fast kernels installed, and compares every output element.
 import { expect } from 'vitest';
+import { initBackend } from '../../../core/engine/backend.ts';
+import { installFastKernels, nativeProvider } from '../../../core/engine/kernels/index.ts';
 import { tf } from '../../../core/engine/tf.ts';
+
+/** The fast tiers every kernel test runs on; native only where the addon is built. */
+export const TIERS = ['native', 'wasm'] as const;
+export type Tier = (typeof TIERS)[number];
+export const tierMissing = (tier: Tier): boolean => tier === 'native' && !nativeProvider();
+
+export async function useTier(tier: Tier): Promise<void> {
+  await initBackend('wasm');
+  installFastKernels({ name: 'wasm' }, tier);
+}
 
 /** Deterministic values in [-1, 1) (a 32-bit LCG), so failures reproduce. */
 export function seeded(size: number, seed: number): Float32Array {

@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../../core/engine/backend.ts';
-import { installFastKernels, nativeProvider, uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
+import { uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
 import { tf } from '../../../core/engine/tf.ts';
-import { expectSameOnBoth, seeded } from './compare.ts';
-
-const provider = nativeProvider();
+import { expectSameOnBoth, seeded, tierMissing, TIERS, useTier } from './compare.ts';
 const exact = { atol: 0, rtol: 0 };
 
 function tensor(shape: number[], seed: number): tf.Tensor {
@@ -16,20 +13,19 @@ function permutations(items: number[]): number[][] {
   return items.flatMap((item, index) => permutations([...items.slice(0, index), ...items.slice(index + 1)]).map((rest) => [item, ...rest]));
 }
 
-describe.skipIf(!provider)('native Transpose, Slice, StridedSlice against the cpu backend', () => {
+describe.each(TIERS)('%s Transpose, Slice, StridedSlice against the cpu backend', (tier) => {
   beforeAll(async () => {
-    await initBackend('wasm');
-    installFastKernels({ name: 'wasm' }, 'native');
+    if (!tierMissing(tier)) await useTier(tier);
   });
   afterAll(() => uninstallFastKernels());
 
-  it('every permutation of a rank-4 tensor with a size-1 dim, float32 and int32', async () => {
+  it.skipIf(tierMissing(tier))('every permutation of a rank-4 tensor with a size-1 dim, float32 and int32', async () => {
     for (const perm of permutations([0, 1, 2, 3])) {
       await expectSameOnBoth(() => [tensor([3, 1, 20, 17], 1).transpose(perm), tensor([3, 1, 20, 17], 1).mul(1000).toInt().transpose(perm)], exact, `perm ${perm}`);
     }
   });
 
-  it('the model\'s rank-6 window transposes, large enough to run on the pool', async () => {
+  it.skipIf(tierMissing(tier))('the model\'s rank-6 window transposes, large enough to run on the pool', async () => {
     // [B, D/wd, wd, H/wh, wh, C] window partition and its reverse; qkv split [B, N, 3, heads, dh] -> [3, B, heads, N, dh]
     await expectSameOnBoth(() => {
       const x = tensor([2, 4, 2, 7, 7, 24], 2);
@@ -37,15 +33,15 @@ describe.skipIf(!provider)('native Transpose, Slice, StridedSlice against the cp
     }, exact, 'rank 6');
   });
 
-  it('rank 7 transposes work (stock wasm aborts there)', async () => {
+  it.skipIf(tierMissing(tier))('rank 7 transposes work (stock wasm aborts there)', async () => {
     await expectSameOnBoth(() => tensor([2, 3, 2, 3, 2, 3, 2], 5).transpose([6, 0, 5, 1, 4, 2, 3]), exact, 'rank 7');
   });
 
-  it('transpose gradient', async () => {
+  it.skipIf(tierMissing(tier))('transpose gradient', async () => {
     await expectSameOnBoth(() => tf.grad((x: tf.Tensor) => x.transpose([2, 0, 1]).mul(tensor([5, 3, 4], 6)).sum())(tensor([3, 4, 5], 7)), exact, 'transpose grad');
   });
 
-  it('slices of rank 1 to 6: offsets, non-contiguous blocks, size -1, empty', async () => {
+  it.skipIf(tierMissing(tier))('slices of rank 1 to 6: offsets, non-contiguous blocks, size -1, empty', async () => {
     await expectSameOnBoth(() => [
       tensor([50], 8).slice(3, 20),
       tensor([6, 7], 9).slice([1, 2], [3, -1]),
@@ -56,11 +52,11 @@ describe.skipIf(!provider)('native Transpose, Slice, StridedSlice against the cp
     ], exact, 'slice');
   });
 
-  it('slice gradient', async () => {
+  it.skipIf(tierMissing(tier))('slice gradient', async () => {
     await expectSameOnBoth(() => tf.grad((x: tf.Tensor) => x.slice([1, 2, 0], [2, 3, 4]).square().sum())(tensor([4, 6, 4], 14)), { atol: 1e-6, rtol: 1e-6 }, 'slice grad');
   });
 
-  it('strided slices: steps, negative steps, masks, shrink and new axes', async () => {
+  it.skipIf(tierMissing(tier))('strided slices: steps, negative steps, masks, shrink and new axes', async () => {
     await expectSameOnBoth(() => {
       const x = tensor([6, 8, 10], 15);
       return [
@@ -77,10 +73,9 @@ describe.skipIf(!provider)('native Transpose, Slice, StridedSlice against the cp
   });
 });
 
-describe.skipIf(!provider)('native GatherV2 against the cpu backend', () => {
+describe.each(TIERS)('%s GatherV2 against the cpu backend', (tier) => {
   beforeAll(async () => {
-    await initBackend('wasm');
-    installFastKernels({ name: 'wasm' }, 'native');
+    if (!tierMissing(tier)) await useTier(tier);
   });
   afterAll(() => uninstallFastKernels());
 
@@ -88,7 +83,7 @@ describe.skipIf(!provider)('native GatherV2 against the cpu backend', () => {
     return tf.tensor(Int32Array.from(seeded(count, seed), (value) => Math.floor(((value + 1) / 2) * limit)), shape, 'int32');
   }
 
-  it('the relative position bias gather, other axes, batch dims, int32 tables and empty index lists', async () => {
+  it.skipIf(tierMissing(tier))('the relative position bias gather, other axes, batch dims, int32 tables and empty index lists', async () => {
     await expectSameOnBoth(() => [
       tf.gather(tensor([2535, 3], 31), indices(392 * 392, 2535, 32)),
       tf.gather(tensor([4, 9, 5], 33), indices(7, 9, 34), 1),
@@ -99,7 +94,7 @@ describe.skipIf(!provider)('native GatherV2 against the cpu backend', () => {
     ], exact, 'gather');
   });
 
-  it('an out-of-range index is refused with its value and the valid range', async () => {
+  it.skipIf(tierMissing(tier))('an out-of-range index is refused with its value and the valid range', async () => {
     await tf.setBackend('wasm');
     const table = tf.ones([5, 2]);
     const bad = tf.tensor([1, 7, 2], [3], 'int32');
@@ -110,10 +105,9 @@ describe.skipIf(!provider)('native GatherV2 against the cpu backend', () => {
   });
 });
 
-describe.skipIf(!provider)('native Add, Sub, Multiply, RealDiv, Erf, Softmax against the cpu backend', () => {
+describe.each(TIERS)('%s Add, Sub, Multiply, RealDiv, Erf, Softmax against the cpu backend (stock kernels where the tier has none)', (tier) => {
   beforeAll(async () => {
-    await initBackend('wasm');
-    installFastKernels({ name: 'wasm' }, 'native');
+    if (!tierMissing(tier)) await useTier(tier);
   });
   afterAll(() => uninstallFastKernels());
 
@@ -134,7 +128,7 @@ describe.skipIf(!provider)('native Add, Sub, Multiply, RealDiv, Erf, Softmax aga
   ];
   const ops = [['add', tf.add], ['sub', tf.sub], ['mul', tf.mul], ['div', tf.div]] as const;
 
-  it('binary ops forward with every broadcast the model uses, both operand orders', async () => {
+  it.skipIf(tierMissing(tier))('binary ops forward with every broadcast the model uses, both operand orders', async () => {
     for (const [name, op] of ops) {
       for (const [shapeA, shapeB] of pairs) {
         await expectSameOnBoth(() => [op(tensor(shapeA, 16), tensor(shapeB, 17).add(name === 'div' ? 3 : 0)), op(tensor(shapeB, 18).add(name === 'div' ? 3 : 0), tensor(shapeA, 19))],
@@ -143,18 +137,18 @@ describe.skipIf(!provider)('native Add, Sub, Multiply, RealDiv, Erf, Softmax aga
     }
   });
 
-  it('binary op gradients through broadcasts', async () => {
+  it.skipIf(tierMissing(tier))('binary op gradients through broadcasts', async () => {
     for (const [name, op] of ops) {
       await expectSameOnBoth(() => tf.grads((x: tf.Tensor, y: tf.Tensor) => op(x, y).square().sum())([tensor([5, 6, 7], 20), tensor([6, 1], 21).add(2)]),
         { atol: 1e-5, rtol: 1e-5 }, `${name} grad`);
     }
   });
 
-  it('int32 arithmetic falls back to the original kernels', async () => {
+  it.skipIf(tierMissing(tier))('int32 arithmetic falls back to the original kernels', async () => {
     await expectSameOnBoth(() => [tf.add(tf.tensor([1, 2, 3], [3], 'int32'), tf.tensor([4], [1], 'int32')), tf.mul(tf.tensor([[1, 2]], [1, 2], 'int32'), tf.tensor([[3], [4]], [2, 1], 'int32'))], exact, 'int32');
   });
 
-  it('erf and an exact GELU with its gradient', async () => {
+  it.skipIf(tierMissing(tier))('erf and an exact GELU with its gradient', async () => {
     const specials = tf.tensor([0, -0, 1e-30, -5, 5, 10, -10, Infinity, -Infinity, NaN, 0.5, -0.5]);
     await expectSameOnBoth(() => [tensor([70000], 22).mul(4).erf(), specials.erf()], { atol: 2e-7, rtol: 1e-6 }, 'erf');
     await expectSameOnBoth(() => {
@@ -165,7 +159,7 @@ describe.skipIf(!provider)('native Add, Sub, Multiply, RealDiv, Erf, Softmax aga
     specials.dispose();
   });
 
-  it('softmax over rows of several lengths, with the -100 shift mask, and its gradient', async () => {
+  it.skipIf(tierMissing(tier))('softmax over rows of several lengths, with the -100 shift mask, and its gradient', async () => {
     await expectSameOnBoth(() => {
       const masked = tensor([8, 49, 49], 24).mul(5).add(tf.tensor(seeded(49 * 49, 25)).reshape([49, 49]).greater(0).toFloat().mul(-100));
       return [tensor([3, 1], 26).softmax(), tensor([5, 17], 27).mul(10).softmax(), masked.softmax(), tensor([2, 3, 1000], 28).softmax(),
