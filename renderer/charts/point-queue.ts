@@ -1,0 +1,81 @@
+// Points waiting for the next animation frame, grouped per trace, plus the smoothed companion
+// traces (exponential moving average with TensorBoard's debiasing, so early points are not pulled to 0).
+
+export interface Drained {
+  x: number[][];
+  y: (number | null)[][];
+  indices: number[];
+  /** Core-side send times of the drained points that carried one (for the latency figure). */
+  sentAt: number[];
+}
+
+export class Smoother {
+  private last = 0;
+  private count = 0;
+  constructor(public weight: number) {}
+
+  reset(): void {
+    this.last = 0;
+    this.count = 0;
+  }
+
+  next(value: number): number {
+    if (this.weight <= 0) return value;
+    this.last = this.last * this.weight + (1 - this.weight) * value;
+    this.count += 1;
+    return this.last / (1 - this.weight ** this.count);
+  }
+}
+
+export class PointQueue {
+  private pending = new Map<number, { x: number[]; y: (number | null)[] }>();
+  private sent: number[] = [];
+  /** Every point ever pushed per trace, so smoothing or log scale can be redrawn from scratch. */
+  readonly history = new Map<number, { x: number[]; y: number[] }>();
+
+  push(trace: number, x: number, y: number, sentAt?: number): void {
+    let slot = this.pending.get(trace);
+    if (!slot) {
+      slot = { x: [], y: [] };
+      this.pending.set(trace, slot);
+    }
+    slot.x.push(x);
+    // Plotly cannot draw a non-finite value on a log axis; a gap is honest.
+    slot.y.push(Number.isFinite(y) ? y : null);
+    let past = this.history.get(trace);
+    if (!past) {
+      past = { x: [], y: [] };
+      this.history.set(trace, past);
+    }
+    past.x.push(x);
+    past.y.push(y);
+    if (sentAt !== undefined) this.sent.push(sentAt);
+  }
+
+  get size(): number {
+    let total = 0;
+    for (const slot of this.pending.values()) total += slot.x.length;
+    return total;
+  }
+
+  /** Everything queued, in one extendTraces-shaped update; empties the queue. */
+  drain(): Drained | null {
+    if (this.pending.size === 0) return null;
+    const indices = [...this.pending.keys()].sort((a, b) => a - b);
+    const drained: Drained = { x: [], y: [], indices, sentAt: this.sent };
+    for (const index of indices) {
+      const slot = this.pending.get(index) as { x: number[]; y: (number | null)[] };
+      drained.x.push(slot.x);
+      drained.y.push(slot.y);
+    }
+    this.pending = new Map();
+    this.sent = [];
+    return drained;
+  }
+
+  clear(): void {
+    this.pending = new Map();
+    this.sent = [];
+    this.history.clear();
+  }
+}

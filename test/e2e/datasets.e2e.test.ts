@@ -1,0 +1,70 @@
+// The datasets wizard writes annotation files for a generated folder; the shell is keyboard-usable
+// and switches themes.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openBrowser, openPage, screenshot, serve, type Browser, type Served } from './harness.ts';
+
+let served: Served;
+let browser: Browser;
+
+beforeAll(async () => {
+  served = await serve();
+  browser = await openBrowser(served.url);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await served?.stop();
+});
+
+it('scans the demo folder, lists its classes and writes train/val/classes files', async () => {
+  const { page } = browser;
+  await expect(page.getByRole('heading', { level: 1, name: 'Datasets' }).isVisible()).resolves.toBe(true);
+  const root = join(served.home, 'datasets', 'demo', 'videos');
+  await page.getByRole('textbox', { name: 'Video folder', exact: true }).fill(root);
+  await page.getByRole('button', { name: 'Scan', exact: true }).click();
+  const table = page.getByRole('table', { name: 'Classes found' });
+  await table.waitFor();
+  const rows = await table.locator('tbody tr').allInnerTexts();
+  expect(rows).toHaveLength(4);
+  expect(rows.map((r) => r.split('\t')[2]).sort()).toEqual(['down', 'left', 'right', 'up']);
+  await expect(page.getByText('Every file could be read.').isVisible()).resolves.toBe(true);
+
+  await page.getByLabel('Dataset name').fill('e2e-set');
+  await page.getByLabel('Validation fraction').fill('0.25');
+  await page.getByRole('button', { name: 'Write annotation files' }).click();
+  await page.getByRole('status', { name: 'Written files' }).waitFor();
+  const out = join(served.home, 'datasets', 'e2e-set');
+  for (const file of ['train.txt', 'val.txt', 'classes.txt', 'report.json']) expect(existsSync(join(out, file)), file).toBe(true);
+  const train = readFileSync(join(out, 'train.txt'), 'utf8').trim().split('\n');
+  const val = readFileSync(join(out, 'val.txt'), 'utf8').trim().split('\n');
+  expect(train.length + val.length).toBe(32);
+  expect(val).toHaveLength(8);
+  expect(train[0]).toMatch(/^\w+\/\w+-\d{3}\.mp4 \d$/);
+  await screenshot(page, 'datasets-wizard');
+
+  await page.getByRole('textbox', { name: 'Annotation file', exact: true }).fill(join(out, 'val.txt'));
+  await page.getByRole('textbox', { name: 'Data root', exact: true }).fill(root);
+  await page.getByRole('button', { name: 'Validate' }).click();
+  await expect(page.getByRole('status', { name: 'Validation result' }).innerText()).resolves.toContain('8 entries, 4 classes: no errors');
+  await page.getByRole('button', { name: 'Preview frames' }).click();
+  await page.getByRole('img', { name: /Frames the train pipeline gives/ }).waitFor();
+  expect(browser.errors).toEqual([]);
+});
+
+it('moves between pages with Alt+digit and focuses each page heading; dark theme applies', async () => {
+  const { page } = browser;
+  await page.keyboard.press('Alt+7');
+  await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Settings');
+  await expect(page.evaluate(() => document.activeElement?.tagName)).resolves.toBe('H1');
+  await expect(page.getByRole('table', { name: 'Engine settings' }).innerText()).resolves.toContain('wasm');
+  await page.getByLabel('Dark', { exact: true }).check();
+  await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark');
+  await page.keyboard.press('Alt+2');
+  await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Config');
+  await page.getByRole('table', { name: 'Estimate' }).waitFor();
+  await screenshot(page, 'config-dark');
+  await openPage(page, 'Datasets');
+  expect(browser.errors).toEqual([]);
+});
