@@ -194,6 +194,7 @@ export interface WorkbenchCommands {
   'datasets.scan': { args: { root: string }; result: ScanSummary };
   'datasets.write': { args: SplitArgs; result: WrittenDataset };
   'datasets.check': { args: { annFile: string; root: string }; result: AnnotationCheck };
+  'datasets.videos': { args: { annFile: string; root: string }; result: { path: string; label: number }[] };
   'datasets.preview': { args: { annFile: string; root: string; preset: 'k400' | 'ssv2' | 'small'; mode: 'train' | 'val' | 'test'; index: number; seed: number }; result: PipelinePreview };
   'config.presets': { args: Record<string, never>; result: { name: string; config: Record<string, unknown> }[] };
   'config.validate': { args: { config: unknown; trainSize?: number }; result: ConfigValidation };
@@ -244,7 +245,7 @@ export type ServiceMessage =
   | { kind: 'event'; event: WorkbenchEvent };
 
 export const COMMAND_NAMES: readonly CommandName[] = [
-  'settings.get', 'fs.list', 'datasets.list', 'datasets.scan', 'datasets.write', 'datasets.check', 'datasets.preview',
+  'settings.get', 'fs.list', 'datasets.list', 'datasets.scan', 'datasets.write', 'datasets.check', 'datasets.videos', 'datasets.preview',
   'config.presets', 'config.validate', 'train.start', 'train.control', 'train.resume', 'runs.list', 'runs.curves', 'runs.csv',
   'runs.checkpoints', 'compare.checkpoints', 'attention.view', 'video.predict',
 ];

@@ -237,6 +237,12 @@ export class Workbench {
       };
     },
 
+    'datasets.videos': async (raw) => {
+      const args = parseArgs('datasets.videos', z.object({ annFile: absolutePath('annFile'), root: absolutePath('root') }), raw);
+      const loaded = await loadAnnotations(args.annFile, args.root);
+      return loaded.entries.map((entry) => ({ path: entry.path.startsWith('/') ? entry.path : join(args.root, entry.path), label: entry.labels[0] ?? 0 }));
+    },
+
     'datasets.preview': async (raw) => {
       const args = parseArgs(
         'datasets.preview',
@@ -333,7 +339,7 @@ export class Workbench {
           .checkpoints(run.id, true)
           .filter((c) => c.metricValue !== null)
           .sort((a, b) => (b.metricValue ?? 0) - (a.metricValue ?? 0))[0];
-        const valValues = this.registry.metrics(run.id).filter((m) => m.scope === 'epoch' && m.split === 'val' && m.name === (metricName === 'mean_class_accuracy' ? 'meanClassAccuracy' : metricName) && m.value !== null);
+        const valValues = this.registry.metrics(run.id).filter((m) => m.scope === 'epoch' && m.split === 'val' && m.name === metricName && m.value !== null);
         const bestValue = best?.metricValue ?? (valValues.length ? Math.max(...valValues.map((m) => m.value as number)) : null);
         return {
           id: run.id,
