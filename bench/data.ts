@@ -4,7 +4,7 @@
 // Each worker count runs in its own process so that peak RSS (getrusage maxrss) belongs to that run.
 // Usage: npm run bench:data [-- --clips 24 --videos 8 --seconds 10 --workers 1,2,4 --threads 0,1]
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,20 @@ interface RunResult {
   transformMsPerClip: number;
   waitMsPerClip: number;
   skipped: number;
+  /** CPU milliseconds per clip: this process (all threads) and its finished ffmpeg children. */
+  cpuMsPerClip: number;
+  childCpuMsPerClip: number;
+}
+
+/** User + system CPU of waited-for children, from /proc (Linux); 0 elsewhere. */
+async function childCpuMs(): Promise<number> {
+  try {
+    const fields = (await readFile('/proc/self/stat', 'utf8')).split(') ')[1].split(' ');
+    // Fields after the command: state is index 0, so cutime and cstime (fields 16 and 17) are 13 and 14.
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 async function runOnce(annFile: string, root: string, workers: number, threads: number, clips: number): Promise<RunResult> {
@@ -36,6 +50,8 @@ async function runOnce(annFile: string, root: string, workers: number, threads: 
   // Warm-up: one clip, so process start and JIT are not counted.
   for await (const _batch of loader.epoch(100)) break;
   const base = { ...loader.stats };
+  const cpuBefore = process.cpuUsage();
+  const childBefore = await childCpuMs();
   const started = performance.now();
   let produced = 0;
   for (let epoch = 0; produced < clips; epoch++) {
@@ -45,6 +61,8 @@ async function runOnce(annFile: string, root: string, workers: number, threads: 
     }
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const childCpu = (await childCpuMs()) - childBefore;
   await loader.close();
   const perClip = (value: number) => Math.round(value / produced);
   return {
@@ -58,6 +76,8 @@ async function runOnce(annFile: string, root: string, workers: number, threads: 
     transformMsPerClip: perClip(loader.stats.transformMs - base.transformMs),
     waitMsPerClip: perClip(loader.stats.waitMs - base.waitMs),
     skipped: loader.stats.skipped,
+    cpuMsPerClip: perClip((cpu.user + cpu.system) / 1000),
+    childCpuMsPerClip: perClip(childCpu),
   };
 }
 
@@ -103,20 +123,26 @@ async function main(): Promise<void> {
     process.stdout.write(`generated ${videoCount} H.264 videos (~800 kbit/s) of ${seconds} s, 30 fps, 454x340 / 604x340 in ${((performance.now() - generateStart) / 1000).toFixed(1)} s\n`);
     process.stdout.write('K400 train pipeline: SampleFrames(32, 2, 1) -> short side 256 -> RandomResizedCrop -> 224x224 -> flip -> normalize -> NCTHW\n');
     process.stdout.write(`machine: ${cpus().length} cores, load average ${loadavg().map((value) => value.toFixed(1)).join(' ')} before the runs\n`);
-    process.stdout.write('workers  transform threads  clips/s  peak RSS  decode ms/clip  transform ms/clip  consumer wait ms/clip\n');
+    process.stdout.write('workers  threads  clips/s  peak RSS  decode ms  transform ms  wait ms  CPU ms: loader + ffmpeg = total  -> idle-machine ceiling\n');
     for (const threads of threadCounts) {
       for (const workers of workerCounts) {
         const output = await new Promise<string>((resolve, reject) => {
           execFile(process.execPath, ['--import', 'tsx', script, '--child', '--ann', annFile, '--root', folder, '--workers', String(workers), '--threads', String(threads), '--clips', String(clips)], { encoding: 'utf8', maxBuffer: 1 << 20 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
         });
         const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as RunResult;
+        const total = result.cpuMsPerClip + result.childCpuMsPerClip;
+        const ceiling = total > 0 ? (cpus().length * 1000) / total : 0;
         process.stdout.write(
-          `${String(result.workers).padStart(7)}  ${String(result.threads).padStart(17)}  ${result.clipsPerSecond.toFixed(2).padStart(7)}  ${`${result.peakRssMb} MB`.padStart(8)}  ${String(result.decodeMsPerClip).padStart(14)}  ${String(result.transformMsPerClip).padStart(17)}  ${String(result.waitMsPerClip).padStart(21)}\n`,
+          `${String(result.workers).padStart(7)}  ${String(result.threads).padStart(7)}  ${result.clipsPerSecond.toFixed(2).padStart(7)}  ${`${result.peakRssMb} MB`.padStart(8)}  ${String(result.decodeMsPerClip).padStart(9)}  ${String(result.transformMsPerClip).padStart(12)}  ${String(result.waitMsPerClip).padStart(7)}  ${`${result.cpuMsPerClip} + ${result.childCpuMsPerClip} = ${total}`.padStart(31)}  -> ${ceiling.toFixed(1)} clips/s\n`,
         );
       }
     }
     process.stdout.write(`load average after: ${loadavg().map((value) => value.toFixed(1)).join(' ')}\n`);
-    process.stdout.write('decode ms/clip: wall time of one ffmpeg process (they overlap). transform ms/clip: on the loader thread (0 threads) or wall time including the queue (threads). Peak RSS: the loader process, ffmpeg children excluded.\n');
+    process.stdout.write(
+      'Per clip: decode = wall time of one ffmpeg process (they overlap); transform = on the loader thread (0 threads) or wall time\n' +
+        'including the queue (threads); wait = consumer waiting for data. CPU ms are load-independent; the ceiling is cores / CPU per clip,\n' +
+        'what an otherwise idle machine would reach. Peak RSS is the loader process (ffmpeg children excluded).\n',
+    );
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
