@@ -1,0 +1,223 @@
+// End to end on a real one-node Slurm + sshd on 127.0.0.1 (local-cluster.ts), with the stand-in
+// training script (stand-in/engine/tools/train.py) in place of mmaction2. Skipped, with the reason
+// printed, only when the daemons cannot start here (not root, packages missing).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterStore } from '../../core/cluster/store.ts';
+import { cancelJob, checkCluster, prepareSubmission, pullCheckpoint, resumeJob, submitRun, syncJob, type SyncDetails } from '../../core/cluster/tracking.ts';
+import { RemoteError } from '../../core/cluster/ssh.ts';
+import { recognizerKeys } from '../../core/model/keys.ts';
+import { parseModelConfig } from '../../core/model/config.ts';
+import { loadCheckpoint } from '../../core/model/weights/checkpoint.ts';
+import { createVideoSwin } from '../../core/model/video-swin.ts';
+import { initBackend } from '../../core/engine/backend.ts';
+import { tf } from '../../core/engine/tf.ts';
+import { Registry } from '../../core/registry/registry.ts';
+import { modelConfigOf, resolveRunConfig, type RunConfig } from '../../core/train/run-config.ts';
+import type { ClusterSettingsInput, JobState } from '../../core/protocol/cluster.ts';
+import { clusterUnavailableReason, startLocalCluster, type LocalCluster } from './local-cluster.ts';
+
+const unavailable = clusterUnavailableReason();
+if (unavailable) console.warn(`[cluster integration] skipped: ${unavailable}`);
+
+const engineDir = fileURLToPath(new URL('./stand-in/engine', import.meta.url));
+
+describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine', () => {
+  let cluster: LocalCluster;
+  let work: string;
+  let registry: Registry;
+  let store: ClusterStore;
+  let baseConfig: RunConfig;
+  let python: string;
+
+  const settings = (overrides: Partial<ClusterSettingsInput> & { name: string }): ClusterSettingsInput => ({
+    kind: 'slurm',
+    host: cluster.host,
+    sshConfigFile: cluster.sshConfigFile,
+    partition: cluster.partition,
+    engineDir,
+    python,
+    remoteRoot: join(work, 'remote'),
+    dataRoot: join(work, 'videos'),
+    flavor: '0.x',
+    gpusPerNode: 8,
+    cpusPerTask: 1,
+    connectTimeoutSeconds: 5,
+    commandTimeoutSeconds: 20,
+    environment: { VSWIN_STANDIN_KEYS: join(work, 'keys.json') },
+    ...overrides,
+  });
+
+  /** Polls a job until `done` holds for the result; bounded. */
+  async function pollUntil(runId: string, seconds: number, done: (result: SyncDetails) => boolean): Promise<SyncDetails[]> {
+    const seen: SyncDetails[] = [];
+    const deadline = Date.now() + seconds * 1000;
+    while (Date.now() < deadline) {
+      const result = await syncJob(registry, runId, { noLogWarningSeconds: 2 });
+      seen.push(result);
+      if (done(result)) return seen;
+      await new Promise((resolveWait) => setTimeout(resolveWait, 400));
+    }
+    throw new Error(`run ${runId} did not reach the expected state within ${seconds} s; states seen: ${[...new Set(seen.map((r) => r.status.state))].join(' -> ')}; last message: ${seen.at(-1)?.status.message}`);
+  }
+
+  const states = (seen: SyncDetails[]): JobState[] => seen.map((r) => r.status.state).filter((state, i, all) => state !== all[i - 1]);
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'vswin-cluster-test-'));
+    python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+    cluster = await startLocalCluster();
+    const videos = Array.from({ length: 16 }, (_, i) => `class${i % 4}/video${i}.mp4 ${i % 4}`);
+    writeFileSync(join(work, 'train.txt'), `${videos.join('\n')}\n`);
+    writeFileSync(join(work, 'val.txt'), `${videos.slice(0, 4).join('\n')}\n`);
+    for (const line of videos) {
+      const path = join(work, 'videos', line.split(' ')[0]);
+      mkdirSync(join(path, '..'), { recursive: true });
+      writeFileSync(path, '');
+    }
+    baseConfig = resolveRunConfig(
+      { extends: 'k400-swin-t', model: { variant: 'micro', num_classes: 4 }, data: { train_ann: 'train.txt', val_ann: 'val.txt', root: 'videos' }, epochs: 3, batch_size: 1, update_interval: 1, evaluation: { interval: 1 } },
+      work,
+    );
+    const keys = [...recognizerKeys(parseModelConfig(modelConfigOf(baseConfig)))].map(([key, spec]) => [key, spec.shape]);
+    writeFileSync(join(work, 'keys.json'), JSON.stringify(keys));
+    registry = Registry.open(join(work, 'home'));
+    store = new ClusterStore(registry);
+    store.saveCluster(settings({ name: 'local' }));
+    await initBackend('cpu');
+  }, 60_000);
+
+  afterAll(() => {
+    registry?.close();
+    cluster?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  }, 30_000);
+
+  it('preflight passes every check on the local cluster', async () => {
+    const prepared = prepareSubmission(store, { config: baseConfig, configPath: null, cluster: 'local', gpus: 1 });
+    const report = await checkCluster(store, 'local', prepared);
+    expect(report.checks.filter((check) => !check.ok)).toEqual([]);
+    expect(report.checks.map((check) => check.name).sort()).toEqual(['annotations', 'base-config', 'data-root', 'engine', 'gpus', 'partition', 'scheduler', 'ssh']);
+    expect(report.checks.find((check) => check.name === 'gpus')?.detail).toMatch(/8 GPU/);
+    expect(report.ok).toBe(true);
+  }, 30_000);
+
+  it('runs two jobs: curves stream while the first runs, the second pends for resources, checkpoints pull and load', async () => {
+    // 16 videos over 8 ranks, micro-batch 1: 2 iterations per epoch, 3 epochs, 1 s each.
+    const first = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'local', gpus: 8, logInterval: 1, environment: { VSWIN_STANDIN_SLEEP: '1', VSWIN_STANDIN_NAN_ITER: '2' } });
+    // All 8 GPUs are taken: this one waits with Slurm's pending reason.
+    const second = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'local', gpus: 2, flavor: '1.x', logInterval: 1, environment: { VSWIN_STANDIN_SLEEP: '0.2' } });
+    expect(first.itersPerEpoch).toBe(2);
+
+    const firstSeen = await pollUntil(first.runId, 40, (r) => r.status.state === 'running' && r.metricsWritten > 0);
+    // Metrics are in the registry while the job still runs.
+    const live = registry.metrics(first.runId).filter((row) => row.scope === 'iteration' && row.name === 'loss');
+    expect(live.length).toBeGreaterThan(0);
+    expect(registry.getRun(first.runId)?.status).toBe('running');
+    const pending = await syncJob(registry, second.runId);
+    expect(pending.status.state).toBe('pending');
+    expect(pending.status.reason).toMatch(/Resources|Priority/);
+    expect(registry.getRun(second.runId)?.message).toMatch(/^pending: /);
+
+    firstSeen.push(...(await pollUntil(first.runId, 40, (r) => r.status.state === 'completed')));
+    expect(states(firstSeen)).toEqual(expect.arrayContaining(['running', 'completed']));
+    const run = registry.getRun(first.runId)!;
+    expect(run.status).toBe('completed');
+    expect(run.epochsDone).toBe(3);
+    const rows = registry.metrics(first.runId);
+    const losses = rows.filter((row) => row.scope === 'iteration' && row.name === 'loss');
+    expect(losses.map((row) => row.step)).toEqual([0, 1, 2, 3, 4, 5]);
+    // The NaN loss of iteration 2 is kept as a gap, not dropped.
+    expect(losses[1].value).toBeNull();
+    expect(losses[0].value).toBeCloseTo(1.4 * Math.exp(-0.05), 6);
+    // Logged LR is the backbone group's (0.1x); the registry holds the head LR, scaled for 8 GPUs x 1 clip.
+    expect(rows.find((row) => row.name === 'lr')?.value).toBeCloseTo((0.001 * 8) / 64, 10);
+    expect(rows.filter((row) => row.scope === 'epoch' && row.split === 'val' && row.name === 'top1').map((row) => row.value)).toEqual([0.2, 0.4, 0.6000000000000001]);
+
+    const secondSeen = await pollUntil(second.runId, 40, (r) => r.status.state === 'completed');
+    expect(states([pending, ...secondSeen])[0]).toBe('pending');
+    expect(secondSeen.at(-1)?.checkpoints.map((c) => c.name)).toEqual(expect.arrayContaining(['epoch_1.pth', 'epoch_3.pth', 'best_acc_top1_epoch_3.pth', 'last_checkpoint']));
+    expect(registry.metrics(second.runId).filter((row) => row.scope === 'iteration' && row.name === 'loss')).toHaveLength(3 * 8);
+
+    // 0.x latest.pth (a link) and 1.x best (backbone.norm3) both load into the model after the pull.
+    const pulledLatest = await pullCheckpoint(registry, first.runId, 'latest');
+    expect(pulledLatest.remote.epoch).toBe(3);
+    const pulledBest = await pullCheckpoint(registry, second.runId, 'best');
+    expect(pulledBest.notes.join(' ')).toMatch(/norm3 renamed/);
+    expect(registry.checkpoints(second.runId).map((c) => c.path)).toContain(pulledBest.localPath);
+    const before = tf.memory().numTensors;
+    for (const pulled of [pulledLatest, pulledBest]) {
+      const model = createVideoSwin(modelConfigOf(baseConfig));
+      const report = model.loadStateDict(loadCheckpoint(pulled.localPath).stateDict, { strict: true });
+      expect(report.missing).toEqual([]);
+      const input = tf.zeros([1, 3, 4, 32, 32]);
+      const logits = model.predict(input);
+      expect(logits.shape).toEqual([1, 4]);
+      expect(Number.isFinite(logits.dataSync()[0])).toBe(true);
+      logits.dispose();
+      input.dispose();
+      model.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  }, 120_000);
+
+  it('failure, cancel + resume, and a job that never logs show their states', async () => {
+    const failing = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'local', gpus: 1, logInterval: 1, environment: { VSWIN_STANDIN_SLEEP: '0.05', VSWIN_STANDIN_FAIL_EPOCH: '2', VSWIN_STANDIN_EXIT_CODE: '3' } });
+    const cancelled = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'local', gpus: 1, logInterval: 4, environment: { VSWIN_STANDIN_SLEEP: '0.15' } });
+    const silent = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'local', gpus: 1, environment: { VSWIN_STANDIN_SLEEP: '1', VSWIN_STANDIN_SILENT: '1' } });
+
+    // Cancel after the first epoch's checkpoint (16 iterations per epoch at 1 GPU), then resume.
+    await pollUntil(cancelled.runId, 40, (r) => r.checkpoints.some((c) => c.name === 'epoch_1.pth'));
+    const afterCancel = await cancelJob(registry, cancelled.runId);
+    const cancelledFinal = afterCancel.status.state === 'cancelled' ? afterCancel : (await pollUntil(cancelled.runId, 20, (r) => r.status.state === 'cancelled')).at(-1)!;
+    expect(cancelledFinal.status.state).toBe('cancelled');
+    expect(registry.getRun(cancelled.runId)?.status).toBe('stopped');
+    const resumed = await resumeJob(registry, cancelled.runId);
+    expect(resumed.attempt).toBe(2);
+
+    const failed = (await pollUntil(failing.runId, 40, (r) => r.status.state === 'failed')).at(-1)!;
+    expect(failed.status.exitCode).toBe(3);
+    expect(failed.status.schedulerState).toBe('FAILED');
+    expect(registry.getRun(failing.runId)?.status).toBe('failed');
+    expect(registry.getRun(failing.runId)?.message).toMatch(/exit code 3.*failing at epoch 2 as asked/);
+
+    const quiet = (await pollUntil(silent.runId, 40, (r) => r.status.state === 'running' && /without writing an engine log/.test(r.status.message ?? ''))).at(-1)!;
+    expect(quiet.logFiles).toEqual([]);
+    await cancelJob(registry, silent.runId);
+
+    const done = (await pollUntil(cancelled.runId, 60, (r) => r.status.state === 'completed')).at(-1)!;
+    expect(done.logFiles).toHaveLength(2);
+    expect(new ClusterStore(registry).attempts(cancelled.runId).map((job) => job.state)).toEqual(['cancelled', 'completed']);
+    // The resumed log continues from epoch 2: every iteration has one loss, none twice.
+    const steps = registry.metrics(cancelled.runId).filter((row) => row.scope === 'iteration' && row.name === 'loss').map((row) => row.step);
+    expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i * 4 + 3));
+    expect(registry.getRun(cancelled.runId)?.epochsDone).toBe(3);
+  }, 150_000);
+
+  it('bad inputs give clear errors, never a hang', async () => {
+    store.saveCluster(settings({ name: 'nowhere', host: 'nosuchhost.invalid' }));
+    store.saveCluster(settings({ name: 'badkey', host: cluster.badKeyHost }));
+    store.saveCluster(settings({ name: 'closed', host: cluster.closedPortHost }));
+    store.saveCluster(settings({ name: 'nopartition', partition: 'nosuchpartition' }));
+    const started = Date.now();
+    const ssh = async (name: string) => (await checkCluster(store, name)).checks.find((check) => check.name === 'ssh')!;
+    expect((await ssh('nowhere')).detail).toMatch(/does not resolve/);
+    expect((await ssh('badkey')).detail).toMatch(/refused the key/);
+    expect((await ssh('closed')).detail).toMatch(/connection was refused/);
+    const partition = (await checkCluster(store, 'nopartition')).checks.find((check) => check.name === 'partition')!;
+    expect(partition).toMatchObject({ ok: false });
+    expect(partition.detail).toMatch(/no partition nosuchpartition; partitions: gpu/);
+    const refused = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'nopartition', gpus: 1 }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(RemoteError);
+    expect((refused as RemoteError).kind).toBe('missing-partition');
+    expect((refused as Error).message).toMatch(/invalid partition/i);
+    const failedRun = registry.listRuns().find((run) => run.status === 'failed' && /submission to nopartition failed/.test(run.message ?? ''));
+    expect(failedRun).toBeDefined();
+    expect(() => store.requireCluster('missing')).toThrow(/no cluster "missing"; known clusters: /);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 60_000);
+});
