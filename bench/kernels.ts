@@ -1,8 +1,9 @@
 // Kernel benchmark: GFLOP/s of the fast-kernels doc's matmul shapes and the time of the model's
-// memory-bound ops, stock wasm kernels against the native tier, in one process.
+// memory-bound ops, stock wasm kernels against the WebAssembly SIMD tier and the native tier, in
+// one process. Kernels a tier does not replace run stock (marked "stock" in its column).
 // Run: npm run bench:kernels [-- --repeats 3 --skip-stock-gradients --only <name part>]
 import { initBackend } from '../core/engine/backend.ts';
-import { installFastKernels, nativeProvider, uninstallFastKernels } from '../core/engine/kernels/index.ts';
+import { installFastKernels, nativeProvider, uninstallFastKernels, type KernelTier } from '../core/engine/kernels/index.ts';
 import { tf } from '../core/engine/tf.ts';
 
 const argv = process.argv.slice(2);
@@ -12,6 +13,8 @@ const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : '';
 
 interface Case {
   name: string;
+  /** The tfjs kernel measured, to tell whether a tier replaces it. */
+  kernel: string;
   /** Floating-point operations per run (0 for memory-bound cases, reported in ms). */
   flops: number;
   gradient: boolean;
@@ -30,6 +33,7 @@ function matmulCase(name: string, shapeA: number[], shapeB: number[], gradient: 
   const forward = 2 * batch * m * n * k;
   return {
     name: `${name}${gradient ? ' fwd+grads' : ''}`,
+    kernel: 'BatchMatMul',
     flops: gradient ? 3 * forward : forward,
     gradient,
     make: () => {
@@ -42,9 +46,10 @@ function matmulCase(name: string, shapeA: number[], shapeB: number[], gradient: 
   };
 }
 
-function opCase(name: string, shapes: number[][], op: (...inputs: tf.Tensor[]) => tf.Tensor): Case {
+function opCase(name: string, kernel: string, shapes: number[][], op: (...inputs: tf.Tensor[]) => tf.Tensor): Case {
   return {
     name,
+    kernel,
     flops: 0,
     gradient: false,
     make: () => {
@@ -55,18 +60,29 @@ function opCase(name: string, shapes: number[][], op: (...inputs: tf.Tensor[]) =
 }
 
 const cases: Case[] = [
+  {
+    name: 'gather bias table [2535,3] by 392*392',
+    kernel: 'GatherV2',
+    flops: 0,
+    gradient: false,
+    make: () => {
+      const table = random([2535, 3]);
+      const indices = tf.tensor1d(Int32Array.from({ length: 392 * 392 }, (_, i) => (i * 7919) % 2535), 'int32');
+      return { run: () => tf.gather(table, indices), inputs: [table, indices] };
+    },
+  },
   matmulCase('sgemm 1024^3', [1024, 1024], [1024, 1024], false),
   matmulCase('attention [384,392,32]x[384,32,392]', [384, 392, 32], [384, 32, 392], false),
   matmulCase('attention [384,392,32]x[384,32,392]', [384, 392, 32], [384, 32, 392], true),
   matmulCase('linear [50176,96]x[96,288]', [50176, 96], [96, 288], false),
   matmulCase('linear [50176,96]x[96,288]', [50176, 96], [96, 288], true),
-  opCase('transpose window partition [1,8,7,8,7,8,7,96]->rank 6', [[8, 7, 8, 7, 56, 96]], (x) => x.transpose([0, 2, 1, 3, 4, 5])),
-  opCase('transpose qkv [384,392,3,3,32]->[3,384,3,392,32]', [[384, 392, 3, 3, 32]], (x) => x.transpose([2, 0, 3, 1, 4])),
-  opCase('slice q of qkv [3,384,3,392,32]', [[3, 384, 3, 392, 32]], (x) => x.slice([1, 0, 0, 0, 0], [1, 384, 3, 392, 32])),
-  opCase('add mask [128,3,3,392,392]+[1,3,1,392,392]', [[128, 3, 3, 392, 392], [1, 3, 1, 392, 392]], (a, b) => a.add(b)),
-  opCase('layer-norm sub [50176,96]-[50176,1]', [[50176, 96], [50176, 1]], (a, b) => a.sub(b)),
-  opCase('erf [50176,384]', [[50176, 384]], (x) => x.erf()),
-  opCase('softmax [1152,392,392]', [[1152, 392, 392]], (x) => x.softmax()),
+  opCase('transpose window partition [8,7,8,7,56,96]', 'Transpose', [[8, 7, 8, 7, 56, 96]], (x) => x.transpose([0, 2, 1, 3, 4, 5])),
+  opCase('transpose qkv [384,392,3,3,32]->[3,384,3,392,32]', 'Transpose', [[384, 392, 3, 3, 32]], (x) => x.transpose([2, 0, 3, 1, 4])),
+  opCase('slice q of qkv [3,384,3,392,32]', 'Slice', [[3, 384, 3, 392, 32]], (x) => x.slice([1, 0, 0, 0, 0], [1, 384, 3, 392, 32])),
+  opCase('add mask [128,3,3,392,392]+[1,3,1,392,392]', 'Add', [[128, 3, 3, 392, 392], [1, 3, 1, 392, 392]], (a, b) => a.add(b)),
+  opCase('layer-norm sub [50176,96]-[50176,1]', 'Sub', [[50176, 96], [50176, 1]], (a, b) => a.sub(b)),
+  opCase('erf [50176,384]', 'Erf', [[50176, 384]], (x) => x.erf()),
+  opCase('softmax [1152,392,392]', 'Softmax', [[1152, 392, 392]], (x) => x.softmax()),
 ];
 
 function time(run: () => tf.Tensor | tf.Tensor[], count: number): number {
@@ -94,24 +110,37 @@ function measure(kase: Case, count: number): number {
 
 async function main(): Promise<void> {
   await initBackend('wasm');
+  const tiers: KernelTier[] = ['stock', 'wasm'];
   const provider = nativeProvider();
-  if (!provider) {
-    console.error('The native addon is not built (node scripts/build-native.mjs); only the stock kernels could be measured.');
-    process.exitCode = 1;
-    return;
-  }
-  const { isa, threads } = provider.info();
-  console.log(`vswin kernel benchmark: Node ${process.version}, native tier ${isa} x ${threads} threads, ${repeats} repeats (after one warm-up)\n`);
-  const header = ['case', 'stock', 'native', 'native/stock'];
+  if (provider) tiers.push('native');
+  else console.log('The native addon is not built (node scripts/build-native.mjs): no native column.');
+  const described = tiers.map((tier) => {
+    const status = installFastKernels({ name: 'wasm' }, tier);
+    return `${tier}${status.isa ? ` (${status.isa} x ${status.threads})` : ''}`;
+  });
+  console.log(`vswin kernel benchmark: Node ${process.version}; tiers ${described.join(', ')}; ${repeats} repeats after one warm-up\n`);
+  const header = ['case', ...tiers, ...tiers.slice(1).map((tier) => `${tier}/stock`)];
   const rows: string[][] = [];
   for (const kase of cases.filter((candidate) => candidate.name.includes(only))) {
     const show = (ms: number) => (kase.flops ? `${(kase.flops / ms / 1e6).toFixed(1)} GFLOP/s` : `${ms.toFixed(1)} ms`);
+    const times: number[] = [];
+    const cells: string[] = [];
+    for (const tier of tiers) {
+      const status = installFastKernels({ name: 'wasm' }, tier);
+      const replaced = status.kernels.includes(kase.kernel);
+      if (tier !== 'stock' && !replaced) {
+        times.push(times[0]);
+        cells.push('stock');
+        continue;
+      }
+      const skip = tier === 'stock' && kase.gradient && skipStockGradients;
+      const ms = skip ? NaN : measure(kase, tier === 'stock' && kase.flops > 5e9 ? 1 : repeats);
+      times.push(ms);
+      cells.push(skip ? 'skipped' : show(ms));
+    }
     uninstallFastKernels();
-    const stock = kase.gradient && skipStockGradients ? NaN : measure(kase, kase.flops > 5e9 ? 1 : repeats);
-    installFastKernels({ name: 'wasm' }, 'native');
-    const native = measure(kase, repeats);
-    uninstallFastKernels();
-    const row = [kase.name, Number.isNaN(stock) ? 'skipped' : show(stock), show(native), Number.isNaN(stock) ? '-' : `${(stock / native).toFixed(1)}x`];
+    const ratios = times.slice(1).map((ms) => (Number.isNaN(times[0]) ? '-' : `${(times[0] / ms).toFixed(1)}x`));
+    const row = [kase.name, ...cells, ...ratios];
     rows.push(row);
     console.log(row.join(' | '));
   }
