@@ -72,10 +72,13 @@ interface ProcessResult {
   stderr: string;
 }
 
-export function runProcess(command: string, args: string[], options: { input?: Uint8Array; timeoutMs?: number } = {}): Promise<ProcessResult> {
+export function runProcess(command: string, args: string[], options: { input?: Uint8Array; timeoutMs?: number; expectedBytes?: number } = {}): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
+    // When the output size is known, chunks go straight into one buffer (no concatenation copy).
+    const target = options.expectedBytes ? Buffer.allocUnsafe(options.expectedBytes) : undefined;
+    let written = 0;
     let stderr = '';
     const timer = options.timeoutMs
       ? setTimeout(() => {
@@ -83,7 +86,16 @@ export function runProcess(command: string, args: string[], options: { input?: U
           child.kill('SIGKILL');
         }, options.timeoutMs)
       : undefined;
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (target && written + chunk.length <= target.length) {
+        chunk.copy(target, written);
+        written += chunk.length;
+      } else {
+        if (target && written > 0 && chunks.length === 0) chunks.push(target.subarray(0, written));
+        chunks.push(chunk);
+        written += chunk.length;
+      }
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       if (stderr.length < 8192) stderr += chunk.toString('utf8');
     });
@@ -93,7 +105,8 @@ export function runProcess(command: string, args: string[], options: { input?: U
     });
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(chunks), stderr });
+      const stdout = target && chunks.length === 0 ? target.subarray(0, written) : Buffer.concat(chunks);
+      resolve({ code, stdout, stderr });
     });
     // The child may exit before reading all input (bad arguments); its error is in stderr then.
     child.stdin.on('error', () => undefined);
@@ -200,8 +213,8 @@ export async function decodeVideoFrames(path: string, indices: number[], size: {
     '-vf', `select=${expression}`, '-vsync', '0', '-frames:v', String(wanted.length),
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
   ];
-  const result = await runProcess(tools.ffmpeg.path, args, { timeoutMs });
   const frameBytes = size.width * size.height * 3;
+  const result = await runProcess(tools.ffmpeg.path, args, { timeoutMs, expectedBytes: frameBytes * wanted.length });
   const decoded = Math.floor(result.stdout.length / frameBytes);
   if (result.code !== 0) throw new DecodeError(`ffmpeg failed (exit ${result.code}): ${firstErrorLine(result.stderr)}`);
   if (decoded < wanted.length || result.stdout.length % frameBytes !== 0) {
