@@ -28,6 +28,8 @@ export default tseslint.config(
   },
   {
     files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],
+    // The build config runs in Node, not in the page.
+    ignores: ['renderer/vite.config.ts'],
     rules: boundary(['**/core/engine/**', '**/core/model/**', '**/core/data/**', '**/core/train/**', '**/core/registry/**', '**/electron/**', '@tensorflow/*', 'node:*', 'electron'], 'The renderer talks to the core only through renderer/bridge and core/protocol types.'),
   },
   {
