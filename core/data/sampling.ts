@@ -17,7 +17,10 @@ export interface SampleFramesOptions {
   outOfBound?: OutOfBoundOption;
   /** Added to every index at the end (0 for videos, 1 for mmaction2's default rawframe folders). */
   startIndex?: number;
-  /** SSv2 segment sampling (`frame_uniform=True`): one frame per segment, clipLen segments. */
+  /**
+   * SSv2 segment sampling (`frame_uniform=True`): one frame per segment, clipLen segments. As in
+   * mmaction2, frameInterval, numClips and outOfBound do not apply: the result is one clip.
+   */
   uniform?: boolean;
 }
 
@@ -55,9 +58,6 @@ export function resolveSampling(options: SampleFramesOptions): ResolvedSampling 
   if (resolved.uniform && resolved.startIndex !== 0) {
     // mmaction2 asserts start_index == 0 for frame_uniform; silently shifting would change the segments.
     throw new Error(`sampling.startIndex: uniform (SSv2) sampling requires start index 0 as in mmaction2, received ${resolved.startIndex}`);
-  }
-  if (resolved.uniform && resolved.numClips !== 1) {
-    throw new Error(`sampling.numClips: uniform (SSv2) sampling produces exactly one clip, received ${resolved.numClips}`);
   }
   return resolved;
 }

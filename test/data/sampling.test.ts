@@ -81,7 +81,8 @@ describe('SSv2 uniform sampling (frame_uniform)', () => {
     }
   });
 
-  it('rejects a start index as mmaction2 does', () => {
+  it('ignores interval and clip count as mmaction2 does, and rejects a start index', () => {
+    expect(sampleFrames(10, { clipLen: 4, uniform: true, testMode: true, numClips: 3, frameInterval: 5 })).toEqual([1, 3, 5, 8]);
     expect(() => sampleFrames(10, { clipLen: 4, uniform: true, startIndex: 1 })).toThrow(/uniform \(SSv2\) sampling requires start index 0.*received 1/);
   });
 });
