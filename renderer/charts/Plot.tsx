@@ -1,5 +1,5 @@
 // A static Plotly figure (bars, heatmaps, overlays): Plotly.react on data change, never a re-mount.
-import Plotly, { type Layout, type PlotElement, type Trace } from 'plotly.js-dist-min';
+import Plotly, { type Layout, type PlotElement, type Trace } from 'plotly.js-strict-dist-min';
 import { useEffect, useRef } from 'react';
 import { useWorkbench } from '../state/store.ts';
 

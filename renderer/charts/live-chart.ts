@@ -1,7 +1,20 @@
 // A live curve chart that never re-renders React: Plotly.react once, then at most one extendTraces
 // per animation frame with every point that arrived since (architecture.md, convention 11).
-import Plotly, { type Trace } from 'plotly.js-dist-min';
+import Plotly, { type Trace } from 'plotly.js-strict-dist-min';
 import { PointQueue, Smoother } from './point-queue.ts';
+
+let webgl: boolean | null = null;
+/** WebGL traces draw hundreds of thousands of points; without WebGL, SVG traces still work. */
+export function lineTraceType(): 'scattergl' | 'scatter' {
+  if (webgl === null) {
+    try {
+      webgl = Boolean(document.createElement('canvas').getContext('webgl'));
+    } catch {
+      webgl = false;
+    }
+  }
+  return webgl ? 'scattergl' : 'scatter';
+}
 
 export interface SeriesSpec {
   name: string;
@@ -41,13 +54,13 @@ export class LiveChart {
     for (const spec of this.series) {
       this.rawIndex.push(traces.length);
       const history = this.queue.history.get(traces.length);
-      traces.push({ type: 'scattergl', mode: spec.mode ?? 'lines', name: spec.name, x: history ? [...history.x] : [], y: history ? [...history.y] : [], line: { color: spec.color, width: 1 }, opacity: spec.smooth && this.smoothing > 0 ? 0.35 : 1 });
+      traces.push({ type: lineTraceType(), mode: spec.mode ?? 'lines', name: spec.name, x: history ? [...history.x] : [], y: history ? [...history.y] : [], line: { color: spec.color, width: 1 }, opacity: spec.smooth && this.smoothing > 0 ? 0.35 : 1 });
       const smoother = new Smoother(spec.smooth ? this.smoothing : 0);
       this.smoothers.push(smoother);
       if (spec.smooth && this.smoothing > 0) {
         this.smoothIndex.push(traces.length);
         const raw = history?.y ?? [];
-        traces.push({ type: 'scattergl', mode: 'lines', name: `${spec.name} (smoothed)`, x: history ? [...history.x] : [], y: raw.map((v) => smoother.next(v)), line: { color: spec.color, width: 2 } });
+        traces.push({ type: lineTraceType(), mode: 'lines', name: `${spec.name} (smoothed)`, x: history ? [...history.x] : [], y: raw.map((v) => smoother.next(v)), line: { color: spec.color, width: 2 } });
       } else {
         this.smoothIndex.push(-1);
       }

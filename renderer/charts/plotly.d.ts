@@ -1,5 +1,5 @@
-// The few Plotly calls the workbench makes, typed loosely: plotly.js-dist-min ships no types.
-declare module 'plotly.js-dist-min' {
+// The few Plotly calls the workbench makes, typed loosely: plotly.js-strict-dist-min ships no types.
+declare module 'plotly.js-strict-dist-min' {
   export type Datum = number | string | null;
   export interface Trace {
     [key: string]: unknown;

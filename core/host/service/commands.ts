@@ -390,7 +390,13 @@ export class Workbench {
 
     'compare.checkpoints': async (raw, context) => {
       const args = parseArgs('compare.checkpoints', z.object({ checkpoints: z.array(absolutePath('checkpoints[]')).min(2).max(4), annFile: absolutePath('annFile'), root: absolutePath('root') }), raw);
-      return compareCheckpoints(args.checkpoints, args.annFile, args.root, this.options.mediaUrl, context.progress);
+      const comparison = await compareCheckpoints(args.checkpoints, args.annFile, args.root, this.options.mediaUrl, context.progress);
+      // Registry names read better than file names: "run-name epoch 3".
+      const names = new Map<string, string>();
+      for (const run of this.registry.listRuns()) for (const c of this.registry.checkpoints(run.id, true)) names.set(c.path, `${run.name} epoch ${c.epoch}`);
+      for (const evaluation of comparison.checkpoints) evaluation.label = names.get(evaluation.checkpoint) ?? evaluation.label;
+      comparison.weightChange.labels = comparison.checkpoints.slice(0, 2).map((c) => c.label);
+      return comparison;
     },
 
     'attention.view': async (raw) => {

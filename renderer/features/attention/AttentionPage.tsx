@@ -31,20 +31,19 @@ function FrameCanvas({ view, frame, query, heat }: { view: AttentionView; frame:
         context.fillRect(tw * tokenPixels[1], th * tokenPixels[0], tokenPixels[1], tokenPixels[0]);
       }
     }
-    context.strokeStyle = 'rgba(255,255,255,0.9)';
-    context.lineWidth = 2;
-    for (const h of boundaries(view, 1)) {
-      context.beginPath();
-      context.moveTo(0, h * tokenPixels[0]);
-      context.lineTo(width, h * tokenPixels[0]);
-      context.stroke();
-    }
-    for (const w of boundaries(view, 2)) {
-      context.beginPath();
-      context.moveTo(w * tokenPixels[1], 0);
-      context.lineTo(w * tokenPixels[1], height);
-      context.stroke();
-    }
+    // A dark casing under a white line keeps the window borders visible on any texture.
+    const line = (x0: number, y0: number, x1: number, y1: number) => {
+      for (const [style, width] of [['rgba(0,0,0,0.85)', 4], ['#ffffff', 2]] as const) {
+        context.strokeStyle = style;
+        context.lineWidth = width;
+        context.beginPath();
+        context.moveTo(x0, y0);
+        context.lineTo(x1, y1);
+        context.stroke();
+      }
+    };
+    for (const h of boundaries(view, 1)) line(0, h * tokenPixels[0], width, h * tokenPixels[0]);
+    for (const w of boundaries(view, 2)) line(w * tokenPixels[1], 0, w * tokenPixels[1], height);
     if (query && query[0] === d) {
       context.strokeStyle = '#ffe066';
       context.lineWidth = 3;

@@ -6,6 +6,7 @@ import { ErrorText, JobProgress, percent, useCheckpoints } from '../../app/compo
 import { useCommand } from '../../app/use-command.ts';
 import { bridge } from '../../bridge/client.ts';
 import { Plot } from '../../charts/Plot.tsx';
+import { lineTraceType } from '../../charts/live-chart.ts';
 import { useWorkbench } from '../../state/store.ts';
 import type { Comparison, RunCurves, RunSummary } from '../../../core/protocol/workbench.ts';
 
@@ -33,7 +34,7 @@ function RunsTable() {
   }, [selected]);
   const columns = useMemo(() => differingFields(runs), [runs]);
   const names = new Map(runs.map((r) => [r.id, r.name]));
-  const lossTraces = curves.map((c) => ({ type: 'scattergl', mode: 'lines', name: `${names.get(c.runId) ?? c.runId} train loss`, x: (c.series['iter:train:loss'] ?? []).map((p) => p.step + 1), y: (c.series['iter:train:loss'] ?? []).map((p) => p.value) }));
+  const lossTraces = curves.map((c) => ({ type: lineTraceType(), mode: 'lines', name: `${names.get(c.runId) ?? c.runId} train loss`, x: (c.series['iter:train:loss'] ?? []).map((p) => p.step + 1), y: (c.series['iter:train:loss'] ?? []).map((p) => p.value) }));
   const accuracyTraces = curves.map((c) => ({ type: 'scatter', mode: 'lines+markers', name: `${names.get(c.runId) ?? c.runId} val top-1`, x: (c.series['epoch:val:top1'] ?? []).map((p) => p.step), y: (c.series['epoch:val:top1'] ?? []).map((p) => p.value) }));
   return (
     <section className="panel" aria-labelledby="runs-heading">
@@ -188,7 +189,7 @@ function ComparisonView({ comparison }: { comparison: Comparison }) {
             key={c.checkpoint}
             testId={`confusion-${k}`}
             label={`Confusion matrix of ${c.label}: rows are true classes, columns predicted`}
-            data={[{ type: 'heatmap', z: c.confusion, x: classNames, y: classNames, colorscale: 'Blues', showscale: false, texttemplate: '%{z}' }]}
+            data={[{ type: 'heatmap', z: c.confusion, x: classNames, y: classNames, colorscale: 'Blues', reversescale: true, showscale: false, texttemplate: '%{z}' }]}
             layout={{ title: { text: c.label }, xaxis: { title: { text: 'predicted' } }, yaxis: { title: { text: 'true' }, autorange: 'reversed' } }}
             height={300}
             onClickPoint={(point) => setCell({ checkpoint: k, truth: classNames.indexOf(String(point.y)), predicted: classNames.indexOf(String(point.x)) })}

@@ -1,0 +1,103 @@
+// A short training run draws curve points live; two of its checkpoints are compared; the attention
+// page shows a heatmap after a click on a patch. One service and one browser for the three steps.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openBrowser, openPage, screenshot, serve, type Browser, type Served } from './harness.ts';
+
+let served: Served;
+let browser: Browser;
+
+beforeAll(async () => {
+  served = await serve();
+  browser = await openBrowser(served.url);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await served?.stop();
+});
+
+it('trains the demo config and draws loss points while the run is going', async () => {
+  const { page } = browser;
+  await openPage(page, 'Config');
+  // Two epochs keep the test short; the form edits the JSON the run uses.
+  await page.getByLabel('Epochs').fill('2');
+  await expect(page.getByRole('table', { name: 'Changes against the preset' }).innerText()).resolves.toContain('epochs');
+  await page.getByText('Valid: every named file exists.').waitFor();
+  await page.getByRole('button', { name: 'Use this config for training' }).click();
+  await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Training');
+  await page.getByLabel('Run name').fill('e2e-run');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  const status = page.getByTestId('train-status');
+  const chart = page.getByTestId('loss-chart');
+  // Points must appear before the run ends: that is what "live" means.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') ?? 0) > 0, undefined, { timeout: 60_000 });
+  const statusWhileDrawing = await status.innerText();
+  expect(['running', 'completed']).toContain(statusWhileDrawing);
+  await page.waitForFunction(() => document.querySelector('[data-testid="train-status"]')?.textContent === 'completed', undefined, { timeout: 120_000 });
+  const drawn = await page.evaluate(() => window.__vswinCharts?.loss);
+  // 2 epochs x 6 iterations of train loss (raw + smoothed) and 2 val losses.
+  expect(drawn?.points).toBe(2 * 12 + 2);
+  expect(drawn?.flushes).toBeGreaterThan(1);
+  const traces = await chart.evaluate((element) => (element as unknown as { data: { x: number[] }[] }).data.map((trace) => trace.x.length));
+  expect(traces).toEqual([12, 12, 2]);
+  await expect(page.getByLabel('Training log').innerText()).resolves.toContain('run completed');
+  await screenshot(page, 'training-live-curves');
+  expect(browser.errors).toEqual([]);
+});
+
+it('compares the two epoch checkpoints of the run', async () => {
+  const { page } = browser;
+  await openPage(page, 'Runs & checkpoints');
+  const runs = page.getByRole('table', { name: 'Runs' });
+  await expect(runs.innerText()).resolves.toContain('e2e-run');
+  await page.getByLabel('Select run e2e-run').check();
+  await page.getByRole('img', { name: 'Train loss of the selected runs' }).waitFor();
+  const boxes = page.getByRole('group', { name: /Checkpoints/ }).getByRole('checkbox');
+  await expect(boxes.count()).resolves.toBe(2);
+  await boxes.nth(0).check();
+  await boxes.nth(1).check();
+  await page.getByRole('button', { name: 'Compare', exact: true }).click();
+  const metrics = page.getByRole('table', { name: 'Metrics side by side' });
+  await metrics.waitFor({ timeout: 60_000 });
+  const rows = await metrics.locator('tbody tr').allInnerTexts();
+  expect(rows).toHaveLength(2);
+  for (const row of rows) expect(row).toMatch(/1 x 1\t\d+\.\d%\t\d+\.\d%\t\d+\.\d%/);
+  await page.getByTestId('confusion-0').locator('.nsewdrag').first().waitFor();
+  // Pick the cell (true class 0, predicted as checkpoint 1 says for a class-0 clip) with the keyboard-usable selects.
+  await page.getByRole('combobox', { name: 'Checkpoint of the cell', exact: true }).selectOption({ index: 0 });
+  await page.getByRole('combobox', { name: 'True class', exact: true }).selectOption({ index: 0 });
+  const clips = page.getByRole('region', { name: 'Clips of the selected cell' });
+  await clips.waitFor();
+  await expect(clips.getByRole('heading').innerText()).resolves.toMatch(/clip\(s\): true/);
+  await page.getByRole('img', { name: /Relative L2 weight change per block/ }).waitFor();
+  await screenshot(page, 'checkpoint-comparison');
+  expect(browser.errors).toEqual([]);
+});
+
+it('shows the window grid and a heatmap after a click on a patch', async () => {
+  const { page } = browser;
+  await openPage(page, 'Attention windows');
+  await page.getByRole('combobox', { name: 'Block', exact: true }).selectOption('1');
+  await page.getByRole('button', { name: 'Show windows' }).click();
+  const strip = page.getByRole('group', { name: 'Sampled frames with the window grid' });
+  await strip.waitFor({ timeout: 60_000 });
+  await expect(page.getByRole('heading', { name: /Stage 1, block 2: shifted windows of 2x4x4 tokens/ }).isVisible()).resolves.toBe(true);
+  const frames = strip.getByRole('button');
+  await expect(frames.count()).resolves.toBe(8);
+  await frames.nth(2).click({ position: { x: 70, y: 40 } });
+  const summary = page.getByTestId('heatmap-summary');
+  await summary.waitFor();
+  await expect(summary.innerText()).resolves.toMatch(/over 32 tokens of its window/);
+  await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(1, 2, 4)');
+  const painted = await frames.nth(2).locator('canvas').evaluate((canvas) => {
+    const context = (canvas as HTMLCanvasElement).getContext('2d') as CanvasRenderingContext2D;
+    const data = context.getImageData(0, 0, (canvas as HTMLCanvasElement).width, (canvas as HTMLCanvasElement).height).data;
+    let red = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] === 255 && data[i + 1] === 40 && data[i + 3] > 0) red += 1;
+    return red;
+  });
+  expect(painted).toBeGreaterThan(0);
+  await expect(page.getByRole('table', { name: 'Top-5 prediction' }).locator('tr').count()).resolves.toBe(4);
+  await screenshot(page, 'attention-heatmap');
+  expect(browser.errors).toEqual([]);
+});
