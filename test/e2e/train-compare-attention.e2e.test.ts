@@ -34,7 +34,7 @@ it('trains the demo config and draws loss points while the run is going', async 
   const statusWhileDrawing = await status.innerText();
   expect(['running', 'completed']).toContain(statusWhileDrawing);
   await page.waitForFunction(() => document.querySelector('[data-testid="train-status"]')?.textContent === 'completed', undefined, { timeout: 120_000 });
-  const drawn = await page.evaluate(() => window.__vswinCharts?.loss);
+  const drawn = await page.evaluate(() => (window as unknown as { __vswinCharts?: Record<string, { points: number; flushes: number }> }).__vswinCharts?.loss);
   // 2 epochs x 6 iterations of train loss (raw + smoothed) and 2 val losses.
   expect(drawn?.points).toBe(2 * 12 + 2);
   expect(drawn?.flushes).toBeGreaterThan(1);
