@@ -1,6 +1,6 @@
 // Folder scan (classes are the top-level folders; anything deeper belongs to its top-level class),
 // a stratified seeded split, and the annotation files + report written atomically.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp from 'sharp';
 import { Random } from '../engine/random.ts';
@@ -43,35 +43,49 @@ export interface ScanResult {
 interface Candidate {
   path: string;
   className: string;
-  kind: 'video' | 'rawframes' | 'other';
+  kind: 'video' | 'rawframes' | 'other' | 'stray-image' | 'unreadable';
 }
 
 const isHidden = (name: string) => name.startsWith('.');
 
-async function collect(root: string, folder: string, className: string, into: Candidate[], counters: { hidden: number }): Promise<void> {
+interface Counters {
+  hidden: number;
+  /** Folders already walked (real paths), so a symbolic link loop cannot recurse forever. */
+  visited: Set<string>;
+}
+
+async function collect(folder: string, className: string, depth: number, into: Candidate[], counters: Counters): Promise<void> {
+  const real = await realpath(folder);
+  if (counters.visited.has(real)) return;
+  counters.visited.add(real);
   const names = (await readdir(folder)).sort();
   const visible = names.filter((name) => {
     if (isHidden(name)) counters.hidden++;
     return !isHidden(name);
   });
-  const images = visible.filter((name) => imageExtensions.has(extname(name).toLowerCase()));
-  if (images.length > 0) {
-    // A folder holding images is one sample of extracted frames; other files next to them are not samples.
+  const entries = await Promise.all(
+    visible.map(async (name) => {
+      const full = join(folder, name);
+      const info = await stat(full).catch(() => undefined);
+      const extension = extname(name).toLowerCase();
+      const kind = info === undefined ? 'unreadable' : info.isDirectory() ? 'folder' : imageExtensions.has(extension) ? 'image' : videoExtensions.has(extension) || extension === '' ? 'video' : 'other';
+      return { name, full, kind };
+    }),
+  );
+  const images = entries.filter((entry) => entry.kind === 'image');
+  const others = entries.filter((entry) => entry.kind === 'video' || entry.kind === 'folder');
+  // A folder below the class level holding only images is one sample of extracted frames. Images
+  // next to videos or subfolders (thumbnails, posters) are stray files, not samples.
+  if (depth > 0 && images.length > 0 && others.length === 0) {
     into.push({ path: folder, className, kind: 'rawframes' });
     return;
   }
-  for (const name of visible) {
-    const full = join(folder, name);
-    let info;
-    try {
-      info = await stat(full);
-    } catch {
-      // A dangling link or a file that vanished: reported as not a video when probed.
-      into.push({ path: full, className, kind: 'other' });
-      continue;
-    }
-    if (info.isDirectory()) await collect(root, full, className, into, counters);
-    else into.push({ path: full, className, kind: videoExtensions.has(extname(name).toLowerCase()) || extname(name) === '' ? 'video' : 'other' });
+  for (const entry of entries) {
+    if (entry.kind === 'folder') await collect(entry.full, className, depth + 1, into, counters);
+    else if (entry.kind === 'video') into.push({ path: entry.full, className, kind: 'video' });
+    else if (entry.kind === 'image') into.push({ path: entry.full, className, kind: 'stray-image' });
+    else if (entry.kind === 'unreadable') into.push({ path: entry.full, className, kind: 'unreadable' });
+    else into.push({ path: entry.full, className, kind: 'other' });
   }
 }
 
@@ -96,7 +110,7 @@ export async function scanDataset(root: string, options: { concurrency?: number;
     throw new Error(`scan: root "${root}" does not exist`);
   }
   if (!rootInfo.isDirectory()) throw new Error(`scan: root "${root}" is not a folder`);
-  const counters = { hidden: 0 };
+  const counters: Counters = { hidden: 0, visited: new Set() };
   const skipped: SkippedItem[] = [];
   const classes: string[] = [];
   const candidates: Candidate[] = [];
@@ -110,7 +124,7 @@ export async function scanDataset(root: string, options: { concurrency?: number;
     const info = await stat(full).catch(() => undefined);
     if (info?.isDirectory()) {
       classes.push(name);
-      await collect(root, full, name, candidates, counters);
+      await collect(full, name, 0, candidates, counters);
     } else {
       skipped.push({ path: name, reason: 'not inside a class folder (classes are the top-level folders)' });
     }
@@ -123,6 +137,8 @@ export async function scanDataset(root: string, options: { concurrency?: number;
     const label = classes.indexOf(candidate.className);
     try {
       if (candidate.kind === 'other') return { path, reason: `not a video file (extension "${extname(candidate.path)}")` };
+      if (candidate.kind === 'unreadable') return { path, reason: 'cannot be read (a dangling link, or no permission)' };
+      if (candidate.kind === 'stray-image') return { path, reason: 'an image outside a frame folder (frames go in CLASS/VIDEO_NAME/img_00001.jpg, a folder per video)' };
       if (candidate.kind === 'rawframes') {
         const files = await listFrameFiles(candidate.path);
         const first = await sharp(join(candidate.path, files[0])).metadata();

@@ -1,9 +1,10 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import sharp from 'sharp';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAnnotationText } from '../../core/data/annotations.ts';
 import { checkAnnotationFile } from '../../core/data/dataset.ts';
-import { DecodeError, decodeVideoFrames, probeVideo, readFrameFolder, resolveTools } from '../../core/data/decode.ts';
+import { DecodeError, decodeVideoFrames, probeVideo, readFrameFolder, resolveTools, runProcess } from '../../core/data/decode.ts';
 import { scanDataset, splitDataset, writeScanOutputs, type ScannedItem } from '../../core/data/scan.ts';
 import { brokenFiles, frameLevel, rampFrameFolder, rampLevel, rampVideo, temporaryFolder } from './fixtures.ts';
 
@@ -108,6 +109,13 @@ describe('scan, split and check', () => {
     await put('ünïcödé/.DS_Store', 'x');
     await put('.hidden class/x.mp4', good);
     await put('loose.mp4', good);
+    await put('ünïcödé/poster.jpg', await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).jpeg().toBuffer());
+    await symlink(join(root, 'ünïcödé'), join(root, 'ünïcödé', 'loop'));
+    await symlink(join(root, 'nowhere.mp4'), join(root, 'ünïcödé', 'dangling.mp4'));
+    const audio = join(folder.path, 'audio only.mp4');
+    const encoded = await runProcess(resolveTools().ffmpeg.path, ['-v', 'error', '-f', 'lavfi', '-i', 'sine=duration=0.5', '-c:a', 'aac', audio]);
+    expect(encoded.code).toBe(0);
+    await put('ünïcödé/audio only.mp4', await readFile(audio));
   });
 
   it('finds classes, nested files and every faulty file with its reason', async () => {
@@ -121,7 +129,13 @@ describe('scan, split and check', () => {
     ]);
     expect(scan.items.map((item) => item.codec).sort()).toEqual(['h264', 'h264', 'h264', 'h264', 'h264', 'h264', 'mjpeg', 'mpeg4', 'vp8']);
     const reasons = Object.fromEntries(scan.skipped.map((item) => [item.path, item.reason]));
-    expect(Object.keys(reasons).sort()).toEqual(['loose.mp4', 'ünïcödé/broken/empty.mp4', 'ünïcödé/broken/fake.mp4', 'ünïcödé/broken/truncated.mp4', 'ünïcödé/notes.txt']);
+    expect(Object.keys(reasons).sort()).toEqual([
+      'loose.mp4', 'ünïcödé/audio only.mp4', 'ünïcödé/broken/empty.mp4', 'ünïcödé/broken/fake.mp4', 'ünïcödé/broken/truncated.mp4',
+      'ünïcödé/dangling.mp4', 'ünïcödé/notes.txt', 'ünïcödé/poster.jpg',
+    ]);
+    expect(reasons['ünïcödé/audio only.mp4']).toBe('no video stream');
+    expect(reasons['ünïcödé/dangling.mp4']).toMatch(/dangling link/);
+    expect(reasons['ünïcödé/poster.jpg']).toMatch(/an image outside a frame folder/);
     expect(reasons['ünïcödé/broken/empty.mp4']).toMatch(/empty file \(0 bytes\)/);
     expect(reasons['ünïcödé/broken/fake.mp4']).toMatch(/unreadable/);
     expect(reasons['ünïcödé/broken/truncated.mp4']).toMatch(/truncated|corrupt/);
@@ -142,7 +156,7 @@ describe('scan, split and check', () => {
     const out = join(folder.path, 'annotations');
     const report = await writeScanOutputs(scan, split, options, out);
     expect(report.classes.map((entry) => [entry.name, entry.total, entry.train, entry.val])).toEqual([['jumping jacks', 6, 4, 2], ['ünïcödé', 3, 2, 1]]);
-    expect(report.skipped).toHaveLength(5);
+    expect(report.skipped).toHaveLength(8);
     expect(report.fps).toEqual({ min: 25, max: 25, mean: 25, median: 25 });
     expect(report.frames).toEqual({ min: 20, max: 20, mean: 20, median: 20 });
     const saved = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
