@@ -297,7 +297,8 @@ function trainArguments(spec: LaunchSpec, launcher: 'slurm' | 'pytorch'): string
     parts.push('--seed', String(spec.seed));
     if (spec.validate) parts.push('--validate');
   }
-  parts.push('"${RESUME[@]}"');
+  // The +-form keeps bash < 4.4 (set -u) from calling an empty array unbound.
+  parts.push('${RESUME[@]+"${RESUME[@]}"}');
   return parts.join(' ');
 }
 

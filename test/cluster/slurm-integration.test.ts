@@ -198,6 +198,24 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     expect(registry.getRun(cancelled.runId)?.epochsDone).toBe(3);
   }, 150_000);
 
+  it('the vswin CLI adds the cluster, submits, follows the log and pulls a checkpoint', async () => {
+    const home = join(work, 'cli-home');
+    const vswin = fileURLToPath(new URL('../../bin/vswin.js', import.meta.url));
+    const run = (...args: string[]) => execFileSync(process.execPath, [vswin, ...args], { encoding: 'utf8', env: { ...process.env, VSWIN_HOME: home }, timeout: 60_000 });
+    const configFile = join(work, 'cli-run.json');
+    writeFileSync(configFile, JSON.stringify({ extends: 'k400-swin-t', model: { variant: 'micro', num_classes: 4 }, data: { train_ann: 'train.txt', val_ann: 'val.txt', root: 'videos' }, epochs: 2, batch_size: 2, update_interval: 1, evaluation: { interval: 1 } }));
+    run('cluster', 'add', 'cli', '--host', cluster.host, '--ssh-config', cluster.sshConfigFile, '--partition', cluster.partition, '--engine-dir', engineDir, '--python', python, '--remote-root', join(work, 'remote-cli'), '--data-root', join(work, 'videos'), '--flavor', '0.x', '--cpus-per-task', '1', '--env', `VSWIN_STANDIN_KEYS=${join(work, 'keys.json')}`, '--env', 'VSWIN_STANDIN_SLEEP=0.1', '--timeout', '20');
+    const submitted = run('submit', configFile, '--cluster', 'cli', '--gpus', '2', '--log-interval', '1');
+    const runId = /submitted run (\S+) to cli as job (\d+)/.exec(submitted)?.[1];
+    expect(runId).toBeDefined();
+    const log = run('jobs', 'log', runId!, '--follow', '--interval', '1');
+    expect(log).toMatch(/train epoch 1 iter 1 {2}lr [\d.e-]+ {2}loss /);
+    expect(log).toMatch(/val {3}epoch 2 .*top1_acc 0\.4/);
+    expect(log).toMatch(/-- job \d+ completed/);
+    expect(run('jobs', 'pull', runId!, 'best')).toMatch(/registered as checkpoint \d+/);
+    expect(run('jobs', 'list', '--offline')).toMatch(new RegExp(`${runId}  cli#\\d+  completed`));
+  }, 120_000);
+
   it('bad inputs give clear errors, never a hang', async () => {
     store.saveCluster(settings({ name: 'nowhere', host: 'nosuchhost.invalid' }));
     store.saveCluster(settings({ name: 'badkey', host: cluster.badKeyHost }));

@@ -7,6 +7,7 @@ import { registerTrainCommands } from './train-commands.ts';
 import { registerEngineCommands } from './engine-commands.ts';
 import { registerCheckpointCommands } from './checkpoint-commands.ts';
 import { registerServeCommands } from './serve-commands.ts';
+import { registerClusterCommands } from './cluster-commands.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -31,6 +32,7 @@ Examples:
   registerDataCommands(program);
   registerTrainCommands(program);
   registerServeCommands(program);
+  registerClusterCommands(program);
   return program;
 }
 
