@@ -127,6 +127,7 @@ static const gemm_isa isa_avx512 = {"avx512", 14, 32, 168, 2048, kernel_avx512};
 #endif
 
 static const gemm_isa *selected_isa;
+static int isa_forced;
 
 static int cpu_has(const char *name) {
 #ifdef VSWIN_X86
@@ -146,9 +147,15 @@ static const gemm_isa *isa_by_name(const char *name) {
 }
 
 int vswin_gemm_force_isa(const char *name) {
+  if (strcmp(name, "auto") == 0) {
+    selected_isa = NULL;
+    isa_forced = 0;
+    return 1;
+  }
   const gemm_isa *isa = isa_by_name(name);
   if (!isa || !cpu_has(name)) return 0;
   selected_isa = isa;
+  isa_forced = 1;
   return 1;
 }
 
@@ -322,6 +329,11 @@ static long round_up(long value, long multiple) { return (value + multiple - 1) 
 void vswin_gemm(const vswin_gemm_args *args) {
   if (args->batch <= 0 || args->m <= 0 || args->n <= 0) return;
   const gemm_isa *isa = current_isa();
+#ifdef VSWIN_X86
+  /* At small depth (attention scores, K = head dim 32) the 6x16 AVX2 tile measured faster than
+   * the 14x32 AVX-512 one: less C traffic per tile and less ragged-edge waste. */
+  if (!isa_forced && isa == &isa_avx512 && args->k <= 64) isa = &isa_avx2;
+#endif
   int threads = vswin_thread_count();
   double flops = 2.0 * (double)args->batch * (double)args->m * (double)args->n * (double)(args->k > 0 ? args->k : 1);
   if (flops < 4.0e5) threads = 1;

@@ -39,7 +39,8 @@ typedef struct {
 
 void vswin_gemm(const vswin_gemm_args *args);
 const char *vswin_gemm_isa(void);
-/* Forces an instruction set ("avx512", "avx2", "portable"); returns 0 if this CPU lacks it. */
+/* Forces an instruction set ("avx512", "avx2", "portable"; returns 0 if this CPU lacks it), or
+ * "auto" to go back to the run-time choice. */
 int vswin_gemm_force_isa(const char *name);
 
 /* out[i0..] = in[offset + sum(i_d * in_strides[d])], out contiguous over shape. 32-bit elements. */

@@ -14,6 +14,7 @@ export interface KernelProvider {
   erf?(input: Float32Array, output: Float32Array): void;
   softmax?(input: Float32Array, output: Float32Array, rows: number, cols: number): void;
   info(): { isa: string; threads: number };
+  /** Forces a matrix micro-kernel family ("avx512", "avx2", "portable") or "auto"; false if the CPU lacks it. */
   setIsa?(name: string): boolean;
 }
 
