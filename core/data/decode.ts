@@ -200,6 +200,17 @@ async function runProbe(path: string, countPackets: boolean): Promise<ProbeResul
 }
 
 /**
+ * Frames ffmpeg actually decodes (ffprobe -count_frames: a full decode, so slow). Used when a
+ * container's declared count turns out to be wrong.
+ */
+export async function countDecodedFrames(path: string): Promise<number> {
+  const tools = resolveTools();
+  const result = await runProcess(tools.ffprobe.path, ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', path], { timeoutMs: 300_000 });
+  const count = Number(result.stdout.toString('utf8').trim().split(/\r?\n/)[0]);
+  return Number.isInteger(count) && count >= 0 ? count : 0;
+}
+
+/**
  * Decodes only the requested frames (0-based, any order, repeats allowed) to RGB. ffmpeg's `select`
  * keeps the wanted frame numbers and `-frames:v` stops decoding after the last of them.
  */

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { Random } from '../engine/random.ts';
 import type { AnnotationEntry, AnnotationFormat } from './annotations.ts';
 import { loadAnnotations, resolveDataPath } from './dataset.ts';
-import { DecodeError, decodeVideoFrames, listFrameFiles, probeVideo, readFrameFolder } from './decode.ts';
+import { countDecodedFrames, DecodeError, decodeVideoFrames, listFrameFiles, probeVideo, readFrameFolder } from './decode.ts';
 import { applyPipeline, planFrames, sampleShape, viewsPerSample, type PipelineSpec } from './pipeline.ts';
 import type { Clip } from './transforms.ts';
 
@@ -71,6 +71,8 @@ export interface LoaderStats {
   transformMs: number;
   /** Milliseconds the consumer waited for data. */
   waitMs: number;
+  /** Most samples started but not yet handed to the consumer at any time: the memory bound. */
+  peakInFlight: number;
 }
 
 export interface Loader {
@@ -203,6 +205,8 @@ interface SourceInfo {
   width: number;
   height: number;
   frameFiles?: string[];
+  /** True once the frame count comes from a full decode rather than the container header. */
+  counted?: boolean;
 }
 
 type SampleOutcome = { kind: 'ok'; data: Float32Array } | { kind: 'skip'; reason: string };
@@ -233,7 +237,7 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
   const sampleSize = shape.reduce((a, b) => a * b, 1);
   const prefetch = Math.max(0, options.prefetchBatches ?? 2);
   const rawStart = options.rawframeStartIndex ?? 1;
-  const stats: LoaderStats = { samples: 0, batches: 0, skipped: 0, skips: [], decodeMs: 0, transformMs: 0, waitMs: 0 };
+  const stats: LoaderStats = { samples: 0, batches: 0, skipped: 0, skips: [], decodeMs: 0, transformMs: 0, waitMs: 0, peakInFlight: 0 };
   const sources = new Map<number, Promise<SourceInfo | { error: string }>>();
   const threads = options.transformThreads ?? 0;
   if (!Number.isInteger(threads) || threads < 0) throw new Error(`loader.transformThreads: expected an integer >= 0, received ${String(threads)}`);
@@ -248,7 +252,7 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
     return pending;
   };
 
-  const inspect = async (entry: AnnotationEntry): Promise<SourceInfo | { error: string }> => {
+  const inspect = async (entry: AnnotationEntry, decodedCount?: number): Promise<SourceInfo | { error: string }> => {
     const full = resolveDataPath(options.root, entry.path);
     if (format === 'rawframes') {
       const files = await listFrameFiles(full);
@@ -263,17 +267,18 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
     const probe = await probeVideo(full, { verify: false });
     if (probe.kind === 'error') return { error: probe.reason };
     let offset = 0;
-    let total = probe.totalFrames;
+    let total = decodedCount ?? probe.totalFrames;
+    if (total === 0) return { error: 'no decodable frames' };
     if (entry.startTime !== undefined || entry.endTime !== undefined) {
       const first = Math.min(total - 1, Math.round((entry.startTime ?? 0) * probe.fps));
       const end = entry.endTime !== undefined ? Math.min(total, Math.round(entry.endTime * probe.fps)) : total;
       offset = first;
       total = Math.max(1, end - first);
     }
-    return { totalFrames: total, offset, width: probe.width, height: probe.height };
+    return { totalFrames: total, offset, width: probe.width, height: probe.height, counted: decodedCount !== undefined };
   };
 
-  const processSample = async (epoch: number, index: number): Promise<SampleOutcome> => {
+  const processSample = async (epoch: number, index: number, retried = false): Promise<SampleOutcome> => {
     const entry = entries[index];
     try {
       const source = await describeSource(index);
@@ -291,6 +296,25 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
       stats.transformMs += performance.now() - transformStart;
       return { kind: 'ok', data };
     } catch (error) {
+      if (error instanceof DecodeError && format === 'video' && !retried) {
+        // Some containers declare more frames than decode (edit lists, a damaged tail): count the
+        // decodable frames once, sample again with the same generator seed, and retry.
+        const source = await describeSource(index);
+        if (!('error' in source) && !source.counted) {
+          const count = await countDecodedFrames(resolveDataPath(options.root, entry.path));
+          const declared = source.totalFrames + source.offset;
+          if (count < declared) {
+            // A frame or two is a header quirk; more is a damaged file, skipped in every epoch.
+            if (count > 0 && declared - count <= Math.max(2, Math.ceil(declared * 0.02))) {
+              sources.set(index, inspect(entry, count));
+              return processSample(epoch, index, true);
+            }
+            const reason = `truncated or corrupt: the header declares ${declared} frames, ${count} decode`;
+            sources.set(index, Promise.resolve({ error: reason }));
+            return { kind: 'skip', reason };
+          }
+        }
+      }
       if (error instanceof DecodeError) return { kind: 'skip', reason: error.message };
       const code = (error as NodeJS.ErrnoException).code;
       if (code && expectedFsCodes.has(code)) return { kind: 'skip', reason: `${code}: ${(error as Error).message}` };
@@ -326,6 +350,7 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
         // Errors surface when the consumer awaits this position; avoid an unhandled rejection meanwhile.
         pending[position]!.catch(() => undefined);
       }
+      stats.peakInFlight = Math.max(stats.peakInFlight, started - consumed);
     };
     let batch: { data: Float32Array; index: number }[] = [];
     const emit = (): Batch => {

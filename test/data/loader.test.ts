@@ -1,6 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countDecodedFrames } from '../../core/data/decode.ts';
 import { createLoader, epochOrder, type Batch } from '../../core/data/loader.ts';
 import { smallClip } from '../../core/data/pipeline.ts';
 import { sampleFrames } from '../../core/data/sampling.ts';
@@ -55,7 +56,7 @@ describe('loader', () => {
     expect(loader.stats.samples).toBe(8);
     expect(loader.stats.skipped).toBe(4);
     expect(loader.stats.skips.map((skip) => [skip.path, skip.reason.split(':')[0]])).toEqual([
-      // The loader reads only the header; the short decode reveals the truncation.
+      // The loader reads only the header; the short decode and a frame count reveal the truncation.
       ['broken/truncated.mp4', 'truncated or corrupt'],
       ['a/missing.mp4', 'ENOENT'],
       ['broken/empty.mp4', 'empty file (0 bytes)'],
@@ -94,6 +95,13 @@ describe('loader', () => {
     }
   });
 
+  it('keeps at most batchSize * (prefetch + 1) samples in flight while the consumer is slow', async () => {
+    const loader = await createLoader({ annFile, root, pipeline: valPipeline, batchSize: 2, shuffle: false, seed: 0, workers: 3, prefetchBatches: 1 });
+    for await (const _batch of loader.epoch(0)) await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(loader.stats.peakInFlight).toBe(4);
+    expect(loader.stats.samples).toBe(8);
+  });
+
   it('shuffles a permutation per (seed, epoch) and honours dropLast', async () => {
     const order = epochOrder(50, true, 1, 4);
     expect([...order].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, k) => k));
@@ -122,6 +130,21 @@ describe('loader', () => {
     });
     const [clip] = await collect(trimmed.epoch(0));
     [11, 13, 15, 17].forEach((frame, t) => expect(Math.abs(level(clip, 0, t) - rampLevel(frame))).toBeLessThanOrEqual(2));
+  });
+
+  it('recovers from a header that declares a frame more than decodes, and skips worse damage', async () => {
+    const bytes = await readFile(join(root, 'a', 'v 2.mp4'));
+    await writeFile(join(root, 'cut tail.mp4'), bytes.subarray(0, bytes.length - 20));
+    expect(await countDecodedFrames(join(root, 'cut tail.mp4'))).toBe(19);
+    // 20 frames, clip 20 at interval 1 in test mode: avg = 1, offset int(0.5) = 0 -> 0..19; frame 19
+    // does not decode, so the loader counts 19 frames and samples again: 0..18 then 19 % 19 = 0.
+    const spec = smallClip('val', { clipLen: 20, frameInterval: 1, shortSide: 16, cropSize: 16 });
+    const loader = await createLoader({ samples: [{ path: 'cut tail.mp4', labels: [0] }, { path: 'broken/truncated.mp4', labels: [1] }], root, pipeline: spec, batchSize: 2, shuffle: false, seed: 0, workers: 1 });
+    const [batch] = await collect(loader.epoch(0));
+    expect(batch.indices).toEqual([0]);
+    expect(Math.abs(level(batch, 0, 18) - rampLevel(18))).toBeLessThanOrEqual(2);
+    expect(Math.abs(level(batch, 0, 19) - rampLevel(0))).toBeLessThanOrEqual(2);
+    expect(loader.stats.skips.map((skip) => skip.reason)).toEqual([expect.stringMatching(/^truncated or corrupt: the header declares 12 frames, \d+ decode$/)]);
   });
 
   it('multi-view batches keep the views of a sample together', async () => {
