@@ -5,7 +5,8 @@ import { transformWithEsbuild } from 'vite';
 
 export async function buildPreload(): Promise<string> {
   const source = fileURLToPath(new URL('./preload/preload.ts', import.meta.url));
-  const outDir = fileURLToPath(new URL('./dist/', import.meta.url));
+  // dist/ at the project root: ignored by git and by the linter (generated code).
+  const outDir = fileURLToPath(new URL('../dist/electron/', import.meta.url));
   const out = `${outDir}preload.cjs`;
   const result = await transformWithEsbuild(readFileSync(source, 'utf8'), source, { format: 'cjs', loader: 'ts', target: 'es2022' });
   mkdirSync(outDir, { recursive: true });

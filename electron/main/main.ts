@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { startServiceProcess, type ServiceProcess } from './service-process.ts';
 import { checkFilters, checkPath, guardContents, secureWebPreferences } from './window-security.ts';
 
-const preload = fileURLToPath(new URL('../dist/preload.cjs', import.meta.url));
+const preload = fileURLToPath(new URL('../../dist/electron/preload.cjs', import.meta.url));
 let service: ServiceProcess | null = null;
 
 async function openWindow(): Promise<void> {
