@@ -31,7 +31,11 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Batches prepared ahead of the consumer (default 2). */
   prefetchBatches?: number;
-  /** mmaction2's default: rawframe folders number their frames from 1. */
+  /**
+   * Number of the first frame file in rawframe folders (mmaction2's dataset start_index, 1 by
+   * default): frame k is the (k - rawframeStartIndex)-th image. Lines with an offset column give the
+   * first frame of their clip; the others start here.
+   */
   rawframeStartIndex?: number;
   /**
    * Worker threads for the spatial transforms (default 0: on this thread). With 1 or more the thread
@@ -288,7 +292,7 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
       const decodeStart = performance.now();
       const full = resolveDataPath(options.root, entry.path);
       const clip: Clip = format === 'rawframes'
-        ? await readFrameFolder(full, frameIndices, source.offset, source.frameFiles)
+        ? await readFrameFolder(full, frameIndices, rawStart, source.frameFiles)
         : await decodeVideoFrames(full, frameIndices, source);
       stats.decodeMs += performance.now() - decodeStart;
       const transformStart = performance.now();

@@ -123,6 +123,14 @@ describe('loader', () => {
     const [batch] = await collect(loader.epoch(0));
     // n = 9, span 8: avg = 2, offset int(1) = 1 -> 1, 3, 5, 7 -> files img_00002, 4, 6, 8 (start index 1)
     expect([0, 1, 2, 3].map((t) => level(batch, 0, t))).toEqual([1, 3, 5, 7].map(rampLevel));
+    // A clip cut from the folder: frames 3..7 ("x/clip 3 5 1"); n = 5, span 4: avg 2, offset int(1) = 1
+    // -> 1, 2, 3, 4 + start 3 = frames 4..7 = files img_00004..img_00007 = ramp steps 3..6
+    const cut = await createLoader({
+      samples: [{ path: 'x/clip', labels: [1], startIndex: 3, totalFrames: 5 }],
+      format: 'rawframes', root: frameRoot, pipeline: smallClip('val', { clipLen: 4, frameInterval: 1, shortSide: 16, cropSize: 16 }), batchSize: 1, shuffle: false, seed: 0, workers: 1,
+    });
+    const [cutBatch] = await collect(cut.epoch(0));
+    expect([0, 1, 2, 3].map((t) => level(cutBatch, 0, t))).toEqual([3, 4, 5, 6].map(rampLevel));
     // Trim 0.4 s .. 0.8 s of a 25 fps video: frames 10..19 (10 frames); span 8: avg 3, offset int(1.5) = 1
     const trimmed = await createLoader({
       samples: [{ path: 'b/v 7.mp4', labels: [1], startTime: 0.4, endTime: 0.8 }],
