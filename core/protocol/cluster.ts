@@ -188,3 +188,57 @@ export interface PulledCheckpoint {
   checkpointId: number;
   notes: string[];
 }
+
+/** What the launch form sends: a run config (JSON object) and where/how to run it. */
+export interface LaunchArgs {
+  config: unknown;
+  cluster: string;
+  gpus?: number;
+  nodes?: number;
+  flavor?: EngineFlavor;
+  name?: string;
+  dataRoot?: string | null;
+  logInterval?: number | null;
+}
+
+/** The generated files, shown before submitting. */
+export interface LaunchPreview {
+  runId: string;
+  remoteDir: string;
+  manifest: BundleManifest;
+  files: BundleFile[];
+}
+
+/** A row of the jobs table beside the local runs. */
+export interface ClusterJobSummary extends ClusterJob {
+  runName: string;
+  runStatus: string;
+  epochs: number;
+  epochsDone: number;
+}
+
+/** Cluster commands of the workbench service: name -> { args, result } (same shape as WorkbenchCommands). */
+export interface ClusterCommands {
+  'cluster.list': { args: Record<string, never>; result: ClusterSettings[] };
+  'cluster.save': { args: ClusterSettingsInput; result: ClusterSettings };
+  'cluster.remove': { args: { name: string }; result: { removed: boolean } };
+  'cluster.check': { args: { name: string; launch?: LaunchArgs }; result: PreflightReport };
+  'cluster.preview': { args: LaunchArgs; result: LaunchPreview };
+  'cluster.submit': { args: LaunchArgs & { check?: boolean }; result: ClusterJob };
+  'jobs.list': { args: { refresh?: boolean }; result: ClusterJobSummary[] };
+  'jobs.sync': { args: { runId: string }; result: SyncResult };
+  'jobs.cancel': { args: { runId: string }; result: SyncResult };
+  'jobs.resume': { args: { runId: string }; result: ClusterJob };
+  'jobs.clone': { args: { runId: string }; result: LaunchArgs };
+  'jobs.pull': { args: { runId: string; which: string }; result: PulledCheckpoint };
+}
+
+export type ClusterCommandName = keyof ClusterCommands;
+
+export const CLUSTER_COMMAND_NAMES: readonly ClusterCommandName[] = [
+  'cluster.list', 'cluster.save', 'cluster.remove', 'cluster.check', 'cluster.preview', 'cluster.submit',
+  'jobs.list', 'jobs.sync', 'jobs.cancel', 'jobs.resume', 'jobs.clone', 'jobs.pull',
+];
+
+/** Pushed by the job watcher after each poll that changed something (state, metrics, checkpoints). */
+export type ClusterEvent = { kind: 'cluster-job'; result: SyncResult } | { kind: 'cluster-job-error'; runId: string; message: string };

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterStore } from '../../core/cluster/store.ts';
+import { ClusterCommandHandler, startClusterWatcher } from '../../core/cluster/service.ts';
 import { cancelJob, checkCluster, prepareSubmission, pullCheckpoint, resumeJob, submitRun, syncJob, type SyncDetails } from '../../core/cluster/tracking.ts';
 import { RemoteError } from '../../core/cluster/ssh.ts';
 import { recognizerKeys } from '../../core/model/keys.ts';
@@ -18,7 +19,7 @@ import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { Registry } from '../../core/registry/registry.ts';
 import { modelConfigOf, resolveRunConfig, type RunConfig } from '../../core/train/run-config.ts';
-import type { ClusterSettingsInput, JobState } from '../../core/protocol/cluster.ts';
+import type { ClusterEvent, ClusterSettingsInput, JobState } from '../../core/protocol/cluster.ts';
 import { clusterUnavailableReason, startLocalCluster, type LocalCluster } from './local-cluster.ts';
 
 const unavailable = clusterUnavailableReason();
@@ -215,6 +216,33 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     expect(run('jobs', 'pull', runId!, 'best')).toMatch(/registered as checkpoint \d+/);
     expect(run('jobs', 'list', '--offline')).toMatch(new RegExp(`${runId}  cli#\\d+  completed`));
   }, 120_000);
+
+  it('the service handlers preview and submit a launch, and the watcher streams the job to the UI', async () => {
+    const handler = new ClusterCommandHandler(registry, work);
+    expect(handler.handles('cluster.submit')).toBe(true);
+    const launch = { config: { extends: 'k400-swin-t', model: { variant: 'micro', num_classes: 4 }, data: { train_ann: 'train.txt', val_ann: 'val.txt', root: 'videos' }, epochs: 2, batch_size: 4, update_interval: 1 }, cluster: 'local', gpus: 1, flavor: '1.x' as const, logInterval: 1 };
+    const preview = await handler.handle('cluster.preview', launch);
+    expect(preview.files.map((file) => file.path)).toContain('job.sbatch');
+    expect(preview.manifest.itersPerEpoch).toBe(4);
+    await expect(handler.handle('cluster.submit', { ...launch, gpus: 0 })).rejects.toThrow(/cluster.submit: invalid arguments \(gpus: /);
+    const job = await handler.handle('cluster.submit', launch);
+    const events: ClusterEvent[] = [];
+    const watcher = startClusterWatcher(registry, { intervalSeconds: 0.3, onEvent: (event) => events.push(event) });
+    try {
+      const deadline = Date.now() + 40_000;
+      while (Date.now() < deadline && !events.some((e) => e.kind === 'cluster-job' && e.result.job.runId === job.runId && e.result.status.state === 'completed')) await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await watcher.stop();
+    }
+    const mine = events.filter((e): e is Extract<ClusterEvent, { kind: 'cluster-job' }> => e.kind === 'cluster-job' && e.result.job.runId === job.runId);
+    expect(mine.at(-1)?.result.status.state).toBe('completed');
+    expect(mine.reduce((sum, e) => sum + e.result.metricsWritten, 0)).toBeGreaterThan(0);
+    expect(events.filter((e) => e.kind === 'cluster-job-error')).toEqual([]);
+    const row = (await handler.handle('jobs.list', {})).find((summary) => summary.runId === job.runId);
+    expect(row).toMatchObject({ state: 'completed', runStatus: 'completed', epochs: 2, epochsDone: 2 });
+    const clone = await handler.handle('jobs.clone', { runId: job.runId });
+    expect(clone).toMatchObject({ cluster: 'local', gpus: 1, flavor: '1.x' });
+  }, 60_000);
 
   it('bad inputs give clear errors, never a hang', async () => {
     store.saveCluster(settings({ name: 'nowhere', host: 'nosuchhost.invalid' }));
