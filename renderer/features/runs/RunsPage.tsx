@@ -8,14 +8,8 @@ import { bridge } from '../../bridge/client.ts';
 import { Plot } from '../../charts/Plot.tsx';
 import { lineTraceType } from '../../charts/live-chart.ts';
 import { useWorkbench } from '../../state/store.ts';
-import type { Comparison, RunCurves, RunSummary } from '../../../core/protocol/workbench.ts';
-
-/** Config fields whose value is not the same in every listed run. */
-export function differingFields(runs: RunSummary[]): string[] {
-  if (runs.length < 2) return [];
-  const keys = new Set(runs.flatMap((r) => Object.keys(r.flatConfig)));
-  return [...keys].filter((k) => new Set(runs.map((r) => r.flatConfig[k] ?? '∅')).size > 1 && k !== 'description').sort();
-}
+import type { Comparison, RunCurves } from '../../../core/protocol/workbench.ts';
+import { differingFields } from './run-columns.ts';
 
 function RunsTable() {
   const runs = useWorkbench((s) => s.runs);

@@ -1,0 +1,119 @@
+// Pure parts of the charts and pages: the per-frame point queue, smoothing, window geometry of the
+// attention page, config diffs, and the runs table's columns.
+import { describe, expect, it } from 'vitest';
+import { PointQueue, Smoother } from '../../renderer/charts/point-queue.ts';
+import { attentionRow, boundaries, placeOf, tokenAt, type Geometry } from '../../renderer/features/attention/window-math.ts';
+import { diffConfigs, getField, parseConfigText, setField } from '../../renderer/features/config/config-edit.ts';
+import { differingFields } from '../../renderer/features/runs/run-columns.ts';
+import { stageGeometry } from '../../core/model/geometry.ts';
+import type { Triple } from '../../core/protocol/workbench.ts';
+
+describe('point queue', () => {
+  it('hands everything queued since the last frame to one extendTraces update', () => {
+    const queue = new PointQueue();
+    expect(queue.drain()).toBeNull();
+    queue.push(2, 1, 0.5, 100);
+    queue.push(0, 1, 2.0);
+    queue.push(0, 2, Number.NaN, 200);
+    expect(queue.size).toBe(3);
+    expect(queue.drain()).toEqual({ indices: [0, 2], x: [[1, 2], [1]], y: [[2.0, null], [0.5]], sentAt: [100, 200] });
+    expect(queue.drain()).toBeNull();
+    expect(queue.history.get(0)?.x).toEqual([1, 2]);
+  });
+
+  it('smooths with a debiased moving average (first value unchanged, converges to a constant)', () => {
+    const smoother = new Smoother(0.9);
+    expect(smoother.next(4)).toBeCloseTo(4, 12);
+    let last = 0;
+    for (let i = 0; i < 200; i++) last = smoother.next(1);
+    expect(last).toBeCloseTo(1, 6);
+    const none = new Smoother(0);
+    expect([none.next(3), none.next(5)]).toEqual([3, 5]);
+  });
+});
+
+function geometryOf(grid: Triple, window: Triple, shifted: boolean): Geometry {
+  const g = stageGeometry(grid, window);
+  return { grid: g.grid, window: g.window, shift: g.shift, padded: g.padded, shifted };
+}
+
+describe('attention window math', () => {
+  for (const [grid, window] of [
+    [[4, 8, 8], [2, 4, 4]],
+    [[4, 7, 7], [2, 4, 4]],
+    [[8, 14, 14], [8, 7, 7]],
+  ] as [Triple, Triple][]) {
+    for (const shifted of [false, true]) {
+      it(`maps every token of grid ${grid.join('x')}, window ${window.join('x')}, ${shifted ? 'shifted' : 'regular'} to one window slot and back`, () => {
+        const view = geometryOf(grid, window, shifted);
+        const seen = new Set<string>();
+        for (let d = 0; d < grid[0]; d++)
+          for (let h = 0; h < grid[1]; h++)
+            for (let w = 0; w < grid[2]; w++) {
+              const place = placeOf(view, [d, h, w]);
+              const key = `${place.window}:${place.slot}`;
+              expect(seen.has(key)).toBe(false);
+              seen.add(key);
+              expect(tokenAt(view, place.window, place.slot)).toEqual([d, h, w]);
+            }
+      });
+    }
+  }
+
+  it('puts tokens of opposite corners in one shifted window (the cyclic roll of the paper)', () => {
+    const view = geometryOf([4, 8, 8], [2, 4, 4], true);
+    expect(view.shift).toEqual([1, 2, 2]);
+    const corner = placeOf(view, [0, 0, 0]);
+    expect(placeOf(view, [3, 7, 7]).window).toBe(corner.window);
+    expect(placeOf(view, [0, 1, 1]).window).toBe(corner.window);
+    expect(placeOf(view, [0, 2, 2]).window).not.toBe(corner.window);
+    expect(boundaries(view, 1)).toEqual([2, 6]);
+    expect(boundaries(geometryOf([4, 8, 8], [2, 4, 4], false), 1)).toEqual([0, 4, 8]);
+  });
+
+  it('reads one head or the mean over heads of a query row', () => {
+    // 1 window, 2 heads, 2 tokens: probs[window][head][query][key].
+    const view = { probs: [0.9, 0.1, 0.3, 0.7, 0.5, 0.5, 0.2, 0.8], heads: 2, tokensPerWindow: 2 };
+    expect(Array.from(attentionRow(view, { window: 0, slot: 1 }, 0))).toEqual([0.3, 0.7]);
+    const mean = Array.from(attentionRow(view, { window: 0, slot: 1 }, -1));
+    expect(mean[0]).toBeCloseTo(0.25, 12);
+    expect(mean[1]).toBeCloseTo(0.75, 12);
+  });
+});
+
+describe('config editor helpers', () => {
+  it('diffs nested fields and reports added and removed ones', () => {
+    const before = { epochs: 30, optimizer: { lr: 0.001, betas: [0.9, 0.999] }, description: 'x' };
+    const after = { epochs: 2, optimizer: { lr: 0.001, betas: [0.9, 0.99] }, seed: 1 };
+    expect(diffConfigs(before, after)).toEqual([
+      { path: 'description', before: '"x"', after: null },
+      { path: 'epochs', before: '30', after: '2' },
+      { path: 'optimizer.betas', before: '[0.9,0.999]', after: '[0.9,0.99]' },
+      { path: 'seed', before: null, after: '1' },
+    ]);
+  });
+
+  it('sets and reads dotted fields without touching the original', () => {
+    const original = { data: { pipeline: { clip_len: 32 } } };
+    const changed = setField(original, 'data.pipeline.clip_len', 8);
+    expect(getField(changed, 'data.pipeline.clip_len')).toBe(8);
+    expect(original.data.pipeline.clip_len).toBe(32);
+    expect(getField(setField({}, 'a.b', 1), 'a.b')).toBe(1);
+  });
+
+  it('explains JSON that is not an object', () => {
+    expect(parseConfigText('{"a": 1}')).toEqual({ ok: true, value: { a: 1 } });
+    expect(parseConfigText('[1]')).toEqual({ ok: false, message: 'the config must be a JSON object' });
+    const broken = parseConfigText('{"a": ');
+    expect(broken.ok).toBe(false);
+    if (!broken.ok) expect(broken.message).toMatch(/^not valid JSON: /);
+  });
+});
+
+describe('runs table columns', () => {
+  it('shows only the config fields that differ between runs', () => {
+    const run = (flatConfig: Record<string, string>) => ({ id: 'x', name: 'x', status: 'completed', backend: 'wasm', epochs: 1, epochsDone: 1, createdAt: '', bestMetric: null, flatConfig });
+    expect(differingFields([run({ epochs: '2', lr: '0.1', description: '"a"' }), run({ epochs: '3', lr: '0.1', description: '"b"', seed: '1' })])).toEqual(['epochs', 'seed']);
+    expect(differingFields([run({ epochs: '2' })])).toEqual([]);
+  });
+});
