@@ -1,8 +1,18 @@
 // Reading an annotation file against its data root: format detection and annotation checks (every
 // problem with its file and line).
 import { readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
-import { parseAnnotationText, readLabelMap, type AnnotationEntry, type AnnotationFormat, type AnnotationProblem, type ParseResult } from './annotations.ts';
+import { extname, isAbsolute, join } from 'node:path';
+import {
+  createMlToEntries,
+  parseAnnotationText,
+  parseCreateMlCsv,
+  parseCreateMlJson,
+  readLabelMap,
+  type AnnotationEntry,
+  type AnnotationFormat,
+  type AnnotationProblem,
+  type ParseResult,
+} from './annotations.ts';
 import { listFrameFiles, probeVideo } from './decode.ts';
 
 export interface LoadOptions {
@@ -10,6 +20,8 @@ export interface LoadOptions {
   format?: AnnotationFormat | 'auto';
   multiLabel?: boolean;
   withOffset?: boolean;
+  /** Class names for Create ML files (labels are names there); sorted names when absent. */
+  classes?: string[];
 }
 
 export function resolveDataPath(root: string, path: string): string {
@@ -40,6 +52,13 @@ export async function detectFormat(text: string, root: string): Promise<{ format
 export interface LoadedAnnotations extends ParseResult {
   format: AnnotationFormat;
   withOffset: boolean;
+  /** Class names when the file carries them (Create ML CSV/JSON). */
+  classes?: string[];
+}
+
+/** Create ML files (.csv / .json) hold class names and optional trims; mmaction2 lists hold indices. */
+export function isCreateMlFile(path: string): boolean {
+  return ['.csv', '.json'].includes(extname(path).toLowerCase());
 }
 
 export async function loadAnnotations(annFile: string, root: string, options: LoadOptions = {}): Promise<LoadedAnnotations> {
@@ -48,6 +67,11 @@ export async function loadAnnotations(annFile: string, root: string, options: Lo
     text = await readFile(annFile, 'utf8');
   } catch (error) {
     throw new Error(`${annFile}: cannot read the annotation file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  if (isCreateMlFile(annFile)) {
+    const parsed = extname(annFile).toLowerCase() === '.csv' ? parseCreateMlCsv(text, annFile) : parseCreateMlJson(text, annFile);
+    const converted = createMlToEntries(parsed.records, options.classes, annFile);
+    return { entries: converted.entries, problems: [...parsed.problems, ...converted.problems], format: 'video', withOffset: false, classes: converted.classes };
   }
   const detected = options.format === undefined || options.format === 'auto' ? await detectFormat(text, root) : { format: options.format, withOffset: options.withOffset ?? false };
   const withOffset = options.withOffset ?? detected.withOffset;
@@ -95,14 +119,17 @@ export interface CheckReport {
  * range, duplicate entries, frame counts that disagree with the frame folder.
  */
 export async function checkAnnotationFile(annFile: string, options: CheckOptions): Promise<CheckReport> {
-  const loaded = await loadAnnotations(annFile, options.root, options);
-  const problems = [...loaded.problems];
+  const problems: AnnotationProblem[] = [];
   let classCount: number | undefined;
+  let classes: string[] | undefined;
   if (options.labelMap) {
     const map = await readLabelMap(options.labelMap);
     problems.push(...map.problems);
     classCount = map.classes.length;
+    classes = map.classes;
   }
+  const loaded = await loadAnnotations(annFile, options.root, { ...options, ...(classes ? { classes } : {}) });
+  problems.push(...loaded.problems);
   const seen = new Map<string, number>();
   const problem = (entry: AnnotationEntry, severity: 'error' | 'warning', kind: AnnotationProblem['kind'], message: string) =>
     problems.push({ file: annFile, line: entry.line ?? 0, severity, kind, message });
@@ -120,7 +147,7 @@ export async function checkAnnotationFile(annFile: string, options: CheckOptions
           if (label >= classCount) problem(entry, 'error', 'label-out-of-range', `label ${label} is out of range: the label map has ${classCount} classes (0..${classCount - 1})`);
         }
       }
-      if (/\s/.test(entry.path)) problem(entry, 'warning', 'whitespace-in-path', `path "${entry.path}" contains whitespace: this workbench reads it, mmaction2's own loader does not`);
+      if (!isCreateMlFile(annFile) && /\s/.test(entry.path)) problem(entry, 'warning', 'whitespace-in-path', `path "${entry.path}" contains whitespace: this workbench reads it, mmaction2's own loader does not`);
       const full = resolveDataPath(options.root, entry.path);
       const kind = await kindOf(full);
       if (kind === 'missing') {
@@ -133,6 +160,9 @@ export async function checkAnnotationFile(annFile: string, options: CheckOptions
         else if (options.probe) {
           const probe = await limited(() => probeVideo(full));
           if (probe.kind === 'error') problem(entry, 'error', 'unreadable', `"${entry.path}": ${probe.reason}`);
+          else if ((entry.startTime !== undefined || entry.endTime !== undefined) && ((entry.startTime ?? 0) >= probe.durationSeconds || (entry.endTime ?? 0) > probe.durationSeconds + 0.5)) {
+            problem(entry, 'error', 'malformed-line', `trim ${entry.startTime ?? 0}..${entry.endTime ?? 'end'} s lies outside the video (${probe.durationSeconds.toFixed(2)} s)`);
+          }
         }
         return;
       }

@@ -15,7 +15,10 @@ import { applyPipeline, planFrames, sampleShape, viewsPerSample, type PipelineSp
 import type { Clip } from './transforms.ts';
 
 export interface LoaderOptions {
+  /** mmaction2 video or rawframe list, or a Create ML .csv/.json (trims honoured). */
   annFile?: string;
+  /** Class order for Create ML files (their labels are names); sorted names when absent. */
+  classes?: string[];
   samples?: AnnotationEntry[];
   /** Format of `samples` or of annFile ('auto' for files by default). */
   format?: AnnotationFormat | 'auto';
@@ -228,7 +231,12 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
     entries = options.samples;
     format = options.format === 'rawframes' ? 'rawframes' : 'video';
   } else if (options.annFile) {
-    const loaded = await loadAnnotations(options.annFile, options.root, { format: options.format ?? 'auto', multiLabel: options.multiLabel ?? false, ...(options.withOffset !== undefined ? { withOffset: options.withOffset } : {}) });
+    const loaded = await loadAnnotations(options.annFile, options.root, {
+      format: options.format ?? 'auto',
+      multiLabel: options.multiLabel ?? false,
+      ...(options.withOffset !== undefined ? { withOffset: options.withOffset } : {}),
+      ...(options.classes ? { classes: options.classes } : {}),
+    });
     entries = loaded.entries;
     format = loaded.format;
     for (const problem of loaded.problems) problems.push(`${problem.file}:${problem.line}: ${problem.severity}: ${problem.message}`);

@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkAnnotationFile } from '../../core/data/dataset.ts';
 import { countDecodedFrames } from '../../core/data/decode.ts';
 import { createLoader, epochOrder, type Batch } from '../../core/data/loader.ts';
 import { smallClip } from '../../core/data/pipeline.ts';
@@ -153,6 +154,23 @@ describe('loader', () => {
     expect(Math.abs(level(batch, 0, 18) - rampLevel(18))).toBeLessThanOrEqual(2);
     expect(Math.abs(level(batch, 0, 19) - rampLevel(0))).toBeLessThanOrEqual(2);
     expect(loader.stats.skips.map((skip) => skip.reason)).toEqual([expect.stringMatching(/^truncated or corrupt: the header declares 12 frames, \d+ decode$/)]);
+  });
+
+  it('reads Create ML CSV files with trims, and checks them', async () => {
+    const csv = join(folder.path, 'create ml.csv');
+    // b/v 7.mp4 has 22 frames at 25 fps: 0.4..0.8 s is frames 10..19 (see the trim test above)
+    await writeFile(csv, 'video,label,start,end\n"b/v 7.mp4",wave,0.4,0.8\na/v 0.mp4,clap,,\n');
+    const loader = await createLoader({ annFile: csv, root, pipeline: valPipeline, batchSize: 2, shuffle: false, seed: 0, workers: 1 });
+    const [batch] = await collect(loader.epoch(0));
+    // sorted class names: clap = 0, wave = 1
+    expect(Array.from(batch.labels)).toEqual([1, 0]);
+    [11, 13, 15, 17].forEach((frame, t) => expect(Math.abs(level(batch, 0, t) - rampLevel(frame))).toBeLessThanOrEqual(2));
+    const map = join(folder.path, 'map.txt');
+    await writeFile(map, 'wave\n');
+    await writeFile(csv, 'video,label,start,end\nb/v 7.mp4,wave,5,6\na/v 0.mp4,clap,,\n');
+    const report = await checkAnnotationFile(csv, { root, labelMap: map, probe: true });
+    expect(report.problems.map((problem) => [problem.line, problem.kind])).toEqual([[2, 'malformed-line'], [3, 'unknown-class']]);
+    expect(report.problems[0].message).toMatch(/trim 5..6 s lies outside the video \(0.88 s\)/);
   });
 
   it('multi-view batches keep the views of a sample together', async () => {
