@@ -20,6 +20,7 @@ import { tf } from '../../core/engine/tf.ts';
 import { Registry } from '../../core/registry/registry.ts';
 import { modelConfigOf, resolveRunConfig, type RunConfig } from '../../core/train/run-config.ts';
 import type { ClusterEvent, ClusterSettingsInput, JobState } from '../../core/protocol/cluster.ts';
+import { finishedJobStates } from '../../core/protocol/cluster.ts';
 import { clusterUnavailableReason, startLocalCluster, type LocalCluster } from './local-cluster.ts';
 
 const unavailable = clusterUnavailableReason();
@@ -108,8 +109,8 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
   }, 30_000);
 
   it('runs two jobs: curves stream while the first runs, the second pends for resources, checkpoints pull and load', async () => {
-    // 16 videos over 8 ranks, micro-batch 1: 2 iterations per epoch, 3 epochs, 1 s each.
-    const first = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'local', gpus: 8, logInterval: 1, environment: { VSWIN_STANDIN_SLEEP: '1', VSWIN_STANDIN_NAN_ITER: '2' } });
+    // 16 videos over 8 ranks, micro-batch 1: 2 iterations per epoch, 3 epochs, 0.6 s each.
+    const first = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'local', gpus: 8, logInterval: 1, environment: { VSWIN_STANDIN_SLEEP: '0.6', VSWIN_STANDIN_NAN_ITER: '2' } });
     // All 8 GPUs are taken: this one waits with Slurm's pending reason.
     const second = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'local', gpus: 2, flavor: '1.x', logInterval: 1, environment: { VSWIN_STANDIN_SLEEP: '0.2' } });
     expect(first.itersPerEpoch).toBe(2);
@@ -119,7 +120,8 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     const live = registry.metrics(first.runId).filter((row) => row.scope === 'iteration' && row.name === 'loss');
     expect(live.length).toBeGreaterThan(0);
     expect(registry.getRun(first.runId)?.status).toBe('running');
-    const pending = await syncJob(registry, second.runId);
+    // Slurm gives the reason at its next scheduling pass, not at submission.
+    const pending = (await pollUntil(second.runId, 10, (r) => r.status.state !== 'pending' || r.status.reason !== null)).at(-1)!;
     expect(pending.status.state).toBe('pending');
     expect(pending.status.reason).toMatch(/Resources|Priority/);
     expect(registry.getRun(second.runId)?.message).toMatch(/^pending: /);
@@ -243,6 +245,27 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     const clone = await handler.handle('jobs.clone', { runId: job.runId });
     expect(clone).toMatchObject({ cluster: 'local', gpus: 1, flavor: '1.x' });
   }, 60_000);
+
+  it('torchrun on one machine over SSH: preflight, a completed run, a cancelled one', async () => {
+    const bin = fileURLToPath(new URL('./stand-in/bin', import.meta.url));
+    store.saveCluster(settings({ name: 'box', kind: 'torchrun', partition: null, torchrun: join(bin, 'torchrun'), setup: [`export PATH=${bin}:$PATH`], environment: { VSWIN_STANDIN_KEYS: join(work, 'keys.json'), STANDIN_PYTHON: python } }));
+    const report = await checkCluster(store, 'box', prepareSubmission(store, { config: baseConfig, configPath: null, cluster: 'box', gpus: 2 }));
+    expect(report.checks.filter((check) => !check.ok)).toEqual([]);
+    expect(report.checks.find((check) => check.name === 'gpus')?.detail).toMatch(/8 GPU/);
+    const quick = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'box', gpus: 2, logInterval: 1, environment: { VSWIN_STANDIN_SLEEP: '0.05' } });
+    const slow = await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'box', gpus: 2, logInterval: 1, environment: { VSWIN_STANDIN_SLEEP: '5' } });
+    expect(quick.jobId).toMatch(/^\d+$/);
+    const finished = (await pollUntil(quick.runId, 40, (r) => finishedJobStates.includes(r.status.state))).at(-1)!;
+    expect(finished.status.state).toBe('completed');
+    // 16 videos over 2 processes, micro-batch 1: 8 iterations per epoch, 3 epochs.
+    expect(registry.metrics(quick.runId).filter((row) => row.scope === 'iteration' && row.name === 'loss')).toHaveLength(24);
+    await pollUntil(slow.runId, 20, (r) => r.status.state === 'running');
+    const stopped = await cancelJob(registry, slow.runId);
+    const final = stopped.status.state === 'cancelled' ? stopped : (await pollUntil(slow.runId, 20, (r) => r.status.state === 'cancelled')).at(-1)!;
+    expect(final.status.state).toBe('cancelled');
+    expect(registry.getRun(slow.runId)?.status).toBe('stopped');
+    expect(await submitRun(registry, { config: baseConfig, configPath: null, cluster: 'box', gpus: 1, nodes: 2 }).catch((error: Error) => error.message)).toMatch(/one machine \(torchrun\); received 2 nodes/);
+  }, 90_000);
 
   it('bad inputs give clear errors, never a hang', async () => {
     store.saveCluster(settings({ name: 'nowhere', host: 'nosuchhost.invalid' }));
