@@ -110,6 +110,7 @@ class TransformPool {
   private readonly queue: TransformJob[] = [];
   private readonly running = new Map<Worker, TransformJob>();
   private nextId = 0;
+  private failure: Error | undefined;
   private readonly ready: Promise<void>;
 
   constructor(size: number) {
@@ -133,9 +134,12 @@ class TransformPool {
         this.release(worker);
       });
       worker.on('error', (error) => {
+        // A thread that died takes the pool with it: later jobs fail at once instead of waiting forever.
+        this.failure = new Error(`transform thread failed: ${error.message}`);
         const job = this.running.get(worker);
         this.running.delete(worker);
-        job?.reject(error);
+        job?.reject(this.failure);
+        for (const queued of this.queue.splice(0)) queued.reject(this.failure);
       });
     }
     this.ready = Promise.all(starts).then(() => {
@@ -160,6 +164,7 @@ class TransformPool {
 
   async run(spec: PipelineSpec, clip: Clip, random: Random): Promise<Float32Array> {
     await this.ready;
+    if (this.failure) throw this.failure;
     const frameBytes = clip.width * clip.height * 3;
     const pixels = new Uint8Array(frameBytes * clip.frames.length);
     clip.frames.forEach((frame, index) => pixels.set(frame, index * frameBytes));
