@@ -3,15 +3,16 @@
 // folder: the job script auto-resumes), clone, re-attach after a restart, and checkpoint pull +
 // registration. A run's metrics use the local trainer's names and steps, so the curves, overlays
 // and CSV export treat a cluster run like a local one.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Bundle, ClusterJob, ClusterSettings, EngineFlavor, JobState, JobStatus, LogProblem, PreflightReport, PulledCheckpoint, RemoteCheckpoint, SyncResult } from '../protocol/cluster.ts';
 import { finishedJobStates } from '../protocol/cluster.ts';
 import type { CheckpointReason } from '../protocol/train.ts';
 import { newRunId, type Registry } from '../registry/registry.ts';
-import { parseRunConfig, type RunConfig } from '../train/run-config.ts';
+import { modelConfigOf, parseRunConfig, type RunConfig } from '../train/run-config.ts';
+import { parseModelConfig } from '../model/config.ts';
+import { recognizerKeys } from '../model/keys.ts';
 import { loadCheckpoint, saveCheckpoint } from '../model/weights/checkpoint.ts';
-import type { TensorMap } from '../model/weights/types.ts';
 import type { ClusterBackend } from './backend.ts';
 import { buildBundle, writeBundle } from './bundle.ts';
 import { epochTrainRows, orderLogFiles, parseLogChunk, recordsToRows, resumePoint, type LogRecord, type RowContext } from './log-parser.ts';
@@ -335,34 +336,66 @@ export function pickCheckpoint(checkpoints: readonly RemoteCheckpoint[], which: 
   throw new Error(`no checkpoint "${which}" (expected a file name, an epoch number, "latest" or "best"); the work dir holds ${names.length ? names.join(', ') : 'no checkpoint yet'}`);
 }
 
+/** Class names of a run: its label map (the config's, or the bundle's copy), else "class i". */
+function classNamesOf(config: RunConfig, runDir: string): string[] {
+  for (const file of [config.data.classes, join(runDir, 'bundle', 'label_map.txt')]) {
+    if (file && existsSync(file)) {
+      const names = readFileSync(file, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
+      if (names.length === config.model.num_classes) return names;
+    }
+  }
+  return Array.from({ length: config.model.num_classes }, (_, i) => `class ${i}`);
+}
+
 /**
- * Downloads a checkpoint into the run folder, checks that it loads, and registers it. mmaction2
- * 1.x names the final norm `backbone.norm3`; a copy with the official key is written beside it
- * (safetensors) so the model loads it as is.
+ * Downloads a checkpoint into the run folder and registers a copy in the workbench format: the
+ * official .pth has no model config, which the comparison and attention pages need to rebuild the
+ * model, and mmaction2 1.x names the final norm `backbone.norm3` (renamed to the official key).
  */
 export async function pullCheckpoint(registry: Registry, runIdOrJobId: string, which: string, options: SyncOptions = {}): Promise<PulledCheckpoint> {
   const store = new ClusterStore(registry);
   const job = store.requireJob(runIdOrJobId);
+  const run = registry.requireRun(job.runId);
+  const config = parseRunConfig(run.config, `config of run ${run.id}`);
   const backend = (options.factory ?? createBackend)(store.requireCluster(job.cluster));
   const remote = pickCheckpoint(await backend.listCheckpoints(job.remoteDir), which);
   const fileName = remote.path.slice(remote.path.lastIndexOf('/') + 1);
-  const localPath = join(runDirOf(registry, job.runId), 'checkpoints', fileName);
-  await backend.pull(remote.path, localPath);
-  const notes: string[] = [];
-  let registered = localPath;
-  const loaded = loadCheckpoint(localPath);
-  notes.push(...loaded.notes);
-  if (loaded.stateDict.has('backbone.norm3.weight') && !loaded.stateDict.has('backbone.norm.weight')) {
-    const renamed: TensorMap = new Map([...loaded.stateDict].map(([key, tensor]) => [key.replace(/^backbone\.norm3\./, 'backbone.norm.'), tensor]));
-    registered = localPath.replace(/\.pth$/, '') + '.official.safetensors';
-    saveCheckpoint(registered, renamed, { run_id: job.runId, epoch: remote.epoch ?? undefined, source: `${job.cluster}:${remote.path}` });
-    notes.push(`mmaction2 1.x key backbone.norm3 renamed to backbone.norm in ${registered}`);
+  const runDir = runDirOf(registry, job.runId);
+  const downloaded = join(runDir, 'checkpoints', fileName);
+  await backend.pull(remote.path, downloaded);
+  const loaded = loadCheckpoint(downloaded);
+  const notes = [...loaded.notes];
+  let stateDict = loaded.stateDict;
+  if (stateDict.has('backbone.norm3.weight') && !stateDict.has('backbone.norm.weight')) {
+    stateDict = new Map([...stateDict].map(([key, tensor]) => [key.replace(/^backbone\.norm3\./, 'backbone.norm.'), tensor]));
+    notes.push('mmaction2 1.x key backbone.norm3 renamed to backbone.norm');
   }
-  const reasons: CheckpointReason[] = remote.kind === 'best' ? ['best'] : remote.kind === 'latest' ? ['last'] : ['interval'];
-  const existing = registry.checkpoints(job.runId).find((checkpoint) => checkpoint.path === registered);
+  const modelConfig = parseModelConfig(modelConfigOf(config));
+  const missing = [...recognizerKeys(modelConfig).keys()].filter((key) => !stateDict.has(key) && !key.endsWith('relative_position_index'));
+  if (missing.length) throw new Error(`${downloaded}: ${missing.length} weights of the run's model are missing (first: ${missing.slice(0, 3).join(', ')}); is this a checkpoint of run ${run.id}?`);
   const epoch = remote.epoch ?? (typeof loaded.metadata.epoch === 'number' ? loaded.metadata.epoch : 0);
+  const pipeline = config.data.pipeline;
+  const registered = `${downloaded.replace(/\.pth$/, '')}.vswin.safetensors`;
+  saveCheckpoint(
+    registered,
+    stateDict,
+    {
+      config: modelConfig,
+      classes: classNamesOf(config, runDir),
+      pipeline: { preset: pipeline.preset, clipLen: pipeline.clip_len, frameInterval: pipeline.frame_interval, cropSize: pipeline.crop_size, shortSide: pipeline.short_side },
+      runId: run.id,
+      epoch,
+      source: `${job.cluster}:${remote.path}`,
+    },
+    { keepInt64: true },
+  );
+  notes.push(`registered ${registered} (workbench format with the model config; the original is ${downloaded})`);
+  const reasons: CheckpointReason[] = remote.kind === 'best' ? ['best'] : remote.kind === 'latest' ? ['last'] : ['interval'];
+  const metricName = config.evaluation.metric;
+  const metric = registry.metrics(run.id).find((row) => row.scope === 'epoch' && row.split === 'val' && row.step === epoch && row.name === metricName);
+  const existing = registry.checkpoints(run.id).find((checkpoint) => checkpoint.path === registered);
   const checkpointId =
     existing?.id ??
-    registry.addCheckpoint({ runId: job.runId, epoch, iteration: epoch * job.itersPerEpoch, path: registered, statePath: null, reasons, metricName: null, metricValue: null });
+    registry.addCheckpoint({ runId: run.id, epoch, iteration: epoch * job.itersPerEpoch, path: registered, statePath: null, reasons, metricName: metric ? metricName : null, metricValue: metric?.value ?? null });
   return { remote, localPath: registered, checkpointId, notes };
 }

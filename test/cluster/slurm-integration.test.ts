@@ -18,6 +18,7 @@ import { createVideoSwin } from '../../core/model/video-swin.ts';
 import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { Registry } from '../../core/registry/registry.ts';
+import { readCheckpointInfo } from '../../core/host/service/inference.ts';
 import { modelConfigOf, resolveRunConfig, type RunConfig } from '../../core/train/run-config.ts';
 import type { ClusterEvent, ClusterSettingsInput, JobState } from '../../core/protocol/cluster.ts';
 import { finishedJobStates } from '../../core/protocol/cluster.ts';
@@ -151,6 +152,11 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     expect(pulledLatest.remote.epoch).toBe(3);
     const pulledBest = await pullCheckpoint(registry, second.runId, 'best');
     expect(pulledBest.notes.join(' ')).toMatch(/norm3 renamed/);
+    // What the comparison and attention pages read: the model config, classes and pipeline.
+    const info = readCheckpointInfo(pulledBest.localPath);
+    expect(info.config.backbone.embed_dim).toBe(16);
+    expect(info.classes).toHaveLength(4);
+    expect(registry.checkpoints(second.runId).find((c) => c.path === pulledBest.localPath)).toMatchObject({ epoch: 3, reasons: ['best'], metricName: 'top1', metricValue: 0.6000000000000001 });
     expect(registry.checkpoints(second.runId).map((c) => c.path)).toContain(pulledBest.localPath);
     const before = tf.memory().numTensors;
     for (const pulled of [pulledLatest, pulledBest]) {
