@@ -3,7 +3,7 @@
 // one process. Kernels a tier does not replace run stock (marked "stock" in its column).
 // Run: npm run bench:kernels [-- --repeats 3 --skip-stock-gradients --only <name part>]
 import { initBackend } from '../core/engine/backend.ts';
-import { installFastKernels, nativeProvider, uninstallFastKernels, type KernelTier } from '../core/engine/kernels/index.ts';
+import { fusedWindowAttention, installFastKernels, nativeProvider, uninstallFastKernels, type KernelTier } from '../core/engine/kernels/index.ts';
 import { tf } from '../core/engine/tf.ts';
 
 const argv = process.argv.slice(2);
@@ -76,6 +76,19 @@ const cases: Case[] = [
   matmulCase('attention [384,392,32]x[384,32,392]', [384, 392, 32], [384, 32, 392], true),
   matmulCase('linear [50176,96]x[96,288]', [50176, 96], [96, 288], false),
   matmulCase('linear [50176,96]x[96,288]', [50176, 96], [96, 288], true),
+  {
+    // Composed from BatchMatMul/Add/Softmax on stock and wasm, one fused kernel on native.
+    name: 'window attention [128,3,392,32], 64 windows',
+    kernel: 'BatchMatMul',
+    flops: 4 * 128 * 3 * 392 * 392 * 32,
+    gradient: false,
+    make: () => {
+      const [q, k, v] = [0, 1, 2].map(() => random([128, 3, 392, 32]));
+      const bias = random([3, 392, 392]);
+      const mask = tf.tidy(() => random([64, 392, 392]).greater(0.5).toFloat().mul(-100));
+      return { run: () => fusedWindowAttention(q, k, v, bias, mask), inputs: [q, k, v, bias, mask] };
+    },
+  },
   opCase('transpose window partition [8,7,8,7,56,96]', 'Transpose', [[8, 7, 8, 7, 56, 96]], (x) => x.transpose([0, 2, 1, 3, 4, 5])),
   opCase('transpose qkv [384,392,3,3,32]->[3,384,3,392,32]', 'Transpose', [[384, 392, 3, 3, 32]], (x) => x.transpose([2, 0, 3, 1, 4])),
   opCase('slice q of qkv [3,384,3,392,32]', 'Slice', [[3, 384, 3, 392, 32]], (x) => x.slice([1, 0, 0, 0, 0], [1, 384, 3, 392, 32])),

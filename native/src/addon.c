@@ -258,6 +258,38 @@ static napi_value js_softmax(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* windowAttention(q, k, v, bias, mask | null, out, params): params = batch, heads, n, dim, windows */
+static napi_value js_window_attention(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK_STATUS(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 7) return fail(env, "vswin native windowAttention: expected 7 arguments");
+  typed_view q, k, v, bias, mask = {0}, out;
+  if (!read_float_view(env, argv[0], &q, "q") || !read_float_view(env, argv[1], &k, "k") ||
+      !read_float_view(env, argv[2], &v, "v") || !read_float_view(env, argv[3], &bias, "bias") ||
+      !read_float_view(env, argv[5], &out, "out"))
+    return NULL;
+  napi_valuetype mask_type;
+  CHECK_STATUS(napi_typeof(env, argv[4], &mask_type));
+  int has_mask = mask_type != napi_null && mask_type != napi_undefined;
+  if (has_mask && !read_float_view(env, argv[4], &mask, "mask")) return NULL;
+  const int32_t *p;
+  size_t count;
+  if (!read_params(env, argv[6], &p, &count)) return NULL;
+  if (count < 5) return fail(env, "vswin native windowAttention: params needs 5 entries");
+  long batch = p[0], heads = p[1], n = p[2], dim = p[3], windows = p[4];
+  if (batch < 0 || heads < 0 || n < 0 || dim < 0 || windows < 1) return fail(env, "vswin native windowAttention: bad sizes");
+  size_t tokens = (size_t)(batch * heads * n * dim);
+  if (q.length < tokens || k.length < tokens || v.length < tokens || out.length < tokens)
+    return fail(env, "vswin native windowAttention: q, k, v or out smaller than batch*heads*n*dim");
+  if (bias.length < (size_t)(heads * n * n)) return fail(env, "vswin native windowAttention: bias smaller than heads*n*n");
+  if (has_mask && (mask.length < (size_t)(windows * n * n) || batch % windows != 0))
+    return fail(env, "vswin native windowAttention: mask smaller than windows*n*n, or batch not a multiple of windows");
+  if (vswin_window_attention(q.data, k.data, v.data, bias.data, has_mask ? mask.data : NULL, out.data, batch, heads, n, dim, windows) != 0)
+    napi_throw_error(env, NULL, "vswin native windowAttention: out of memory for the per-thread score buffer");
+  return NULL;
+}
+
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value result, isa, threads;
@@ -291,6 +323,7 @@ NAPI_MODULE_INIT() {
       {"gather", NULL, js_gather, NULL, NULL, NULL, napi_default, NULL},
       {"erf", NULL, js_erf, NULL, NULL, NULL, napi_default, NULL},
       {"softmax", NULL, js_softmax, NULL, NULL, NULL, napi_default, NULL},
+      {"windowAttention", NULL, js_window_attention, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
       {"setIsa", NULL, js_set_isa, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -171,6 +171,14 @@ static const gemm_isa *current_isa(void) {
 
 const char *vswin_gemm_isa(void) { return current_isa()->name; }
 
+int vswin_isa_is_avx512(void) {
+#ifdef VSWIN_X86
+  return current_isa() == &isa_avx512;
+#else
+  return 0;
+#endif
+}
+
 /* Pack buffers are per thread (not per pool slot) so two concurrent callers never share one. */
 static __thread float *pack_a_buffer;
 static __thread float *pack_b_buffer;
@@ -364,4 +372,14 @@ void vswin_gemm(const vswin_gemm_args *args) {
   } else {
     vswin_parallel(tasks, gemm_task, &job);
   }
+}
+
+void vswin_gemm_serial(const vswin_gemm_args *args) {
+  if (args->batch <= 0 || args->m <= 0 || args->n <= 0) return;
+  const gemm_isa *isa = current_isa();
+#ifdef VSWIN_X86
+  if (!isa_forced && isa == &isa_avx512 && args->k <= 64) isa = &isa_avx2;
+#endif
+  gemm_job job = {args, isa, 1, 1, args->m, args->n};
+  for (long i = 0; i < args->batch; i++) gemm_task(&job, i);
 }

@@ -38,7 +38,12 @@ typedef struct {
 } vswin_gemm_args;
 
 void vswin_gemm(const vswin_gemm_args *args);
+/* The same product on the calling thread only (for use inside a pool task). */
+void vswin_gemm_serial(const vswin_gemm_args *args);
 const char *vswin_gemm_isa(void);
+/* True when the chosen (or forced) instruction set is AVX-512; the hand-vectorised elementwise
+ * kernels follow the same choice, so forcing "portable" tests their fallbacks too. */
+int vswin_isa_is_avx512(void);
 /* Forces an instruction set ("avx512", "avx2", "portable"; returns 0 if this CPU lacks it), or
  * "auto" to go back to the run-time choice. */
 int vswin_gemm_force_isa(const char *name);
@@ -58,5 +63,14 @@ long vswin_gather(const uint32_t *x, const int32_t *indices, uint32_t *out, long
 
 void vswin_erf(const float *input, float *output, long size);
 void vswin_softmax(const float *input, float *output, long rows, long cols);
+/* Softmax of rows in place on the calling thread. */
+void vswin_softmax_rows_serial(float *rows_data, long rows, long cols);
+
+/* out[b, h] = softmax(q[b, h] k[b, h]^T + bias[h] + mask[b % windows]) v[b, h] for every window b
+ * and head h, one (b, h) at a time so the n x n scores stay in cache. q, k, v, out: [batch, heads,
+ * n, dim]; bias: [heads, n, n]; mask: [windows, n, n] or NULL. Returns -1 when a thread could not
+ * allocate its score buffer (the output is then incomplete), else 0. */
+int vswin_window_attention(const float *q, const float *k, const float *v, const float *bias, const float *mask,
+                           float *out, long batch, long heads, long n, long dim, long windows);
 
 #endif

@@ -7,6 +7,8 @@ import { kernelTable, type KernelEntry } from './kernel-table.ts';
 import type { KernelFunction } from './kernel-types.ts';
 import { loadNativeKernels } from './native-addon.ts';
 import { loadWasmKernels } from './wasm-simd.ts';
+
+export { fusedWindowAttention, WINDOW_ATTENTION } from './attention.ts';
 import type { KernelProvider } from './provider.ts';
 
 export const KERNELS_ENV = 'VSWIN_KERNELS';
@@ -33,6 +35,7 @@ export function parseKernelRequest(value: string | undefined, source: string): K
 }
 
 const replaced = new Map<string, tf.KernelConfig>();
+const added = new Set<string>();
 let active: KernelProvider | null = null;
 let status: FastKernelStatus = stockStatus('fast kernels not installed (no backend started yet)');
 
@@ -51,6 +54,8 @@ export function uninstallFastKernels(): void {
     tf.registerKernel(original);
   }
   replaced.clear();
+  for (const name of added) tf.unregisterKernel(name, 'wasm');
+  added.clear();
   active = null;
   status = stockStatus('fast kernels uninstalled');
 }
@@ -61,16 +66,26 @@ function replaceKernels(provider: KernelProvider, table: Record<string, KernelEn
     if (!config) throw new Error(`fast kernels: the wasm backend has no ${name} kernel`);
     return config.kernelFunc as KernelFunction;
   };
-  for (const [name, { needs, factory }] of Object.entries(table)) {
+  const missing: KernelFunction = () => {
+    throw new Error('fast kernels: this kernel has no stock version to fall back to');
+  };
+  for (const [name, entry] of Object.entries(table)) {
+    if (typeof provider[entry.needs] !== 'function') continue;
     const original = tf.getKernel(name, 'wasm');
-    if (!original || typeof provider[needs] !== 'function') continue;
-    const kernelFunc = factory(provider, { original: original.kernelFunc as KernelFunction, kernel });
+    if (entry.added) {
+      if (original) tf.unregisterKernel(name, 'wasm');
+      tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: entry.factory(provider, { original: missing, kernel }) as tf.KernelFunc });
+      added.add(name);
+      continue;
+    }
+    if (!original) continue;
+    const kernelFunc = entry.factory(provider, { original: original.kernelFunc as KernelFunction, kernel });
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
     replaced.set(name, original);
   }
   active = provider;
-  return [...replaced.keys()];
+  return [...replaced.keys(), ...added];
 }
 
 /**

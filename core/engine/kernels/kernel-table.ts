@@ -2,11 +2,14 @@
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
 import { gatherKernel, sliceKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
 import { binaryKernel, erfKernel, softmaxKernel } from './elementwise.ts';
+import { WINDOW_ATTENTION, windowAttentionKernel } from './attention.ts';
 import type { KernelContext, KernelFunction } from './kernel-types.ts';
 import type { KernelProvider } from './provider.ts';
 
 export interface KernelEntry {
   needs: keyof KernelProvider;
+  /** A kernel of our own (no tfjs original): registered on install, removed on uninstall. */
+  added?: boolean;
   factory: (provider: KernelProvider, context: KernelContext) => KernelFunction;
 }
 
@@ -24,5 +27,6 @@ export function kernelTable(): Record<string, KernelEntry> {
     RealDiv: { needs: 'binary', factory: (provider, context) => binaryKernel('RealDiv', provider, context) },
     Erf: { needs: 'erf', factory: erfKernel },
     Softmax: { needs: 'softmax', factory: softmaxKernel },
+    [WINDOW_ATTENTION]: { needs: 'windowAttention', factory: windowAttentionKernel, added: true },
   };
 }

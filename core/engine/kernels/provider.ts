@@ -13,6 +13,8 @@ export interface KernelProvider {
   gather?(x: Float32Array | Int32Array, indices: Int32Array, out: Float32Array | Int32Array, params: Int32Array): number;
   erf?(input: Float32Array, output: Float32Array): void;
   softmax?(input: Float32Array, output: Float32Array, rows: number, cols: number): void;
+  /** params: batch, heads, n, dim, windows. See fusedWindowAttention (attention.ts). */
+  windowAttention?(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array, mask: Float32Array | null, out: Float32Array, params: Int32Array): void;
   info(): { isa: string; threads: number };
   /** Forces a matrix micro-kernel family ("avx512", "avx2", "portable") or "auto"; false if the CPU lacks it. */
   setIsa?(name: string): boolean;

@@ -37,10 +37,14 @@ async function runOn(backend: 'cpu' | 'wasm', computation: Computation): Promise
   return results;
 }
 
-/** Asserts the fast (wasm) results equal the cpu reference within atol + rtol * |reference|. */
-export async function expectSameOnBoth(computation: Computation, tolerance = { atol: 1e-5, rtol: 1e-5 }, label = ''): Promise<void> {
+/**
+ * Asserts the fast (wasm) results equal the cpu reference within atol + rtol * |reference|.
+ * `fastComputation` (default: the same) is what runs on wasm, e.g. a fused op against its composition.
+ */
+export async function expectSameOnBoth(computation: Computation, tolerance = { atol: 1e-5, rtol: 1e-5 }, label = '',
+  fastComputation: Computation = computation): Promise<void> {
   const reference = await runOn('cpu', computation);
-  const fast = await runOn('wasm', computation);
+  const fast = await runOn('wasm', fastComputation);
   expect(fast.length, `${label}: output count`).toBe(reference.length);
   reference.forEach((expected, index) => {
     const actual = fast[index];

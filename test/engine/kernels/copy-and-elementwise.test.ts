@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
+import { activeProvider, uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
 import { tf } from '../../../core/engine/tf.ts';
 import { expectSameOnBoth, seeded, tierMissing, TIERS, useTier } from './compare.ts';
 const exact = { atol: 0, rtol: 0 };
@@ -157,6 +157,19 @@ describe.each(TIERS)('%s Add, Sub, Multiply, RealDiv, Erf, Softmax against the c
       return [gelu(x), tf.grad((input: tf.Tensor) => gelu(input).sum())(x)];
     }, { atol: 1e-6, rtol: 1e-5 }, 'gelu');
     specials.dispose();
+  });
+
+  it.skipIf(tier !== 'native' || tierMissing(tier))('erf and softmax on each instruction set the CPU has', async () => {
+    const provider = activeProvider()!;
+    for (const isa of ['avx512', 'avx2', 'portable']) {
+      if (!provider.setIsa?.(isa)) continue;
+      try {
+        await expectSameOnBoth(() => [tensor([3, 1000], 40).mul(4).erf(), tensor([7, 37], 41).mul(8).softmax(), tf.tensor([[1, NaN, 2]]).softmax(), tf.tensor([NaN, Infinity, -Infinity, 0.1]).erf()],
+          { atol: 2e-7, rtol: 2e-6 }, `erf/softmax ${isa}`);
+      } finally {
+        provider.setIsa('auto');
+      }
+    }
   });
 
   it.skipIf(tierMissing(tier))('softmax over rows of several lengths, with the -100 shift mask, and its gradient', async () => {
