@@ -53,6 +53,19 @@ describe('Resize', () => {
     expect(firstChannel(resizeClip(gray([[0, 10, 20, 30], [40, 50, 60, 70]]), 2, 1))).toEqual([25, 45]);
   });
 
+  it('uses the vectorised rounding for the first 16-byte blocks of a row and exact rounding for the tail', () => {
+    // 2 rows (gray 1 over gray 5) -> 5 rows, 6 pixels wide (18 bytes: 0..15 vector path, 16..17 tail).
+    // Row 3: y = 3.5 * 2/5 - 0.5 = 0.9 (float32) -> weights round(0.1 * 2048) = 205 and 1843.
+    // Horizontal pass is the identity: S0 = 1 * 2048, S1 = 5 * 2048.
+    // vector: ((2048 >> 4) * 205 >> 16) + ((10240 >> 4) * 1843 >> 16) = 0 + 17; (17 + 2) >> 2 = 4
+    // tail: (2048 * 205 + 10240 * 1843 + 2^21) >> 22 = 21389312 >> 22 = 5
+    const source: Clip = { width: 6, height: 2, frames: [Uint8Array.from({ length: 36 }, (_, i) => (i < 18 ? 1 : 5))] };
+    const row3 = resizeClip(source, 6, 5).frames[0].subarray(3 * 18, 4 * 18);
+    expect(Array.from(row3)).toEqual([...new Array(16).fill(4), 5, 5]);
+    // A region keeps each byte's path from its position in the full row.
+    expect(Array.from(resizeClip(source, 6, 5, { left: 4, top: 3, width: 2, height: 1 }).frames[0])).toEqual([4, 4, 4, 4, 5, 5]);
+  });
+
   it('keeps a constant image constant and a same-size resize unchanged', () => {
     const clip = coordinateClip(13, 7, 2);
     expect(resizeClip(clip, 13, 7).frames).toEqual(clip.frames);
