@@ -351,7 +351,7 @@ typedef struct {
  * accurate in relative terms near 0 where 1 - (...) would cancel. |x| >= 1: Abramowitz & Stegun
  * 7.1.26 (absolute error <= 1.5e-7), the formula TensorFlow.js's own Erf kernels use. Both are
  * computed and one selected, so the loop vectorises. */
-static void erf_span_portable(const float *restrict input, float *restrict output, long n) {
+VSWIN_CLONES static void erf_span_portable(const float *restrict input, float *restrict output, long n) {
   for (long i = 0; i < n; i++) {
     float x = input[i];
     float ax = fabsf(x);
@@ -524,12 +524,84 @@ __attribute__((target("avx512f"))) static void softmax_row_avx512(const float *x
     _mm512_mask_storeu_ps(y + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, y + i), inverse));
   }
 }
+
+/* AVX2+FMA versions for CPUs without AVX-512 (most AMD and client Intel parts). */
+__attribute__((target("avx2,fma"))) static inline __m256 exp_avx2(__m256 x) {
+  __m256 clamped = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.0f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(clamped, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), clamped);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+  result = _mm256_blendv_ps(result, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ));
+  result = _mm256_blendv_ps(result, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(88.0f), _CMP_GT_OQ));
+  return _mm256_blendv_ps(result, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+__attribute__((target("avx2,fma"))) static float reduce_max_avx2(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+__attribute__((target("avx2,fma"))) static float reduce_add_avx2(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x, float *y, long n) {
+  __m256 maximum = _mm256_set1_ps(-INFINITY);
+  __m256 nan = _mm256_setzero_ps();
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    maximum = _mm256_max_ps(maximum, v);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  float top = reduce_max_avx2(maximum);
+  int has_nan = _mm256_movemask_ps(nan) != 0;
+  for (long j = i; j < n; j++) {
+    if (x[j] != x[j]) has_nan = 1;
+    top = x[j] > top ? x[j] : top;
+  }
+  if (has_nan) top = NAN;
+  __m256 shift = _mm256_set1_ps(top);
+  __m256 sum = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= n; i += 8) {
+    __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), shift));
+    _mm256_storeu_ps(y + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  float total = reduce_add_avx2(sum);
+  for (; i < n; i++) {
+    float e = exp_approx(x[i] - top);
+    y[i] = e;
+    total += e;
+  }
+  __m256 inverse = _mm256_set1_ps(1.0f / total);
+  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inverse));
+  for (; i < n; i++) y[i] *= 1.0f / total;
+}
 #endif
 
 static void softmax_row(const float *x, float *y, long n) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   if (vswin_isa_is_avx512()) {
     softmax_row_avx512(x, y, n);
+    return;
+  }
+  if (vswin_isa_is_avx2()) {
+    softmax_row_avx2(x, y, n);
     return;
   }
 #endif

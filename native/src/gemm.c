@@ -171,6 +171,14 @@ static const gemm_isa *current_isa(void) {
 
 const char *vswin_gemm_isa(void) { return current_isa()->name; }
 
+int vswin_isa_is_avx2(void) {
+#ifdef VSWIN_X86
+  return current_isa() == &isa_avx2;
+#else
+  return 0;
+#endif
+}
+
 int vswin_isa_is_avx512(void) {
 #ifdef VSWIN_X86
   return current_isa() == &isa_avx512;

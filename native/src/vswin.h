@@ -44,6 +44,7 @@ const char *vswin_gemm_isa(void);
 /* True when the chosen (or forced) instruction set is AVX-512; the hand-vectorised elementwise
  * kernels follow the same choice, so forcing "portable" tests their fallbacks too. */
 int vswin_isa_is_avx512(void);
+int vswin_isa_is_avx2(void);
 /* Forces an instruction set ("avx512", "avx2", "portable"; returns 0 if this CPU lacks it), or
  * "auto" to go back to the run-time choice. */
 int vswin_gemm_force_isa(const char *name);
