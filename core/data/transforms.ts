@@ -34,8 +34,14 @@ export function shortSideSize(width: number, height: number, shortSide: number):
 // arithmetic of OpenCV's vectorised path (x86 SSE / ARM NEON) and its scalar tail.
 const coefficientScale = 2048;
 
-function linearTable(source: number, target: number): { low: Int32Array; high: Int32Array; weightLow: Int32Array; weightHigh: Int32Array } {
-  const scale = source / target;
+/**
+ * Source taps and 11-bit weights per output position, as OpenCV's resize computes them: the scale
+ * is 1 / (target / source) in double, positions and fractions in float32. Columns past an edge get
+ * the edge pixel with weights (1, 0); rows past an edge keep their fraction and read the edge row
+ * twice (OpenCV clamps row indices, not weights, which matters for its vectorised rounding).
+ */
+function linearTable(source: number, target: number, axis: 'columns' | 'rows'): { low: Int32Array; high: Int32Array; weightLow: Int32Array; weightHigh: Int32Array } {
+  const scale = 1 / (target / source);
   const low = new Int32Array(target);
   const high = new Int32Array(target);
   const weightLow = new Int32Array(target);
@@ -44,16 +50,18 @@ function linearTable(source: number, target: number): { low: Int32Array; high: I
     const position = Math.fround((d + 0.5) * scale - 0.5);
     let s = Math.floor(position);
     let fraction = Math.fround(position - s);
-    if (s < 0) {
-      s = 0;
-      fraction = 0;
+    if (axis === 'columns') {
+      if (s < 0) {
+        s = 0;
+        fraction = 0;
+      }
+      if (s >= source - 1) {
+        s = source - 1;
+        fraction = 0;
+      }
     }
-    if (s >= source - 1) {
-      s = source - 1;
-      fraction = 0;
-    }
-    low[d] = s;
-    high[d] = Math.min(s + 1, source - 1);
+    low[d] = Math.min(Math.max(s, 0), source - 1);
+    high[d] = Math.min(Math.max(s + 1, 0), source - 1);
     weightHigh[d] = roundHalfEven(fraction * coefficientScale);
     weightLow[d] = roundHalfEven(Math.fround(1 - fraction) * coefficientScale);
   }
@@ -69,8 +77,8 @@ export function resizeClip(clip: Clip, width: number, height: number, region?: B
     throw new Error(`resize: expected a positive integer size, received ${width}x${height}`);
   }
   const box = region ?? { left: 0, top: 0, width, height };
-  const xs = linearTable(clip.width, width);
-  const ys = linearTable(clip.height, height);
+  const xs = linearTable(clip.width, width, 'columns');
+  const ys = linearTable(clip.height, height, 'rows');
   // Byte offsets and weights of the box's columns, so the inner loops touch only flat typed arrays.
   const offsetLow = new Int32Array(box.width);
   const offsetHigh = new Int32Array(box.width);
