@@ -1,10 +1,10 @@
 // The UI benchmark's page (bench/ui.ts drives it): 20 runs x 100,000 points overlaid, then points
 // streaming at a set rate through the same LiveChart the training page uses; frame times measured.
-import { LiveChart } from './live-chart.ts';
+import { LiveChart, lineTraceType } from './live-chart.ts';
 
 declare global {
   interface Window {
-    benchUi?: (options: { runs: number; points: number; rate: number; seconds: number }) => Promise<{ frameTimes: number[]; setupMs: number; pointsDrawn: number; flushes: number }>;
+    benchUi?: (options: { runs: number; points: number; rate: number; seconds: number }) => Promise<{ frameTimes: number[]; setupMs: number; pointsDrawn: number; flushes: number; redraws: number; traceType: string; updateMs: number[] }>;
   }
 }
 
@@ -26,6 +26,7 @@ window.benchUi = async ({ runs, points, rate, seconds }) => {
     if (running) requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
+  const updatesBefore = chart.stats.updateMs.length;
   let next = points;
   const interval = setInterval(() => {
     chart.push(0, next, 0.05 + Math.random() * 0.01, Date.now());
@@ -34,5 +35,5 @@ window.benchUi = async ({ runs, points, rate, seconds }) => {
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   clearInterval(interval);
   running = false;
-  return { frameTimes: frameTimes.slice(1), setupMs, pointsDrawn: chart.stats.points, flushes: chart.stats.flushes };
+  return { frameTimes: frameTimes.slice(1), setupMs, pointsDrawn: chart.stats.points, flushes: chart.stats.flushes, redraws: chart.stats.redraws, traceType: lineTraceType(), updateMs: chart.stats.updateMs.slice(updatesBefore) };
 };

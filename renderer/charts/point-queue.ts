@@ -79,3 +79,35 @@ export class PointQueue {
     this.history.clear();
   }
 }
+
+/**
+ * Min/max decimation: at most `buckets` x 2 points, each bucket keeping its lowest and highest
+ * value in time order, so spikes survive and a line drawn through them looks like the full one.
+ */
+export function decimate(x: number[], y: number[], buckets: number): { x: number[]; y: number[] } {
+  const length = x.length;
+  if (length <= buckets * 2) return { x: [...x], y: [...y] };
+  const outX: number[] = [];
+  const outY: number[] = [];
+  const size = length / buckets;
+  for (let b = 0; b < buckets; b++) {
+    const start = Math.floor(b * size);
+    const end = Math.min(length, Math.floor((b + 1) * size));
+    let low = start;
+    let high = start;
+    for (let i = start; i < end; i++) {
+      // NaN never wins a comparison, so gaps do not hide real values.
+      if (y[i] < y[low] || Number.isNaN(y[low])) low = i;
+      if (y[i] > y[high] || Number.isNaN(y[high])) high = i;
+    }
+    const first = Math.min(low, high);
+    const second = Math.max(low, high);
+    outX.push(x[first]);
+    outY.push(y[first]);
+    if (second !== first) {
+      outX.push(x[second]);
+      outY.push(y[second]);
+    }
+  }
+  return { x: outX, y: outY };
+}
