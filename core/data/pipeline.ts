@@ -9,7 +9,6 @@ import { sampleFrames, type OutOfBoundOption } from './sampling.ts';
 import {
   centerCropBox,
   cropClip,
-  flipClip,
   imagenetMean,
   imagenetStd,
   normalizeToNCTHW,
@@ -222,8 +221,7 @@ export function applyPipeline(
     }
   }
   const flipped = spec.flipRatio > 0 && random.next() < spec.flipRatio;
-  if (flipped) cropped = flipClip(cropped);
-  const { data, shape } = normalizeToNCTHW(cropped, spec.sampling.clipLen, spec.mean, spec.std, into, offset);
+  const { data, shape } = normalizeToNCTHW(cropped, spec.sampling.clipLen, spec.mean, spec.std, into, offset, flipped);
   const trace: TransformTrace = { resized, boxes, flipped };
   if (spec.randomErasing) {
     const erased = randomErasing(data, shape, random, spec.randomErasing.probability, spec.randomErasing.areaRange, spec.randomErasing.aspectRange, offset);

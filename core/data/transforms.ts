@@ -237,6 +237,7 @@ export function randomResizedCropBox(
 /**
  * Normalize + FormatShape('NCTHW'): frames are ordered view-major (crops outermost, then clips), each
  * view `clipLen` frames. Computes (x - mean) * (1 / std) in float32 as mmcv's imnormalize does.
+ * `mirror` applies a horizontal flip on the way (same values as flipClip first, one pass fewer).
  */
 export function normalizeToNCTHW(
   clip: Clip,
@@ -245,6 +246,7 @@ export function normalizeToNCTHW(
   std: readonly number[] = imagenetStd,
   into?: Float32Array,
   offset = 0,
+  mirror = false,
 ): { data: Float32Array; shape: [number, number, number, number, number] } {
   if (clip.frames.length % clipLen !== 0) throw new Error(`format shape: ${clip.frames.length} frames is not a multiple of clip length ${clipLen}`);
   const views = clip.frames.length / clipLen;
@@ -261,7 +263,16 @@ export function normalizeToNCTHW(
         const base = offset + ((view * 3 + channel) * clipLen + t) * plane;
         const m = means[channel];
         const s = inverse[channel];
-        for (let p = 0, i = channel; p < plane; p++, i += 3) data[base + p] = Math.fround(frame[i] - m) * s;
+        if (!mirror) {
+          for (let p = 0, i = channel; p < plane; p++, i += 3) data[base + p] = Math.fround(frame[i] - m) * s;
+          continue;
+        }
+        // Horizontal flip folded into the same pass: row y, column x reads column width - 1 - x.
+        const width = clip.width;
+        for (let y = 0; y < clip.height; y++) {
+          const row = base + y * width;
+          for (let x = 0, i = ((y + 1) * width - 1) * 3 + channel; x < width; x++, i -= 3) data[row + x] = Math.fround(frame[i] - m) * s;
+        }
       }
     }
   }

@@ -132,6 +132,8 @@ describe('Normalize and FormatShape', () => {
     // channel 0 holds x: (2 - 123.675) / 58.395
     expect(data[(((1 * 3 + 0) * 2 + 1) * 2 + 1) * 3 + 2]).toBeCloseTo((2 - 123.675) / 58.395, 6);
     expect(() => normalizeToNCTHW(clip, 3)).toThrow(/4 frames is not a multiple of clip length 3/);
+    // The mirrored pass equals flipping first.
+    expect(normalizeToNCTHW(clip, 2, undefined, undefined, undefined, 0, true).data).toEqual(normalizeToNCTHW(flipClip(clip), 2).data);
   });
 
   it('random erasing zeroes one box, the same on every frame', () => {
