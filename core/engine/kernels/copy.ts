@@ -92,3 +92,16 @@ export function gatherKernel(provider: KernelProvider, context: KernelContext): 
     return out;
   };
 }
+
+/**
+ * Identity (tf.clone, the gradient tape's copies) shares the input's data, as Reshape and the cpu
+ * backend's Identity do: tensors are immutable, and stock wasm copies every byte instead.
+ */
+export function identityKernel(_provider: KernelProvider, context: KernelContext): KernelFunction {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype === 'string') return context.original(args);
+    wasmBackendOf(args).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}

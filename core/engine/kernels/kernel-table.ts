@@ -1,6 +1,6 @@
 // The table of replaced kernels: name -> the provider method it needs and its factory.
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
-import { gatherKernel, sliceKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
+import { gatherKernel, identityKernel, sliceKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
 import { binaryKernel, erfKernel, softmaxKernel } from './elementwise.ts';
 import { WINDOW_ATTENTION, windowAttentionKernel } from './attention.ts';
 import type { KernelContext, KernelFunction } from './kernel-types.ts';
@@ -21,6 +21,7 @@ export function kernelTable(): Record<string, KernelEntry> {
     Slice: { needs: 'stridedCopy', factory: sliceKernel },
     StridedSlice: { needs: 'stridedCopy', factory: stridedSliceKernel },
     GatherV2: { needs: 'gather', factory: gatherKernel },
+    Identity: { needs: 'stridedCopy', factory: identityKernel },
     Add: { needs: 'binary', factory: (provider, context) => binaryKernel('Add', provider, context) },
     Sub: { needs: 'binary', factory: (provider, context) => binaryKernel('Sub', provider, context) },
     Multiply: { needs: 'binary', factory: (provider, context) => binaryKernel('Multiply', provider, context) },

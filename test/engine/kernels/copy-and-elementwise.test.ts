@@ -41,6 +41,27 @@ describe.each(TIERS)('%s Transpose, Slice, StridedSlice against the cpu backend'
     await expectSameOnBoth(() => tf.grad((x: tf.Tensor) => x.transpose([2, 0, 1]).mul(tensor([5, 3, 4], 6)).sum())(tensor([3, 4, 5], 7)), exact, 'transpose grad');
   });
 
+  it.skipIf(tierMissing(tier))('identity (clone) shares data safely: disposing either side keeps the other intact', async () => {
+    await expectSameOnBoth(() => {
+      const x = tensor([4, 5], 42);
+      const copy = x.clone();
+      const variable = tf.variable(x.clone());
+      variable.assign(tf.zeros([4, 5]));
+      const kept = copy.add(1);
+      x.dispose();
+      const result = [kept, copy.mul(2), variable.add(0)];
+      variable.dispose();
+      return result;
+    }, exact, 'identity');
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const bytes = tf.memory().numBytes;
+    tf.tidy(() => {
+      tensor([100], 43).clone().clone();
+    });
+    expect([tf.memory().numTensors, tf.memory().numBytes]).toEqual([before, bytes]);
+  });
+
   it.skipIf(tierMissing(tier))('slices of rank 1 to 6: offsets, non-contiguous blocks, size -1, empty', async () => {
     await expectSameOnBoth(() => [
       tensor([50], 8).slice(3, 20),
