@@ -13,6 +13,16 @@ import { launchWorkbench, UI_DIR } from '../core/host/service/launch.ts';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
+interface BenchResult {
+  frameTimes: number[];
+  setupMs: number;
+  pointsDrawn: number;
+  flushes: number;
+  redraws: number;
+  traceType: string;
+  updateMs: number[];
+}
+
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   if (sorted.length === 0) return Number.NaN;
@@ -35,7 +45,7 @@ async function main(): Promise<void> {
     const points = 100_000;
     const rate = 50;
     const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-    const result = await page.evaluate((options) => window.benchUi!(options), { runs, points, rate, seconds });
+    const result = await page.evaluate((options) => (window as unknown as { benchUi: (o: typeof options) => Promise<BenchResult> }).benchUi(options), { runs, points, rate, seconds });
     process.stdout.write(`Chart stream: ${runs} runs x ${points.toLocaleString('en')} points, +${rate} points/s for ${seconds} s (${result.traceType} traces)\n`);
     const frames = result.frameTimes;
     process.stdout.write(`  initial draw of ${(runs * points).toLocaleString('en')} points: ${(result.setupMs / 1000).toFixed(2)} s\n`);
