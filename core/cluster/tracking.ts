@@ -261,6 +261,8 @@ async function describeStatus(backend: ClusterBackend, job: ClusterJob, status: 
   if (status.state === 'running' && !hasLog && (status.elapsedSeconds ?? 0) >= noLogWarningSeconds) {
     return { ...status, message: `running for ${status.elapsedSeconds} s without writing an engine log in work/ (see ${outputFileOf(backend, job)} in ${job.remoteDir})` };
   }
+  // An ended job keeps the message written when it ended (it may hold the output's last lines).
+  if (finishedJobStates.includes(status.state) && job.state === status.state && job.message) return { ...status, message: job.message };
   if ((status.state === 'failed' || status.state === 'unknown') && job.state !== status.state) {
     const tail = await backend.outputTail(job.jobId, job.remoteDir).catch(() => '');
     if (tail) return { ...status, message: `${status.message ?? status.state}${hasLog ? '' : '; the job wrote no engine log'}; last output: ${tail}` };
