@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
 const addonPath = join(nativeDir, 'build', 'Release', 'vswin_kernels.node');
-const fallback = 'the project will run on the stock TensorFlow.js wasm kernels (slower); see `npx vswin doctor`';
+const fallback = 'the project will run on the WebAssembly SIMD kernel tier instead (slower than native); see `npx vswin doctor`';
 
 function say(message) {
   console.log(`[vswin native kernels] ${message}`);
