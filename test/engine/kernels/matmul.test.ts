@@ -21,6 +21,7 @@ const shapes: [number[], number[], number, number, number][] = [
   [[2, 3, 2], [2, 3, 2], 4, 3, 5],
   [[2], [2], 6, 0, 7],
   [[], [], 70, 300, 90],
+  [[], [], 9, 300, 1000], // a ragged last panel in a full-width, full-depth block
 ];
 
 describe.each(TIERS)('%s BatchMatMul and _FusedMatMul against the cpu backend', (tier) => {
