@@ -19,6 +19,7 @@ export interface PreflightRequest {
 }
 
 export interface LogChunk {
+  /** Relative to the remote run folder. */
   path: string;
   offset: number;
   bytes: Uint8Array;

@@ -182,10 +182,14 @@ const runStatusOf = (state: JobState): 'created' | 'running' | 'completed' | 'fa
   }
 };
 
+const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
+const MAX_LINE_BYTES = 256 * 1024 * 1024;
+
 export interface SyncOptions {
   factory?: BackendFactory;
   /** A running job with no engine log after this many seconds gets a warning message. */
   noLogWarningSeconds?: number;
+  /** Log bytes read per file and poll (default 4 MB). */
   maxBytes?: number;
 }
 
@@ -196,7 +200,17 @@ export async function syncJob(registry: Registry, runIdOrJobId: string, options:
   const settings = store.requireCluster(job.cluster);
   const backend = (options.factory ?? createBackend)(settings);
   const offsets = store.logOffsets(job.runId);
-  const snapshot = await backend.snapshot(job.jobId, job.remoteDir, job.flavor, new Map([...offsets].map(([path, entry]) => [path, entry.offset])), options.maxBytes);
+  const maxBytes = options.maxBytes ?? DEFAULT_CHUNK_BYTES;
+  const snapshot = await backend.snapshot(job.jobId, job.remoteDir, job.flavor, new Map([...offsets].map(([path, entry]) => [path, entry.offset])), maxBytes);
+  // A chunk cut before its first newline holds one line longer than the read: read on until a
+  // line ends (or the file does), or the log would never advance past it.
+  for (const chunk of snapshot.chunks) {
+    let limit = maxBytes;
+    while (chunk.bytes.length >= limit && chunk.bytes.lastIndexOf(0x0a) < 0 && limit < MAX_LINE_BYTES) {
+      limit *= 4;
+      chunk.bytes = await backend.readFrom(`${job.remoteDir}/${chunk.path}`, chunk.offset, limit);
+    }
+  }
   const context: RowContext = { flavor: job.flavor, itersPerEpoch: job.itersPerEpoch, loggedLrToBase: job.loggedLrToBase };
   const problems: LogProblem[] = [];
   const records: LogRecord[] = [];
