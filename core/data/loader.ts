@@ -19,6 +19,11 @@ export interface LoaderOptions {
   annFile?: string;
   /** Class order for Create ML files (their labels are names); sorted names when absent. */
   classes?: string[];
+  /**
+   * Known frame counts and sizes by annotation path (e.g. `videoInfoFromReport` on a scan's
+   * report.json), so large datasets are not probed again by every run.
+   */
+  videoInfo?: Record<string, KnownVideo>;
   samples?: AnnotationEntry[];
   /** Format of `samples` or of annFile ('auto' for files by default). */
   format?: AnnotationFormat | 'auto';
@@ -210,6 +215,13 @@ export function epochOrder(size: number, shuffle: boolean, seed: number, epoch: 
   return order;
 }
 
+export interface KnownVideo {
+  totalFrames: number;
+  width: number;
+  height: number;
+  fps?: number;
+}
+
 interface SourceInfo {
   totalFrames: number;
   /** Added to sampled indices: the rawframe start index, or the first frame of a trimmed video. */
@@ -279,10 +291,18 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
       // Size comes from the first decoded frame; the folder listing is all that is needed here.
       return { totalFrames: total, offset: start, width: 0, height: 0, frameFiles: files };
     }
-    const info = await stat(full);
-    if (info.size === 0) return { error: 'empty file (0 bytes)' };
-    const probe = await probeVideo(full, { verify: false });
-    if (probe.kind === 'error') return { error: probe.reason };
+    const known = options.videoInfo?.[entry.path];
+    let probe: { totalFrames: number; width: number; height: number; fps: number };
+    if (known && decodedCount === undefined) {
+      probe = { totalFrames: known.totalFrames, width: known.width, height: known.height, fps: known.fps ?? 0 };
+    } else {
+      const info = await stat(full);
+      if (info.size === 0) return { error: 'empty file (0 bytes)' };
+      const probed = await probeVideo(full, { verify: false });
+      if (probed.kind === 'error') return { error: probed.reason };
+      probe = probed;
+    }
+    if ((entry.startTime !== undefined || entry.endTime !== undefined) && !(probe.fps > 0)) return { error: 'a trimmed entry needs the frame rate, which is unknown' };
     let offset = 0;
     let total = decodedCount ?? probe.totalFrames;
     if (total === 0) return { error: 'no decodable frames' };

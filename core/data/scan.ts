@@ -1,13 +1,13 @@
 // Folder scan (classes are the top-level folders; anything deeper belongs to its top-level class),
 // a stratified seeded split, and the annotation files + report written atomically.
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp from 'sharp';
 import { Random } from '../engine/random.ts';
 import { writeAnnotationFile, writeLabelMap, type AnnotationEntry, type AnnotationFormat } from './annotations.ts';
 import { describeTools, listFrameFiles, probeVideo } from './decode.ts';
 import { imageExtensions, toPosixPath, videoExtensions, writeFileAtomic } from './files.ts';
-import { mixSeed } from './loader.ts';
+import { mixSeed, type KnownVideo } from './loader.ts';
 
 export interface ScannedItem {
   /** Relative to the root, forward slashes. */
@@ -310,4 +310,22 @@ export async function writeScanOutputs(scan: ScanResult, split: Split, options: 
   const report = buildReport(scan, split, options, files);
   await writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
   return report;
+}
+
+/** Frame counts and sizes from a scan's report.json, keyed like the annotation paths (loader `videoInfo`). */
+export async function videoInfoFromReport(reportPath: string): Promise<Record<string, KnownVideo>> {
+  let report: { items?: Partial<ScannedItem>[] };
+  try {
+    report = JSON.parse(await readFile(reportPath, 'utf8'));
+  } catch (error) {
+    throw new Error(`${reportPath}: expected a scan report (report.json), ${(error as Error).message}`);
+  }
+  if (!Array.isArray(report.items)) throw new Error(`${reportPath}: expected an "items" array (written by vswin data scan), received ${typeof report.items}`);
+  const info: Record<string, KnownVideo> = {};
+  for (const item of report.items) {
+    if (item.kind === 'video' && typeof item.path === 'string' && Number(item.totalFrames) > 0) {
+      info[item.path] = { totalFrames: Number(item.totalFrames), width: Number(item.width), height: Number(item.height), fps: Number(item.fps) };
+    }
+  }
+  return info;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAnnotationText } from '../../core/data/annotations.ts';
 import { checkAnnotationFile } from '../../core/data/dataset.ts';
 import { DecodeError, decodeVideoFrames, probeVideo, readFrameFolder, resolveTools, runProcess } from '../../core/data/decode.ts';
-import { scanDataset, splitDataset, writeScanOutputs, type ScannedItem } from '../../core/data/scan.ts';
+import { scanDataset, splitDataset, videoInfoFromReport, writeScanOutputs, type ScannedItem } from '../../core/data/scan.ts';
 import { brokenFiles, frameLevel, rampFrameFolder, rampLevel, rampVideo, temporaryFolder } from './fixtures.ts';
 
 let folder: { path: string; remove: () => Promise<void> };
@@ -162,6 +162,9 @@ describe('scan, split and check', () => {
     const saved = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
     expect(saved.splits).toEqual({ train: 6, val: 3, test: 0 });
     expect(saved.items).toHaveLength(9);
+    const known = await videoInfoFromReport(join(out, 'report.json'));
+    expect(known['ünïcödé/b.avi']).toEqual({ totalFrames: 20, width: 32, height: 32, fps: 25 });
+    await expect(videoInfoFromReport(join(out, 'classes.txt'))).rejects.toThrow(/classes.txt: expected a scan report/);
     expect(saved.items.find((item: { path: string }) => item.path === 'ünïcödé/a.webm')).toMatchObject({ codec: 'vp8', width: 32, height: 32, totalFrames: 20, fps: 25, label: 1 });
     expect(await readFile(join(out, 'classes.txt'), 'utf8')).toBe('jumping jacks\nünïcödé\n');
     const trainText = await readFile(join(out, 'train.txt'), 'utf8');

@@ -173,6 +173,16 @@ describe('loader', () => {
     expect(report.problems[0].message).toMatch(/trim 5..6 s lies outside the video \(0.88 s\)/);
   });
 
+  it('uses known frame counts instead of probing', async () => {
+    // a/v 4.mp4 has 28 frames; told it has 12: avg = 12 - 8 + 1 = 5, offset int(2.5) = 2 -> 2, 4, 6, 8
+    const loader = await createLoader({
+      samples: [{ path: 'a/v 4.mp4', labels: [0] }], videoInfo: { 'a/v 4.mp4': { totalFrames: 12, width: 32, height: 32 } },
+      root, pipeline: valPipeline, batchSize: 1, shuffle: false, seed: 0, workers: 1,
+    });
+    const [batch] = await collect(loader.epoch(0));
+    [2, 4, 6, 8].forEach((frame, t) => expect(Math.abs(level(batch, 0, t) - rampLevel(frame))).toBeLessThanOrEqual(2));
+  });
+
   it('multi-view batches keep the views of a sample together', async () => {
     const testPipeline = smallClip('test', { clipLen: 4, frameInterval: 2, numClips: 2, shortSide: 16, cropSize: 16 });
     const loader = await createLoader({ annFile, root, pipeline: testPipeline, batchSize: 2, shuffle: false, seed: 0, workers: 2 });
