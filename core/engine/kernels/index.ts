@@ -6,10 +6,10 @@ import { tf } from '../tf.ts';
 import { kernelTable, type KernelEntry } from './kernel-table.ts';
 import type { KernelFunction } from './kernel-types.ts';
 import { loadNativeKernels } from './native-addon.ts';
+import type { KernelProvider } from './provider.ts';
 import { loadWasmKernels } from './wasm-simd.ts';
 
 export { fusedWindowAttention, WINDOW_ATTENTION } from './attention.ts';
-import type { KernelProvider } from './provider.ts';
 
 export const KERNELS_ENV = 'VSWIN_KERNELS';
 export const KERNEL_TIERS = ['native', 'wasm', 'stock'] as const;
@@ -20,7 +20,7 @@ export interface FastKernelStatus {
   tier: KernelTier;
   /** Plain-words reason for the tier, for `vswin doctor` and the UI's settings. */
   reason: string;
-  /** Matrix-multiply instruction set of the tier (avx512, avx2, portable), null on stock. */
+  /** Matrix-multiply instruction set of the tier (avx512, avx2, portable, wasm-simd128), null on stock. */
   isa: string | null;
   /** Threads the tier's kernels run on (stock wasm runs on one). */
   threads: number;
