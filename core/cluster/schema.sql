@@ -36,11 +36,13 @@ CREATE TABLE IF NOT EXISTS cluster_jobs (
 );
 CREATE INDEX IF NOT EXISTS cluster_jobs_by_state ON cluster_jobs (state);
 
--- Byte offset of the first unread byte of each remote log (always at a line start).
+-- Byte offset of the first unread byte of each remote log (always at a line start), and the
+-- global iteration of the file's first train line once seen (where a resumed run took over).
 CREATE TABLE IF NOT EXISTS cluster_logs (
   run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
   path TEXT NOT NULL,
   offset INTEGER NOT NULL,
   lines INTEGER NOT NULL,
+  first_step INTEGER,
   PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;

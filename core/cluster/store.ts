@@ -52,6 +52,8 @@ export interface LogOffset {
   path: string;
   offset: number;
   lines: number;
+  /** Global iteration of the file's first train line; null until one was read. */
+  firstStep: number | null;
 }
 
 export class ClusterStore {
@@ -79,8 +81,8 @@ export class ClusterStore {
       jobsOfRun: db.prepare('SELECT * FROM cluster_jobs WHERE run_id = ? ORDER BY attempt'),
       latestJobs: db.prepare('SELECT j.* FROM cluster_jobs j WHERE j.attempt = (SELECT MAX(attempt) FROM cluster_jobs WHERE run_id = j.run_id) ORDER BY j.submitted_at DESC'),
       findByJobId: db.prepare('SELECT * FROM cluster_jobs WHERE job_id = ? ORDER BY submitted_at DESC LIMIT 1'),
-      offsets: db.prepare('SELECT path, offset, lines FROM cluster_logs WHERE run_id = ?'),
-      setOffset: db.prepare('INSERT OR REPLACE INTO cluster_logs (run_id, path, offset, lines) VALUES (?, ?, ?, ?)'),
+      offsets: db.prepare('SELECT path, offset, lines, first_step AS firstStep FROM cluster_logs WHERE run_id = ?'),
+      setOffset: db.prepare('INSERT OR REPLACE INTO cluster_logs (run_id, path, offset, lines, first_step) VALUES (?, ?, ?, ?, ?)'),
     };
   }
 
@@ -149,7 +151,7 @@ export class ClusterStore {
   }
 
   setLogOffset(runId: string, offset: LogOffset): void {
-    this.statements.setOffset.run(runId, offset.path, offset.offset, offset.lines);
+    this.statements.setOffset.run(runId, offset.path, offset.offset, offset.lines, offset.firstStep);
   }
 }
 

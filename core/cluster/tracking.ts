@@ -221,24 +221,26 @@ export async function syncJob(registry: Registry, runIdOrJobId: string, options:
   registry.db.transaction(() => {
     for (const path of ordered) {
       const chunk = snapshot.chunks.find((entry) => entry.path === path)!;
-      const previous = offsets.get(path) ?? { path, offset: 0, lines: 0 };
+      const previous = offsets.get(path) ?? { path, offset: 0, lines: 0, firstStep: null };
       if (chunk.offset !== previous.offset) continue; // a stale listing; the next poll re-reads
       const parsed = parseLogChunk(job.flavor, chunk.bytes, path, previous.lines + 1);
       problems.push(...parsed.problems);
       if (parsed.consumedBytes === 0) continue;
       // A new file after older ones is a resumed run: what the older files logged from its
-      // resume point on is superseded (later wins).
-      const earlier = knownPaths.slice(0, knownPaths.indexOf(path));
-      if (previous.offset === 0 && earlier.length > 0) {
-        const resume = resumePoint(parsed.records, context);
-        if (resume) registry.truncateMetrics(job.runId, resume.iteration, resume.epochsDone);
+      // resume point (its first train line, which may come polls after its metadata line) on is
+      // superseded (later wins).
+      let firstStep = previous.firstStep;
+      const resume = firstStep === null ? resumePoint(parsed.records, context) : null;
+      if (resume) {
+        firstStep = resume.iteration;
+        if (knownPaths.indexOf(path) > 0) registry.truncateMetrics(job.runId, resume.iteration, resume.epochsDone);
       }
       records.push(...parsed.records);
       const rows = recordsToRows(parsed.records, context);
       metricsWritten += rows.length;
       const run = registry.getRun(job.runId);
       registry.recordProgress(job.runId, run?.epochsDone ?? 0, run?.iteration ?? 0, rows);
-      store.setLogOffset(job.runId, { path, offset: previous.offset + parsed.consumedBytes, lines: previous.lines + parsed.consumedLines });
+      store.setLogOffset(job.runId, { path, offset: previous.offset + parsed.consumedBytes, lines: previous.lines + parsed.consumedLines, firstStep });
     }
     // Progress: finished epochs are those a later epoch's line or a checkpoint proves done.
     const all = registry.metrics(job.runId);

@@ -91,6 +91,8 @@ describe('0.x log.json', () => {
     expect(find(rows, 'epoch', 'val', 2, 'top1')?.value).toBe(0.75);
     const steps = [...new Set(rows.filter((r) => r.scope === 'iteration').map((r) => r.step))];
     expect(steps).toEqual([1, 3, 5, 7]);
+    // A metric only the superseded lines had is gone too, not left behind.
+    expect(rows.some((r) => r.name === 'loss_aux')).toBe(false);
   });
 
   it('averages the logged train losses of finished epochs only', () => {
@@ -127,6 +129,7 @@ describe('1.x scalars.json', () => {
     expect(find(rows, 'iteration', 'train', 7, 'loss')?.value).toBe(0.7);
     expect(find(rows, 'epoch', 'val', 2, 'top1')?.value).toBe(0.75);
     expect(find(rows, 'epoch', 'val', 1, 'top1')?.value).toBe(0.5);
+    expect(rows.some((r) => r.name === 'loss_aux')).toBe(false);
   });
 
   it('recognises log paths of each flavour', () => {

@@ -119,8 +119,8 @@ describe('cluster settings and jobs in the registry', () => {
       expect(store.requireJob('41').attempt).toBe(2);
       expect(store.listJobs().map((j) => j.jobId)).toEqual(['57']);
       expect(() => store.requireJob('nope')).toThrow(/no cluster job for "nope" .*recent: r1 \(job 57\)/);
-      store.setLogOffset('r1', { path: 'work/a.log.json', offset: 120, lines: 3 });
-      expect(store.logOffsets('r1').get('work/a.log.json')).toEqual({ path: 'work/a.log.json', offset: 120, lines: 3 });
+      store.setLogOffset('r1', { path: 'work/a.log.json', offset: 120, lines: 3, firstStep: 0 });
+      expect(store.logOffsets('r1').get('work/a.log.json')).toEqual({ path: 'work/a.log.json', offset: 120, lines: 3, firstStep: 0 });
       const clone = cloneSubmission(registry, 'r1');
       expect(clone).toMatchObject({ cluster: 'lab', gpus: 2, nodes: 1, flavor: '1.x', name: 'first (copy)' });
       expect(clone.config.epochs).toBe(2);
