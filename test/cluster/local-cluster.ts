@@ -23,7 +23,7 @@ export interface LocalCluster {
   stop(): void;
 }
 
-const binaries = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scontrol', 'scancel', 'sinfo', 'ssh', 'sftp', 'ssh-keygen'];
+const binaries = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scontrol', 'scancel', 'sinfo', 'ssh', 'sftp', 'ssh-keygen', 'runuser', 'python3'];
 
 function which(program: string): string | null {
   const result = spawnSync('bash', ['-c', `command -v ${program} || ls /usr/sbin/${program} 2>/dev/null`], { encoding: 'utf8' });
@@ -37,7 +37,7 @@ export function clusterUnavailableReason(): string | null {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root to start munged, slurmd and sshd';
   const missing = binaries.filter((program) => !which(program));
   if (!existsSync('/usr/sbin/sshd')) missing.push('sshd');
-  if (missing.length) return `missing ${missing.join(', ')} (install the Debian packages slurmctld slurmd slurm-client munge openssh-server openssh-client; .ci/run does)`;
+  if (missing.length) return `missing ${missing.join(', ')} (install the Debian packages slurmctld slurmd slurm-client munge openssh-server openssh-client python3; .ci/run does)`;
   if (!existsSync('/etc/munge/munge.key')) return 'no /etc/munge/munge.key (the munge package creates it)';
   const munge = spawnSync('id', ['-u', 'munge']);
   if (munge.status !== 0) return 'no munge user (the munge package creates it)';
