@@ -1,7 +1,7 @@
 // Folder scan (classes are the top-level folders; anything deeper belongs to its top-level class),
 // a stratified seeded split, and the annotation files + report written atomically.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { extname, join, relative } from 'node:path';
+import { extname, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
 import { Random } from '../engine/random.ts';
 import { writeAnnotationFile, writeLabelMap, type AnnotationEntry, type AnnotationFormat } from './annotations.ts';
@@ -102,7 +102,14 @@ async function mapLimited<T, R>(items: T[], limit: number, work: (item: T, index
   return results;
 }
 
-export async function scanDataset(root: string, options: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<ScanResult> {
+export interface ScanOptions {
+  concurrency?: number;
+  onProgress?: (done: number, total: number) => void;
+  /** Folders left out (the output folder when it sits inside the root, so a rescan does not see a class). */
+  exclude?: string[];
+}
+
+export async function scanDataset(root: string, options: ScanOptions = {}): Promise<ScanResult> {
   let rootInfo;
   try {
     rootInfo = await stat(root);
@@ -115,6 +122,7 @@ export async function scanDataset(root: string, options: { concurrency?: number;
   const classes: string[] = [];
   const candidates: Candidate[] = [];
   const topNames = (await readdir(root)).sort();
+  const excluded = new Set(await Promise.all((options.exclude ?? []).map((path) => realpath(path).catch(() => resolve(path)))));
   for (const name of topNames) {
     if (isHidden(name)) {
       counters.hidden++;
@@ -122,6 +130,7 @@ export async function scanDataset(root: string, options: { concurrency?: number;
     }
     const full = join(root, name);
     const info = await stat(full).catch(() => undefined);
+    if (info?.isDirectory() && excluded.has(await realpath(full))) continue;
     if (info?.isDirectory()) {
       classes.push(name);
       await collect(full, name, 0, candidates, counters);

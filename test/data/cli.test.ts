@@ -41,7 +41,9 @@ describe('vswin data (end to end)', () => {
     await writeFile(join(root, 'à gauche', 'zero.mp4'), new Uint8Array(0));
     await writeFile(join(root, 'à gauche', 'fake video.mp4'), 'plain text');
     await writeFile(join(root, 'to the right', '.hidden.mp4'), 'x');
-    const outDir = join(folder.path, 'annotations');
+    // The output folder sits inside the root: a rescan must not take it for a class.
+    const outDir = join(root, 'annotations');
+    await vswin('data', 'scan', root, '--out', outDir, '--val', '0.25', '--seed', '1');
     const scan = await vswin('data', 'scan', root, '--out', outDir, '--val', '0.25', '--seed', '1');
     expect(scan.code).toBe(0);
     expect(scan.stdout).toMatch(/8 usable videos in 2 classes; 2 skipped; 1 hidden ignored/);

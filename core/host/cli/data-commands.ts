@@ -74,6 +74,7 @@ export function registerDataCommands(program: Command): void {
       const interactive = process.stderr.isTTY;
       const scan = await scanDataset(rootPath, {
         concurrency: options.concurrency,
+        exclude: [resolve(options.out)],
         onProgress: (done, total) => {
           if (interactive) process.stderr.write(`\rprobing ${done}/${total}`);
         },
