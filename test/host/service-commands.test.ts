@@ -1,0 +1,116 @@
+// The service's command handlers on a real (tiny) workbench home: argument errors name the field and
+// the value, config issues come back as data, and the model-backed commands (training, comparison,
+// attention, prediction) leave no tensors behind.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../core/engine/backend.ts';
+import { tf } from '../../core/engine/tf.ts';
+import { Workbench } from '../../core/host/service/commands.ts';
+import { demoRunConfig, ensureDemoDataset } from '../../core/host/service/demo.ts';
+import type { DatasetRef, WorkbenchEvent } from '../../core/protocol/workbench.ts';
+
+let home: string;
+let workbench: Workbench;
+let dataset: DatasetRef;
+const events: WorkbenchEvent[] = [];
+const context = { jobId: 'test', progress: () => undefined, emit: (event: WorkbenchEvent) => events.push(event) };
+const call = (command: string, args: unknown) => workbench.dispatch(command, args, context);
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  home = mkdtempSync(join(tmpdir(), 'vswin-commands-'));
+  dataset = await ensureDemoDataset(home, { classes: 3, perClass: 4, frames: 8, size: 32 });
+  workbench = new Workbench({ home, version: 'test', mediaUrl: (path) => `/media?path=${encodeURIComponent(path)}` });
+  workbench.setEmitter((event) => events.push(event));
+});
+
+afterAll(async () => {
+  await workbench?.close();
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe('argument and config errors', () => {
+  it('names the unknown command and the allowed ones', async () => {
+    await expect(call('datasets.delete', {})).rejects.toThrow(/unknown command "datasets.delete"; expected one of settings.get, /);
+  });
+
+  it('names the field, the value received and what was expected', async () => {
+    await expect(call('datasets.scan', { root: 'relative/folder' })).rejects.toThrow('datasets.scan: root: root: expected an absolute path (received "relative/folder")');
+    await expect(call('datasets.write', { root: dataset.root, outDir: join(home, 'x'), val: 2, test: 0, seed: 0 })).rejects.toThrow(/val: .*received 2/);
+    await expect(call('train.control', { runId: 'r', command: 'explode' })).rejects.toThrow(/command: .*received "explode"/);
+  });
+
+  it('returns schema issues of a config as data, with paths', async () => {
+    const config = { ...demoRunConfig(dataset), epochs: 0, batch_size: 'four' };
+    const result = (await call('config.validate', { config })) as { ok: boolean; issues: { path: string; message: string }[] };
+    expect(result.ok).toBe(false);
+    expect(result.issues.map((i) => i.path).sort()).toEqual(['batch_size', 'epochs']);
+    const missing = (await call('config.validate', { config: { ...demoRunConfig(dataset), data: { ...(demoRunConfig(dataset).data as object), train_ann: join(home, 'nope.txt') } } })) as { ok: boolean; issues: { message: string }[] };
+    expect(missing.ok).toBe(false);
+    expect(missing.issues[0].message).toContain('nope.txt does not exist');
+  });
+
+  it('estimates cost for a valid config on the running backend', async () => {
+    const before = tf.memory().numTensors;
+    const result = (await call('config.validate', { config: demoRunConfig(dataset) })) as { ok: boolean; estimate: { parameters: number; secondsPerEpoch: number; backend: string } };
+    expect(result.ok).toBe(true);
+    expect(result.estimate.backend).toBe('wasm');
+    expect(result.estimate.parameters).toBeGreaterThan(100_000);
+    expect(result.estimate.secondsPerEpoch).toBeGreaterThan(0);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('model-backed commands', () => {
+  let checkpoints: string[] = [];
+
+  it('trains a run to completion, recording events, runs and checkpoints', async () => {
+    const config = { ...demoRunConfig(dataset), epochs: 2, batch_size: 3, data: { ...(demoRunConfig(dataset).data as object), workers: 1 } };
+    const before = tf.memory().numTensors;
+    const { runId } = (await call('train.start', { config, name: 'unit' })) as { runId: string };
+    const result = await workbench.training.wait(runId);
+    expect(result?.status).toBe('completed');
+    expect(tf.memory().numTensors).toBe(before);
+    const kinds = events.filter((e) => e.kind === 'train').map((e) => (e.kind === 'train' ? e.event.kind : ''));
+    expect(kinds[0]).toBe('run-started');
+    expect(kinds.at(-1)).toBe('run-finished');
+    expect(kinds.filter((k) => k === 'epoch')).toHaveLength(2);
+    const runs = (await call('runs.list', {})) as { id: string; status: string; epochsDone: number }[];
+    expect(runs).toMatchObject([{ id: runId, status: 'completed', epochsDone: 2 }]);
+    checkpoints = ((await call('runs.checkpoints', {})) as { path: string }[]).map((c) => c.path);
+    expect(checkpoints).toHaveLength(2);
+    const csv = (await call('runs.csv', { runIds: [runId] })) as { csv: string };
+    expect(csv.csv.split('\n')[0]).toBe('run_id,run_name,scope,split,step,epoch,metric,value');
+  });
+
+  it('compares checkpoints, shows attention and predicts without leaking tensors', async () => {
+    const before = tf.memory().numTensors;
+    const comparison = (await call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root })) as {
+      checkpoints: { label: string; confusion: number[][]; predictions: number[] }[];
+      videos: unknown[];
+      weightChange: { stages: number[][] };
+    };
+    expect(comparison.checkpoints.map((c) => c.label)).toEqual(['unit epoch 1', 'unit epoch 2']);
+    for (const c of comparison.checkpoints) expect(c.confusion.flat().reduce((a, b) => a + b, 0)).toBe(comparison.videos.length);
+    expect(comparison.weightChange.stages.map((s) => s.length)).toEqual([2, 2, 2, 2]);
+    expect(comparison.weightChange.stages.flat().every((v) => v > 0)).toBe(true);
+
+    const video = join(dataset.root, (await call('datasets.videos', { annFile: dataset.valAnn, root: dataset.root }) as { path: string }[])[0].path.split('/videos/')[1]);
+    const view = (await call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 1 })) as { probs: number[]; windowsPerClip: number; heads: number; tokensPerWindow: number; shifted: boolean; frames: string[] };
+    expect(view.shifted).toBe(true);
+    expect(view.probs).toHaveLength(view.windowsPerClip * view.heads * view.tokensPerWindow ** 2);
+    // Each query's attention over its window sums to 1 (the masked keys get ~0).
+    const n = view.tokensPerWindow;
+    const row = view.probs.slice(0, n).reduce((a, b) => a + b, 0);
+    expect(row).toBeCloseTo(1, 3);
+    expect(view.frames).toHaveLength(8);
+    await expect(call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 7 })).rejects.toThrow('attention: block must be 0..1 in stage 0, received 7');
+
+    const prediction = (await call('video.predict', { checkpoint: checkpoints[1], video })) as { top5: { score: number }[] };
+    expect(prediction.top5).toHaveLength(3);
+    expect(prediction.top5.reduce((a, p) => a + p.score, 0)).toBeCloseTo(1, 5);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
