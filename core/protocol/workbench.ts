@@ -91,8 +91,10 @@ export interface ConfigEstimate {
   /** Activation memory for one training micro-batch (forward + saved for backward), bytes. */
   activationBytes: number;
   parameterBytes: number;
-  /** Measured on the service's backend with a short timed matMul; null when no train set size is known. */
+  /** Null when the train list's size is unknown. */
   secondsPerEpoch: number | null;
+  /** 'timed': one real training step was timed; 'flop-bound': FLOPs at the measured matMul rate (a lower bound). */
+  timeMethod: 'timed' | 'flop-bound';
   backend: string;
   measuredGflops: number;
   clip: Triple;

@@ -14,13 +14,13 @@ import { contactSheet } from '../../data/preview.ts';
 import { scanDataset, splitDataset, writeScanOutputs, type ScanResult } from '../../data/scan.ts';
 import { writeFileAtomic } from '../../data/files.ts';
 import { currentBackend } from '../../engine/backend.ts';
-import { tf } from '../../engine/tf.ts';
 import { complexity } from '../../model/complexity.ts';
 import { parseModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
 import { modelConfigOf, presetJson, presetNames } from '../../train/run-config.ts';
 import type { CommandName, CommandResult, ConfigIssue, DatasetRef, RunSummary, WorkbenchEvent } from '../../protocol/workbench.ts';
 import { demoDataset, demoRunConfig } from './demo.ts';
+import { measureGflops, TIMED_STEP_LIMIT, timeTrainingStep } from './estimate.ts';
 import { attentionView, compareCheckpoints, predictVideo } from './inference.ts';
 import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
@@ -63,31 +63,6 @@ function flatten(value: unknown, prefix = '', into: Record<string, string> = {})
     into[prefix] = JSON.stringify(value);
   }
   return into;
-}
-
-let measuredGflops: number | null = null;
-/** Dense matMul throughput of the current backend, measured once: the unit of the time estimate. */
-async function measureGflops(): Promise<number> {
-  if (measuredGflops !== null) return measuredGflops;
-  const n = 192;
-  const a = tf.randomUniform([n, n]);
-  const b = tf.randomUniform([n, n]);
-  try {
-    tf.tidy(() => tf.matMul(a, b)).dispose();
-    const started = performance.now();
-    const repeats = 5;
-    for (let i = 0; i < repeats; i++) {
-      const c = tf.matMul(a, b);
-      await c.data();
-      c.dispose();
-    }
-    const seconds = (performance.now() - started) / 1000;
-    measuredGflops = (2 * n ** 3 * repeats) / seconds / 1e9;
-    return measuredGflops;
-  } finally {
-    a.dispose();
-    b.dispose();
-  }
 }
 
 function lineCount(file: string): number | null {
@@ -296,9 +271,10 @@ export class Workbench {
       const cost = complexity(modelConfig, clip, resolved.batch_size);
       const gflops = await measureGflops();
       const trainSize = args.trainSize ?? lineCount(resolved.data.train_ann);
-      // Forward + backward is about 3x the forward multiply-adds, each 2 FLOPs; wasm reaches its matMul peak only on big 2-D products.
-      const secondsPerClip = (cost.flopsPerView * 2 * 3) / (gflops * 1e9);
       const iterations = trainSize === null ? null : Math.min(Math.ceil(trainSize / resolved.batch_size), resolved.max_iterations_per_epoch ?? Infinity);
+      // Small models: a timed step. Big ones: forward + backward is about 3x the forward multiply-adds, 2 FLOPs each (a lower bound).
+      const timed = cost.flopsPerView * resolved.batch_size < TIMED_STEP_LIMIT;
+      const secondsPerStep = timed ? await timeTrainingStep(modelConfig, clip, resolved.batch_size) : (cost.flopsPerView * resolved.batch_size * 2 * 3) / (gflops * 1e9);
       return {
         ok: true,
         issues: [],
@@ -307,7 +283,8 @@ export class Workbench {
           gflopsPerClip: cost.flopsPerView / 1e9,
           activationBytes: cost.trainingActivationBytes,
           parameterBytes: cost.parameters * 4 * 4,
-          secondsPerEpoch: iterations === null ? null : iterations * resolved.batch_size * secondsPerClip,
+          secondsPerEpoch: iterations === null ? null : iterations * secondsPerStep,
+          timeMethod: timed ? 'timed' : 'flop-bound',
           backend: currentBackend()?.name ?? 'unknown',
           measuredGflops: gflops,
           clip: [clip.frames, clip.height, clip.width],

@@ -129,7 +129,7 @@ export function ConfigPage() {
                 <tr><th>FLOPs per clip ({estimate.clip.join('x')})</th><td className="num">{estimate.gflopsPerClip.toFixed(3)} G multiply-adds</td></tr>
                 <tr><th>Training memory (activations per micro-batch)</th><td className="num">{formatBytes(estimate.activationBytes)}</td></tr>
                 <tr><th>Weights + gradients + AdamW state</th><td className="num">{formatBytes(estimate.parameterBytes)}</td></tr>
-                <tr><th>Time per epoch (lower bound at {estimate.measuredGflops.toFixed(1)} GFLOP/s measured)</th><td className="num">{estimate.secondsPerEpoch === null ? 'unknown (no train list)' : formatSeconds(estimate.secondsPerEpoch)}</td></tr>
+                <tr><th>Time per epoch ({estimate.timeMethod === 'timed' ? 'one training step timed on this backend' : `lower bound at ${estimate.measuredGflops.toFixed(1)} GFLOP/s measured`})</th><td className="num">{estimate.secondsPerEpoch === null ? 'unknown (no train list)' : formatSeconds(estimate.secondsPerEpoch)}</td></tr>
               </tbody>
             </table>
           ) : (
