@@ -2,8 +2,9 @@
 // square slides over a static random texture, one direction of motion per class. The square starts
 // anywhere and wraps around the frame edges, so every frame of every class has the same statistics
 // and only the order of frames tells the classes apart.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
 import { Random } from '../engine/random.ts';
 import { writeAnnotationFile, writeLabelMap, type AnnotationEntry } from './annotations.ts';
 import { resolveTools, runProcess } from './decode.ts';
@@ -32,6 +33,7 @@ export async function encodeVideo(
   const expected = width * height * 3;
   const bad = frames.findIndex((frame) => frame.length !== expected);
   if (bad >= 0) throw new Error(`encode ${outPath}: frame ${bad} has ${frames[bad].length} bytes, expected ${expected} (${width}x${height} RGB)`);
+  const temporary = join(dirname(outPath), `.${basename(outPath, extname(outPath))}.${process.pid}.${randomBytes(4).toString('hex')}.tmp${extname(outPath)}`);
   const input = new Uint8Array(expected * frames.length);
   frames.forEach((frame, index) => input.set(frame, index * expected));
   const args = [
@@ -39,10 +41,17 @@ export async function encodeVideo(
     ...codecArguments[codec], '-threads', '1',
     // Index first, so a file cut short still says how many frames it should have had.
     ...(/\.(mp4|mov|m4v)$/i.test(outPath) ? ['-movflags', '+faststart'] : []),
-    outPath,
+    // Written next to the target and renamed, so an interrupted run leaves no half video; the
+    // temporary name keeps the extension because ffmpeg picks the container from it.
+    temporary,
   ];
-  const result = await runProcess(resolveTools().ffmpeg.path, args, { input, timeoutMs: 120_000 });
-  if (result.code !== 0) throw new Error(`encode ${outPath} with ${codec} failed (exit ${result.code}): ${result.stderr.trim()}`);
+  try {
+    const result = await runProcess(resolveTools().ffmpeg.path, args, { input, timeoutMs: 120_000 });
+    if (result.code !== 0) throw new Error(`encode ${outPath} with ${codec} failed (exit ${result.code}): ${result.stderr.trim()}`);
+    await rename(temporary, outPath);
+  } finally {
+    await rm(temporary, { force: true });
+  }
 }
 
 /** Class names for n evenly spaced directions (angle 0 = moving right, counter-clockwise). */
