@@ -79,10 +79,36 @@ describe('model-backed commands', () => {
     expect(kinds.filter((k) => k === 'epoch')).toHaveLength(2);
     const runs = (await call('runs.list', {})) as { id: string; status: string; epochsDone: number }[];
     expect(runs).toMatchObject([{ id: runId, status: 'completed', epochsDone: 2 }]);
-    checkpoints = ((await call('runs.checkpoints', {})) as { path: string }[]).map((c) => c.path);
+    checkpoints = ((await call('runs.checkpoints', {})) as { path: string; runId: string }[]).filter((c) => c.runId === runId).map((c) => c.path);
     expect(checkpoints).toHaveLength(2);
     const csv = (await call('runs.csv', { runIds: [runId] })) as { csv: string };
     expect(csv.csv.split('\n')[0]).toBe('run_id,run_name,scope,split,step,epoch,metric,value');
+  });
+
+  it('pauses, resumes and stops a run, then continues it from its last checkpoint', async () => {
+    const config = { ...demoRunConfig(dataset), epochs: 3, batch_size: 3, data: { ...(demoRunConfig(dataset).data as object), workers: 1 } };
+    const seen = (runId: string, kind: string) => events.some((e) => e.kind === 'train' && e.event.runId === runId && e.event.kind === kind);
+    const until = async (check: () => boolean) => {
+      for (let i = 0; i < 600 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(check()).toBe(true);
+    };
+    const { runId } = (await call('train.start', { config, name: 'controlled' })) as { runId: string };
+    await until(() => seen(runId, 'iteration'));
+    await call('train.control', { runId, command: 'pause' });
+    await until(() => seen(runId, 'paused'));
+    await call('train.control', { runId, command: 'resume' });
+    await until(() => seen(runId, 'resumed'));
+    // Stop after the first checkpoint so there is a state to resume from.
+    await until(() => seen(runId, 'checkpoint'));
+    await call('train.control', { runId, command: 'stop' });
+    const stopped = await workbench.training.wait(runId);
+    expect(stopped?.status).toBe('stopped');
+    await expect(call('train.control', { runId, command: 'pause' })).rejects.toThrow(`run ${runId} is not running in this service`);
+    await call('train.resume', { runId });
+    const resumed = await workbench.training.wait(runId);
+    expect(resumed?.status).toBe('completed');
+    expect(resumed?.epochsDone).toBe(3);
+    expect(events.some((e) => e.kind === 'train' && e.event.runId === runId && e.event.kind === 'run-started' && e.event.resumed)).toBe(true);
   });
 
   it('compares checkpoints, shows attention and predicts without leaking tensors', async () => {
