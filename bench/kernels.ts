@@ -3,7 +3,7 @@
 // one process. Kernels a tier does not replace run stock (marked "stock" in its column).
 // Run: npm run bench:kernels [-- --repeats 3 --skip-stock-gradients --only <name part>]
 import { initBackend } from '../core/engine/backend.ts';
-import { fusedWindowAttention, installFastKernels, nativeProvider, uninstallFastKernels, type KernelTier } from '../core/engine/kernels/index.ts';
+import { fusedGelu, fusedLayerNorm, fusedWindowAttention, installFastKernels, nativeProvider, uninstallFastKernels, type KernelTier } from '../core/engine/kernels/index.ts';
 import { tf } from '../core/engine/tf.ts';
 
 const argv = process.argv.slice(2);
@@ -89,6 +89,20 @@ const cases: Case[] = [
       return { run: () => fusedWindowAttention(q, k, v, bias, mask), inputs: [q, k, v, bias, mask] };
     },
   },
+  // Composed on stock and wasm, one fused kernel on native (the kernel column is only a label).
+  opCase('layer norm [50176,96] fwd (fused on native)', 'BatchMatMul', [[50176, 96], [96], [96]], (x, gamma, beta) => fusedLayerNorm(x, gamma, beta)),
+  {
+    name: 'layer norm [50176,96] fwd+grads (fused on native)',
+    kernel: 'BatchMatMul',
+    flops: 0,
+    gradient: true,
+    make: () => {
+      const inputs = [random([50176, 96]), random([96]), random([96])];
+      const grads = tf.grads((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => fusedLayerNorm(x, gamma, beta));
+      return { run: () => grads(inputs), inputs };
+    },
+  },
+  opCase('gelu [50176,384] fwd (fused on native)', 'BatchMatMul', [[50176, 384]], (x) => fusedGelu(x)),
   opCase('transpose window partition [8,7,8,7,56,96]', 'Transpose', [[8, 7, 8, 7, 56, 96]], (x) => x.transpose([0, 2, 1, 3, 4, 5])),
   opCase('transpose qkv [384,392,3,3,32]->[3,384,3,392,32]', 'Transpose', [[384, 392, 3, 3, 32]], (x) => x.transpose([2, 0, 3, 1, 4])),
   opCase('slice q of qkv [3,384,3,392,32]', 'Slice', [[3, 384, 3, 392, 32]], (x) => x.slice([1, 0, 0, 0, 0], [1, 384, 3, 392, 32])),

@@ -290,6 +290,83 @@ static napi_value js_window_attention(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static int read_floats(napi_env env, napi_value *argv, typed_view *views, const char *const *names, int count) {
+  for (int i = 0; i < count; i++)
+    if (!read_float_view(env, argv[i], &views[i], names[i])) return 0;
+  return 1;
+}
+
+/* gelu(input, output) */
+static napi_value js_gelu(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK_STATUS(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  static const char *const names[] = {"input", "output"};
+  typed_view v[2];
+  if (argc < 2) return fail(env, "vswin native gelu: expected 2 arguments");
+  if (!read_floats(env, argv, v, names, 2)) return NULL;
+  if (v[1].length < v[0].length) return fail(env, "vswin native gelu: output too small");
+  vswin_gelu(v[0].data, v[1].data, (long)v[0].length);
+  return NULL;
+}
+
+/* geluGrad(dy, x, dx) */
+static napi_value js_gelu_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK_STATUS(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  static const char *const names[] = {"dy", "x", "dx"};
+  typed_view v[3];
+  if (argc < 3) return fail(env, "vswin native geluGrad: expected 3 arguments");
+  if (!read_floats(env, argv, v, names, 3)) return NULL;
+  if (v[0].length < v[1].length || v[2].length < v[1].length) return fail(env, "vswin native geluGrad: dy or dx smaller than x");
+  vswin_gelu_grad(v[0].data, v[1].data, v[2].data, (long)v[1].length);
+  return NULL;
+}
+
+/* layerNorm(x, gamma, beta, y, mean, rstd, rows, cols, eps) */
+static napi_value js_layer_norm(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK_STATUS(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  static const char *const names[] = {"x", "gamma", "beta", "y", "mean", "rstd"};
+  typed_view v[6];
+  if (argc < 9) return fail(env, "vswin native layerNorm: expected 9 arguments");
+  if (!read_floats(env, argv, v, names, 6)) return NULL;
+  int64_t rows, cols;
+  double eps;
+  CHECK_STATUS(napi_get_value_int64(env, argv[6], &rows));
+  CHECK_STATUS(napi_get_value_int64(env, argv[7], &cols));
+  CHECK_STATUS(napi_get_value_double(env, argv[8], &eps));
+  size_t total = (size_t)(rows * cols);
+  if (rows < 0 || cols < 0 || v[0].length < total || v[3].length < total || v[1].length < (size_t)cols ||
+      v[2].length < (size_t)cols || v[4].length < (size_t)rows || v[5].length < (size_t)rows)
+    return fail(env, "vswin native layerNorm: arrays smaller than rows x cols");
+  vswin_layer_norm(v[0].data, v[1].data, v[2].data, v[3].data, v[4].data, v[5].data, (long)rows, (long)cols, (float)eps);
+  return NULL;
+}
+
+/* layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, cols) */
+static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK_STATUS(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  static const char *const names[] = {"dy", "x", "gamma", "mean", "rstd", "dx", "dgamma", "dbeta"};
+  typed_view v[8];
+  if (argc < 10) return fail(env, "vswin native layerNormGrad: expected 10 arguments");
+  if (!read_floats(env, argv, v, names, 8)) return NULL;
+  int64_t rows, cols;
+  CHECK_STATUS(napi_get_value_int64(env, argv[8], &rows));
+  CHECK_STATUS(napi_get_value_int64(env, argv[9], &cols));
+  size_t total = (size_t)(rows * cols);
+  if (rows < 0 || cols < 0 || v[0].length < total || v[1].length < total || v[5].length < total || v[2].length < (size_t)cols ||
+      v[6].length < (size_t)cols || v[7].length < (size_t)cols || v[3].length < (size_t)rows || v[4].length < (size_t)rows)
+    return fail(env, "vswin native layerNormGrad: arrays smaller than rows x cols");
+  if (vswin_layer_norm_grad(v[0].data, v[1].data, v[2].data, v[3].data, v[4].data, v[5].data, v[6].data, v[7].data, (long)rows, (long)cols) != 0)
+    napi_throw_error(env, NULL, "vswin native layerNormGrad: out of memory for partial sums");
+  return NULL;
+}
+
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value result, isa, threads;
@@ -324,6 +401,10 @@ NAPI_MODULE_INIT() {
       {"erf", NULL, js_erf, NULL, NULL, NULL, napi_default, NULL},
       {"softmax", NULL, js_softmax, NULL, NULL, NULL, napi_default, NULL},
       {"windowAttention", NULL, js_window_attention, NULL, NULL, NULL, napi_default, NULL},
+      {"gelu", NULL, js_gelu, NULL, NULL, NULL, napi_default, NULL},
+      {"geluGrad", NULL, js_gelu_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNorm", NULL, js_layer_norm, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormGrad", NULL, js_layer_norm_grad, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
       {"setIsa", NULL, js_set_isa, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -351,7 +351,7 @@ typedef struct {
  * accurate in relative terms near 0 where 1 - (...) would cancel. |x| >= 1: Abramowitz & Stegun
  * 7.1.26 (absolute error <= 1.5e-7), the formula TensorFlow.js's own Erf kernels use. Both are
  * computed and one selected, so the loop vectorises. */
-VSWIN_CLONES static void erf_span_portable(const float *restrict input, float *restrict output, long n) {
+VSWIN_CLONES static void erf_span_portable(const float *input, float *output, long n) {
   for (long i = 0; i < n; i++) {
     float x = input[i];
     float ax = fabsf(x);
@@ -423,6 +423,47 @@ static void erf_task(void *context, long index) {
   long start = index * job->per_task;
   long end = start + job->per_task < job->size ? start + job->per_task : job->size;
   erf_span(job->input + start, job->output + start, end - start);
+}
+
+/* GELU reuses the vectorised erf on a task-sized chunk, then combines in the same cache lines. */
+typedef struct {
+  const float *x, *dy;
+  float *out;
+  long size;
+} gelu_job;
+
+static void gelu_task(void *context, long index) {
+  const gelu_job *job = context;
+  long start = index * 2 * TASK_ELEMENTS;
+  long end = start + 2 * TASK_ELEMENTS < job->size ? start + 2 * TASK_ELEMENTS : job->size;
+  float scaled[256];
+  for (long i = start; i < end; i += 256) {
+    long n = end - i < 256 ? end - i : 256;
+    for (long j = 0; j < n; j++) scaled[j] = job->x[i + j] * 0.70710678118654752f;
+    erf_span(scaled, scaled, n); /* erf(x / sqrt 2) */
+    if (job->dy) {
+      for (long j = 0; j < n; j++) {
+        float x = job->x[i + j];
+        float cdf = 0.5f * (1.0f + scaled[j]);
+        float pdf = exp_approx(-0.5f * x * x) * 0.3989422804014327f;
+        job->out[i + j] = job->dy[i + j] * (cdf + x * pdf);
+      }
+    } else {
+      for (long j = 0; j < n; j++) job->out[i + j] = 0.5f * job->x[i + j] * (1.0f + scaled[j]);
+    }
+  }
+}
+
+void vswin_gelu(const float *input, float *output, long size) {
+  if (size <= 0) return;
+  gelu_job job = {input, NULL, output, size};
+  vswin_parallel((size + 2 * TASK_ELEMENTS - 1) / (2 * TASK_ELEMENTS), gelu_task, &job);
+}
+
+void vswin_gelu_grad(const float *dy, const float *x, float *dx, long size) {
+  if (size <= 0) return;
+  gelu_job job = {x, dy, dx, size};
+  vswin_parallel((size + 2 * TASK_ELEMENTS - 1) / (2 * TASK_ELEMENTS), gelu_task, &job);
 }
 
 void vswin_erf(const float *input, float *output, long size) {

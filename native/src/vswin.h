@@ -63,6 +63,16 @@ long vswin_gather(const uint32_t *x, const int32_t *indices, uint32_t *out, long
                   long slice, long count);
 
 void vswin_erf(const float *input, float *output, long size);
+/* Exact GELU x * (1 + erf(x / sqrt 2)) / 2, and its gradient dx = dy * (cdf(x) + x * pdf(x)). */
+void vswin_gelu(const float *input, float *output, long size);
+void vswin_gelu_grad(const float *dy, const float *x, float *dx, long size);
+
+/* LayerNorm over the last axis of [rows, cols] (biased variance), saving mean and 1/std per row. */
+void vswin_layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd,
+                      long rows, long cols, float eps);
+/* Its gradient; returns -1 when the partial-sum buffer cannot be allocated (nothing valid then). */
+int vswin_layer_norm_grad(const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd,
+                          float *dx, float *dgamma, float *dbeta, long rows, long cols);
 void vswin_softmax(const float *input, float *output, long rows, long cols);
 /* Softmax of rows in place on the calling thread. */
 void vswin_softmax_rows_serial(float *rows_data, long rows, long cols);

@@ -10,6 +10,8 @@ export function binaryKernel(name: BinaryKernelName, provider: KernelProvider, c
   return (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return context.original(args);
+    const sameShape = a.shape.length === b.shape.length && a.shape.every((extent, d) => extent === b.shape[d]);
+    if (provider.binaryBroadcastOnly && sameShape && a.shape.length <= 6) return context.original(args);
     let outShape: number[];
     try {
       outShape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);

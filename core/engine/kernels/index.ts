@@ -10,6 +10,7 @@ import type { KernelProvider } from './provider.ts';
 import { loadWasmKernels } from './wasm-simd.ts';
 
 export { fusedWindowAttention, WINDOW_ATTENTION } from './attention.ts';
+export { fusedGelu, fusedLayerNorm } from './norm-and-gelu.ts';
 
 export const KERNELS_ENV = 'VSWIN_KERNELS';
 export const KERNEL_TIERS = ['native', 'wasm', 'stock'] as const;

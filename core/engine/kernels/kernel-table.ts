@@ -3,6 +3,7 @@ import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
 import { gatherKernel, identityKernel, sliceKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
 import { binaryKernel, erfKernel, softmaxKernel } from './elementwise.ts';
 import { WINDOW_ATTENTION, windowAttentionKernel } from './attention.ts';
+import { GELU, GELU_GRAD, geluGradKernel, geluKernel, LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel } from './norm-and-gelu.ts';
 import type { KernelContext, KernelFunction } from './kernel-types.ts';
 import type { KernelProvider } from './provider.ts';
 
@@ -29,5 +30,9 @@ export function kernelTable(): Record<string, KernelEntry> {
     Erf: { needs: 'erf', factory: erfKernel },
     Softmax: { needs: 'softmax', factory: softmaxKernel },
     [WINDOW_ATTENTION]: { needs: 'windowAttention', factory: windowAttentionKernel, added: true },
+    [LAYER_NORM]: { needs: 'layerNorm', factory: layerNormKernel, added: true },
+    [LAYER_NORM_GRAD]: { needs: 'layerNormGrad', factory: layerNormGradKernel, added: true },
+    [GELU]: { needs: 'gelu', factory: geluKernel, added: true },
+    [GELU_GRAD]: { needs: 'geluGrad', factory: geluGradKernel, added: true },
   };
 }

@@ -8,6 +8,9 @@ export interface KernelProvider {
   /** params: rank, offset, shape[rank], inputStrides[rank]; the output is contiguous. 32-bit elements. */
   stridedCopy(input: Float32Array | Int32Array, output: Float32Array | Int32Array, params: Int32Array): void;
   /** params: rank, shape[rank], aStrides[rank], bStrides[rank] */
+  /** True when the tier's binary ops only pay off on broadcasts: same-shape ops (rank <= 6, where
+   * stock is correct) then stay on the stock XNNPACK kernels. */
+  binaryBroadcastOnly?: boolean;
   binary?(op: BinaryOpCode, a: Float32Array, b: Float32Array, out: Float32Array, params: Int32Array): void;
   /** params: batch, outer, dim, slice, count. Returns -1, or the position of the first index outside [0, dim). */
   gather?(x: Float32Array | Int32Array, indices: Int32Array, out: Float32Array | Int32Array, params: Int32Array): number;
@@ -15,6 +18,10 @@ export interface KernelProvider {
   softmax?(input: Float32Array, output: Float32Array, rows: number, cols: number): void;
   /** params: batch, heads, n, dim, windows. See fusedWindowAttention (attention.ts). */
   windowAttention?(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array, mask: Float32Array | null, out: Float32Array, params: Int32Array): void;
+  gelu?(input: Float32Array, output: Float32Array): void;
+  geluGrad?(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  layerNorm?(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, rows: number, cols: number, eps: number): void;
+  layerNormGrad?(dy: Float32Array, x: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number): void;
   info(): { isa: string; threads: number };
   /** Forces a matrix micro-kernel family ("avx512", "avx2", "portable") or "auto"; false if the CPU lacks it. */
   setIsa?(name: string): boolean;
