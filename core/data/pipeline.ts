@@ -142,7 +142,23 @@ export function smallClip(mode: PipelineMode, options: PresetOptions = {}): Pipe
 
 export type PresetFamily = 'k400' | 'ssv2' | 'small';
 
+/** Rejects overrides that cannot make a pipeline, naming the option and the value received. */
+export function checkPresetOptions(options: PresetOptions, mode: PipelineMode): void {
+  for (const key of ['clipLen', 'frameInterval', 'numClips', 'shortSide', 'cropSize'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new Error(`pipeline.${key}: expected an integer >= 1, received ${String(value)}`);
+  }
+  if (options.flipRatio !== undefined && !(options.flipRatio >= 0 && options.flipRatio <= 1)) throw new Error(`pipeline.flipRatio: expected a number in [0, 1], received ${String(options.flipRatio)}`);
+  const area = options.areaRange;
+  if (area !== undefined && !(area.length === 2 && area[0] > 0 && area[0] <= area[1])) throw new Error(`pipeline.areaRange: expected [low, high] with 0 < low <= high, received ${JSON.stringify(area)}`);
+  // Center and three crops cut from the resized frame; a random-resized crop is resized afterwards.
+  if (mode !== 'train' && options.shortSide !== undefined && options.cropSize !== undefined && options.shortSide < options.cropSize) {
+    throw new Error(`pipeline.shortSide: must be at least the crop size ${options.cropSize}, received ${options.shortSide}`);
+  }
+}
+
 export function presetPipeline(family: PresetFamily, mode: PipelineMode, options: PresetOptions = {}): PipelineSpec {
+  checkPresetOptions(options, mode);
   switch (family) {
     case 'k400':
       return mode === 'train' ? k400Train(options) : mode === 'val' ? k400Val(options) : k400Test(options);

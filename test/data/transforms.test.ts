@@ -12,7 +12,7 @@ import {
   threeCropBoxes,
   type Clip,
 } from '../../core/data/transforms.ts';
-import { applyPipeline, k400Test, k400Train, k400Val, sampleShape, smallClip, ssv2Train } from '../../core/data/pipeline.ts';
+import { applyPipeline, k400Test, k400Train, k400Val, presetPipeline, sampleShape, smallClip, ssv2Train } from '../../core/data/pipeline.ts';
 
 /** A clip whose pixel (x, y) of frame t holds (x, y, t) in its three channels. */
 function coordinateClip(width: number, height: number, frames: number): Clip {
@@ -154,6 +154,9 @@ describe('pipelines', () => {
     expect(sampleShape(k400Val({ clipLen: 8, cropSize: 112 }))).toEqual([1, 3, 8, 112, 112]);
     expect(sampleShape(smallClip('train', { cropSize: 32 }))).toEqual([1, 3, 8, 32, 32]);
     expect(ssv2Train().flipRatio).toBe(0);
+    expect(sampleShape(presetPipeline('ssv2', 'test', { clipLen: 16 }))).toEqual([3, 3, 16, 224, 224]);
+    expect(() => presetPipeline('k400', 'train', { cropSize: 0 })).toThrow(/pipeline.cropSize: expected an integer >= 1, received 0/);
+    expect(() => presetPipeline('small', 'val', { shortSide: 20, cropSize: 32 })).toThrow(/pipeline.shortSide: must be at least the crop size 32, received 20/);
     expect(ssv2Train().omissions?.[0]).toMatch(/RandAugment/);
   });
 
