@@ -2,7 +2,7 @@
 // scancel over SSH) or one multi-GPU machine (torchrun over SSH). Both read the engine's work dir
 // the same way, so only submission, state and cancellation differ.
 import type { Bundle, ClusterSettings, EngineFlavor, JobStatus, PreflightCheck, PreflightReport, RemoteCheckpoint } from '../protocol/cluster.ts';
-import { RemoteError, remotePath, remoteQuote, runRemote, runRemoteChecked, sftpBatch, type SshTarget } from './ssh.ts';
+import { RemoteError, remotePath, remoteQuote, runRemote, runRemoteChecked, sftpBatch, sftpQuote, type SshTarget } from './ssh.ts';
 import { isEngineLog } from './log-parser.ts';
 import { BASE_CONFIG_DIR } from './bundle.ts';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, renameSync, mkdirSync, statSync } from 'node:fs';
@@ -160,7 +160,7 @@ export abstract class SshBackend implements ClusterBackend {
         mkdirSync(dirname(path), { recursive: true });
         writeFileSync(path, file.content);
         if (file.executable) chmodSync(path, 0o755);
-        commands.push(`put -p "${path.replace(/(["\\])/g, '\\$1')}" "${`${absolute}/${file.path}`.replace(/(["\\])/g, '\\$1')}"`);
+        commands.push(`put -p ${sftpQuote(path)} ${sftpQuote(`${absolute}/${file.path}`)}`);
       }
       await sftpBatch(this.target, commands, { timeoutSeconds: this.timeout, what: 'uploading the bundle' });
     } finally {
@@ -198,7 +198,7 @@ export abstract class SshBackend implements ClusterBackend {
     rmSync(partial, { force: true });
     try {
       // A checkpoint is hundreds of MB: allow a generous deadline beyond the command timeout.
-      await sftpBatch(this.target, [`get "${remote.replace(/(["\\])/g, '\\$1')}" "${partial.replace(/(["\\])/g, '\\$1')}"`], { timeoutSeconds: Math.max(600, this.timeout), what: `downloading ${remote}` });
+      await sftpBatch(this.target, [`get ${sftpQuote(remote)} ${sftpQuote(partial)}`], { timeoutSeconds: Math.max(600, this.timeout), what: `downloading ${remote}` });
       statSync(partial);
       renameSync(partial, localPath);
     } finally {

@@ -112,13 +112,12 @@ export async function runRemoteChecked(target: SshTarget, script: string, option
 }
 
 /** Quotes a path for an sftp batch file. */
-function sftpQuote(path: string): string {
+export function sftpQuote(path: string): string {
   return `"${path.replace(/(["\\])/g, '\\$1')}"`;
 }
 
 /** Runs sftp batch commands (put/get/chmod); any failing command fails the whole transfer. */
-export async function sftpBatch(target: SshTarget, commands: { op: 'put' | 'get'; local: string; remote: string }[] | string[], options: { timeoutSeconds: number; what: string }): Promise<void> {
-  const lines = commands.map((command) => (typeof command === 'string' ? command : command.op === 'put' ? `put ${sftpQuote(command.local)} ${sftpQuote(command.remote)}` : `get ${sftpQuote(command.remote)} ${sftpQuote(command.local)}`));
+export async function sftpBatch(target: SshTarget, lines: string[], options: { timeoutSeconds: number; what: string }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vswin-sftp-'));
   try {
     const batch = join(dir, 'batch');
@@ -134,8 +133,6 @@ export async function sftpBatch(target: SshTarget, commands: { op: 'put' | 'get'
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-export { sftpQuote };
 
 /** Single-quotes a word for the remote bash. */
 export function remoteQuote(word: string): string {
