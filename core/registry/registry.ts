@@ -190,6 +190,7 @@ export class Registry {
       startRun: db.prepare("UPDATE runs SET status = 'running', host = ?, pid = ?, backend = ?, started_at = COALESCE(started_at, ?), heartbeat_at = ?, finished_at = NULL, message = NULL WHERE id = ?"),
       setStatus: db.prepare('UPDATE runs SET status = ?, message = ?, finished_at = ?, heartbeat_at = ? WHERE id = ?'),
       progress: db.prepare('UPDATE runs SET epochs_done = ?, iteration = ?, heartbeat_at = ? WHERE id = ?'),
+      setDataset: db.prepare('UPDATE runs SET dataset_id = ? WHERE id = ?'),
       live: db.prepare("SELECT id, host, pid FROM runs WHERE status IN ('running', 'paused')"),
       interrupt: db.prepare("UPDATE runs SET status = 'interrupted', message = ?, finished_at = NULL WHERE id = ? AND status IN ('running', 'paused')"),
       insertMetric: db.prepare('INSERT OR REPLACE INTO metrics (run_id, scope, split, step, epoch, name, value) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -261,6 +262,10 @@ export class Registry {
 
   listRuns(): RunRecord[] {
     return (this.statements.listRuns.all() as Row[]).map(toRun);
+  }
+
+  setRunDataset(id: string, datasetId: number): void {
+    this.statements.setDataset.run(datasetId, id);
   }
 
   markRunning(id: string, backend: string, pid = process.pid): void {

@@ -113,7 +113,7 @@ export async function runTrainingSession(options: SessionOptions): Promise<Sessi
     }
     const classNames = await classNamesOf(config);
     const datasetId = registry.upsertDataset({ name: config.data.root.split('/').filter(Boolean).pop() ?? config.data.root, root: config.data.root, trainAnn: config.data.train_ann, valAnn: config.data.val_ann, classNames, numClasses: config.model.num_classes });
-    registry.db.prepare('UPDATE runs SET dataset_id = ? WHERE id = ?').run(datasetId, run.id);
+    registry.setRunDataset(run.id, datasetId);
 
     const sources = await dataSources(config, note);
     const trainSource = sources.train;
