@@ -1,5 +1,7 @@
 // A short training run draws curve points live; two of its checkpoints are compared; the attention
-// page shows a heatmap after a click on a patch. One service and one browser for the three steps.
+// page shows a heatmap after a click on a patch; an uploaded video gets its top-5. One service and
+// one browser for all steps.
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openBrowser, openPage, screenshot, serve, type Browser, type Served } from './harness.ts';
 
@@ -99,5 +101,25 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   expect(painted).toBeGreaterThan(0);
   await expect(page.getByRole('table', { name: 'Top-5 prediction' }).locator('tr').count()).resolves.toBe(4);
   await screenshot(page, 'attention-heatmap');
+  expect(browser.errors).toEqual([]);
+});
+
+it('predicts the top-5 of an uploaded video', async () => {
+  const { page } = browser;
+  await openPage(page, 'Try a video');
+  const video = join(served.home, 'datasets', 'demo', 'videos', 'left', 'left-000.mp4');
+  await page.getByLabel('choose a file to upload').setInputFiles(video);
+  const uploaded = page.getByRole('textbox', { name: "Video on the service's disk" });
+  await page.waitForFunction(() => /uploads\/\d+-left-000\.mp4$/.test((document.getElementById('try-video') as HTMLInputElement | null)?.value ?? ''));
+  expect(await uploaded.inputValue()).toContain(join(served.home, 'uploads'));
+  await page.getByRole('button', { name: 'Predict' }).click();
+  const top5 = page.getByRole('table', { name: 'Top-5 prediction' });
+  await top5.waitFor({ timeout: 60_000 });
+  const rows = await top5.locator('tr').allInnerTexts();
+  expect(rows).toHaveLength(4);
+  const scores = rows.map((row) => Number(/([\d.]+)%/.exec(row)?.[1]));
+  expect(scores.reduce((a, b) => a + b, 0)).toBeGreaterThan(99);
+  expect(scores).toEqual([...scores].sort((a, b) => b - a));
+  await screenshot(page, 'try-a-video');
   expect(browser.errors).toEqual([]);
 });

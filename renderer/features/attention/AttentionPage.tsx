@@ -183,7 +183,7 @@ export function AttentionPage() {
           <div className="row">
             <label htmlFor="attention-head">Head</label>
             <select id="attention-head" value={head} onChange={(e) => setHead(Number(e.target.value))}>
-              <option value={-1}>average of {view.heads} heads</option>
+              <option value={-1}>average of {view.heads} head{view.heads === 1 ? "" : "s"}</option>
               {Array.from({ length: view.heads }, (_, h) => (
                 <option key={h} value={h}>
                   head {h + 1}
