@@ -1,5 +1,6 @@
 // Model configuration: the official SwinTransformer3D constructor arguments (snake_case, as in the
 // mmaction2 configs and the parity manifest) plus the I3D head's class count.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const triple = z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]);
@@ -76,3 +77,20 @@ function lookup(value: unknown, path: PropertyKey[]): unknown {
 export const stageDim = (cfg: BackboneConfig, stage: number): number => cfg.embed_dim * 2 ** stage;
 /** Channel width of the backbone output (C * 2^(stages-1)). */
 export const numFeatures = (cfg: BackboneConfig): number => stageDim(cfg, cfg.depths.length - 1);
+
+/** Reads and validates a model config JSON file (the shape of `config` in the parity manifest). */
+export function readModelConfigFile(path: string): ModelConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read model config ${path}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`model config ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseModelConfig(json, `model config ${path}`);
+}

@@ -1,31 +1,11 @@
 // CLI subcommands of the checkpoint area (`vswin checkpoint …`): inspect any weights file and
 // convert it (optionally inflating 2-D ImageNet Swin weights) into our safetensors format.
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { type ModelConfig, parseModelConfig } from '../../model/config.ts';
-import { VARIANTS } from '../../model/variants.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../model/weights/checkpoint.ts';
 import { type Diagnosis, diagnoseLoaded } from '../../model/weights/doctor.ts';
 import { describeInflation, inflate2dTo3d } from '../../model/weights/inflate.ts';
 import type { TensorMap } from '../../model/weights/types.ts';
-
-/** A variant name (core/model/variants.ts) or a model config JSON file. */
-function readConfigFile(path: string): ModelConfig {
-  if (VARIANTS[path]) return parseModelConfig(VARIANTS[path].config, `variant ${path}`);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new Error(`cannot read model config ${path}: ${(error as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`model config ${path} is not valid JSON: ${(error as Error).message}`);
-  }
-  return parseModelConfig(json, `model config ${path}`);
-}
+import { resolveModelConfig } from './shared.ts';
 
 const kindWords: Record<Diagnosis['kind'], string> = {
   recognizer3d: '3-D recognizer (backbone + cls_head)',
@@ -109,7 +89,7 @@ Examples:
     .option('--json', 'print the diagnosis as JSON')
     .addHelpText('after', '\nExit status: 0 when no finding is an error, 1 otherwise (or when the file cannot be read).\n')
     .action((file: string, opts: { modelConfig?: string; json?: boolean }) => {
-      const config = opts.modelConfig ? readConfigFile(opts.modelConfig) : undefined;
+      const config = opts.modelConfig ? resolveModelConfig(opts.modelConfig) : undefined;
       const diagnosis = diagnoseLoaded(loadCheckpoint(file), config);
       process.stdout.write(opts.json ? `${JSON.stringify(diagnosis, null, 2)}\n` : `${formatDiagnosis(diagnosis)}\n`);
       if (diagnosis.findings.some((finding) => finding.severity === 'error')) process.exitCode = 1;
@@ -132,7 +112,7 @@ official inflate_weights builds it: patch embedding split over time, bias tables
 `,
     )
     .action((input: string, output: string, opts: { inflate?: boolean; modelConfig?: string }) => {
-      const config = opts.modelConfig ? readConfigFile(opts.modelConfig) : undefined;
+      const config = opts.modelConfig ? resolveModelConfig(opts.modelConfig) : undefined;
       if (opts.inflate && !config) throw new Error('--inflate needs --model-config CFG.json: the 3-D window and patch size come from the config');
       const loaded = loadCheckpoint(input);
       for (const note of loaded.notes) process.stderr.write(`note: ${note}\n`);

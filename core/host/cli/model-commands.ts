@@ -1,36 +1,12 @@
 // `vswin forward` and `vswin model info`.
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { tf } from '../../engine/tf.ts';
 import { complexity } from '../../model/complexity.ts';
-import { type ModelConfig, parseModelConfig } from '../../model/config.ts';
+import { readModelConfigFile } from '../../model/config.ts';
 import { VARIANTS } from '../../model/variants.ts';
 import { createVideoSwin, describeLoadProblems } from '../../model/video-swin.ts';
 import { readSafetensors, writeSafetensors } from '../../model/weights/safetensors.ts';
-import { intOption, startBackend } from './shared.ts';
-
-/** Reads a model config JSON file (the shape of `config` in the parity manifest). */
-export function readModelConfigFile(path: string): ModelConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new Error(`cannot read model config ${path}: ${(error as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`model config ${path} is not valid JSON: ${(error as Error).message}`);
-  }
-  return parseModelConfig(json, `model config ${path}`);
-}
-
-function resolveModelConfig(nameOrPath: string): ModelConfig {
-  if (VARIANTS[nameOrPath]) return parseModelConfig(VARIANTS[nameOrPath].config);
-  if (/\.json$/i.test(nameOrPath)) return readModelConfigFile(nameOrPath);
-  throw new Error(`"${nameOrPath}" is neither a variant (${Object.keys(VARIANTS).join(', ')}) nor a .json model config`);
-}
+import { intOption, resolveModelConfig, startBackend } from './shared.ts';
 
 const gib = (bytes: number) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
 const flops = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${(n / 1e3).toFixed(1)} k`);

@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { initBackend, type BackendChoice } from '../../engine/backend.ts';
 import { fastKernelStatus } from '../../engine/kernels/index.ts';
+import { type ModelConfig, parseModelConfig, readModelConfigFile } from '../../model/config.ts';
+import { VARIANTS } from '../../model/variants.ts';
 
 /** Starts the backend named by the global --backend option and reports it on stderr. */
 export async function startBackend(command: Command, quiet = false): Promise<BackendChoice> {
@@ -36,4 +38,10 @@ export function floatOption(name: string, min = -Infinity, max = Infinity): (val
     if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name}: expected a number in [${min}, ${max}], received "${value}"`);
     return n;
   };
+}
+
+/** A model config given as a variant name (swin_t, micro, …) or a JSON file. */
+export function resolveModelConfig(nameOrPath: string): ModelConfig {
+  if (VARIANTS[nameOrPath]) return parseModelConfig(VARIANTS[nameOrPath].config, `variant ${nameOrPath}`);
+  return readModelConfigFile(nameOrPath);
 }
