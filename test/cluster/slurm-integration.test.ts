@@ -2,7 +2,7 @@
 // training script (stand-in/engine/tools/train.py) in place of mmaction2. Skipped, with the reason
 // printed, only when the daemons cannot start here (not root, packages missing).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -225,7 +225,9 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     expect(log).toMatch(/val {3}epoch 2 .*top1_acc 0\.4/);
     expect(log).toMatch(/-- job \d+ completed/);
     expect(run('jobs', 'pull', runId!, 'best')).toMatch(/registered as checkpoint \d+/);
-    expect(run('jobs', 'list', '--offline')).toMatch(new RegExp(`${runId}  cli#\\d+  completed`));
+    const cloneFile = join(work, 'cli-clone.json');
+    expect(run('jobs', 'clone', runId!, '--out', cloneFile)).toMatch(/vswin submit .*cli-clone\.json --cluster cli --gpus 2 --nodes 1 --flavor 0\.x/);
+    expect(JSON.parse(readFileSync(cloneFile, 'utf8')).epochs).toBe(2);
   }, 120_000);
 
   it('the service handlers preview and submit a launch, and the watcher streams the job to the UI', async () => {

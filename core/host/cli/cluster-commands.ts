@@ -1,10 +1,10 @@
 // CLI of "beyond one machine": export a bundle, configure clusters, submit runs, follow jobs.
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildBundle, writeBundle } from '../../cluster/bundle.ts';
 import { ClusterStore } from '../../cluster/store.ts';
-import { cancelJob, checkCluster, createBackend, prepareSubmission, pullCheckpoint, resumeJob, submitRun, syncActiveJobs, syncJob } from '../../cluster/tracking.ts';
+import { cancelJob, checkCluster, cloneSubmission, createBackend, prepareSubmission, pullCheckpoint, resumeJob, submitRun, syncActiveJobs, syncJob } from '../../cluster/tracking.ts';
 import type { LogRecord } from '../../cluster/log-parser.ts';
 import type { ClusterJob, ClusterSettingsInput, EngineFlavor, PreflightReport } from '../../protocol/cluster.ts';
 import { finishedJobStates } from '../../protocol/cluster.ts';
@@ -312,6 +312,22 @@ export function registerClusterCommands(program: Command): void {
       withRegistry(options.home, async (registry) => {
         const job = await resumeJob(registry, run);
         out(`resubmitted run ${job.runId} as job ${job.jobId} (attempt ${job.attempt})`);
+      }),
+    );
+  jobs
+    .command('clone')
+    .description('write the config of a cluster run to edit, and print the command that submits it again')
+    .argument('<run>', 'run id or job id')
+    .requiredOption('--out <file>', 'run config JSON to write')
+    .option(...homeOption)
+    .action((run: string, options: { out: string; home?: string }) =>
+      withRegistry(options.home, (registry) => {
+        const clone = cloneSubmission(registry, new ClusterStore(registry).requireJob(run).runId);
+        const file = resolve(options.out);
+        const temporary = `${file}.tmp-${process.pid}`;
+        writeFileSync(temporary, `${JSON.stringify(clone.config, null, 2)}\n`);
+        renameSync(temporary, file);
+        out(`wrote ${file}; edit it, then: vswin submit ${file} --cluster ${clone.cluster} --gpus ${clone.gpus} --nodes ${clone.nodes} --flavor ${clone.flavor}`);
       }),
     );
   jobs
