@@ -1,6 +1,8 @@
 /* A persistent pthread pool. The JS thread that calls in takes part in the work, so a pool of
  * N threads has N - 1 workers. Work is handed out one index at a time through an atomic counter,
- * which balances uneven tasks (ragged last tiles, batches not divisible by the thread count). */
+ * which balances uneven tasks (ragged last tiles, batches not divisible by the thread count).
+ * When the caller runs out of tasks it closes the job and waits only for workers that actually
+ * joined it: on a busy machine a worker that was never scheduled must not stall the call. */
 #define _GNU_SOURCE
 #include "vswin.h"
 
@@ -40,7 +42,8 @@ static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;
  * thread) runs its work inline instead of waiting. */
 static pthread_mutex_t pool_owner = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long pool_generation;
-static int pool_busy;
+static int job_open;    /* workers may still join the current job */
+static int pool_active; /* workers inside the current job */
 static vswin_task job_task;
 static void *job_context;
 static long job_count;
@@ -61,12 +64,14 @@ static void *worker_main(void *unused) {
   for (;;) {
     while (pool_generation == seen) pthread_cond_wait(&pool_wake, &pool_lock);
     seen = pool_generation;
+    if (!job_open) continue; /* woke after the caller finished everything */
+    pool_active++;
     pthread_mutex_unlock(&pool_lock);
     vswin_fp_state state = vswin_fp_enter();
     run_job();
     vswin_fp_leave(state);
     pthread_mutex_lock(&pool_lock);
-    if (--pool_busy == 0) pthread_cond_signal(&pool_done);
+    if (--pool_active == 0 && !job_open) pthread_cond_signal(&pool_done);
   }
   return NULL;
 }
@@ -107,7 +112,8 @@ void vswin_parallel(long count, vswin_task task, void *context) {
   job_context = context;
   job_count = count;
   atomic_store(&job_next, 0);
-  pool_busy = pool_threads - 1;
+  job_open = 1;
+  pool_active = 0;
   pool_generation++;
   pthread_cond_broadcast(&pool_wake);
   pthread_mutex_unlock(&pool_lock);
@@ -117,7 +123,8 @@ void vswin_parallel(long count, vswin_task task, void *context) {
   vswin_fp_leave(state);
 
   pthread_mutex_lock(&pool_lock);
-  while (pool_busy > 0) pthread_cond_wait(&pool_done, &pool_lock);
+  job_open = 0;
+  while (pool_active > 0) pthread_cond_wait(&pool_done, &pool_lock);
   pthread_mutex_unlock(&pool_lock);
   pthread_mutex_unlock(&pool_owner);
 }
