@@ -211,16 +211,68 @@ export async function countDecodedFrames(path: string): Promise<number> {
 }
 
 /**
- * Decodes only the requested frames (0-based, any order, repeats allowed) to RGB. ffmpeg's `select`
- * keeps the wanted frame numbers and `-frames:v` stops decoding after the last of them.
+ * Presentation times of every frame of a video (a demux pass, no decoding) and which frames are
+ * keyframes: what seeking needs to land exactly on a frame number.
  */
-export async function decodeVideoFrames(path: string, indices: number[], size: { width: number; height: number }, timeoutMs = 120_000): Promise<Clip> {
+export interface FrameIndex {
+  /** Seconds from the file's start time, one per frame in presentation order. */
+  times: Float64Array;
+  /** Frame numbers (presentation order) of the keyframes. */
+  keyframes: number[];
+}
+
+export async function indexFrames(path: string): Promise<FrameIndex | undefined> {
+  const tools = resolveTools();
+  const result = await runProcess(tools.ffprobe.path, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,flags:stream=time_base:format=start_time', '-of', 'json', path], { timeoutMs: 120_000 });
+  if (result.code !== 0) return undefined;
+  let data: { packets?: { pts?: number; flags?: string }[]; streams?: { time_base?: string }[]; format?: { start_time?: string } };
+  try {
+    data = JSON.parse(result.stdout.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const packets = data.packets ?? [];
+  const [numerator, denominator] = String(data.streams?.[0]?.time_base ?? '').split('/').map(Number);
+  const start = Number(data.format?.start_time ?? 0);
+  // Without a timestamp on every packet there is no exact time for a frame number: no seeking.
+  if (!(numerator > 0 && denominator > 0) || packets.length === 0 || packets.some((packet) => typeof packet.pts !== 'number')) return undefined;
+  const order = packets.map((packet, position) => ({ pts: packet.pts as number, key: (packet.flags ?? '').startsWith('K'), position })).sort((a, b) => a.pts - b.pts);
+  const times = Float64Array.from(order, (frame) => (frame.pts * numerator) / denominator - start);
+  const keyframes = order.flatMap((frame, index) => (frame.key ? [index] : []));
+  return { times, keyframes };
+}
+
+/** Frames before the first wanted one that a seek would skip; below this, seeking is not worth a second process argument. */
+const seekGain = 48;
+
+/**
+ * Where to seek for a decode starting at frame `first`: midway between its time and the previous
+ * frame's, when a keyframe at least `seekGain` frames into the video precedes it; otherwise none.
+ */
+export function planSeek(frameIndex: FrameIndex, first: number): { time: number; base: number } | undefined {
+  if (first <= 0 || first >= frameIndex.times.length) return undefined;
+  const keyframe = frameIndex.keyframes.filter((frame) => frame <= first).pop() ?? 0;
+  if (keyframe < seekGain) return undefined;
+  return { time: (frameIndex.times[first - 1] + frameIndex.times[first]) / 2, base: first };
+}
+
+/**
+ * Decodes only the requested frames (0-based, any order, repeats allowed) to RGB. ffmpeg's `select`
+ * keeps the wanted frame numbers and `-frames:v` stops decoding after the last of them. With a
+ * frame index, ffmpeg first seeks (accurately) to midway between the frame before the first wanted
+ * one and that frame, so decoding starts at the nearest keyframe instead of the file's start; frame
+ * numbers in `select` then count from the first wanted frame.
+ */
+export async function decodeVideoFrames(path: string, indices: number[], size: { width: number; height: number }, timeoutMs = 120_000, frameIndex?: FrameIndex): Promise<Clip> {
   const tools = resolveTools();
   const wanted = [...new Set(indices)].sort((a, b) => a - b);
   if (wanted.length === 0) throw new Error(`decode ${path}: expected at least one frame index, received none`);
-  const expression = wanted.map((index) => `eq(n\\,${index})`).join('+');
+  const plan = frameIndex ? planSeek(frameIndex, wanted[0]) : undefined;
+  const base = plan?.base ?? 0;
+  const seek = plan ? ['-ss', plan.time.toFixed(6)] : [];
+  const expression = wanted.map((index) => `eq(n\\,${index - base})`).join('+');
   const args = [
-    '-v', 'error', '-nostdin', '-threads', '1', '-noautorotate', '-i', path,
+    '-v', 'error', '-nostdin', '-threads', '1', '-noautorotate', ...seek, '-i', path,
     '-vf', `select=${expression}`, '-vsync', '0', '-frames:v', String(wanted.length),
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
   ];

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { Random } from '../engine/random.ts';
 import type { AnnotationEntry, AnnotationFormat } from './annotations.ts';
 import { loadAnnotations, resolveDataPath } from './dataset.ts';
-import { countDecodedFrames, DecodeError, decodeVideoFrames, listFrameFiles, probeVideo, readFrameFolder } from './decode.ts';
+import { countDecodedFrames, DecodeError, decodeVideoFrames, indexFrames, listFrameFiles, probeVideo, readFrameFolder, type FrameIndex } from './decode.ts';
 import { applyPipeline, planFrames, sampleShape, viewsPerSample, type PipelineSpec } from './pipeline.ts';
 import type { Clip } from './transforms.ts';
 
@@ -37,6 +37,8 @@ export interface LoaderOptions {
   /** Decodes running at the same time (one ffmpeg process each). */
   workers: number;
   dropLast?: boolean;
+  /** Seek to a keyframe before the first sampled frame of long videos (default true). */
+  seek?: boolean;
   /** Batches prepared ahead of the consumer (default 2). */
   prefetchBatches?: number;
   /**
@@ -231,7 +233,12 @@ interface SourceInfo {
   frameFiles?: string[];
   /** True once the frame count comes from a full decode rather than the container header. */
   counted?: boolean;
+  /** Frame times and keyframes of long videos, so decodes can seek instead of starting at frame 0. */
+  frameIndex?: FrameIndex;
 }
+
+/** Videos longer than this (in frames, counting a trim's start) get a frame index for seeking. */
+const indexAbove = 256;
 
 type SampleOutcome = { kind: 'ok'; data: Float32Array } | { kind: 'skip'; reason: string };
 
@@ -312,7 +319,13 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
       offset = first;
       total = Math.max(1, end - first);
     }
-    return { totalFrames: total, offset, width: probe.width, height: probe.height, counted: decodedCount !== undefined };
+    const source: SourceInfo = { totalFrames: total, offset, width: probe.width, height: probe.height, counted: decodedCount !== undefined };
+    if (options.seek !== false && offset + total > indexAbove) {
+      const index = await indexFrames(full);
+      // One packet per frame is what makes packet times frame times; otherwise decode from the start.
+      if (index && index.times.length === (decodedCount ?? probe.totalFrames)) source.frameIndex = index;
+    }
+    return source;
   };
 
   const processSample = async (epoch: number, index: number, retried = false): Promise<SampleOutcome> => {
@@ -326,7 +339,7 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
       const full = resolveDataPath(options.root, entry.path);
       const clip: Clip = format === 'rawframes'
         ? await readFrameFolder(full, frameIndices, rawStart, source.frameFiles)
-        : await decodeVideoFrames(full, frameIndices, source);
+        : await decodeVideoFrames(full, frameIndices, source, undefined, source.frameIndex);
       stats.decodeMs += performance.now() - decodeStart;
       const transformStart = performance.now();
       const data = pool ? await pool.run(spec, clip, random) : applyPipeline(spec, clip, random, new Float32Array(sampleSize)).data;

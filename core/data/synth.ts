@@ -27,7 +27,7 @@ export async function encodeVideo(
   width: number,
   height: number,
   outPath: string,
-  options: { codec?: VideoCodec; fps?: number } = {},
+  options: { codec?: VideoCodec; fps?: number; keyframeInterval?: number } = {},
 ): Promise<void> {
   const codec = options.codec ?? 'h264';
   const expected = width * height * 3;
@@ -39,6 +39,7 @@ export async function encodeVideo(
   const args = [
     '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(options.fps ?? 25), '-i', 'pipe:0',
     ...codecArguments[codec], '-threads', '1',
+    ...(options.keyframeInterval ? ['-g', String(options.keyframeInterval)] : []),
     // Index first, so a file cut short still says how many frames it should have had.
     ...(/\.(mp4|mov|m4v)$/i.test(outPath) ? ['-movflags', '+faststart'] : []),
     // Written next to the target and renamed, so an interrupted run leaves no half video; the

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAnnotationText } from '../../core/data/annotations.ts';
 import { checkAnnotationFile } from '../../core/data/dataset.ts';
-import { DecodeError, decodeVideoFrames, probeVideo, readFrameFolder, resolveTools, runProcess } from '../../core/data/decode.ts';
+import { DecodeError, decodeVideoFrames, indexFrames, planSeek, probeVideo, readFrameFolder, resolveTools, runProcess } from '../../core/data/decode.ts';
+import { encodeVideo } from '../../core/data/synth.ts';
 import { scanDataset, splitDataset, videoInfoFromReport, writeScanOutputs, type ScannedItem } from '../../core/data/scan.ts';
 import { brokenFiles, frameLevel, rampFrameFolder, rampLevel, rampVideo, temporaryFolder } from './fixtures.ts';
 
@@ -71,6 +72,40 @@ describe('probe and decode', () => {
     const truncated = await probeVideo(broken.truncated);
     expect(truncated.kind).toBe('error');
     if (truncated.kind === 'error') expect(truncated.reason).toMatch(/truncated|corrupt/);
+  });
+
+  it.each(['h264', 'vp8', 'mjpeg'] as const)('seeks to a keyframe near the first wanted frame of %s and decodes the same frames', async (codec) => {
+    // 150 frames, a keyframe every 10: frame t shows red 20 + 6 (t % 30) and green 20 + 6 floor(t / 30).
+    const path = join(folder.path, `long ${codec}.${codec === 'h264' ? 'mp4' : codec === 'vp8' ? 'webm' : 'avi'}`);
+    const frames = Array.from({ length: 150 }, (_, t) => {
+      const frame = new Uint8Array(32 * 32 * 3);
+      for (let p = 0; p < 32 * 32; p++) frame.set([20 + 6 * (t % 30), 20 + 6 * Math.floor(t / 30), 128], p * 3);
+      return frame;
+    });
+    await encodeVideo(frames, 32, 32, path, { codec, keyframeInterval: 10 });
+    const index = await indexFrames(path);
+    expect(index?.times.length).toBe(150);
+    // x264 may place keyframes a frame early; every 10 frames at most in all three codecs.
+    expect(index?.keyframes[0]).toBe(0);
+    expect(Math.max(...index!.keyframes.slice(1).map((frame, k) => frame - index!.keyframes[k]))).toBeLessThanOrEqual(10);
+    // 25 fps: frame 61 starts at 2.44 s; the seek goes midway to frame 60, and 61 becomes frame 0.
+    expect(planSeek(index!, 61)).toEqual({ time: expect.closeTo(2.42, 6), base: 61 });
+    expect(planSeek(index!, 30)).toBeUndefined();
+    const wanted = [93, 61, 61, 149, 100];
+    const sought = await decodeVideoFrames(path, wanted, { width: 32, height: 32 }, 60_000, index);
+    const plain = await decodeVideoFrames(path, wanted, { width: 32, height: 32 });
+    // Decoding from a later keyframe gives the same bytes as decoding from the start.
+    expect(sought.frames).toEqual(plain.frames);
+    // First wanted frame on, just after and just before keyframes, and the very last frame.
+    for (const start of [...index!.keyframes.filter((frame) => frame >= 50).slice(0, 2).flatMap((frame) => [frame - 1, frame, frame + 1]), 149]) {
+      const set = [start, Math.min(149, start + 7)];
+      expect((await decodeVideoFrames(path, set, { width: 32, height: 32 }, 60_000, index)).frames).toEqual((await decodeVideoFrames(path, set, { width: 32, height: 32 })).frames);
+    }
+    const channel = (frame: Uint8Array, c: number) => Math.round(frame.filter((_, i) => i % 3 === c).reduce((a, b) => a + b, 0) / (32 * 32));
+    sought.frames.forEach((frame, k) => {
+      expect(Math.abs(channel(frame, 0) - (20 + 6 * (wanted[k] % 30)))).toBeLessThanOrEqual(3);
+      expect(Math.abs(channel(frame, 1) - (20 + 6 * Math.floor(wanted[k] / 30)))).toBeLessThanOrEqual(3);
+    });
   });
 
   it('a frame past the end is a DecodeError naming what was missing', async () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAnnotationFile } from '../../core/data/dataset.ts';
 import { countDecodedFrames } from '../../core/data/decode.ts';
+import { encodeVideo } from '../../core/data/synth.ts';
 import { createLoader, epochOrder, type Batch } from '../../core/data/loader.ts';
 import { smallClip } from '../../core/data/pipeline.ts';
 import { sampleFrames } from '../../core/data/sampling.ts';
@@ -171,6 +172,18 @@ describe('loader', () => {
     const report = await checkAnnotationFile(csv, { root, labelMap: map, probe: true });
     expect(report.problems.map((problem) => [problem.line, problem.kind])).toEqual([[2, 'malformed-line'], [3, 'unknown-class']]);
     expect(report.problems[0].message).toMatch(/trim 5..6 s lies outside the video \(0.88 s\)/);
+  });
+
+  it('seeks in long videos and gives the same clips as decoding from the start', async () => {
+    const frames = Array.from({ length: 300 }, (_, t) => new Uint8Array(32 * 32 * 3).fill(20 + (t % 40) * 5));
+    await encodeVideo(frames, 32, 32, join(root, 'long.mp4'), { keyframeInterval: 12 });
+    const samples = Array.from({ length: 6 }, () => ({ path: 'long.mp4', labels: [0] }));
+    const make = (seek: boolean) => createLoader({ samples, root, pipeline: trainPipeline, batchSize: 3, shuffle: false, seed: 2, workers: 2, seek });
+    const [sought, plain] = await Promise.all([make(true), make(false)]);
+    const a = await collect(sought.epoch(0));
+    const b = await collect(plain.epoch(0));
+    expect(a.map((batch) => batch.input)).toEqual(b.map((batch) => batch.input));
+    expect(sought.stats.skipped).toBe(0);
   });
 
   it('uses known frame counts instead of probing', async () => {
