@@ -105,3 +105,69 @@ export function identityKernel(_provider: KernelProvider, context: KernelContext
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
 }
+
+/**
+ * PadV2 (the gradient of every slice, and the model's end padding): fill, then copy the input in
+ * as blocks that are contiguous in both tensors. Stock wasm pads element by element.
+ */
+export function padKernel(_provider: KernelProvider, context: KernelContext): KernelFunction {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { paddings, constantValue } = args.attrs as { paddings: [number, number][]; constantValue: number };
+    if (!COPYABLE.has(x.dtype) || paddings.length !== x.shape.length) return context.original(args);
+    const outShape = x.shape.map((extent, d) => paddings[d][0] + extent + paddings[d][1]);
+    const backend = wasmBackendOf(args);
+    const out = backend.makeOutput(outShape, x.dtype);
+    const output = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
+    output.fill(constantValue);
+    const size = sizeOf(x.shape);
+    if (size === 0) return out;
+    const input = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
+    // Dimensions after the last padded one are copied as one block per row.
+    let last = x.shape.length - 1;
+    while (last > 0 && paddings[last][0] === 0 && paddings[last][1] === 0) last--;
+    const block = sizeOf(x.shape.slice(last));
+    const outStrides = contiguousStrides(outShape);
+    const base = paddings.reduce((sum, [before], d) => sum + before * outStrides[d], 0);
+    const rowShape = x.shape.slice(0, last);
+    const index = new Array<number>(rowShape.length).fill(0);
+    for (let row = 0, source = 0; source < size; row++, source += block) {
+      let target = base;
+      for (let d = 0; d < rowShape.length; d++) target += index[d] * outStrides[d];
+      output.set(input.subarray(source, source + block), target);
+      for (let d = rowShape.length - 1; d >= 0; d--) {
+        if (++index[d] < rowShape[d]) break;
+        index[d] = 0;
+      }
+    }
+    return out;
+  };
+}
+
+/** SplitV as one strided copy per part (stock wasm runs a Slice per part that copies rank > 4 inputs whole). */
+export function splitKernel(provider: KernelProvider, context: KernelContext): KernelFunction {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { numOrSizeSplits, axis } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+    if (!COPYABLE.has(x.dtype)) return context.original(args);
+    const dim = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, dim);
+    const strides = contiguousStrides(x.shape);
+    const backend = wasmBackendOf(args);
+    const parts: TensorInfo[] = [];
+    let begin = 0;
+    for (const extent of sizes) {
+      const shape = [...x.shape];
+      shape[dim] = extent;
+      const walk = simplifyWalk(shape, [strides]);
+      const params = [walk.shape.length, begin * strides[dim], ...walk.shape, ...walk.strides[0]];
+      const out = backend.makeOutput(shape, x.dtype);
+      if (sizeOf(shape) > 0) {
+        provider.stridedCopy(backend.typedArrayFromHeap(x) as Float32Array | Int32Array, backend.typedArrayFromHeap(out) as Float32Array | Int32Array, Int32Array.from(params));
+      }
+      parts.push(out);
+      begin += extent;
+    }
+    return parts;
+  };
+}

@@ -1,6 +1,6 @@
 // The table of replaced kernels: name -> the provider method it needs and its factory.
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
-import { gatherKernel, identityKernel, sliceKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
+import { gatherKernel, identityKernel, padKernel, sliceKernel, splitKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
 import { binaryKernel, erfKernel, softmaxKernel } from './elementwise.ts';
 import { WINDOW_ATTENTION, windowAttentionKernel } from './attention.ts';
 import { GELU, GELU_GRAD, geluGradKernel, geluKernel, LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel } from './norm-and-gelu.ts';
@@ -23,6 +23,8 @@ export function kernelTable(): Record<string, KernelEntry> {
     StridedSlice: { needs: 'stridedCopy', factory: stridedSliceKernel },
     GatherV2: { needs: 'gather', factory: gatherKernel },
     Identity: { needs: 'stridedCopy', factory: identityKernel },
+    PadV2: { needs: 'stridedCopy', factory: padKernel },
+    SplitV: { needs: 'stridedCopy', factory: splitKernel },
     Add: { needs: 'binary', factory: (provider, context) => binaryKernel('Add', provider, context) },
     Sub: { needs: 'binary', factory: (provider, context) => binaryKernel('Sub', provider, context) },
     Multiply: { needs: 'binary', factory: (provider, context) => binaryKernel('Multiply', provider, context) },

@@ -73,6 +73,19 @@ describe.each(TIERS)('%s Transpose, Slice, StridedSlice against the cpu backend'
     ], exact, 'slice');
   });
 
+  it.skipIf(tierMissing(tier))('pad (constant, both sides, int32, empty input, rank 6) and split', async () => {
+    await expectSameOnBoth(() => [
+      tf.pad(tensor([3, 4, 5], 44), [[0, 0], [2, 1], [0, 0]]),
+      tf.pad(tensor([3, 4, 5], 45), [[1, 0], [0, 0], [0, 3]], 1.5),
+      tf.pad(tensor([6], 46).mul(10).toInt(), [[2, 2]], 7),
+      tf.pad(tf.zeros([0, 3]), [[1, 1], [0, 2]], 2),
+      tf.pad(tensor([2, 1, 3, 1, 2, 2], 47), [[0, 1], [1, 0], [0, 0], [2, 0], [0, 0], [1, 1]]),
+      ...tf.split(tensor([4, 9, 6], 48), [2, 3, 4], 1),
+      ...tf.split(tensor([6, 5], 49), 3, 0),
+      ...tf.split(tensor([2, 3, 8], 50).mul(9).toInt(), 2, -1),
+    ], exact, 'pad/split');
+  });
+
   it.skipIf(tierMissing(tier))('slice gradient', async () => {
     await expectSameOnBoth(() => tf.grad((x: tf.Tensor) => x.slice([1, 2, 0], [2, 3, 4]).square().sum())(tensor([4, 6, 4], 14)), { atol: 1e-6, rtol: 1e-6 }, 'slice grad');
   });
