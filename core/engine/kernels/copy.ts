@@ -131,7 +131,7 @@ export function padKernel(_provider: KernelProvider, context: KernelContext): Ke
     const base = paddings.reduce((sum, [before], d) => sum + before * outStrides[d], 0);
     const rowShape = x.shape.slice(0, last);
     const index = new Array<number>(rowShape.length).fill(0);
-    for (let row = 0, source = 0; source < size; row++, source += block) {
+    for (let source = 0; source < size; source += block) {
       let target = base;
       for (let d = 0; d < rowShape.length; d++) target += index[d] * outStrides[d];
       output.set(input.subarray(source, source + block), target);
