@@ -3,7 +3,7 @@
 //     (target: median under 16 ms), measured with requestAnimationFrame in the page;
 //  2. a real training run of the demo model: time from a training event leaving the core service
 //     to its point being drawn by Plotly (Date.now() on both sides, same machine).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const base = `http://127.0.0.1:${launched.service.port}`;
     const traces = process.env.BENCH_TRACES === 'svg' ? '&traces=svg' : '';
     await page.goto(`${base}/bench.html?token=${launched.service.token}${traces}`);
-    const runs = 20;
+    const runs = Number(process.env.BENCH_RUNS ?? 20);
     const points = 100_000;
     const rate = 50;
     const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -51,7 +51,9 @@ async function main(): Promise<void> {
     process.stdout.write(`  initial draw of ${(runs * points).toLocaleString('en')} points: ${(result.setupMs / 1000).toFixed(2)} s\n`);
     process.stdout.write(`  work per update (Plotly append/redraw): median ${quantile(result.updateMs, 0.5).toFixed(1)} ms, p95 ${quantile(result.updateMs, 0.95).toFixed(1)} ms (target: median < 16 ms)\n`);
     process.stdout.write(`  frame interval (requestAnimationFrame, 16.7 ms floor at 60 Hz): median ${quantile(frames, 0.5).toFixed(1)} ms, p95 ${quantile(frames, 0.95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms over ${frames.length} frames\n`);
-    process.stdout.write(`  updates: ${result.flushes} (${result.redraws} decimated redraws, the rest extendTraces) for ${result.pointsDrawn.toLocaleString('en')} points\n`);
+    mkdirSync(join(process.cwd(), 'test-output'), { recursive: true });
+    await page.screenshot({ path: join(process.cwd(), 'test-output', 'bench-ui.png') });
+    process.stdout.write(`  updates: ${result.flushes} (${result.redraws} decimated redraws, the rest extendTraces) for ${result.pointsDrawn.toLocaleString("en")} live-run points; the other ${runs - 1} runs sit in a background layer drawn once\n`);
 
     // 2. A real run: the demo model trained through the service, drawn on the Training page.
     await page.goto(`${base}/?token=${launched.service.token}`);

@@ -11,11 +11,19 @@ declare global {
 window.benchUi = async ({ runs, points, rate, seconds }) => {
   const element = document.getElementById('chart') as HTMLElement;
   const started = performance.now();
-  const chart = new LiveChart(element, Array.from({ length: runs }, (_, r) => ({ name: `run ${r + 1}`, smooth: false })), { title: 'benchmark', xTitle: 'iteration', yTitle: 'loss' }, 0);
-  for (let r = 0; r < runs; r++) for (let i = 0; i < points; i++) chart.push(r, i, 2 * Math.exp(-i / (points / 4)) + 0.05 * Math.sin(i / 50 + r) + r * 0.01);
+  const curve = (r: number, i: number) => 2 * Math.exp(-i / (points / 4)) + 0.05 * Math.sin(i / 50 + r) + r * 0.01;
+  // The live run streams; the other runs are finished ones overlaid for comparison, as on the Training page.
+  const chart = new LiveChart(element, [{ name: 'live run', smooth: false }], { title: 'benchmark', xTitle: 'iteration', yTitle: 'loss' }, 0);
+  chart.setBackground(
+    Array.from({ length: runs - 1 }, (_, r) => {
+      const x = Array.from({ length: points }, (_, i) => i);
+      return { name: `run ${r + 2}`, x, y: x.map((i) => curve(r + 1, i)) };
+    }),
+  );
+  for (let i = 0; i < points; i++) chart.push(0, i, curve(0, i));
   // Let the initial bulk flush land before timing the stream.
   await new Promise((resolve) => setTimeout(resolve, 50));
-  while (chart.stats.points < runs * points) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (chart.stats.points < points) await new Promise((resolve) => setTimeout(resolve, 20));
   const setupMs = performance.now() - started;
   const frameTimes: number[] = [];
   let last = performance.now();

@@ -1,6 +1,6 @@
 // A live curve chart that never re-renders React: Plotly.react once, then at most one extendTraces
 // per animation frame with every point that arrived since (architecture.md, convention 11).
-import Plotly, { type Trace } from 'plotly.js-strict-dist-min';
+import Plotly, { type PlotElement, type Trace } from 'plotly.js-strict-dist-min';
 import { decimate, PointQueue, Smoother } from './point-queue.ts';
 
 /**
@@ -61,6 +61,10 @@ export class LiveChart {
   private logScale = false;
   /** Points currently held by each Plotly trace. */
   private shown: number[] = [];
+  /** Static curves (other runs) drawn once in a Plotly figure under the live one; see setBackground. */
+  private background: { element: HTMLDivElement; series: { name: string; x: number[]; y: number[] }[] } | null = null;
+  /** Fixed axis ranges shared by both layers while a background is shown. */
+  private ranges: { x: [number, number]; y: [number, number] } | null = null;
   readonly stats: LiveChartStats = { flushes: 0, redraws: 0, points: 0, latencies: [], updateMs: [] };
 
   constructor(private readonly element: HTMLElement, private readonly series: SeriesSpec[], private readonly layout: { title: string; xTitle: string; yTitle: string }, private smoothing = 0.6) {
@@ -102,22 +106,153 @@ export class LiveChart {
     const style = getComputedStyle(document.documentElement);
     const text = style.getPropertyValue('--text').trim() || '#222';
     const grid = style.getPropertyValue('--grid').trim() || '#ddd';
-    return Plotly.react(
-      this.element,
-      this.traces(),
-      {
-        title: { text: this.layout.title, font: { size: 14, color: text } },
-        xaxis: { title: { text: this.layout.xTitle }, color: text, gridcolor: grid },
-        yaxis: { title: { text: this.layout.yTitle }, type: this.logScale ? 'log' : 'linear', color: text, gridcolor: grid },
-        paper_bgcolor: 'rgba(0,0,0,0)',
-        plot_bgcolor: 'rgba(0,0,0,0)',
-        legend: { orientation: 'h', font: { color: text } },
-        margin: { l: 55, r: 15, t: 35, b: 40 },
-        // Keeps the user's zoom and pan while points stream in.
-        uirevision: 'live',
-        autosize: true,
-      },
-      { displaylogo: false, responsive: true },
+    const traces = this.traces();
+    const layered = this.background !== null;
+    // A user's zoom wins; otherwise the ranges are refitted to all data.
+    if (layered) this.ranges = this.zoomed ? { x: [...this.zoomed.x], y: [...this.zoomed.y] } : this.fitRanges();
+    this.revision += 1;
+    const axis = (title: string, range: [number, number] | undefined, type: string) =>
+      layered
+        ? { range, autorange: false, type, showgrid: false, zeroline: false, showticklabels: false, title: { text: '' }, color: text }
+        : { title: { text: title }, type, color: text, gridcolor: grid };
+    const layout = {
+      title: { text: this.layout.title, font: { size: 14, color: text } },
+      xaxis: axis(this.layout.xTitle, this.ranges?.x, 'linear'),
+      yaxis: axis(this.layout.yTitle, this.ranges?.y, this.logScale ? 'log' : 'linear'),
+      paper_bgcolor: 'rgba(0,0,0,0)',
+      plot_bgcolor: 'rgba(0,0,0,0)',
+      legend: layered ? { x: 0.01, y: 0.99, bgcolor: 'rgba(127,127,127,0.15)', font: { color: text } } : { orientation: 'h', font: { color: text } },
+      margin: { l: 55, r: 15, t: 35, b: 40 },
+      // Keeps the user's zoom and pan while points stream in; with a background the ranges are ours (fixed, shared).
+      uirevision: layered ? `layered-${this.revision}` : 'live',
+      autosize: true,
+    };
+    const front = Plotly.react(this.element, traces, layout, { displaylogo: false, responsive: true }).then((plot) => {
+      if (layered) this.bindZoom(plot);
+      return plot;
+    });
+    if (!layered || !this.background) return front;
+    const back = this.background;
+    return Promise.all([
+      front,
+      Plotly.react(
+        back.element,
+        back.series.map((run) => ({ type: lineTraceType(), mode: 'lines', name: run.name, x: run.x, y: run.y, line: { width: 1 }, opacity: 0.55, hoverinfo: 'skip' })),
+        {
+          title: { text: '' },
+          xaxis: { title: { text: this.layout.xTitle }, range: this.ranges?.x, autorange: false, color: text, gridcolor: grid },
+          yaxis: { title: { text: this.layout.yTitle }, range: this.ranges?.y, autorange: false, type: this.logScale ? 'log' : 'linear', color: text, gridcolor: grid },
+          showlegend: false,
+          paper_bgcolor: 'rgba(0,0,0,0)',
+          plot_bgcolor: 'rgba(0,0,0,0)',
+          margin: { l: 55, r: 15, t: 35, b: 40 },
+          autosize: true,
+        },
+        { displaylogo: false, responsive: true, staticPlot: true },
+      ),
+    ]);
+  }
+
+  /** Axis ranges covering the background and the live history, with room for the live run to grow. */
+  private fitRanges(): { x: [number, number]; y: [number, number] } {
+    let xMin = Infinity;
+    let xMax = -Infinity;
+    let yMin = Infinity;
+    let yMax = -Infinity;
+    const cover = (x: number[], y: number[]) => {
+      for (let i = 0; i < x.length; i++) {
+        if (x[i] < xMin) xMin = x[i];
+        if (x[i] > xMax) xMax = x[i];
+        const v = y[i];
+        if (!Number.isFinite(v) || (this.logScale && v <= 0)) continue;
+        if (v < yMin) yMin = v;
+        if (v > yMax) yMax = v;
+      }
+    };
+    for (const run of this.background?.series ?? []) cover(run.x, run.y);
+    for (const history of this.queue.history.values()) cover(history.x, history.y);
+    if (!Number.isFinite(xMin)) [xMin, xMax, yMin, yMax] = [0, 1, 0, 1];
+    const toAxis = (v: number) => (this.logScale ? Math.log10(v) : v);
+    const low = toAxis(yMin);
+    const high = toAxis(yMax);
+    const pad = (high - low || 1) * 0.05;
+    return { x: [xMin, xMin + (xMax - xMin || 1) * 1.25], y: [low - pad, high + pad] };
+  }
+
+  /**
+   * Shows other runs' curves under the live ones. They sit in their own Plotly figure, drawn once, so
+   * appending a live point redraws only the live traces; both figures share fixed axis ranges.
+   */
+  setBackground(series: { name: string; x: number[]; y: number[] }[]): void {
+    if (series.length === 0) {
+      if (this.background) {
+        Plotly.purge(this.background.element);
+        this.background.element.remove();
+        this.background = null;
+        this.ranges = null;
+      }
+    } else if (this.background) {
+      this.background.series = series.map((run) => ({ name: run.name, ...decimate(run.x, run.y, MAX_SHOWN_POINTS / 4) }));
+    } else {
+      const holder = this.element.parentElement;
+      if (!holder) throw new Error('LiveChart: the chart element must be in the document to show a background');
+      const wrapper = document.createElement('div');
+      wrapper.style.position = 'relative';
+      // The wrapper takes over the chart's own size so both layers get the same box.
+      wrapper.style.width = this.element.style.width || '100%';
+      this.element.style.width = '100%';
+      holder.insertBefore(wrapper, this.element);
+      const back = document.createElement('div');
+      back.style.position = 'absolute';
+      back.style.inset = '0';
+      back.setAttribute('aria-hidden', 'true');
+      wrapper.append(back, this.element);
+      this.element.style.position = 'relative';
+      this.background = { element: back, series: series.map((run) => ({ name: run.name, ...decimate(run.x, run.y, MAX_SHOWN_POINTS / 4) })) };
+    }
+    this.ready = this.ready.then(() => this.draw());
+  }
+
+  private zoomBound = false;
+  private zoomed: { x: [number, number]; y: [number, number] } | null = null;
+  private revision = 0;
+
+  /** A zoom or pan on the live layer moves the background with it; a double-click reset refits both. */
+  private bindZoom(plot: PlotElement): void {
+    if (this.zoomBound) return;
+    this.zoomBound = true;
+    plot.on?.('plotly_relayout', (update) => {
+      const back = this.background;
+      if (!back || !this.ranges) return;
+      if (update['xaxis.autorange'] || update['yaxis.autorange']) {
+        this.zoomed = null;
+        this.ready = this.ready.then(() => this.draw());
+        return;
+      }
+      const x0 = update['xaxis.range[0]'];
+      const x1 = update['xaxis.range[1]'];
+      const y0 = update['yaxis.range[0]'];
+      const y1 = update['yaxis.range[1]'];
+      if (typeof x0 === 'number' && typeof x1 === 'number') this.ranges.x = [x0, x1];
+      if (typeof y0 === 'number' && typeof y1 === 'number') this.ranges.y = [y0, y1];
+      if (x0 === undefined && y0 === undefined) return;
+      this.zoomed = { x: [...this.ranges.x], y: [...this.ranges.y] };
+      void Plotly.relayout(back.element, { 'xaxis.range': [...this.ranges.x], 'yaxis.range': [...this.ranges.y] });
+    });
+  }
+
+  /** True when a live point falls outside the shared fixed ranges (then both layers are redrawn). */
+  private outOfRange(drained: { x: number[][]; y: (number | null)[][] }): boolean {
+    // While the user looks at a zoomed window, points beyond it are off-screen by choice.
+    if (!this.ranges || this.zoomed) return false;
+    const [x0, x1] = this.ranges.x;
+    const [y0, y1] = this.ranges.y;
+    return drained.x.some((xs, k) =>
+      xs.some((x, i) => {
+        const y = drained.y[k][i];
+        const v = y === null ? null : this.logScale ? Math.log10(y) : y;
+        return x < x0 || x > x1 || (v !== null && Number.isFinite(v) && (v < y0 || v > y1));
+      }),
     );
   }
 
@@ -134,7 +269,7 @@ export class LiveChart {
     this.frame = 0;
     const drained = this.queue.drain();
     if (!drained) return;
-    const overflow = drained.indices.some((trace, k) => (this.shown[trace] ?? 0) + drained.x[k].length > MAX_SHOWN_POINTS);
+    const overflow = drained.indices.some((trace, k) => (this.shown[trace] ?? 0) + drained.x[k].length > MAX_SHOWN_POINTS) || this.outOfRange(drained);
     this.ready = this.ready.then(async () => {
       const started = performance.now();
       if (overflow) {
@@ -161,7 +296,7 @@ export class LiveChart {
 
   setLogScale(on: boolean): void {
     this.logScale = on;
-    this.ready = this.ready.then(() => Plotly.relayout(this.element, { 'yaxis.type': on ? 'log' : 'linear' }));
+    this.ready = this.ready.then(() => (this.background ? this.draw() : Plotly.relayout(this.element, { 'yaxis.type': on ? 'log' : 'linear' })));
   }
 
   /** Redraws with the current theme colours. */
@@ -177,5 +312,6 @@ export class LiveChart {
   dispose(): void {
     if (this.frame) cancelAnimationFrame(this.frame);
     Plotly.purge(this.element);
+    if (this.background) Plotly.purge(this.background.element);
   }
 }

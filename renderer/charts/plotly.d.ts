@@ -9,7 +9,8 @@ declare module 'plotly.js-strict-dist-min' {
   }
   export interface PlotElement extends HTMLElement {
     data?: Trace[];
-    on?(event: string, handler: (payload: { points: { x: number; y: number; pointNumber: number | number[]; curveNumber: number }[] }) => void): void;
+    on?(event: 'plotly_click', handler: (payload: { points: { x: number; y: number; pointNumber: number | number[]; curveNumber: number }[] }) => void): void;
+    on?(event: 'plotly_relayout', handler: (payload: Record<string, unknown>) => void): void;
   }
   const Plotly: {
     react(element: HTMLElement, data: Trace[], layout?: Layout, config?: Record<string, unknown>): Promise<PlotElement>;

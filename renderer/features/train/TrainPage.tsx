@@ -70,7 +70,12 @@ function Curves() {
   const charts = useRef<Charts | null>(null);
   const [smoothing, setSmoothing] = useState(0.6);
   const [logScale, setLogScale] = useState(false);
+  const [overlay, setOverlay] = useState<string[]>([]);
   const theme = useWorkbench((s) => s.theme);
+  const runs = useWorkbench((s) => s.runs);
+  const setRuns = useWorkbench((s) => s.setRuns);
+  const currentRun = useWorkbench((s) => s.runId);
+  const status = useWorkbench((s) => s.status);
 
   useEffect(() => {
     if (!lossElement.current || !lrElement.current || !accuracyElement.current) return;
@@ -143,6 +148,30 @@ function Curves() {
   }, []);
 
   useEffect(() => {
+    void bridge().call('runs.list', {}).then(setRuns).catch(() => undefined);
+  }, [setRuns, status]);
+
+  useEffect(() => {
+    // Finished runs under the live curve: a background layer drawn once (see LiveChart.setBackground).
+    const names = new Map(workbenchStore.getState().runs.map((r) => [r.id, r.name]));
+    if (overlay.length === 0) {
+      charts.current?.loss.setBackground([]);
+      return;
+    }
+    void bridge()
+      .call('runs.curves', { runIds: overlay })
+      .then((curves) =>
+        charts.current?.loss.setBackground(
+          curves.map((c) => {
+            const points = c.series['iter:train:loss'] ?? [];
+            return { name: names.get(c.runId) ?? c.runId, x: points.map((p) => p.step + 1), y: points.map((p) => p.value) };
+          }),
+        ),
+      )
+      .catch(() => undefined);
+  }, [overlay]);
+
+  useEffect(() => {
     charts.current?.loss.setSmoothing(smoothing);
   }, [smoothing]);
   useEffect(() => {
@@ -163,6 +192,16 @@ function Curves() {
         <span>{smoothing.toFixed(2)}</span>
         <input id="log-scale" type="checkbox" checked={logScale} onChange={(e) => setLogScale(e.target.checked)} />
         <label htmlFor="log-scale">Log scale</label>
+        <label htmlFor="overlay-runs">Overlay runs</label>
+        <select id="overlay-runs" multiple size={Math.min(4, Math.max(2, runs.length))} value={overlay} onChange={(e) => setOverlay([...e.target.selectedOptions].map((o) => o.value))}>
+          {runs
+            .filter((r) => r.id !== currentRun)
+            .map((r) => (
+              <option key={r.id} value={r.id}>
+                {r.name} ({r.status})
+              </option>
+            ))}
+        </select>
       </div>
       <div className="grid2">
         <div ref={lossElement} className="plot" role="img" aria-label="Loss curves: train loss per iteration, validation loss per epoch" data-testid="loss-chart" />
