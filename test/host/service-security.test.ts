@@ -165,6 +165,32 @@ describe('HTTP access', () => {
   });
 });
 
+describe('uploads', () => {
+  function post(path: string, body: string, headers: Record<string, string>): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: service.port, path, method: 'POST', headers: { host: `127.0.0.1:${service.port}`, 'content-type': 'application/octet-stream', ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('refuses uploads without the token or from a foreign page, and keeps the file in the upload folder', async () => {
+    const cookie = `vswin_token=${service.token}`;
+    expect((await post('/upload?name=a.mp4', 'x', {})).status).toBe(401);
+    expect((await post('/upload?name=a.mp4', 'x', { cookie, origin: 'http://evil.example' })).status).toBe(403);
+    const saved = await post(`/upload?name=${encodeURIComponent('../../../../tmp/escape.mp4')}`, 'video bytes', { cookie });
+    expect(saved.status).toBe(200);
+    const path = (JSON.parse(saved.body) as { path: string }).path;
+    expect(path.startsWith(join(base, 'uploads') + '/')).toBe(true);
+    expect(path.endsWith('-escape.mp4')).toBe(true);
+    expect((await post('/upload?name=.hidden', 'x', { cookie })).status).toBe(400);
+  });
+});
+
 describe('WebSocket access', () => {
   it('refuses a socket without a token, with a wrong token or from a foreign Origin', async () => {
     expect((await connect(service.port, '')).status).toBe(401);

@@ -48,12 +48,21 @@ export async function launchWorkbench(options: LaunchOptions): Promise<LaunchedW
     dispatch: workbench.dispatch,
   });
   workbench.setEmitter(service.emit);
+  // A stray rejected promise inside one job (a decoder, a loader) must not end the process and every
+  // other job with it: it is reported to the clients and the log instead.
+  const onRejection = (reason: unknown) => {
+    const message = reason instanceof Error ? reason.message : String(reason);
+    log(`unhandled error in a job: ${message}`);
+    service.emit({ kind: 'log', level: 'error', message: `unhandled error in a job: ${message}` });
+  };
+  process.on('unhandledRejection', onRejection);
   return {
     service,
     workbench,
     backend,
     url: service.url,
     close: async () => {
+      process.off('unhandledRejection', onRejection);
       await workbench.close();
       await service.close();
     },

@@ -200,11 +200,19 @@ export function AttentionPage() {
                   onClick={(event) => pick(t, event)}
                   role="button"
                   tabIndex={0}
-                  aria-label={`Frame ${t + 1}: click a patch`}
+                  aria-label={`Frame ${t + 1}: click a patch, or press Enter and the arrow keys`}
                   onKeyDown={(event) => {
+                    // Enter picks the centre patch of this frame; arrow keys then move the query patch.
+                    const d = Math.floor(t / view.patch[0]);
+                    const current: Triple = query && query[0] === d ? query : [d, Math.floor(view.grid[1] / 2), Math.floor(view.grid[2] / 2)];
+                    const moves: Record<string, [number, number]> = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
                     if (event.key === 'Enter' || event.key === ' ') {
                       event.preventDefault();
-                      setQuery([Math.floor(t / view.patch[0]), Math.floor(view.grid[1] / 2), Math.floor(view.grid[2] / 2)]);
+                      setQuery(current);
+                    } else if (moves[event.key]) {
+                      event.preventDefault();
+                      const [dy, dx] = moves[event.key];
+                      setQuery([d, Math.min(view.grid[1] - 1, Math.max(0, current[1] + dy)), Math.min(view.grid[2] - 1, Math.max(0, current[2] + dx))]);
                     }
                   }}
                 >
