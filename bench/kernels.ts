@@ -3,7 +3,7 @@
 // one process. Kernels a tier does not replace run stock (marked "stock" in its column).
 // Run: npm run bench:kernels [-- --repeats 3 --skip-stock-gradients --only <name part>]
 import { initBackend } from '../core/engine/backend.ts';
-import { fusedGelu, fusedLayerNorm, fusedWindowAttention, installFastKernels, nativeProvider, uninstallFastKernels, type KernelTier } from '../core/engine/kernels/index.ts';
+import { fusedAdamWUpdate, fusedGelu, fusedLayerNorm, fusedWindowAttention, installFastKernels, nativeProvider, uninstallFastKernels, type KernelTier } from '../core/engine/kernels/index.ts';
 import { tf } from '../core/engine/tf.ts';
 
 const argv = process.argv.slice(2);
@@ -103,6 +103,11 @@ const cases: Case[] = [
     },
   },
   opCase('gelu [50176,384] fwd (fused on native)', 'BatchMatMul', [[50176, 384]], (x) => fusedGelu(x)),
+  opCase('adamw update, 4M parameters (fused on native)', 'BatchMatMul', [[4194304], [4194304], [4194304], [4194304]], (param, grad, m, v) => {
+    const next = fusedAdamWUpdate(param, grad, m, v.abs(), { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, correction1: 0.5, correction2Sqrt: 0.1 });
+    tf.dispose([next.expAvg, next.expAvgSq]);
+    return next.param;
+  }),
   opCase('transpose window partition [8,7,8,7,56,96]', 'Transpose', [[8, 7, 8, 7, 56, 96]], (x) => x.transpose([0, 2, 1, 3, 4, 5])),
   opCase('transpose qkv [384,392,3,3,32]->[3,384,3,392,32]', 'Transpose', [[384, 392, 3, 3, 32]], (x) => x.transpose([2, 0, 3, 1, 4])),
   opCase('slice q of qkv [3,384,3,392,32]', 'Slice', [[3, 384, 3, 392, 32]], (x) => x.slice([1, 0, 0, 0, 0], [1, 384, 3, 392, 32])),

@@ -367,6 +367,34 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* adamw(param, grad, expAvg | null, expAvgSq | null, outParam, outExpAvg, outExpAvgSq, settings Float64Array) */
+static napi_value js_adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK_STATUS(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 8) return fail(env, "vswin native adamw: expected 8 arguments");
+  typed_view param, grad, exp_avg = {0}, exp_avg_sq = {0}, out_param, out_exp_avg, out_exp_avg_sq, settings;
+  if (!read_float_view(env, argv[0], &param, "param") || !read_float_view(env, argv[1], &grad, "grad") ||
+      !read_float_view(env, argv[4], &out_param, "outParam") || !read_float_view(env, argv[5], &out_exp_avg, "outExpAvg") ||
+      !read_float_view(env, argv[6], &out_exp_avg_sq, "outExpAvgSq") || !read_view(env, argv[7], &settings, "settings"))
+    return NULL;
+  napi_valuetype type;
+  CHECK_STATUS(napi_typeof(env, argv[2], &type));
+  int has_moments = type != napi_null && type != napi_undefined;
+  if (has_moments && (!read_float_view(env, argv[2], &exp_avg, "expAvg") || !read_float_view(env, argv[3], &exp_avg_sq, "expAvgSq")))
+    return NULL;
+  if (settings.type != napi_float64_array || settings.length < 7) return fail(env, "vswin native adamw: settings must be a Float64Array of 7");
+  size_t size = param.length;
+  if (grad.length != size || out_param.length < size || out_exp_avg.length < size || out_exp_avg_sq.length < size ||
+      (has_moments && (exp_avg.length != size || exp_avg_sq.length != size)))
+    return fail(env, "vswin native adamw: tensors differ in size");
+  const double *s = settings.data;
+  vswin_adamw_settings values = {(float)s[0], (float)s[1], (float)s[2], (float)s[3], (float)s[4], (float)s[5], (float)s[6]};
+  vswin_adamw(param.data, grad.data, has_moments ? exp_avg.data : NULL, has_moments ? exp_avg_sq.data : NULL, out_param.data,
+              out_exp_avg.data, out_exp_avg_sq.data, (long)size, &values);
+  return NULL;
+}
+
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value result, isa, threads;
@@ -405,6 +433,7 @@ NAPI_MODULE_INIT() {
       {"geluGrad", NULL, js_gelu_grad, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, js_layer_norm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, js_layer_norm_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
       {"setIsa", NULL, js_set_isa, NULL, NULL, NULL, napi_default, NULL},
   };

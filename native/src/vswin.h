@@ -84,4 +84,11 @@ void vswin_softmax_rows_serial(float *rows_data, long rows, long cols);
 int vswin_window_attention(const float *q, const float *k, const float *v, const float *bias, const float *mask,
                            float *out, long batch, long heads, long n, long dim, long windows);
 
+typedef struct {
+  float lr, beta1, beta2, eps, weight_decay, correction1, correction2_sqrt;
+} vswin_adamw_settings;
+/* One AdamW step: exp_avg / exp_avg_sq may be NULL on the first step (zeros). */
+void vswin_adamw(const float *param, const float *grad, const float *exp_avg, const float *exp_avg_sq, float *out_param,
+                 float *out_exp_avg, float *out_exp_avg_sq, long size, const vswin_adamw_settings *settings);
+
 #endif

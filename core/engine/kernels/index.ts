@@ -11,6 +11,7 @@ import { loadWasmKernels } from './wasm-simd.ts';
 
 export { fusedWindowAttention, WINDOW_ATTENTION } from './attention.ts';
 export { fusedGelu, fusedLayerNorm } from './norm-and-gelu.ts';
+export { fusedAdamWUpdate, type AdamWStep } from './optimizer.ts';
 
 export const KERNELS_ENV = 'VSWIN_KERNELS';
 export const KERNEL_TIERS = ['native', 'wasm', 'stock'] as const;

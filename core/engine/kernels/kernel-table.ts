@@ -3,6 +3,7 @@ import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
 import { gatherKernel, identityKernel, padKernel, sliceKernel, splitKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
 import { binaryKernel, erfKernel, softmaxKernel } from './elementwise.ts';
 import { WINDOW_ATTENTION, windowAttentionKernel } from './attention.ts';
+import { ADAMW, adamWKernel } from './optimizer.ts';
 import { GELU, GELU_GRAD, geluGradKernel, geluKernel, LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel } from './norm-and-gelu.ts';
 import type { KernelContext, KernelFunction } from './kernel-types.ts';
 import type { KernelProvider } from './provider.ts';
@@ -36,5 +37,6 @@ export function kernelTable(): Record<string, KernelEntry> {
     [LAYER_NORM_GRAD]: { needs: 'layerNormGrad', factory: layerNormGradKernel, added: true },
     [GELU]: { needs: 'gelu', factory: geluKernel, added: true },
     [GELU_GRAD]: { needs: 'geluGrad', factory: geluGradKernel, added: true },
+    [ADAMW]: { needs: 'adamw', factory: adamWKernel, added: true },
   };
 }
