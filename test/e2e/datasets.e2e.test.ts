@@ -68,3 +68,22 @@ it('moves between pages with Alt+digit and focuses each page heading; dark theme
   await openPage(page, 'Datasets');
   expect(browser.errors).toEqual([]);
 });
+
+it('gives every control on every page an accessible name and every page one h1', async () => {
+  const { page } = browser;
+  for (let key = 1; key <= 7; key++) {
+    await page.keyboard.press(`Alt+${key}`);
+    const report = await page.evaluate(() => {
+      const unnamed = [...document.querySelectorAll('input, select, textarea, button')]
+        .filter((element) => {
+          const control = element as HTMLInputElement;
+          const named = (control.labels && control.labels.length > 0) || control.getAttribute('aria-label') || (element.tagName === 'BUTTON' && element.textContent?.trim());
+          return !named;
+        })
+        .map((element) => element.outerHTML.slice(0, 80));
+      return { unnamed, headings: document.querySelectorAll('h1').length, title: document.querySelector('h1')?.textContent };
+    });
+    expect(report.unnamed, `page ${report.title}`).toEqual([]);
+    expect(report.headings, `page ${report.title}`).toBe(1);
+  }
+});

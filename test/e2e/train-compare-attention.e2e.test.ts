@@ -101,6 +101,13 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   expect(painted).toBeGreaterThan(0);
   await expect(page.getByRole('table', { name: 'Top-5 prediction' }).locator('tr').count()).resolves.toBe(4);
   await screenshot(page, 'attention-heatmap');
+  // The same without a mouse: Enter picks the centre patch of a frame, arrows move it.
+  await frames.nth(6).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(3, 4, 4)');
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowUp');
+  await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(3, 3, 3)');
   expect(browser.errors).toEqual([]);
 });
 
