@@ -74,7 +74,7 @@ it('gives every control on every page an accessible name and every page one h1',
   for (let key = 1; key <= 7; key++) {
     await page.keyboard.press(`Alt+${key}`);
     const report = await page.evaluate(() => {
-      const unnamed = [...document.querySelectorAll('input, select, textarea, button')]
+      const unnamed = Array.from(document.querySelectorAll('input, select, textarea, button'))
         .filter((element) => {
           const control = element as HTMLInputElement;
           const named = (control.labels && control.labels.length > 0) || control.getAttribute('aria-label') || (element.tagName === 'BUTTON' && element.textContent?.trim());
