@@ -207,7 +207,8 @@ export interface WorkbenchCommands {
   'runs.curves': { args: { runIds: string[] }; result: RunCurves[] };
   'runs.csv': { args: { runIds: string[] }; result: { csv: string } };
   'runs.checkpoints': { args: Record<string, never>; result: CheckpointSummary[] };
-  'compare.checkpoints': { args: { checkpoints: string[]; annFile: string; root: string }; result: Comparison };
+  /** views: clips x crops per video, softmax averaged (default 1 x 1, the validation protocol). */
+  'compare.checkpoints': { args: { checkpoints: string[]; annFile: string; root: string; views?: { clips: number; crops: 1 | 3 } }; result: Comparison };
   'attention.view': { args: { checkpoint: string; video: string; stage: number; block: number }; result: AttentionView };
   'video.predict': { args: { checkpoint: string; video: string }; result: Prediction };
 }

@@ -136,6 +136,10 @@ describe('model-backed commands', () => {
 
     const prediction = (await call('video.predict', { checkpoint: checkpoints[1], video })) as { top5: { score: number }[] };
     expect(prediction.top5).toHaveLength(3);
+    const multiView = (await call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root, views: { clips: 2, crops: 3 } })) as { checkpoints: { views: { clips: number; crops: number }; confusion: number[][] }[] };
+    expect(multiView.checkpoints[0].views).toEqual({ clips: 2, crops: 3 });
+    expect(multiView.checkpoints[0].confusion.flat().reduce((a, b) => a + b, 0)).toBe(comparison.videos.length);
+    await expect(call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root, views: { clips: 2, crops: 2 } })).rejects.toThrow(/views.crops/);
     expect(prediction.top5.reduce((a, p) => a + p.score, 0)).toBeCloseTo(1, 5);
     expect(tf.memory().numTensors).toBe(before);
   });

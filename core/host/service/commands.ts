@@ -366,8 +366,17 @@ export class Workbench {
     },
 
     'compare.checkpoints': async (raw, context) => {
-      const args = parseArgs('compare.checkpoints', z.object({ checkpoints: z.array(absolutePath('checkpoints[]')).min(2).max(4), annFile: absolutePath('annFile'), root: absolutePath('root') }), raw);
-      const comparison = await compareCheckpoints(args.checkpoints, args.annFile, args.root, this.options.mediaUrl, context.progress);
+      const args = parseArgs(
+        'compare.checkpoints',
+        z.object({
+          checkpoints: z.array(absolutePath('checkpoints[]')).min(2).max(4),
+          annFile: absolutePath('annFile'),
+          root: absolutePath('root'),
+          views: z.object({ clips: z.number().int().min(1).max(10), crops: z.union([z.literal(1), z.literal(3)]) }).optional(),
+        }),
+        raw,
+      );
+      const comparison = await compareCheckpoints(args.checkpoints, args.annFile, args.root, this.options.mediaUrl, context.progress, args.views);
       // Registry names read better than file names: "run-name epoch 3".
       const names = new Map<string, string>();
       for (const run of this.registry.listRuns()) for (const c of this.registry.checkpoints(run.id, true)) names.set(c.path, `${run.name} epoch ${c.epoch}`);

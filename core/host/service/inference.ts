@@ -8,7 +8,7 @@ import { createLoader, type Batch } from '../../data/loader.ts';
 import { presetPipeline, type PipelineSpec, type PresetFamily } from '../../data/pipeline.ts';
 import { denormalizeToBytes } from '../../data/transforms.ts';
 import { loadAnnotations } from '../../data/dataset.ts';
-import { evaluateScores, softmaxRows, topK } from '../../eval/metrics.ts';
+import { averageViews, evaluateScores, softmaxRows, topK } from '../../eval/metrics.ts';
 import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
 import { VideoSwin, createVideoSwin } from '../../model/video-swin.ts';
 import { stageGeometry, patchGrid, mergedGrid, type Triple } from '../../model/geometry.ts';
@@ -42,9 +42,13 @@ export function modelFrom(info: CheckpointInfo): VideoSwin {
   return model;
 }
 
-export function evaluationSpec(info: CheckpointInfo): PipelineSpec {
+export function evaluationSpec(info: CheckpointInfo, views: { clips: number; crops: number } = { clips: 1, crops: 1 }): PipelineSpec {
   const p = info.pipeline;
-  return presetPipeline(p.preset, 'val', { clipLen: p.clipLen, frameInterval: p.frameInterval, cropSize: p.cropSize, shortSide: p.shortSide });
+  const options = { clipLen: p.clipLen, frameInterval: p.frameInterval, cropSize: p.cropSize, shortSide: p.shortSide };
+  if (views.clips === 1 && views.crops === 1) return presetPipeline(p.preset, 'val', options);
+  // The official multi-view test protocol: `clips` clips spread over the video x `crops` spatial crops.
+  const spec = presetPipeline(p.preset, 'test', { ...options, numClips: views.clips });
+  return { ...spec, crop: views.crops === 3 ? { kind: 'three', size: spec.crop.size } : { kind: 'center', size: spec.crop.size } };
 }
 
 /** Softmax scores [videos, classes] of a model over a data set, one view per video. */
@@ -61,7 +65,8 @@ async function scoreAll(model: VideoSwin, batches: AsyncIterable<Batch>, onBatch
     } finally {
       logits.dispose();
     }
-    const probabilities = softmaxRows(values, classes);
+    // Views of one video are consecutive rows: their softmax is averaged (mmaction's test protocol).
+    const probabilities = averageViews(values, classes, batch.views);
     for (const value of probabilities) scores.push(value);
     labels.push(...batch.labels);
     indices.push(...batch.indices);
@@ -107,6 +112,7 @@ export async function compareCheckpoints(
   root: string,
   mediaUrl: (path: string) => string,
   progress: (done: number, total: number, message: string) => void,
+  views: { clips: number; crops: number } = { clips: 1, crops: 1 },
 ): Promise<Comparison> {
   if (paths.length < 2) throw new Error(`compare: expected two or more checkpoints, received ${paths.length}`);
   const annotations = await loadAnnotations(annFile, root);
@@ -121,7 +127,7 @@ export async function compareCheckpoints(
   let videoOrder: number[] = [];
   let labelsOf: number[] = [];
   for (const [k, info] of infos.entries()) {
-    const spec = evaluationSpec(info);
+    const spec = evaluationSpec(info, views);
     const loader = await createLoader({ samples: annotations.entries, format: annotations.format, root, pipeline: spec, batchSize: 4, shuffle: false, seed: 0, workers: 2 });
     const model = modelFrom(info);
     try {
@@ -137,7 +143,7 @@ export async function compareCheckpoints(
       evaluations.push({
         checkpoint: info.path,
         label: `${basename(dirname(info.path))}/${basename(info.path)}`,
-        views: { clips: 1, crops: 1 },
+        views,
         top1: full.metrics.top1,
         top5: full.metrics.top5,
         meanClassAccuracy: full.metrics.meanClassAccuracy,

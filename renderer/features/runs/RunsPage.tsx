@@ -273,6 +273,7 @@ function CompareCheckpoints() {
   const setComparison = useWorkbench((s) => s.setComparison);
   const [chosen, setChosen] = useState<string[]>([]);
   const [datasetIndex, setDatasetIndex] = useState(0);
+  const [views, setViews] = useState('1x1');
   const command = useCommand('compare.checkpoints');
   const dataset = datasets[datasetIndex];
   return (
@@ -307,13 +308,20 @@ function CompareCheckpoints() {
             </option>
           ))}
         </select>
+        <label htmlFor="compare-views">Views (clips x crops)</label>
+        <select id="compare-views" value={views} onChange={(e) => setViews(e.target.value)}>
+          <option value="1x1">1 x 1 (validation)</option>
+          <option value="2x1">2 x 1</option>
+          <option value="4x3">4 x 3 (official K400 test)</option>
+        </select>
         <button
           type="button"
           className="primary"
           disabled={chosen.length < 2 || !dataset || command.busy}
           onClick={async () => {
             if (!dataset) return;
-            const result = await command.run({ checkpoints: chosen, annFile: dataset.valAnn ?? dataset.trainAnn, root: dataset.root });
+            const [clips, crops] = views.split('x').map(Number);
+            const result = await command.run({ checkpoints: chosen, annFile: dataset.valAnn ?? dataset.trainAnn, root: dataset.root, views: { clips, crops: crops === 3 ? 3 : 1 } });
             if (result) setComparison(result);
           }}
         >
