@@ -128,7 +128,7 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   if (!fits(1, c_shape, c_strides, 0, c.length)) return fail(env, "vswin native gemm: c is smaller than batch*m*n");
   if (has_bias && !fits(3, bias_shape, bias_strides, 0, bias.length))
     return fail(env, "vswin native gemm: bias is smaller than its strides say");
-  vswin_gemm(&g);
+  if (vswin_gemm(&g) != 0) napi_throw_error(env, NULL, "vswin native gemm: out of memory for the packing buffers");
   return NULL;
 }
 
@@ -286,7 +286,7 @@ static napi_value js_window_attention(napi_env env, napi_callback_info info) {
   if (has_mask && (mask.length < (size_t)(windows * n * n) || batch % windows != 0))
     return fail(env, "vswin native windowAttention: mask smaller than windows*n*n, or batch not a multiple of windows");
   if (vswin_window_attention(q.data, k.data, v.data, bias.data, has_mask ? mask.data : NULL, out.data, batch, heads, n, dim, windows) != 0)
-    napi_throw_error(env, NULL, "vswin native windowAttention: out of memory for the per-thread score buffer");
+    napi_throw_error(env, NULL, "vswin native windowAttention: out of memory for the per-thread score or packing buffers");
   return NULL;
 }
 

@@ -44,7 +44,7 @@ static void attention_task(void *context, long index) {
       .b = job->k + offset, .b_row = 1, .b_col = dim, /* k transposed */
       .c = scores,
   };
-  vswin_gemm_serial(&product);
+  if (vswin_gemm_serial(&product) != 0) job->failed = 1;
 
   const float *bias = job->bias + head * n * n;
   const float *mask = job->mask ? job->mask + window * n * n : NULL;
@@ -61,7 +61,7 @@ static void attention_task(void *context, long index) {
       .b = job->v + offset, .b_row = dim, .b_col = 1,
       .c = job->out + offset,
   };
-  vswin_gemm_serial(&weighted);
+  if (vswin_gemm_serial(&weighted) != 0) job->failed = 1;
 }
 
 int vswin_window_attention(const float *q, const float *k, const float *v, const float *bias, const float *mask,

@@ -259,10 +259,11 @@ typedef struct {
   const vswin_gemm_args *args;
   const gemm_isa *isa;
   long m_parts, n_parts, m_chunk, n_chunk;
+  volatile int failed; /* a thread could not allocate its pack buffers */
 } gemm_job;
 
 static void gemm_task(void *context, long index) {
-  const gemm_job *job = context;
+  gemm_job *job = context;
   const vswin_gemm_args *g = job->args;
   const gemm_isa *isa = job->isa;
   const int mr = isa->mr, nr = isa->nr;
@@ -283,6 +284,10 @@ static void gemm_task(void *context, long index) {
   } else {
     float *pack_a_area = thread_buffer(&pack_a_buffer, (size_t)KC * 256);
     float *pack_b_area = thread_buffer(&pack_b_buffer, (size_t)KC * 2048);
+    if (!pack_a_area || !pack_b_area) {
+      job->failed = 1;
+      return;
+    }
     float tile[MAX_MR * MAX_NR] __attribute__((aligned(64)));
     for (long jc = n0; jc < n1; jc += isa->nc) {
       long nc = n1 - jc < isa->nc ? n1 - jc : isa->nc;
@@ -342,8 +347,8 @@ static void gemm_task(void *context, long index) {
 
 static long round_up(long value, long multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-void vswin_gemm(const vswin_gemm_args *args) {
-  if (args->batch <= 0 || args->m <= 0 || args->n <= 0) return;
+int vswin_gemm(const vswin_gemm_args *args) {
+  if (args->batch <= 0 || args->m <= 0 || args->n <= 0) return 0;
   const gemm_isa *isa = current_isa();
 #ifdef VSWIN_X86
   /* At small depth (attention scores, K = head dim 32) the 6x16 AVX2 tile measured faster than
@@ -354,7 +359,7 @@ void vswin_gemm(const vswin_gemm_args *args) {
   double flops = 2.0 * (double)args->batch * (double)args->m * (double)args->n * (double)(args->k > 0 ? args->k : 1);
   if (flops < 4.0e5) threads = 1;
 
-  gemm_job job = {args, isa, 1, 1, args->m, args->n};
+  gemm_job job = {args, isa, 1, 1, args->m, args->n, 0};
   /* Whole matrices per task when the batch alone keeps every thread busy and balanced; otherwise
    * split rows (each task then packs its own copy of B, which costs k*n against 2*m*k*n/threads
    * flops), and split columns when there are too few rows to share. */
@@ -380,14 +385,16 @@ void vswin_gemm(const vswin_gemm_args *args) {
   } else {
     vswin_parallel(tasks, gemm_task, &job);
   }
+  return job.failed ? -1 : 0;
 }
 
-void vswin_gemm_serial(const vswin_gemm_args *args) {
-  if (args->batch <= 0 || args->m <= 0 || args->n <= 0) return;
+int vswin_gemm_serial(const vswin_gemm_args *args) {
+  if (args->batch <= 0 || args->m <= 0 || args->n <= 0) return 0;
   const gemm_isa *isa = current_isa();
 #ifdef VSWIN_X86
   if (!isa_forced && isa == &isa_avx512 && args->k <= 64) isa = &isa_avx2;
 #endif
-  gemm_job job = {args, isa, 1, 1, args->m, args->n};
+  gemm_job job = {args, isa, 1, 1, args->m, args->n, 0};
   for (long i = 0; i < args->batch; i++) gemm_task(&job, i);
+  return job.failed ? -1 : 0;
 }

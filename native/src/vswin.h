@@ -37,9 +37,10 @@ typedef struct {
   float alpha;
 } vswin_gemm_args;
 
-void vswin_gemm(const vswin_gemm_args *args);
+/* Returns -1 when a thread could not allocate its pack buffers (the product is then incomplete). */
+int vswin_gemm(const vswin_gemm_args *args);
 /* The same product on the calling thread only (for use inside a pool task). */
-void vswin_gemm_serial(const vswin_gemm_args *args);
+int vswin_gemm_serial(const vswin_gemm_args *args);
 const char *vswin_gemm_isa(void);
 /* True when the chosen (or forced) instruction set is AVX-512; the hand-vectorised elementwise
  * kernels follow the same choice, so forcing "portable" tests their fallbacks too. */
