@@ -64,7 +64,18 @@ it('compares the two epoch checkpoints of the run', async () => {
   const rows = await metrics.locator('tbody tr').allInnerTexts();
   expect(rows).toHaveLength(2);
   for (const row of rows) expect(row).toMatch(/1 x 1\t\d+\.\d%\t\d+\.\d%\t\d+\.\d%/);
-  await page.getByTestId('confusion-0').locator('.nsewdrag').first().waitFor();
+  // A mouse click on the top-left cell of the first matrix lists the clips of (true 0, predicted 0).
+  const cells = page.getByTestId('confusion-0').locator('.nsewdrag').first();
+  await cells.waitFor();
+  await cells.scrollIntoViewIfNeeded();
+  const box = await cells.boundingBox();
+  if (!box) throw new Error('the confusion matrix has no plot area');
+  // Plotly reports a click for the point under the hover, so the pointer moves there first.
+  await page.mouse.move(box.x + box.width / 8 - 5, box.y + box.height / 8 - 5);
+  await page.mouse.move(box.x + box.width / 8, box.y + box.height / 8, { steps: 3 });
+  await page.mouse.click(box.x + box.width / 8, box.y + box.height / 8);
+  await page.getByRole('region', { name: 'Clips of the selected cell' }).waitFor();
+  await expect(page.getByRole('region', { name: 'Clips of the selected cell' }).getByRole('heading').innerText()).resolves.toMatch(/true right, predicted right by e2e-run epoch 1/);
   // Pick the cell (true class 0, predicted as checkpoint 1 says for a class-0 clip) with the keyboard-usable selects.
   await page.getByRole('combobox', { name: 'Checkpoint of the cell', exact: true }).selectOption({ index: 0 });
   await page.getByRole('combobox', { name: 'True class', exact: true }).selectOption({ index: 0 });

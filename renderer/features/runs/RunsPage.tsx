@@ -7,6 +7,7 @@ import { useCommand } from '../../app/use-command.ts';
 import { bridge } from '../../bridge/client.ts';
 import { Plot } from '../../charts/Plot.tsx';
 import { lineTraceType } from '../../charts/live-chart.ts';
+import { decimate } from '../../charts/point-queue.ts';
 import { useWorkbench } from '../../state/store.ts';
 import type { Comparison, RunCurves } from '../../../core/protocol/workbench.ts';
 import { differingFields } from './run-columns.ts';
@@ -28,7 +29,12 @@ function RunsTable() {
   }, [selected]);
   const columns = useMemo(() => differingFields(runs), [runs]);
   const names = new Map(runs.map((r) => [r.id, r.name]));
-  const lossTraces = curves.map((c) => ({ type: lineTraceType(), mode: 'lines', name: `${names.get(c.runId) ?? c.runId} train loss`, x: (c.series['iter:train:loss'] ?? []).map((p) => p.step + 1), y: (c.series['iter:train:loss'] ?? []).map((p) => p.value) }));
+  // Long runs are min/max-decimated: the overlay stays responsive with many runs of many iterations.
+  const lossTraces = curves.map((c) => {
+    const points = c.series['iter:train:loss'] ?? [];
+    const shown = decimate(points.map((p) => p.step + 1), points.map((p) => p.value), 1000);
+    return { type: lineTraceType(), mode: 'lines', name: `${names.get(c.runId) ?? c.runId} train loss`, x: shown.x, y: shown.y };
+  });
   const accuracyTraces = curves.map((c) => ({ type: 'scatter', mode: 'lines+markers', name: `${names.get(c.runId) ?? c.runId} val top-1`, x: (c.series['epoch:val:top1'] ?? []).map((p) => p.step), y: (c.series['epoch:val:top1'] ?? []).map((p) => p.value) }));
   return (
     <section className="panel" aria-labelledby="runs-heading">
