@@ -3,6 +3,11 @@
 // are plain 2-D or batched without broadcast. Faster kernels replace tfjs kernels by name underneath
 // (kernels/), so nothing here changes when they are installed.
 import { tf, type Tensor } from './tf.ts';
+import { fusedWindowAttention, WINDOW_ATTENTION } from './kernels/attention.ts';
+import { fusedGelu, fusedLayerNorm, GELU, LAYER_NORM } from './kernels/norm-and-gelu.ts';
+
+/** Whether the running kernel tier provides a fused kernel of this name (kernels/). */
+const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -106,6 +111,7 @@ const layerNormCache = new Map<number, ReturnType<typeof layerNorm2d>>();
 
 /** PyTorch `nn.LayerNorm(C, eps)` over the last axis (biased variance). */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  if (hasKernel(LAYER_NORM)) return fusedLayerNorm(x, gamma, beta, eps);
   let fn = layerNormCache.get(eps);
   if (!fn) layerNormCache.set(eps, (fn = layerNorm2d(eps)));
   return tf.reshape(fn(to2d(x), gamma, beta), x.shape);
@@ -127,6 +133,7 @@ const geluExact = withGradient(([x], save) => {
 });
 
 export function gelu(x: Tensor): Tensor {
+  if (hasKernel(GELU)) return fusedGelu(x);
   return tf.reshape(geluExact(to2d(x)), x.shape);
 }
 
@@ -236,7 +243,8 @@ export function patchEmbed(x: Tensor, weight: Tensor, bias: Tensor, patch: reado
 /**
  * Windowed multi-head attention core: softmax(q k^T + bias (+ mask)) v for every window and head.
  * q, k, v: [B_, nH, N, hd] (q already scaled); bias [nH, N, N]; mask [nW, N, N] (windows of one clip,
- * B_ = batch * nW) or null. Returns the output [B_, nH, N, hd] and the probabilities [B_, nH, N, N].
+ * B_ = batch * nW) or null. Returns the output [B_, nH, N, hd] and, unless a fused kernel ran without
+ * `probabilities` requested, the probabilities [B_, nH, N, N].
  */
 export function windowAttention(
   q: Tensor,
@@ -244,8 +252,14 @@ export function windowAttention(
   v: Tensor,
   bias: Tensor,
   mask: Tensor | null,
-  dropout: (probs: Tensor) => Tensor = (p) => p,
-): { out: Tensor; probs: Tensor } {
+  options: { dropout?: (probs: Tensor) => Tensor; probabilities?: boolean } = {},
+): { out: Tensor; probs: Tensor | null } {
+  // A tier with a fused kernel keeps each window's scores in cache and recomputes them in the
+  // backward pass; it cannot hand out the probabilities or drop some of them.
+  if (!options.probabilities && !options.dropout && hasKernel(WINDOW_ATTENTION)) {
+    return { out: fusedWindowAttention(q, k, v, bias, mask), probs: null };
+  }
+  const dropout = options.dropout ?? ((p: Tensor) => p);
   const [bw, heads, n, hd] = q.shape;
   const q3 = tf.reshape(q, [bw * heads, n, hd]);
   const k3 = tf.reshape(k, [bw * heads, n, hd]);

@@ -131,7 +131,7 @@ export class VideoSwin {
   }
 
   /** W-MSA / SW-MSA on windows [B_, N, C]; returns [B_, N, C] and the probabilities. */
-  private attention(windows: Tensor, prefix: string, heads: number, mask: Tensor | null, options: ForwardOptions): { out: Tensor; probs: Tensor } {
+  private attention(windows: Tensor, prefix: string, heads: number, mask: Tensor | null, options: ForwardOptions, probabilities: boolean): { out: Tensor; probs: Tensor | null } {
     const [bw, n, c] = windows.shape as Triple;
     const hd = c / heads;
     const weight = this.p(`${prefix}.attn.qkv.weight`); // [3C, C]: rows [q | k | v], heads contiguous
@@ -146,7 +146,8 @@ export class VideoSwin {
     const q = tf.mul(project(0), scale);
     const k = project(1);
     const v = project(2);
-    const { out, probs } = windowAttention(q, k, v, this.relativeBias(prefix, n), mask, (t) => this.dropout(t, this.config.backbone.attn_drop_rate, options));
+    const attnDrop = options.training && this.config.backbone.attn_drop_rate > 0 ? (t: Tensor) => this.dropout(t, this.config.backbone.attn_drop_rate, options) : undefined;
+    const { out, probs } = windowAttention(q, k, v, this.relativeBias(prefix, n), mask, { dropout: attnDrop, probabilities });
     const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [bw, n, c]); // [B_, N, C]
     const projected = linear(merged, this.p(`${prefix}.attn.proj.weight`), this.p(`${prefix}.attn.proj.bias`));
     return { out: this.dropout(projected, this.config.backbone.drop_rate, options), probs };
@@ -165,8 +166,8 @@ export class VideoSwin {
     y = padEnd(y, [0, padded[0] - d, padded[1] - h, padded[2] - w, 0]);
     if (shifted) y = roll(y, [-shift[0], -shift[1], -shift[2]], [1, 2, 3]);
     const windows = windowPartition(y, window); // [B*nW, N, C]
-    const { out, probs } = this.attention(windows, prefix, heads, shifted ? this.mask(geometry) : null, options);
-    if (capture) capture.push({ stage, block: index, probs, geometry, shifted, batch: b });
+    const { out, probs } = this.attention(windows, prefix, heads, shifted ? this.mask(geometry) : null, options, capture !== null);
+    if (capture && probs) capture.push({ stage, block: index, probs, geometry, shifted, batch: b });
     y = windowReverse(out, window, b, padded); // [B, Dp, Hp, Wp, C]
     if (shifted) y = roll(y, [shift[0], shift[1], shift[2]], [1, 2, 3]);
     y = cropTo(y, [b, d, h, w, c]);

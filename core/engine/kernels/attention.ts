@@ -83,7 +83,8 @@ export function fusedWindowAttention(q: Tensor, k: Tensor, v: Tensor, bias: Tens
       tf.reshape(tf.matMul(dScores, k3), qs.shape),
       tf.reshape(tf.matMul(dScores, q3, true, false), ks.shape),
       tf.reshape(tf.matMul(probs, dy3, true, false), vs.shape),
-      tf.sum(tf.reshape(dScores, [batch, heads, n, n]), 0),
+      // Sum over windows as a ones-vector matMul: a Sum over the leading axis is slow on wasm.
+      tf.reshape(tf.matMul(tf.ones([1, batch]), tf.reshape(dScores, [batch, heads * n * n])), [heads, n, n]),
     ];
     return ms ? [...grads, tf.zerosLike(ms)] : grads; // the mask is a constant
   };
