@@ -18,6 +18,11 @@ export interface DemoDataOptions {
   size: number;
   /** Pixels per frame. */
   speed: number;
+  /**
+   * 'checker': the data engine's square (black/white 2-px cells); 'solid': a plain white square,
+   * whose fixed contrast lets a linear spatio-temporal filter (the patch embedding) see direction.
+   */
+  square: 'checker' | 'solid';
   valFraction: number;
   concurrency?: number;
 }
@@ -44,7 +49,8 @@ export async function generateDemoData(options: DemoDataOptions): Promise<DemoDa
     while (next < jobs.length) {
       const job = jobs[next++];
       const direction = (2 * Math.PI * job.label) / options.classes;
-      const frames = syntheticFrames(direction, options.frames, options.size, options.size, new Random(job.seed), options.speed);
+      const random = new Random(job.seed);
+      const frames = options.square === 'checker' ? syntheticFrames(direction, options.frames, options.size, options.size, random, options.speed) : solidSquareFrames(direction, options, random);
       await encodeVideo(frames, options.size, options.size, join(root, job.path), { codec: 'h264' });
     }
   };
@@ -55,4 +61,35 @@ export async function generateDemoData(options: DemoDataOptions): Promise<DemoDa
   await writeAnnotationFile(annotations.val, entries('val'), 'video');
   await writeLabelMap(annotations.labelMap, classes);
   return { root, classes, annotations };
+}
+
+/**
+ * A white square (side = size / 4) crossing a blocky random texture with wrap-around, one
+ * direction per class; the same scene as the data engine's generator with a solid square.
+ */
+export function solidSquareFrames(direction: number, options: { frames: number; size: number; speed: number }, random: Random): Uint8Array[] {
+  const { size, speed } = options;
+  const background = new Uint8Array(size * size * 3);
+  const cell = 4;
+  for (let y = 0; y < size; y += cell) {
+    for (let x = 0; x < size; x += cell) {
+      const color = [40 + random.int(176), 40 + random.int(176), 40 + random.int(176)];
+      for (let yy = y; yy < Math.min(y + cell, size); yy++) {
+        for (let xx = x; xx < Math.min(x + cell, size); xx++) background.set(color, (yy * size + xx) * 3);
+      }
+    }
+  }
+  const side = Math.max(4, Math.round(size / 4));
+  const startX = random.next() * size;
+  const startY = random.next() * size;
+  const wrap = (value: number) => ((Math.round(value) % size) + size) % size;
+  return Array.from({ length: options.frames }, (_, t) => {
+    const frame = background.slice();
+    const left = startX + Math.cos(direction) * speed * t;
+    const top = startY - Math.sin(direction) * speed * t;
+    for (let dy = 0; dy < side; dy++) {
+      for (let dx = 0; dx < side; dx++) frame.fill(250, (wrap(top + dy) * size + wrap(left + dx)) * 3, (wrap(top + dy) * size + wrap(left + dx)) * 3 + 3);
+    }
+    return frame;
+  });
 }

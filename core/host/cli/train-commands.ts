@@ -2,7 +2,7 @@
 // progress display and printing; the work happens in core/train, core/eval and core/registry.
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { evaluateCheckpoint, type ProtocolResult } from '../../eval/evaluate-checkpoint.ts';
 import type { TrainEvent, ViewProtocol } from '../../protocol/train.ts';
@@ -291,6 +291,7 @@ export const DEMO = {
   frames: 40,
   size: 32,
   speed: 1,
+  square: 'checker',
   seed: 0,
   valFraction: 0.2,
 } as const;
@@ -322,9 +323,15 @@ export function demoConfig(dataDir: string): Record<string, unknown> {
 async function runDemo(home: string, command: Command): Promise<void> {
   const started = Date.now();
   const dataDir = join(home, 'demo', 'data');
-  if (!existsSync(join(dataDir, 'train.txt')) || !existsSync(join(dataDir, 'val.txt')) || !existsSync(join(dataDir, 'classes.txt'))) {
+  const recipeFile = join(dataDir, 'recipe.json');
+  const recipe = JSON.stringify(DEMO);
+  // Regenerate when the files are missing or were made with another recipe (an older workbench).
+  const current = existsSync(recipeFile) && existsSync(join(dataDir, 'train.txt')) && existsSync(join(dataDir, 'val.txt')) && readFileSync(recipeFile, 'utf8') === recipe;
+  if (!current) {
     err(`generating ${DEMO.classes} x ${DEMO.perClass} synthetic videos in ${dataDir} ...`);
+    rmSync(dataDir, { recursive: true, force: true });
     await generateDemoData({ outDir: dataDir, ...DEMO });
+    writeFileSync(recipeFile, recipe);
   } else {
     err(`reusing the synthetic dataset in ${dataDir}`);
   }
