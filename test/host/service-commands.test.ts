@@ -1,6 +1,6 @@
 // The service's command handlers on a real (tiny) workbench home: argument errors name the field and
-// the value, config issues come back as data, and the model-backed commands (training, comparison,
-// attention, prediction) leave no tensors behind.
+// the value, config issues come back as data, model work runs in compute workers, and the functions
+// those workers run (training, comparison, attention, prediction) leave no tensors behind.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,9 @@ import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { Workbench } from '../../core/host/service/commands.ts';
 import { demoRunConfig, ensureDemoDataset } from '../../core/host/service/demo.ts';
+import { attentionView, compareCheckpoints, predictVideo } from '../../core/host/service/inference.ts';
+import { runTraining } from '../../core/host/service/training.ts';
+import { TrainControl } from '../../core/train/control.ts';
 import type { DatasetRef, WorkbenchEvent } from '../../core/protocol/workbench.ts';
 
 let home: string;
@@ -68,11 +71,9 @@ describe('model-backed commands', () => {
 
   it('trains a run to completion, recording events, runs and checkpoints', async () => {
     const config = { ...demoRunConfig(dataset), epochs: 2, batch_size: 3, data: { ...(demoRunConfig(dataset).data as object), workers: 1 } };
-    const before = tf.memory().numTensors;
     const { runId } = (await call('train.start', { config, name: 'unit' })) as { runId: string };
     const result = await workbench.training.wait(runId);
     expect(result?.status).toBe('completed');
-    expect(tf.memory().numTensors).toBe(before);
     const kinds = events.filter((e) => e.kind === 'train').map((e) => (e.kind === 'train' ? e.event.kind : ''));
     expect(kinds[0]).toBe('run-started');
     expect(kinds.at(-1)).toBe('run-finished');
@@ -111,8 +112,7 @@ describe('model-backed commands', () => {
     expect(events.some((e) => e.kind === 'train' && e.event.runId === runId && e.event.kind === 'run-started' && e.event.resumed)).toBe(true);
   });
 
-  it('compares checkpoints, shows attention and predicts without leaking tensors', async () => {
-    const before = tf.memory().numTensors;
+  it('compares checkpoints, shows attention and predicts (in compute workers)', async () => {
     const comparison = (await call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root })) as {
       checkpoints: { label: string; confusion: number[][]; predictions: number[] }[];
       videos: unknown[];
@@ -141,6 +141,21 @@ describe('model-backed commands', () => {
     expect(multiView.checkpoints[0].confusion.flat().reduce((a, b) => a + b, 0)).toBe(comparison.videos.length);
     await expect(call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root, views: { clips: 2, crops: 2 } })).rejects.toThrow(/views.crops/);
     expect(prediction.top5.reduce((a, p) => a + p.score, 0)).toBeCloseTo(1, 5);
+  });
+
+  it('runs training and the model calls in this thread without leaking tensors', async () => {
+    // The workers run the same functions; called here, their tensors can be counted.
+    const before = tf.memory().numTensors;
+    const config = workbench.training.resolve({ ...demoRunConfig(dataset), epochs: 1, batch_size: 3, data: { ...(demoRunConfig(dataset).data as object), workers: 1 } });
+    const runId = 'in-thread';
+    const runDir = join(home, 'runs', runId);
+    workbench.registry.createRun({ id: runId, name: runId, config, configPath: null, datasetId: null, projectVersion: 'test', backend: 'wasm', seed: 0, gitCommit: null, runDir, epochs: 1 });
+    const result = await runTraining({ runId, config, runDir, resumeFrom: null, registry: workbench.registry, control: new TrainControl(), onEvent: () => undefined });
+    expect(result.status).toBe('completed');
+    const video = join(dataset.root, (await call('datasets.videos', { annFile: dataset.valAnn, root: dataset.root }) as { path: string }[])[0].path.split('/videos/')[1]);
+    await compareCheckpoints(checkpoints, dataset.valAnn as string, dataset.root, (path) => path, () => undefined, { clips: 2, crops: 1 });
+    await attentionView(checkpoints[0], video, 1, 1);
+    await predictVideo(checkpoints[0], video, () => undefined);
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -21,7 +21,8 @@ import { modelConfigOf, presetJson, presetNames } from '../../train/run-config.t
 import type { CommandName, CommandResult, ConfigIssue, DatasetRef, RunSummary, WorkbenchEvent } from '../../protocol/workbench.ts';
 import { demoDataset, demoRunConfig } from './demo.ts';
 import { measureGflops, TIMED_STEP_LIMIT, timeTrainingStep } from './estimate.ts';
-import { attentionView, compareCheckpoints, predictVideo } from './inference.ts';
+import { runCompute } from './compute-pool.ts';
+import type { AttentionView, Comparison, Prediction } from '../../protocol/workbench.ts';
 import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
 
@@ -376,7 +377,7 @@ export class Workbench {
         }),
         raw,
       );
-      const comparison = await compareCheckpoints(args.checkpoints, args.annFile, args.root, this.options.mediaUrl, context.progress, args.views);
+      const comparison = await runCompute<Comparison>({ type: 'compare', ...args }, { onProgress: context.progress }).done;
       // Registry names read better than file names: "run-name epoch 3".
       const names = new Map<string, string>();
       for (const run of this.registry.listRuns()) for (const c of this.registry.checkpoints(run.id, true)) names.set(c.path, `${run.name} epoch ${c.epoch}`);
@@ -387,12 +388,12 @@ export class Workbench {
 
     'attention.view': async (raw) => {
       const args = parseArgs('attention.view', z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video'), stage: z.number().int().min(0), block: z.number().int().min(0) }), raw);
-      return attentionView(args.checkpoint, args.video, args.stage, args.block);
+      return runCompute<AttentionView>({ type: 'attention', ...args }).done;
     },
 
     'video.predict': async (raw, context) => {
       const args = parseArgs('video.predict', z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video') }), raw);
-      return predictVideo(args.checkpoint, args.video, context.progress);
+      return runCompute<Prediction>({ type: 'predict', ...args }, { onProgress: context.progress }).done;
     },
   };
 }

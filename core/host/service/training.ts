@@ -14,7 +14,8 @@ import { TrainControl } from '../../train/control.ts';
 import { loaderSource, pipelineFor } from '../../train/data-source.ts';
 import { checkConfigFiles, modelConfigOf, resolveRunConfig, type RunConfig } from '../../train/run-config.ts';
 import { train, type TrainResult } from '../../train/trainer.ts';
-import type { TrainEvent } from '../../protocol/train.ts';
+import type { TrainCommand, TrainEvent } from '../../protocol/train.ts';
+import { runCompute } from './compute-pool.ts';
 
 export interface TrainingHost {
   home: string;
@@ -24,7 +25,7 @@ export interface TrainingHost {
 }
 
 interface ActiveRun {
-  control: TrainControl;
+  control: { control(command: TrainCommand): void };
   done: Promise<TrainResult | null>;
 }
 
@@ -84,59 +85,77 @@ export class TrainingSessions {
   control(runId: string, command: 'pause' | 'resume' | 'stop'): void {
     const run = this.active.get(runId);
     if (!run) throw new Error(`run ${runId} is not running in this service`);
-    run.control.send(command === 'stop' ? { kind: 'stop', reason: 'stopped from the workbench' } : { kind: command });
+    run.control.control(command === 'stop' ? { kind: 'stop', reason: 'stopped from the workbench' } : { kind: command });
   }
 
   /** Stops every run and waits for them to write their state (service shutdown). */
   async stopAll(): Promise<void> {
     const runs = [...this.active.values()];
-    for (const run of runs) run.control.send({ kind: 'stop', reason: 'the workbench service is shutting down' });
+    for (const run of runs) run.control.control({ kind: 'stop', reason: 'the workbench service is shutting down' });
     await Promise.all(runs.map((run) => run.done));
   }
 
   private async launch(runId: string, config: RunConfig, runDir: string, resumeFrom: { weights: string; state: string } | null): Promise<void> {
-    const classes = config.data.classes ? parseLabelMap(await readFile(config.data.classes, 'utf8'), config.data.classes).classes : [];
-    const seed = config.seed;
-    const workers = Math.max(1, config.data.workers);
-    const trainSource = await loaderSource({ annFile: config.data.train_ann, root: config.data.root, spec: pipelineFor(config, 'train'), batchSize: config.batch_size, shuffle: true, seed, workers });
-    const valSource = config.data.val_ann
-      ? await loaderSource({ annFile: config.data.val_ann, root: config.data.val_root ?? config.data.root, spec: pipelineFor(config, 'val'), batchSize: config.batch_size, shuffle: false, seed, workers })
-      : null;
-    const modelConfig = parseModelConfig(modelConfigOf(config));
-    const model = createVideoSwin(modelConfig, { seed });
-    if (config.model.load_from && !resumeFrom) model.loadStateDict(loadCheckpoint(config.model.load_from).stateDict, { skipMismatched: true });
-    const p = config.data.pipeline;
-    const control = new TrainControl();
-    const done = train({
-      runId,
-      config,
-      model,
-      train: trainSource,
-      val: valSource,
-      runDir,
-      registry: this.host.registry,
-      backend: currentBackend()?.name ?? 'unknown',
-      // Enough for the comparison, attention and try-a-video pages to rebuild the model and its input.
-      weightsMetadata: { config: modelConfig, classes, pipeline: { preset: p.preset, clipLen: p.clip_len, frameInterval: p.frame_interval, cropSize: p.crop_size, shortSide: p.short_side }, runId },
-      resumeFrom,
-      control,
-      onEvent: (event) => this.host.onEvent(event),
-    })
+    // The run lives in a worker thread: its forward/backward passes never block the service.
+    const job = runCompute<TrainResult>({ type: 'train', runId, home: this.host.home, config, runDir, resumeFrom }, { onTrainEvent: (event) => this.host.onEvent(event) });
+    const done = job.done
       .catch((error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
         this.host.registry.setStatus(runId, 'failed', message);
         this.host.onEvent({ kind: 'run-finished', runId, status: 'failed', message, seconds: 0 });
         return null;
       })
-      .finally(() => {
-        model.dispose();
-        this.active.delete(runId);
-      });
-    this.active.set(runId, { control, done });
+      .finally(() => this.active.delete(runId));
+    this.active.set(runId, { control: job, done });
   }
 
   /** Waits for a run started here to end (tests, shutdown). */
   async wait(runId: string): Promise<TrainResult | null> {
     return (await this.active.get(runId)?.done) ?? null;
+  }
+}
+
+export interface TrainingSpec {
+  runId: string;
+  config: RunConfig;
+  runDir: string;
+  resumeFrom: { weights: string; state: string } | null;
+  registry: Registry;
+  control: TrainControl;
+  onEvent(event: TrainEvent): void;
+}
+
+/** One training run, start to end, in the calling thread (the compute worker calls this). */
+export async function runTraining(spec: TrainingSpec): Promise<TrainResult> {
+  const { config, runId, resumeFrom } = spec;
+  const classes = config.data.classes ? parseLabelMap(await readFile(config.data.classes, 'utf8'), config.data.classes).classes : [];
+  const seed = config.seed;
+  const workers = Math.max(1, config.data.workers);
+  const trainSource = await loaderSource({ annFile: config.data.train_ann, root: config.data.root, spec: pipelineFor(config, 'train'), batchSize: config.batch_size, shuffle: true, seed, workers });
+  const valSource = config.data.val_ann
+    ? await loaderSource({ annFile: config.data.val_ann, root: config.data.val_root ?? config.data.root, spec: pipelineFor(config, 'val'), batchSize: config.batch_size, shuffle: false, seed, workers })
+    : null;
+  const modelConfig = parseModelConfig(modelConfigOf(config));
+  const model = createVideoSwin(modelConfig, { seed });
+  try {
+    if (config.model.load_from && !resumeFrom) model.loadStateDict(loadCheckpoint(config.model.load_from).stateDict, { skipMismatched: true });
+    const p = config.data.pipeline;
+    return await train({
+      runId,
+      config,
+      model,
+      train: trainSource,
+      val: valSource,
+      runDir: spec.runDir,
+      registry: spec.registry,
+      backend: currentBackend()?.name ?? 'unknown',
+      // Enough for the comparison, attention and try-a-video pages to rebuild the model and its input.
+      weightsMetadata: { config: modelConfig, classes, pipeline: { preset: p.preset, clipLen: p.clip_len, frameInterval: p.frame_interval, cropSize: p.crop_size, shortSide: p.short_side }, runId },
+      resumeFrom,
+      control: spec.control,
+      onEvent: spec.onEvent,
+    });
+  } finally {
+    model.dispose();
   }
 }

@@ -1,0 +1,30 @@
+// Messages between the service's main thread and a compute worker (worker_threads): plain data.
+import type { TrainCommand, TrainEvent } from '../../protocol/train.ts';
+import type { TrainResult } from '../../train/trainer.ts';
+import type { RunConfig } from '../../train/run-config.ts';
+
+export interface TrainTask {
+  type: 'train';
+  runId: string;
+  home: string;
+  config: RunConfig;
+  runDir: string;
+  resumeFrom: { weights: string; state: string } | null;
+}
+
+export type CallTask =
+  | { type: 'compare'; checkpoints: string[]; annFile: string; root: string; views?: { clips: number; crops: number } }
+  | { type: 'attention'; checkpoint: string; video: string; stage: number; block: number }
+  | { type: 'predict'; checkpoint: string; video: string };
+
+export type ComputeTask = TrainTask | CallTask;
+
+export type ToWorker = { kind: 'start'; backend: string; task: ComputeTask } | { kind: 'control'; command: TrainCommand };
+
+export type FromWorker =
+  | { kind: 'train-event'; event: TrainEvent }
+  | { kind: 'progress'; done: number; total: number; message: string }
+  | { kind: 'done'; result: unknown }
+  | { kind: 'failed'; message: string };
+
+export type TrainOutcome = TrainResult;

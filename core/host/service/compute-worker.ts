@@ -1,0 +1,58 @@
+// A compute worker: runs one training run or one model call off the service's main thread, so the
+// service keeps answering while the model works, and a crash here ends this job only.
+import { parentPort } from 'node:worker_threads';
+import { initBackend } from '../../engine/backend.ts';
+import { Registry } from '../../registry/registry.ts';
+import { TrainControl } from '../../train/control.ts';
+import type { FromWorker, ToWorker } from './compute-protocol.ts';
+import { attentionView, compareCheckpoints, predictVideo } from './inference.ts';
+import { runTraining } from './training.ts';
+
+if (!parentPort) throw new Error('compute-worker.ts runs inside a worker thread only');
+const port = parentPort;
+const send = (message: FromWorker) => port.postMessage(message);
+const control = new TrainControl();
+const progress = (done: number, total: number, message: string) => send({ kind: 'progress', done, total, message });
+
+async function start(message: Extract<ToWorker, { kind: 'start' }>): Promise<unknown> {
+  await initBackend(message.backend);
+  const task = message.task;
+  switch (task.type) {
+    case 'train': {
+      const registry = Registry.open(task.home);
+      try {
+        return await runTraining({ ...task, registry, control, onEvent: (event) => send({ kind: 'train-event', event }) });
+      } finally {
+        registry.close();
+      }
+    }
+    case 'compare':
+      return compareCheckpoints(task.checkpoints, task.annFile, task.root, (path) => `/media?path=${encodeURIComponent(path)}`, progress, task.views);
+    case 'attention':
+      return attentionView(task.checkpoint, task.video, task.stage, task.block);
+    case 'predict':
+      return predictVideo(task.checkpoint, task.video, progress);
+    default: {
+      const unknown: never = task;
+      throw new Error(`unknown compute task ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.kind) {
+    case 'start':
+      start(message).then(
+        (result) => send({ kind: 'done', result }),
+        (error: unknown) => send({ kind: 'failed', message: error instanceof Error ? error.message : String(error) }),
+      );
+      return;
+    case 'control':
+      control.send(message.command);
+      return;
+    default: {
+      const unknown: never = message;
+      throw new Error(`unknown message ${JSON.stringify(unknown)}`);
+    }
+  }
+});
