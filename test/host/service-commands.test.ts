@@ -12,6 +12,9 @@ import { demoRunConfig, ensureDemoDataset } from '../../core/host/service/demo.t
 import { attentionView, compareCheckpoints, predictVideo } from '../../core/host/service/inference.ts';
 import { runTraining } from '../../core/host/service/training.ts';
 import { TrainControl } from '../../core/train/control.ts';
+import { modelConfigOf } from '../../core/train/run-config.ts';
+import { parseModelConfig } from '../../core/model/config.ts';
+import { timeTrainingStep } from '../../core/host/service/estimate.ts';
 import type { DatasetRef, WorkbenchEvent } from '../../core/protocol/workbench.ts';
 
 let home: string;
@@ -156,6 +159,8 @@ describe('model-backed commands', () => {
     await compareCheckpoints(checkpoints, dataset.valAnn as string, dataset.root, (path) => path, () => undefined, { clips: 2, crops: 1 });
     await attentionView(checkpoints[0], video, 1, 1);
     await predictVideo(checkpoints[0], video, () => undefined);
+    const seconds = await timeTrainingStep(parseModelConfig(modelConfigOf(config)), { frames: 8, height: 32, width: 32 }, 2);
+    expect(seconds).toBeGreaterThan(0);
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -15,12 +15,12 @@ import { scanDataset, splitDataset, writeScanOutputs, type ScanResult } from '..
 import { writeFileAtomic } from '../../data/files.ts';
 import { currentBackend } from '../../engine/backend.ts';
 import { complexity } from '../../model/complexity.ts';
-import { parseModelConfig } from '../../model/config.ts';
+import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
 import { modelConfigOf, presetJson, presetNames } from '../../train/run-config.ts';
 import type { CommandName, CommandResult, ConfigIssue, DatasetRef, RunSummary, WorkbenchEvent } from '../../protocol/workbench.ts';
 import { demoDataset, demoRunConfig } from './demo.ts';
-import { measureGflops, TIMED_STEP_LIMIT, timeTrainingStep } from './estimate.ts';
+import { measureGflops, TIMED_STEP_LIMIT } from './estimate.ts';
 import { runCompute } from './compute-pool.ts';
 import type { AttentionView, Comparison, Prediction } from '../../protocol/workbench.ts';
 import type { JobContext } from './jobs.ts';
@@ -124,6 +124,20 @@ export class Workbench {
   private async remember(dataset: DatasetRef): Promise<void> {
     const others = this.datasets().filter((d) => d.name !== dataset.name && d.trainAnn !== dataset.trainAnn && !d.name.startsWith('demo'));
     await writeFileAtomic(this.datasetsFile, `${JSON.stringify([...others, dataset], null, 2)}\n`);
+  }
+
+  private readonly stepTimes = new Map<string, Promise<number>>();
+
+  /** One training step timed in a compute worker (kept per model, clip and batch: the config form asks often). */
+  private timedStep(config: ModelConfig, clip: { frames: number; height: number; width: number }, batch: number): Promise<number> {
+    const key = JSON.stringify([config, clip, batch]);
+    let time = this.stepTimes.get(key);
+    if (!time) {
+      time = runCompute<number>({ type: 'time-step', config, clip, batch }).done;
+      time.catch(() => this.stepTimes.delete(key));
+      this.stepTimes.set(key, time);
+    }
+    return time;
   }
 
   async close(): Promise<void> {
@@ -275,7 +289,7 @@ export class Workbench {
       const iterations = trainSize === null ? null : Math.min(Math.ceil(trainSize / resolved.batch_size), resolved.max_iterations_per_epoch ?? Infinity);
       // Small models: a timed step. Big ones: forward + backward is about 3x the forward multiply-adds, 2 FLOPs each (a lower bound).
       const timed = cost.flopsPerView * resolved.batch_size < TIMED_STEP_LIMIT;
-      const secondsPerStep = timed ? await timeTrainingStep(modelConfig, clip, resolved.batch_size) : (cost.flopsPerView * resolved.batch_size * 2 * 3) / (gflops * 1e9);
+      const secondsPerStep = timed ? await this.timedStep(modelConfig, clip, resolved.batch_size) : (cost.flopsPerView * resolved.batch_size * 2 * 3) / (gflops * 1e9);
       return {
         ok: true,
         issues: [],

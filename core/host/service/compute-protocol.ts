@@ -2,6 +2,7 @@
 import type { TrainCommand, TrainEvent } from '../../protocol/train.ts';
 import type { TrainResult } from '../../train/trainer.ts';
 import type { RunConfig } from '../../train/run-config.ts';
+import type { ModelConfig } from '../../model/config.ts';
 
 export interface TrainTask {
   type: 'train';
@@ -15,7 +16,8 @@ export interface TrainTask {
 export type CallTask =
   | { type: 'compare'; checkpoints: string[]; annFile: string; root: string; views?: { clips: number; crops: number } }
   | { type: 'attention'; checkpoint: string; video: string; stage: number; block: number }
-  | { type: 'predict'; checkpoint: string; video: string };
+  | { type: 'predict'; checkpoint: string; video: string }
+  | { type: 'time-step'; config: ModelConfig; clip: { frames: number; height: number; width: number }; batch: number };
 
 export type ComputeTask = TrainTask | CallTask;
 

@@ -7,6 +7,7 @@ import { TrainControl } from '../../train/control.ts';
 import type { FromWorker, ToWorker } from './compute-protocol.ts';
 import { attentionView, compareCheckpoints, predictVideo } from './inference.ts';
 import { runTraining } from './training.ts';
+import { timeTrainingStep } from './estimate.ts';
 
 if (!parentPort) throw new Error('compute-worker.ts runs inside a worker thread only');
 const port = parentPort;
@@ -32,6 +33,8 @@ async function start(message: Extract<ToWorker, { kind: 'start' }>): Promise<unk
       return attentionView(task.checkpoint, task.video, task.stage, task.block);
     case 'predict':
       return predictVideo(task.checkpoint, task.video, progress);
+    case 'time-step':
+      return timeTrainingStep(task.config, task.clip, task.batch);
     default: {
       const unknown: never = task;
       throw new Error(`unknown compute task ${JSON.stringify(unknown)}`);
