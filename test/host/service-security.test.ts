@@ -1,6 +1,6 @@
 // The service refuses anything without the launch token, from a foreign Origin or Host, and never
 // serves a file outside the UI folder or the media roots, however the path is spelled.
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +70,7 @@ beforeAll(async () => {
     mediaRoots: () => [media],
     uploadDir: join(base, 'uploads'),
     token: 'test-token-0123456789',
+    maxUploadBytes: 1024,
     dispatch: async (command, args, context) => {
       if (command === 'echo') return args;
       if (command === 'fail') throw new Error('this job fails on purpose');
@@ -188,6 +189,10 @@ describe('uploads', () => {
     expect(path.startsWith(join(base, 'uploads') + '/')).toBe(true);
     expect(path.endsWith('-escape.mp4')).toBe(true);
     expect((await post('/upload?name=.hidden', 'x', { cookie })).status).toBe(400);
+    // Over the size limit: refused, and no partial file is left behind.
+    const tooBig = await post('/upload?name=big.mp4', 'x'.repeat(2048), { cookie });
+    expect(tooBig.status).toBe(413);
+    expect(readdirSync(join(base, 'uploads')).filter((f) => f.includes('big'))).toEqual([]);
   });
 });
 

@@ -1,7 +1,7 @@
 // The local workbench service: HTTP for the built UI and media files, a WebSocket for typed commands
 // and the event stream. Loopback only; every request needs the per-launch token and a local Host/Origin.
-import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
@@ -91,17 +91,26 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (request.method !== 'POST') return send(response, 405, 'POST a video body to /upload?name=FILE\n');
       const name = basename(url.searchParams.get('name') ?? '').replace(/[^\w.\- ]/g, '_');
       if (!name || name.startsWith('.')) return send(response, 400, `upload: expected ?name=FILE (a plain file name), received "${url.searchParams.get('name') ?? ''}"\n`);
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of request) {
-        size += (chunk as Buffer).length;
-        if (size > maxUpload) return send(response, 413, `upload: larger than ${maxUpload} bytes\n`);
-        chunks.push(chunk as Buffer);
-      }
       mkdirSync(options.uploadDir, { recursive: true });
       const target = join(options.uploadDir, `${Date.now()}-${name}`);
-      await writeFile(`${target}.partial`, Buffer.concat(chunks));
-      await rename(`${target}.partial`, target);
+      const partial = `${target}.partial`;
+      // Streamed to disk (videos can be large), renamed into place only when complete.
+      let size = 0;
+      const out = createWriteStream(partial);
+      try {
+        for await (const chunk of request) {
+          size += (chunk as Buffer).length;
+          if (size > maxUpload) throw new RangeError(`upload: larger than ${maxUpload} bytes`);
+          if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+        }
+        await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+      } catch (error) {
+        out.destroy();
+        await rm(partial, { force: true });
+        if (error instanceof RangeError) return send(response, 413, `${error.message}\n`);
+        throw error;
+      }
+      await rename(partial, target);
       return send(response, 200, JSON.stringify({ path: target }), 'application/json; charset=utf-8');
     }
 
