@@ -23,6 +23,8 @@ export interface DemoDataOptions {
    * whose fixed contrast lets a linear spatio-temporal filter (the patch embedding) see direction.
    */
   square: 'checker' | 'solid';
+  /** Texture contrast of the solid-square scenes: cell values are drawn from [128 - c, 128 + c). */
+  textureContrast?: number;
   valFraction: number;
   concurrency?: number;
 }
@@ -50,7 +52,7 @@ export async function generateDemoData(options: DemoDataOptions): Promise<DemoDa
       const job = jobs[next++];
       const direction = (2 * Math.PI * job.label) / options.classes;
       const random = new Random(job.seed);
-      const frames = options.square === 'checker' ? syntheticFrames(direction, options.frames, options.size, options.size, random, options.speed) : solidSquareFrames(direction, options, random);
+      const frames = options.square === 'checker' ? syntheticFrames(direction, options.frames, options.size, options.size, random, options.speed) : solidSquareFrames(direction, { ...options, textureContrast: options.textureContrast ?? 88 }, random);
       await encodeVideo(frames, options.size, options.size, join(root, job.path), { codec: 'h264' });
     }
   };
@@ -67,13 +69,15 @@ export async function generateDemoData(options: DemoDataOptions): Promise<DemoDa
  * A white square (side = size / 4) crossing a blocky random texture with wrap-around, one
  * direction per class; the same scene as the data engine's generator with a solid square.
  */
-export function solidSquareFrames(direction: number, options: { frames: number; size: number; speed: number }, random: Random): Uint8Array[] {
+export function solidSquareFrames(direction: number, options: { frames: number; size: number; speed: number; textureContrast: number }, random: Random): Uint8Array[] {
   const { size, speed } = options;
+  const low = 128 - options.textureContrast;
+  const span = Math.max(1, 2 * options.textureContrast);
   const background = new Uint8Array(size * size * 3);
   const cell = 4;
   for (let y = 0; y < size; y += cell) {
     for (let x = 0; x < size; x += cell) {
-      const color = [40 + random.int(176), 40 + random.int(176), 40 + random.int(176)];
+      const color = [low + random.int(span), low + random.int(span), low + random.int(span)];
       for (let yy = y; yy < Math.min(y + cell, size); yy++) {
         for (let xx = x; xx < Math.min(x + cell, size); xx++) background.set(color, (yy * size + xx) * 3);
       }
