@@ -77,7 +77,7 @@ try {
   const cfg = demoConfig('') as { batch_size: number; data: { pipeline: { clip_len: number; crop_size: number } } };
   const clip = `${cfg.data.pipeline.clip_len}x${cfg.data.pipeline.crop_size}x${cfg.data.pipeline.crop_size}`;
   console.log('');
-  console.log(`training throughput, micro Video Swin, clips ${clip}, batch ${cfg.batch_size}, ${backend.name}:`);
+  console.log(`training throughput, the demo recipe (two-stage Video Swin, embed 32), clips ${clip}, batch ${cfg.batch_size}, ${backend.name}:`);
   console.log(`  streaming loader (ffmpeg per sample): ${streaming.clipsPerSecond.toFixed(1)} clips/s over ${streaming.iterations} iterations`);
   console.log(`  in-memory cache (data.cache):         ${cached.clipsPerSecond.toFixed(1)} clips/s over ${cached.iterations} iterations`);
   if (demo) console.log(`vswin demo: ${demo.seconds.toFixed(0)} s to final val top-1 ${demo.top1 === null ? 'unknown' : `${(demo.top1 * 100).toFixed(1)}%`} (target >= 90% in < 600 s)`);
