@@ -42,6 +42,12 @@ describe('run config', () => {
     expect(pipelineFor(t, 'test').sampling.numClips).toBe(4);
     expect(pipelineFor(t, 'test').crop.kind).toBe('three');
     expect(pipelineFor(ssv2, 'test').crop.kind).toBe('three');
+    // The small CPU presets parse and build a valid model config.
+    for (const name of ['cpu-small', 'cpu-tiny']) {
+      const small = parseRunConfig(presetJson(name), name);
+      expect(modelConfigOf(small).num_classes).toBeGreaterThan(1);
+    }
+    expect(modelConfigOf(parseRunConfig(presetJson('cpu-small'))).backbone.depths).toEqual([2, 2]);
   });
 
   it('names the field, the value received and what is allowed', () => {
@@ -81,7 +87,7 @@ describe('run config', () => {
     expect(() => loadRunConfig(join(dir, 'nope.json'))).toThrow(/nope\.json: file not found/);
     writeFileSync(join(dir, 'broken.json'), '{"model": ');
     expect(() => loadRunConfig(join(dir, 'broken.json'))).toThrow(/broken\.json: not valid JSON/);
-    expect(() => resolveRunConfig({ ...minimal, extends: 'nope' }, dir)).toThrow(/unknown preset "nope"; allowed: k400-swin-b-1k/);
+    expect(() => resolveRunConfig({ ...minimal, extends: 'nope' }, dir)).toThrow(/unknown preset "nope"; allowed: cpu-small, cpu-tiny, k400-swin-b-1k/);
   });
 
   it('requires a complete backbone without a variant, and one of pretrained/load_from', () => {
