@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../core/engine/backend.ts';
-import { generateDemoData } from '../core/train/demo-data.ts';
+import { generateSyntheticDataset } from '../core/data/synth.ts';
 import { dataSources } from '../core/train/session.ts';
 import { buildModel } from '../core/train/model-setup.ts';
 import { resolveRunConfig } from '../core/train/run-config.ts';
@@ -70,7 +70,7 @@ function runDemo(): Promise<{ seconds: number; top1: number | null; output: stri
 try {
   const backend = await initBackend(process.env.VSWIN_BACKEND);
   process.stderr.write(`backend ${backend.name}; generating the demo dataset (${DEMO.classes} x ${DEMO.perClass} videos, ${DEMO.size}px) ...\n`);
-  await generateDemoData({ outDir: join(work, 'data'), ...DEMO });
+  await generateSyntheticDataset({ outDir: join(work, 'data'), ...DEMO });
   const streaming = await throughput(false, backend.name);
   const cached = await throughput(true, backend.name);
   const demo = skipDemo ? null : await runDemo();

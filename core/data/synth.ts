@@ -65,8 +65,16 @@ export function directionNames(count: number): string[] {
   });
 }
 
+/**
+ * How the moving square looks: 'checker' (black/white 2-px cells, the same look in every class) or
+ * 'solid' (plain white). At 2 px/frame the checker's inside flips phase in place, which looks the
+ * same for every direction (temporal aliasing); a solid square at 1 px/frame moves coherently and a
+ * small model learns the direction quickly (the demo's recipe).
+ */
+export type SquareStyle = 'checker' | 'solid';
+
 /** Frames of one synthetic video (RGB, width * height * 3 bytes each). */
-export function syntheticFrames(direction: number, frames: number, width: number, height: number, random: Random, speed = 2): Uint8Array[] {
+export function syntheticFrames(direction: number, frames: number, width: number, height: number, random: Random, speed = 2, square: SquareStyle = 'checker'): Uint8Array[] {
   const background = new Uint8Array(width * height * 3);
   // Blocky texture: smooth enough to survive H.264, busy enough that the square is not trivially found.
   const cell = 4;
@@ -100,8 +108,8 @@ export function syntheticFrames(direction: number, frames: number, width: number
         const x = wrap(left + dx, width);
         const y = wrap(top + dy, height);
         const i = (y * width + x) * 3;
-        // A checkered white/black square: same look in every class.
-        const value = ((dx >> 1) + (dy >> 1)) % 2 === 0 ? 250 : 10;
+        // A checkered white/black square or a plain white one: the same look in every class.
+        const value = square === 'solid' || ((dx >> 1) + (dy >> 1)) % 2 === 0 ? 250 : 10;
         frame[i] = value;
         frame[i + 1] = value;
         frame[i + 2] = value;
@@ -122,6 +130,10 @@ export interface SyntheticOptions {
   /** Fraction of each class written to val.txt (stratified); the rest goes to train.txt. */
   valFraction?: number;
   concurrency?: number;
+  /** Pixels per frame (default 2). */
+  speed?: number;
+  /** Look of the moving square (default 'checker'). */
+  square?: SquareStyle;
 }
 
 export interface SyntheticFile {
@@ -163,7 +175,7 @@ export async function generateSyntheticDataset(options: SyntheticOptions): Promi
       const random = new Random((seed * 1_000_003 + label * 10_007 + k) >>> 0);
       const direction = (2 * Math.PI * label) / classCount;
       const path = `${className}/${className}-${String(k).padStart(3, '0')}.${extensionOf[codec]}`;
-      jobs.push({ file: { path, label, className, split: k < perClass - valCount ? 'train' : 'val' }, frames: () => syntheticFrames(direction, frameCount, size, size, random) });
+      jobs.push({ file: { path, label, className, split: k < perClass - valCount ? 'train' : 'val' }, frames: () => syntheticFrames(direction, frameCount, size, size, random, options.speed ?? 2, options.square ?? 'checker') });
     }
   }
   let next = 0;
@@ -182,7 +194,7 @@ export async function generateSyntheticDataset(options: SyntheticOptions): Promi
   await writeLabelMap(annotations.labelMap, classes);
   await writeFileAtomic(
     join(outDir, 'README.txt'),
-    `Synthetic motion dataset: ${classCount} classes x ${perClass} videos, ${frameCount} frames of ${size}x${size}, ${codec}, seed ${seed}.\n` +
+    `Synthetic motion dataset: ${classCount} classes x ${perClass} videos, ${frameCount} frames of ${size}x${size}, ${codec}, seed ${seed}, ${options.square ?? 'checker'} square at ${options.speed ?? 2} px/frame.\n` +
       'Each class is one direction of motion of the same square over a random texture; a single frame cannot tell them apart.\n' +
       'Do not train with horizontal flips: a flip swaps left and right.\n',
   );

@@ -9,7 +9,7 @@ import type { TrainEvent, ViewProtocol } from '../../protocol/train.ts';
 import { Registry, workbenchHome, type RunRecord } from '../../registry/registry.ts';
 import { TrainControl } from '../../train/control.ts';
 import { parseViews } from '../../train/data-source.ts';
-import { generateDemoData } from '../../train/demo-data.ts';
+import { generateSyntheticDataset } from '../../data/synth.ts';
 import { loadRunConfig, resolveRunConfig, type RunConfig } from '../../train/run-config.ts';
 import { runTrainingSession, type SessionResult } from '../../train/session.ts';
 import { startBackend } from './shared.ts';
@@ -281,8 +281,8 @@ export function registerTrainCommands(program: Command): void {
 
 /**
  * The demo's dataset and recipe: generated videos of a white square crossing a random texture in
- * one of four directions at 1 px/frame (train/demo-data.ts; the data engine's checkered square at
- * 2 px/frame aliases), and a two-stage Video Swin (one PatchMerging, so pooled features stay nearly
+ * one of four directions at 1 px/frame (data/synth.ts with a solid square; its default checkered
+ * square at 2 px/frame aliases), and a two-stage Video Swin (one PatchMerging, so pooled features stay nearly
  * translation invariant; with four stages the 32-px input ends on one token and position swamps
  * motion). Learning starts after a plateau of 20-30 epochs; with lr 1e-3 over 60 epochs a run here
  * reached 95% val top-1 (lr 2e-3 was less stable).
@@ -300,7 +300,7 @@ export const DEMO = {
 
 export function demoConfig(dataDir: string): Record<string, unknown> {
   return {
-    description: 'vswin demo: a two-stage micro Video Swin on generated videos of a checkered square moving in one of four directions',
+    description: 'vswin demo: a two-stage micro Video Swin on generated videos of a white square moving in one of four directions',
     model: { variant: 'micro', backbone: { embed_dim: 32, depths: [2, 2], num_heads: [2, 4] }, num_classes: DEMO.classes, drop_path_rate: 0, head_dropout: 0 },
     data: {
       train_ann: join(dataDir, 'train.txt'),
@@ -333,7 +333,7 @@ async function runDemo(home: string, command: Command): Promise<void> {
   if (!current) {
     err(`generating ${DEMO.classes} x ${DEMO.perClass} synthetic videos in ${dataDir} ...`);
     rmSync(dataDir, { recursive: true, force: true });
-    await generateDemoData({ outDir: dataDir, ...DEMO });
+    await generateSyntheticDataset({ outDir: dataDir, ...DEMO });
     writeFileSync(recipeFile, recipe);
   } else {
     err(`reusing the synthetic dataset in ${dataDir}`);

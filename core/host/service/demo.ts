@@ -38,6 +38,9 @@ export async function ensureDemoDataset(home: string, options: DemoOptions = {})
     frames: options.frames ?? 16,
     size: options.size ?? 32,
     valFraction: 0.25,
+    // The `vswin demo` recipe's look: a solid square at 1 px/frame (a checkered one at 2 px/frame aliases).
+    speed: 1,
+    square: 'solid',
   });
   const made = demoDataset(home);
   if (!made) throw new Error(`demo dataset: generation in ${demoFolder(home)} left no train.txt/classes.txt`);
