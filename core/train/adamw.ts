@@ -1,6 +1,7 @@
 // AdamW exactly as torch.optim.AdamW (decoupled decay applied before the Adam update, bias
 // correction with the step count), one LR/decay per parameter from the paramwise groups. Moments
 // are tensors owned by the optimizer; their host copies go into checkpoints so resume is exact.
+import { fusedAdamWUpdate } from '../engine/kernels/optimizer.ts';
 import { tf, type Tensor } from '../engine/tf.ts';
 import type { HostTensor, TensorMap } from '../model/weights/types.ts';
 import type { ParamGroup } from './param-groups.ts';
@@ -51,16 +52,19 @@ export class AdamW {
       const group = this.groups.get(name) as ParamGroup;
       const lr = lrOf(group);
       const previous = this.moments.get(name);
-      const next = tf.tidy(() => {
-        const decayed = group.weightDecay !== 0 ? tf.mul(variable, 1 - lr * group.weightDecay) : variable;
-        const expAvg = previous ? tf.add(tf.mul(previous.expAvg, beta1), tf.mul(grad, 1 - beta1)) : tf.mul(grad, 1 - beta1);
-        const squared = tf.mul(grad, grad);
-        const expAvgSq = previous ? tf.add(tf.mul(previous.expAvgSq, beta2), tf.mul(squared, 1 - beta2)) : tf.mul(squared, 1 - beta2);
-        const denominator = tf.add(tf.div(tf.sqrt(expAvgSq), correction2Sqrt), this.options.eps);
-        const updated = tf.sub(decayed, tf.mul(tf.div(expAvg, denominator), lr / correction1));
-        variable.assign(updated);
-        return { expAvg, expAvgSq };
+      // One pass on a kernel tier that has the fused update, the same arithmetic from ordinary ops elsewhere.
+      const updated = fusedAdamWUpdate(variable, grad, previous?.expAvg ?? null, previous?.expAvgSq ?? null, {
+        lr,
+        beta1,
+        beta2,
+        eps: this.options.eps,
+        weightDecay: group.weightDecay,
+        correction1,
+        correction2Sqrt,
       });
+      variable.assign(updated.param);
+      updated.param.dispose();
+      const next = { expAvg: updated.expAvg, expAvgSq: updated.expAvgSq };
       if (previous) {
         previous.expAvg.dispose();
         previous.expAvgSq.dispose();
