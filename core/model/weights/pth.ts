@@ -4,10 +4,10 @@
 // The pickle is decoded by a small interpreter that knows the opcodes torch emits and a whitelist of
 // globals it turns into plain values; it never calls or imports anything, and any other global is
 // refused with its name. Every read is checked against the bytes left, so damage fails fast.
-import { readFileSync } from 'node:fs';
 import type { HostDtype, HostTensor } from './types.ts';
 import { ElementRangeError, decodeElements, elementCount, hostDtypeOf, itemSize } from './dtypes.ts';
 import { ZipArchive } from './zip-archive.ts';
+import { readSourceBytes } from './read-bytes.ts';
 
 export class PthError extends Error {}
 
@@ -77,17 +77,7 @@ const maxElements = 2 ** 31 - 1;
 /** Reads a torch.save zip archive from a path or bytes. */
 export function readPth(source: string | Uint8Array, label?: string): PthContents {
   const name = label ?? (typeof source === 'string' ? source : '.pth buffer');
-  let bytes: Uint8Array;
-  if (typeof source === 'string') {
-    try {
-      const file = readFileSync(source);
-      bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
-    } catch (error) {
-      throw new PthError(`${name}: cannot read the file (${(error as Error).message})`);
-    }
-  } else {
-    bytes = source;
-  }
+  const bytes = readSourceBytes(source, name, (message) => new PthError(message));
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) return readLegacy(bytes, name);
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) {
     throw new PthError(`${name}: not a PyTorch checkpoint (a torch.save file is a zip archive starting with "PK"; first bytes are ${hex(bytes.subarray(0, 8))})`);

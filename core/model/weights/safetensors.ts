@@ -2,10 +2,10 @@
 // u64 little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__},
 // then raw little-endian data. Every field is validated before any tensor is allocated, so a
 // corrupt file fails with a message naming the file and the field instead of allocating garbage.
-import { readFileSync } from 'node:fs';
 import type { HostDtype, HostTensor, TensorMap } from './types.ts';
 import { ElementRangeError, decodeElements, elementCount, hostBytes, hostDtypeOf, itemSize } from './dtypes.ts';
 import { writeFileAtomic } from './atomic-file.ts';
+import { readSourceBytes } from './read-bytes.ts';
 
 export interface SafetensorsContents {
   tensors: TensorMap;
@@ -33,17 +33,7 @@ export class SafetensorsError extends Error {}
 /** Reads a safetensors file (path) or buffer; `label` names the source in errors when given bytes. */
 export function readSafetensors(source: string | Uint8Array, label?: string): SafetensorsContents {
   const name = label ?? (typeof source === 'string' ? source : 'safetensors buffer');
-  let bytes: Uint8Array;
-  if (typeof source === 'string') {
-    try {
-      const file = readFileSync(source);
-      bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
-    } catch (error) {
-      throw new SafetensorsError(`${name}: cannot read the file (${(error as Error).message})`);
-    }
-  } else {
-    bytes = source;
-  }
+  const bytes = readSourceBytes(source, name, (message) => new SafetensorsError(message));
   const fail = (message: string): never => {
     throw new SafetensorsError(`${name}: ${message}`);
   };
