@@ -1,14 +1,16 @@
 // The official recipes' data pipelines as data (fact sheet section 7), each preset parameterisable,
 // and the function that runs one on decoded frames.
 //
-// Order of random draws for one sample: frame offsets, crop box, flip, erasing. The loader gives
+// Order of random draws for one sample: frame offsets, crop box, flip, RandAugment, erasing. The loader gives
 // every sample its own generator seeded from (seed, epoch, sample), so results do not depend on
 // which decode finishes first.
 import type { Random } from '../engine/random.ts';
+import { applyRandAugment, checkRandAugmentSpec, drawRandAugment, ssv2RandAugment, type RandAugmentDraw, type RandAugmentSpec } from './randaugment.ts';
 import { sampleFrames, type OutOfBoundOption } from './sampling.ts';
 import {
   centerCropBox,
   cropClip,
+  flipClip,
   imagenetMean,
   imagenetStd,
   normalizeToNCTHW,
@@ -37,6 +39,8 @@ export interface PipelineSpec {
   flipRatio: number;
   mean: readonly [number, number, number];
   std: readonly [number, number, number];
+  /** imgaug RandAugment on the cropped frames, one draw per clip, before normalisation (SSv2 train). */
+  randAugment?: RandAugmentSpec;
   /** timm RandomErasing after normalisation (SSv2 train). */
   randomErasing?: { probability: number; areaRange: [number, number]; aspectRange: [number, number] };
   /** Parts of the official recipe this preset leaves out, said plainly. */
@@ -51,12 +55,19 @@ export interface PresetOptions {
   cropSize?: number;
   flipRatio?: number;
   areaRange?: [number, number];
+  /** RandAugment of the train pipeline: a spec, or null for none (default: SSv2's n=4 m=7, none elsewhere). */
+  randAugment?: RandAugmentSpec | null;
 }
 
 const defaults = { mean: imagenetMean, std: imagenetStd, outOfBound: 'loop' as const };
 
 function randomResized(size: number, areaRange: [number, number] = [0.08, 1]): CropSpec {
   return { kind: 'random-resized', size, areaRange, aspectRange: [3 / 4, 4 / 3] };
+}
+
+function trainRandAugment(options: PresetOptions, recipe?: RandAugmentSpec): { randAugment?: RandAugmentSpec } {
+  const spec = options.randAugment === undefined ? recipe : options.randAugment;
+  return spec ? { randAugment: spec } : {};
 }
 
 export function k400Train(options: PresetOptions = {}): PipelineSpec {
@@ -66,6 +77,7 @@ export function k400Train(options: PresetOptions = {}): PipelineSpec {
     shortSide: options.shortSide ?? 256,
     crop: randomResized(options.cropSize ?? 224, options.areaRange),
     flipRatio: options.flipRatio ?? 0.5,
+    ...trainRandAugment(options),
   };
 }
 
@@ -90,8 +102,6 @@ export function k400Test(options: PresetOptions = {}): PipelineSpec {
   };
 }
 
-const ssv2RandAugment = 'RandAugment (imgaug, n=4, m=7) is not implemented: its imgaug operations cannot be reproduced faithfully here';
-
 export function ssv2Train(options: PresetOptions = {}): PipelineSpec {
   return {
     name: 'ssv2-train', mode: 'train', ...defaults,
@@ -100,8 +110,10 @@ export function ssv2Train(options: PresetOptions = {}): PipelineSpec {
     crop: randomResized(options.cropSize ?? 224, options.areaRange),
     // Left and right are part of SSv2's labels ("pushing something from left to right").
     flipRatio: options.flipRatio ?? 0,
+    // imgaug's RandAugment flips with probability 0.5 all the same (its first step): the official
+    // recipe does, so this does too unless randAugment.flipRatio says otherwise.
+    ...trainRandAugment(options, ssv2RandAugment),
     randomErasing: { probability: 0.25, areaRange: [0.02, 1 / 3], aspectRange: [0.3, 1 / 0.3] },
-    omissions: [ssv2RandAugment],
   };
 }
 
@@ -135,7 +147,7 @@ export function smallClip(mode: PipelineMode, options: PresetOptions = {}): Pipe
   const cropSize = options.cropSize ?? 64;
   const sampling = { clipLen: options.clipLen ?? 8, frameInterval: options.frameInterval ?? 4, numClips: options.numClips ?? (mode === 'test' ? 2 : 1), testMode: mode !== 'train', uniform: false, outOfBound: 'loop' as const };
   const base = { ...defaults, sampling, shortSide: options.shortSide ?? cropSize, flipRatio: mode === 'train' ? (options.flipRatio ?? 0) : 0 };
-  if (mode === 'train') return { name: 'small-train', mode, ...base, crop: randomResized(cropSize, options.areaRange ?? [0.5, 1]) };
+  if (mode === 'train') return { name: 'small-train', mode, ...base, crop: randomResized(cropSize, options.areaRange ?? [0.5, 1]), ...trainRandAugment(options) };
   if (mode === 'val') return { name: 'small-val', mode, ...base, crop: { kind: 'center', size: cropSize } };
   return { name: 'small-test', mode, ...base, crop: { kind: 'three', size: cropSize } };
 }
@@ -149,6 +161,10 @@ export function checkPresetOptions(options: PresetOptions, mode: PipelineMode): 
     if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new Error(`pipeline.${key}: expected an integer >= 1, received ${String(value)}`);
   }
   if (options.flipRatio !== undefined && !(options.flipRatio >= 0 && options.flipRatio <= 1)) throw new Error(`pipeline.flipRatio: expected a number in [0, 1], received ${String(options.flipRatio)}`);
+  if (options.randAugment) {
+    if (mode !== 'train') throw new Error(`pipeline.randAugment: only train pipelines augment, received it for a ${mode} pipeline`);
+    checkRandAugmentSpec(options.randAugment, 'pipeline.randAugment');
+  }
   const area = options.areaRange;
   if (area !== undefined && !(area.length === 2 && area[0] > 0 && area[0] <= area[1])) throw new Error(`pipeline.areaRange: expected [low, high] with 0 < low <= high, received ${JSON.stringify(area)}`);
   // Center and three crops cut from the resized frame; a random-resized crop is resized afterwards.
@@ -193,6 +209,7 @@ export interface TransformTrace {
   resized: { width: number; height: number };
   boxes: { left: number; top: number; width: number; height: number }[];
   flipped: boolean;
+  randAugment?: RandAugmentDraw;
   erased?: { left: number; top: number; width: number; height: number };
 }
 
@@ -237,8 +254,18 @@ export function applyPipeline(
     }
   }
   const flipped = spec.flipRatio > 0 && random.next() < spec.flipRatio;
-  const { data, shape } = normalizeToNCTHW(cropped, spec.sampling.clipLen, spec.mean, spec.std, into, offset, flipped);
+  let mirror = flipped;
+  let augmented: RandAugmentDraw | undefined;
+  if (spec.randAugment) {
+    // mmaction2 order: Flip, then Imgaug on the flipped frames, then Normalize.
+    if (flipped) cropped = flipClip(cropped);
+    mirror = false;
+    augmented = drawRandAugment(spec.randAugment, random);
+    cropped = applyRandAugment(cropped, augmented);
+  }
+  const { data, shape } = normalizeToNCTHW(cropped, spec.sampling.clipLen, spec.mean, spec.std, into, offset, mirror);
   const trace: TransformTrace = { resized, boxes, flipped };
+  if (augmented) trace.randAugment = augmented;
   if (spec.randomErasing) {
     const erased = randomErasing(data, shape, random, spec.randomErasing.probability, spec.randomErasing.areaRange, spec.randomErasing.aspectRange, offset);
     if (erased) trace.erased = erased;

@@ -15,6 +15,9 @@ export function pipelineFor(config: RunConfig, mode: PipelineMode, views?: ViewP
   if (p.crop_size !== undefined) options.cropSize = p.crop_size;
   if (p.flip_ratio !== undefined) options.flipRatio = p.flip_ratio;
   if (p.area_range !== undefined) options.areaRange = p.area_range;
+  if (p.rand_augment !== undefined && mode === 'train') {
+    options.randAugment = p.rand_augment === false ? null : { n: p.rand_augment.n, m: p.rand_augment.m, cval: p.rand_augment.cval, flipRatio: p.rand_augment.flip_ratio };
+  }
   if (mode === 'test') {
     const clips = views?.clips ?? p.test_clips;
     if (clips !== undefined) options.numClips = clips;

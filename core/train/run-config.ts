@@ -61,6 +61,21 @@ const dataSchema = z
         crop_size: positiveInt.optional(),
         flip_ratio: z.number().min(0).max(1).optional(),
         area_range: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).optional(),
+        /** imgaug RandAugment of the train pipeline (SSv2 default n=4 m=7, others none); false turns it off. */
+        rand_augment: z
+          .union([
+            z.literal(false),
+            z
+              .object({
+                n: z.number().int().min(0).max(18),
+                m: z.number().int().min(0),
+                cval: z.number().int().min(0).max(255).default(128),
+                /** imgaug's own first step flips with probability 0.5, even in the SSv2 recipe. */
+                flip_ratio: z.number().min(0).max(1).default(0.5),
+              })
+              .strict(),
+          ])
+          .optional(),
         /** Test-time views (clips x crops) used by `vswin eval` unless --views is given. */
         test_clips: positiveInt.optional(),
         test_crops: z.union([z.literal(1), z.literal(3)]).optional(),

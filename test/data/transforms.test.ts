@@ -157,7 +157,11 @@ describe('pipelines', () => {
     expect(sampleShape(presetPipeline('ssv2', 'test', { clipLen: 16 }))).toEqual([3, 3, 16, 224, 224]);
     expect(() => presetPipeline('k400', 'train', { cropSize: 0 })).toThrow(/pipeline.cropSize: expected an integer >= 1, received 0/);
     expect(() => presetPipeline('small', 'val', { shortSide: 20, cropSize: 32 })).toThrow(/pipeline.shortSide: must be at least the crop size 32, received 20/);
-    expect(ssv2Train().omissions?.[0]).toMatch(/RandAugment/);
+    expect(ssv2Train().randAugment).toEqual({ n: 4, m: 7, cval: 128, flipRatio: 0.5 });
+    expect(k400Train().randAugment).toBeUndefined();
+    expect(presetPipeline('ssv2', 'train', { randAugment: null }).randAugment).toBeUndefined();
+    expect(() => presetPipeline('ssv2', 'val', { randAugment: { n: 2, m: 9, cval: 128, flipRatio: 0 } })).toThrow(/pipeline.randAugment: only train pipelines augment, received it for a val pipeline/);
+    expect(() => presetPipeline('k400', 'train', { randAugment: { n: 19, m: 9, cval: 128, flipRatio: 0 } })).toThrow(/pipeline.randAugment.n: expected an integer in \[0, 18\], received 19/);
   });
 
   it('test views are ordered crops outermost, then clips, then time', () => {

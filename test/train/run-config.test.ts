@@ -42,6 +42,16 @@ describe('run config', () => {
     expect(pipelineFor(t, 'test').sampling.numClips).toBe(4);
     expect(pipelineFor(t, 'test').crop.kind).toBe('three');
     expect(pipelineFor(ssv2, 'test').crop.kind).toBe('three');
+    // SSv2 trains with imgaug RandAugment(n=4, m=7) unless the config turns it off or changes it.
+    expect(pipelineFor(ssv2, 'train').randAugment).toEqual({ n: 4, m: 7, cval: 128, flipRatio: 0.5 });
+    expect(pipelineFor(ssv2, 'val').randAugment).toBeUndefined();
+    const pipelineOf = (extra: Record<string, unknown>) => {
+      const value = presetJson('ssv2-swin-b') as { data: { pipeline: Record<string, unknown> } };
+      return parseRunConfig({ ...value, data: { ...value.data, pipeline: { ...value.data.pipeline, ...extra } } });
+    };
+    expect(pipelineFor(pipelineOf({ rand_augment: false }), 'train').randAugment).toBeUndefined();
+    expect(pipelineFor(pipelineOf({ rand_augment: { n: 2, m: 9, flip_ratio: 0 } }), 'train').randAugment).toEqual({ n: 2, m: 9, cval: 128, flipRatio: 0 });
+    expect(() => pipelineOf({ rand_augment: { n: 2 } })).toThrow(/rand_augment/);
     // The small CPU presets parse and build a valid model config.
     for (const name of ['cpu-small', 'cpu-tiny']) {
       const small = parseRunConfig(presetJson(name), name);

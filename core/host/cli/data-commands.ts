@@ -19,6 +19,7 @@ import { describeTools } from '../../data/decode.ts';
 import { writeFileAtomic } from '../../data/files.ts';
 import { createLoader } from '../../data/loader.ts';
 import { presetPipeline, type PipelineMode, type PresetFamily, type PresetOptions } from '../../data/pipeline.ts';
+import { ssv2RandAugment } from '../../data/randaugment.ts';
 import { writeContactSheet } from '../../data/preview.ts';
 import { sampleFrames, type OutOfBoundOption } from '../../data/sampling.ts';
 import { scanDataset, splitDataset, writeScanOutputs } from '../../data/scan.ts';
@@ -32,7 +33,16 @@ function presetOptionsFrom(options: Record<string, unknown>): PresetOptions {
   for (const key of ['clipLen', 'frameInterval', 'numClips', 'shortSide', 'cropSize'] as const) {
     if (options[key] !== undefined) result[key] = options[key] as number;
   }
+  if (typeof options.randAugment === 'string') result.randAugment = parseRandAugment(options.randAugment);
   return result;
+}
+
+/** --rand-augment N,M (imgaug's n and m; fill 128, imgaug's flip 0.5) or "off". */
+function parseRandAugment(text: string): PresetOptions['randAugment'] {
+  if (text.trim().toLowerCase() === 'off') return null;
+  const match = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(text);
+  if (!match) throw new Error(`--rand-augment: expected N,M (e.g. 4,7) or off, received "${text}"`);
+  return { ...ssv2RandAugment, n: Number(match[1]), m: Number(match[2]) };
 }
 
 export function registerDataCommands(program: Command): void {
@@ -156,6 +166,7 @@ export function registerDataCommands(program: Command): void {
     .option('--num-clips <n>', 'override the clips per video', intOption('--num-clips', 1))
     .option('--short-side <px>', 'override the short-side resize', intOption('--short-side', 1))
     .option('--crop-size <px>', 'override the crop size', intOption('--crop-size', 1))
+    .option('--rand-augment <n,m|off>', 'train pipelines: imgaug RandAugment with N operations at magnitude M (SSv2 default 4,7), or off')
     .option('--seed <s>', 'seed of the random augmentation', intOption('--seed', 0), 0)
     .action(async (annFile: string, options: { root: string; index: number; pipeline: PipelineMode; out: string; preset: PresetFamily; seed: number } & Record<string, unknown>) => {
       const root = resolve(options.root);
@@ -164,6 +175,7 @@ export function registerDataCommands(program: Command): void {
       if (!entry) throw new Error(`--index: expected 0..${loaded.entries.length - 1} (${loaded.entries.length} usable entries in ${annFile}), received ${options.index}`);
       const spec = presetPipeline(options.preset, options.pipeline, presetOptionsFrom(options));
       for (const omission of spec.omissions ?? []) say(`note: ${omission}`);
+      if (spec.randAugment) say(`RandAugment n=${spec.randAugment.n} m=${spec.randAugment.m} (imgaug; its first step flips with probability ${spec.randAugment.flipRatio})`);
       const loader = await createLoader({ samples: [entry], format: loaded.format, root, pipeline: spec, batchSize: 1, shuffle: false, seed: options.seed, workers: 1 });
       let written = false;
       for await (const batch of loader.epoch(0)) {
