@@ -6,8 +6,11 @@ import type { ClusterCommandName, ClusterCommands, ClusterEvent, ClusterJobSumma
 import { finishedJobStates } from '../protocol/cluster.ts';
 import type { Registry } from '../registry/registry.ts';
 import { resolveRunConfig } from '../train/run-config.ts';
+import { targetOf } from './backend.ts';
+import { orderLogFiles } from './log-parser.ts';
+import { remotePath, remoteQuote, runRemote } from './ssh.ts';
 import { ClusterStore } from './store.ts';
-import { cancelJob, checkCluster, cloneSubmission, prepareSubmission, pullCheckpoint, resumeJob, submitRun, syncActiveJobs, syncJob, type BackendFactory, type SubmitRequest, type SyncDetails } from './tracking.ts';
+import { createBackend, cancelJob, checkCluster, cloneSubmission, prepareSubmission, pullCheckpoint, resumeJob, submitRun, syncActiveJobs, syncJob, type BackendFactory, type SubmitRequest, type SyncDetails } from './tracking.ts';
 
 const launchSchema = z
   .object({
@@ -19,6 +22,14 @@ const launchSchema = z
     name: z.string().min(1).optional(),
     dataRoot: z.string().min(1).nullable().optional(),
     logInterval: z.number().int().positive().nullable().optional(),
+    environment: z
+      .record(z.string(), z.string())
+      .superRefine((environment, context) => {
+        for (const name of Object.keys(environment)) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) context.addIssue({ code: 'custom', message: `"${name}" is not a shell variable name (expected letters, digits and "_", not starting with a digit)` });
+        }
+      })
+      .optional(),
     check: z.boolean().optional(),
   })
   .strict();
@@ -27,7 +38,11 @@ const runSchema = z.object({ runId: z.string().min(1) }).strict();
 function parse<T>(schema: z.ZodType<T>, value: unknown, command: string): T {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => `${issue.path.join('.') || '(args)'}: ${issue.message}`);
+  const issues = result.error.issues.map((issue) => {
+    const received = issue.path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined), value ?? {});
+    const shown = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : `${issue.message} (received ${JSON.stringify(received) ?? 'nothing'})`;
+    return `${issue.path.join('.') || '(args)'}: ${shown}`;
+  });
   throw new Error(`${command}: invalid arguments (${issues.join('; ')})`);
 }
 
@@ -118,6 +133,7 @@ export class ClusterCommandHandler {
       name: launch.name,
       dataRoot: launch.dataRoot ?? null,
       logInterval: launch.logInterval ?? null,
+      environment: launch.environment,
     };
   }
 }
@@ -168,4 +184,43 @@ export function startClusterWatcher(registry: Registry, options: WatcherOptions)
       return inFlight;
     },
   };
+}
+
+export interface JobLogTail {
+  runId: string;
+  jobId: string;
+  outputFile: string;
+  output: string;
+  engineLogFile: string | null;
+  engineLog: string;
+}
+
+const decodeTail = (bytes: Uint8Array, cut: boolean): string => {
+  const text = new TextDecoder().decode(bytes);
+  // A tail that starts inside a line shows from the next whole line.
+  return cut && text.includes('\n') ? text.slice(text.indexOf('\n') + 1) : text;
+};
+
+/**
+ * The last `maxBytes` of a job's stdout file (slurm-<id>.out, torchrun.out) and of the engine log
+ * read so far, for the UI's "open log". Two SSH round trips; nothing is merged into the registry.
+ */
+export async function readJobLog(registry: Registry, runIdOrJobId: string, options: { factory?: BackendFactory; maxBytes?: number } = {}): Promise<JobLogTail> {
+  const store = new ClusterStore(registry);
+  const job = store.requireJob(runIdOrJobId);
+  const settings = store.requireCluster(job.cluster);
+  const maxBytes = options.maxBytes ?? 32 * 1024;
+  const outputFile = settings.kind === 'slurm' ? `slurm-${job.jobId}.out` : 'torchrun.out';
+  const output = await runRemote(targetOf(settings), `cd ${remotePath(job.remoteDir)} && tail -c ${maxBytes} ${remoteQuote(outputFile)} 2>/dev/null`, { timeoutSeconds: settings.commandTimeoutSeconds, what: `reading ${outputFile}` });
+  const offsets = store.logOffsets(job.runId);
+  const engineLogFile = orderLogFiles([...offsets.keys()]).at(-1) ?? null;
+  let engineLog = '';
+  if (engineLogFile) {
+    const end = offsets.get(engineLogFile)!.offset;
+    const start = Math.max(0, end - maxBytes);
+    const backend = (options.factory ?? createBackend)(settings);
+    engineLog = decodeTail(await backend.readFrom(`${job.remoteDir}/${engineLogFile}`, start, end - start), start > 0);
+  }
+  const outputBytes = new Uint8Array(output.stdout);
+  return { runId: job.runId, jobId: job.jobId, outputFile, output: decodeTail(outputBytes, outputBytes.length >= maxBytes), engineLogFile, engineLog };
 }

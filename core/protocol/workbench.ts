@@ -2,6 +2,8 @@
 // one map from command name to its argument and result types, and the event union the service
 // pushes. Plain JSON data only. Imports nothing (lint rule), so it repeats the few training types
 // it needs structurally instead of importing core/protocol/train.ts.
+// The cluster contract lives beside it in this folder and is part of the same protocol.
+import type { ClusterCommands, ClusterEvent, ClusterJob, ClusterJobSummary, LaunchArgs, LaunchPreview, RemoteCheckpoint } from './cluster.ts';
 
 export type Triple = [number, number, number];
 
@@ -213,6 +215,59 @@ export interface WorkbenchCommands {
   'video.predict': { args: { checkpoint: string; video: string }; result: Prediction };
 }
 
+/** What the launch form sends: LaunchArgs plus environment variables for this run only (merged over the cluster's). */
+export type ClusterLaunchArgs = LaunchArgs & { environment?: Record<string, string> };
+
+/** A row of the jobs table: the job, its run, the scheduler's elapsed time and the last metrics. */
+export interface ClusterJobRow extends ClusterJobSummary {
+  /** Seconds the job has run, as the scheduler said at the last poll (null before the first one). */
+  elapsedSeconds: number | null;
+  /** Global iteration (0-based) and loss of the last train line, last validation top-1, from the registry. */
+  lastIteration: number | null;
+  lastLoss: number | null;
+  lastValTop1: number | null;
+  /** Checkpoints seen in the work dir at the last poll (null before the first one). */
+  checkpoints: RemoteCheckpoint[] | null;
+}
+
+/** The "open log" view of a job: the tail of its stdout file and of its engine log. */
+export interface ClusterJobLog {
+  runId: string;
+  jobId: string;
+  outputFile: string;
+  output: string;
+  engineLogFile: string | null;
+  engineLog: string;
+}
+
+/** Cluster commands as the workbench service routes them (core/protocol/cluster.ts, with the launch form's per-run environment). */
+export interface WorkbenchClusterCommands {
+  'cluster.list': ClusterCommands['cluster.list'];
+  'cluster.save': ClusterCommands['cluster.save'];
+  'cluster.remove': ClusterCommands['cluster.remove'];
+  'cluster.check': { args: { name: string; launch?: ClusterLaunchArgs }; result: ClusterCommands['cluster.check']['result'] };
+  'cluster.preview': { args: ClusterLaunchArgs; result: LaunchPreview };
+  'cluster.submit': { args: ClusterLaunchArgs & { check?: boolean }; result: ClusterJob };
+  'jobs.list': { args: { refresh?: boolean }; result: ClusterJobRow[] };
+  'jobs.sync': ClusterCommands['jobs.sync'];
+  'jobs.cancel': ClusterCommands['jobs.cancel'];
+  'jobs.resume': ClusterCommands['jobs.resume'];
+  'jobs.clone': { args: { runId: string }; result: ClusterLaunchArgs };
+  'jobs.pull': ClusterCommands['jobs.pull'];
+  'jobs.log': { args: { runId: string }; result: ClusterJobLog };
+}
+
+export type ClusterCommandNameOfWorkbench = keyof WorkbenchClusterCommands;
+
+export const WORKBENCH_CLUSTER_COMMAND_NAMES: readonly ClusterCommandNameOfWorkbench[] = [
+  'cluster.list', 'cluster.save', 'cluster.remove', 'cluster.check', 'cluster.preview', 'cluster.submit',
+  'jobs.list', 'jobs.sync', 'jobs.cancel', 'jobs.resume', 'jobs.clone', 'jobs.pull', 'jobs.log',
+];
+
+// Declaration merging adds the cluster commands to the one command map the bridge and the service use.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface WorkbenchCommands extends WorkbenchClusterCommands {}
+
 export type CommandName = keyof WorkbenchCommands;
 export type CommandArgs<N extends CommandName> = WorkbenchCommands[N]['args'];
 export type CommandResult<N extends CommandName> = WorkbenchCommands[N]['result'];
@@ -232,7 +287,8 @@ export type WorkbenchEvent =
   | { kind: 'job-progress'; jobId: string; command: string; done: number; total: number; message: string }
   | { kind: 'job-finished'; jobId: string; command: string; ok: boolean; message: string | null; seconds: number }
   | { kind: 'train'; event: TrainingEvent; sentAt: number }
-  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  | { kind: 'cluster'; event: ClusterEvent; sentAt: number };
 
 /** Client -> service. */
 export interface RequestMessage {
@@ -251,4 +307,5 @@ export const COMMAND_NAMES: readonly CommandName[] = [
   'settings.get', 'fs.list', 'datasets.list', 'datasets.scan', 'datasets.write', 'datasets.check', 'datasets.videos', 'datasets.preview',
   'config.presets', 'config.validate', 'train.start', 'train.control', 'train.resume', 'runs.list', 'runs.curves', 'runs.csv',
   'runs.checkpoints', 'compare.checkpoints', 'attention.view', 'video.predict',
+  ...WORKBENCH_CLUSTER_COMMAND_NAMES,
 ];

@@ -5,8 +5,10 @@ import { useStore } from 'zustand';
 import type {
   AttentionView, CheckpointSummary, Comparison, ConfigValidation, DatasetRef, PipelinePreview, Prediction, RunSummary, ScanSummary, SettingsInfo, TrainingEvent, WorkbenchEvent, WrittenDataset, AnnotationCheck,
 } from '../../core/protocol/workbench.ts';
+import type { ClusterJobRow, ClusterLaunchArgs } from '../../core/protocol/workbench.ts';
+import type { ClusterEvent, ClusterSettings } from '../../core/protocol/cluster.ts';
 
-export type PageName = 'datasets' | 'config' | 'train' | 'runs' | 'attention' | 'try-video' | 'settings';
+export type PageName = 'datasets' | 'config' | 'train' | 'runs' | 'attention' | 'try-video' | 'settings' | 'cluster';
 export const PAGES: { name: PageName; title: string }[] = [
   { name: 'datasets', title: 'Datasets' },
   { name: 'config', title: 'Config' },
@@ -15,6 +17,8 @@ export const PAGES: { name: PageName; title: string }[] = [
   { name: 'attention', title: 'Attention windows' },
   { name: 'try-video', title: 'Try a video' },
   { name: 'settings', title: 'Settings' },
+  // Last, so the Alt+number shortcuts of the other pages stay as they were.
+  { name: 'cluster', title: 'Cluster' },
 ];
 export type Theme = 'light' | 'dark';
 
@@ -97,7 +101,24 @@ export interface InspectSlice {
   setPrediction(prediction: Prediction | null): void;
 }
 
-export type WorkbenchState = UiSlice & JobsSlice & SettingsSlice & DatasetsSlice & ConfigSlice & TrainSlice & RunsSlice & InspectSlice & {
+export interface ClusterSlice {
+  clusters: ClusterSettings[];
+  clusterJobs: ClusterJobRow[];
+  /** Bumped by every cluster event: tables refetch their rows, the run overlays their curves. */
+  clusterRevision: number;
+  /** Runs whose last cluster event brought new metrics or a new state. */
+  clusterChangedRuns: string[];
+  /** The watcher's last error per run (cleared by the next successful poll). */
+  clusterErrors: Record<string, string>;
+  /** A launch to edit (a clone), picked up by the launch form. */
+  launchDraft: ClusterLaunchArgs | null;
+  setClusters(clusters: ClusterSettings[]): void;
+  setClusterJobs(rows: ClusterJobRow[]): void;
+  setLaunchDraft(draft: ClusterLaunchArgs | null): void;
+  applyClusterEvent(event: ClusterEvent): void;
+}
+
+export type WorkbenchState = UiSlice & JobsSlice & SettingsSlice & DatasetsSlice & ConfigSlice & TrainSlice & RunsSlice & InspectSlice & ClusterSlice & {
   applyEvent(event: WorkbenchEvent): void;
 };
 
@@ -247,6 +268,42 @@ const inspectSlice = (set: Set): InspectSlice => ({
   setPrediction: (prediction) => set({ prediction }),
 });
 
+const clusterSlice = (set: Set): ClusterSlice => ({
+  clusters: [],
+  clusterJobs: [],
+  clusterRevision: 0,
+  clusterChangedRuns: [],
+  clusterErrors: {},
+  launchDraft: null,
+  setClusters: (clusters) => set({ clusters }),
+  setClusterJobs: (clusterJobs) => set({ clusterJobs }),
+  setLaunchDraft: (launchDraft) => set({ launchDraft }),
+  applyClusterEvent: (event) => {
+    switch (event.kind) {
+      case 'cluster-job': {
+        const { job, status, checkpoints } = event.result;
+        set((state) => {
+          const errors = { ...state.clusterErrors };
+          delete errors[job.runId];
+          // The row changes at once; the next jobs.list brings the metrics columns.
+          const clusterJobs = state.clusterJobs.map((row) =>
+            row.runId === job.runId ? { ...row, ...job, state: status.state, schedulerState: status.schedulerState, reason: status.reason, exitCode: status.exitCode, message: status.message, elapsedSeconds: status.elapsedSeconds, checkpoints } : row,
+          );
+          return { clusterJobs, clusterErrors: errors, clusterRevision: state.clusterRevision + 1, clusterChangedRuns: [job.runId] };
+        });
+        return;
+      }
+      case 'cluster-job-error':
+        set((state) => ({ clusterErrors: { ...state.clusterErrors, [event.runId]: event.message }, clusterRevision: state.clusterRevision + 1, clusterChangedRuns: [] }));
+        return;
+      default: {
+        const unknown: never = event;
+        throw new Error(`unknown cluster event ${JSON.stringify(unknown)}`);
+      }
+    }
+  },
+});
+
 export function createWorkbenchStore(): StoreApi<WorkbenchState> {
   return createStore<WorkbenchState>()((set, get) => ({
     ...uiSlice(set),
@@ -257,6 +314,7 @@ export function createWorkbenchStore(): StoreApi<WorkbenchState> {
     ...trainSlice(set, get),
     ...runsSlice(set),
     ...inspectSlice(set),
+    ...clusterSlice(set),
     applyEvent: (event) => {
       switch (event.kind) {
         case 'job-progress':
@@ -274,6 +332,9 @@ export function createWorkbenchStore(): StoreApi<WorkbenchState> {
           return;
         case 'log':
           get().notify(event.level, event.message);
+          return;
+        case 'cluster':
+          get().applyClusterEvent(event.event);
           return;
         default: {
           const unknown: never = event;

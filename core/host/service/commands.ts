@@ -18,7 +18,9 @@ import { complexity } from '../../model/complexity.ts';
 import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
 import { modelConfigOf, presetJson, presetNames } from '../../train/run-config.ts';
-import type { CommandName, CommandResult, ConfigIssue, DatasetRef, RunSummary, WorkbenchEvent } from '../../protocol/workbench.ts';
+import type { ClusterCommandNameOfWorkbench, CommandName, CommandResult, ConfigIssue, DatasetRef, RunSummary, WorkbenchEvent } from '../../protocol/workbench.ts';
+import { WORKBENCH_CLUSTER_COMMAND_NAMES } from '../../protocol/workbench.ts';
+import { ClusterService } from './cluster.ts';
 import { demoDataset, demoRunConfig } from './demo.ts';
 import { measureGflops, TIMED_STEP_LIMIT } from './estimate.ts';
 import { runCompute } from './compute-pool.ts';
@@ -27,7 +29,7 @@ import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
 
 type Context = JobContext & { emit: (event: WorkbenchEvent) => void };
-type Handlers = { [N in CommandName]: (args: unknown, context: Context) => Promise<CommandResult<N>> };
+type Handlers = { [N in Exclude<CommandName, ClusterCommandNameOfWorkbench>]: (args: unknown, context: Context) => Promise<CommandResult<N>> };
 
 const absolutePath = (field: string) => z.string({ error: `${field}: expected a path` }).min(1, `${field}: expected a path, received ""`).refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), { message: `${field}: expected an absolute path` });
 
@@ -83,6 +85,8 @@ export interface WorkbenchOptions {
 export class Workbench {
   readonly registry: Registry;
   readonly training: TrainingSessions;
+  /** cluster.* and jobs.* commands, and the watcher of remote jobs. */
+  readonly cluster: ClusterService;
   private readonly scans = new Map<string, ScanResult>();
   private readonly datasetsFile: string;
   private emitter: (event: WorkbenchEvent) => void = () => undefined;
@@ -96,6 +100,8 @@ export class Workbench {
       version: options.version,
       onEvent: (event) => this.emitter({ kind: 'train', event, sentAt: Date.now() }),
     });
+    this.cluster = new ClusterService({ registry: this.registry, home: options.home });
+    this.cluster.setEmitter((event) => this.emitter(event));
   }
 
   setEmitter(emit: (event: WorkbenchEvent) => void): void {
@@ -141,13 +147,15 @@ export class Workbench {
   }
 
   async close(): Promise<void> {
+    await this.cluster.stop();
     await this.training.stopAll();
     this.registry.close();
   }
 
   dispatch = async (command: string, args: unknown, context: Context): Promise<unknown> => {
+    if (ClusterService.handles(command)) return this.cluster.dispatch(command, args);
     const handler = (this.handlers as Record<string, ((args: unknown, context: Context) => Promise<unknown>) | undefined>)[command];
-    if (!handler) throw new Error(`unknown command "${command}"; expected one of ${Object.keys(this.handlers).join(', ')}`);
+    if (!handler) throw new Error(`unknown command "${command}"; expected one of ${[...Object.keys(this.handlers), ...WORKBENCH_CLUSTER_COMMAND_NAMES].join(', ')}`);
     return handler(args, context);
   };
 

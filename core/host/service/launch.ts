@@ -18,6 +18,17 @@ export interface LaunchOptions {
   /** Generate the demo dataset into the home when it is missing (default true). */
   demo?: boolean | DemoOptions;
   log?: (line: string) => void;
+  /** Seconds between polls of unfinished cluster jobs (default: VSWIN_CLUSTER_POLL_SECONDS, else 5). */
+  clusterPollSeconds?: number;
+}
+
+function clusterPollSeconds(option: number | undefined): number {
+  if (option !== undefined) return option;
+  const text = process.env.VSWIN_CLUSTER_POLL_SECONDS;
+  if (text === undefined || text === '') return 5;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0.2 || value > 3600) throw new Error(`VSWIN_CLUSTER_POLL_SECONDS: expected seconds between 0.2 and 3600, received "${text}"`);
+  return value;
 }
 
 export interface LaunchedWorkbench {
@@ -48,6 +59,8 @@ export async function launchWorkbench(options: LaunchOptions): Promise<LaunchedW
     dispatch: workbench.dispatch,
   });
   workbench.setEmitter(service.emit);
+  // Unfinished cluster jobs of earlier sessions are re-attached here; their polls stream to every client.
+  workbench.cluster.startWatcher(clusterPollSeconds(options.clusterPollSeconds));
   // A stray rejected promise inside one job (a decoder, a loader) must not end the process and every
   // other job with it: it is reported to the clients and the log instead.
   const onRejection = (reason: unknown) => {
