@@ -1,17 +1,41 @@
 // The `vswin` command line: one program, subcommands registered by the module that owns them.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { registerModelCommands } from './model-commands.ts';
-import { registerDataCommands } from './data-commands.ts';
-import { registerTrainCommands } from './train-commands.ts';
-import { registerEngineCommands } from './engine-commands.ts';
-import { registerCheckpointCommands } from './checkpoint-commands.ts';
-import { registerServeCommands } from './serve-commands.ts';
-import { registerClusterCommands } from './cluster-commands.ts';
+
+type Register = (program: Command) => void;
+
+// Command modules load on demand: `vswin data sample` should not pay for TensorFlow.js (~0.4 s).
+// Help, or a command not listed here, loads them all. Order = order in --help.
+const modules: { commands: string[]; load: () => Promise<Register> }[] = [
+  { commands: ['doctor', 'forward'], load: async () => (await import('./engine-commands.ts')).registerEngineCommands },
+  { commands: ['model'], load: async () => (await import('./model-commands.ts')).registerModelCommands },
+  { commands: ['checkpoint'], load: async () => (await import('./checkpoint-commands.ts')).registerCheckpointCommands },
+  { commands: ['data'], load: async () => (await import('./data-commands.ts')).registerDataCommands },
+  { commands: ['train', 'eval', 'runs', 'demo'], load: async () => (await import('./train-commands.ts')).registerTrainCommands },
+  { commands: ['serve'], load: async () => (await import('./serve-commands.ts')).registerServeCommands },
+  { commands: ['export', 'cluster', 'submit', 'jobs'], load: async () => (await import('./cluster-commands.ts')).registerClusterCommands },
+];
+
+/** The command word of argv (after node and the script), skipping global options. */
+function commandWord(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--backend') i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+/** The program with the command modules argv needs (all of them when argv is not given). */
+export async function buildProgram(argv?: string[]): Promise<Command> {
+  const args = argv?.slice(2) ?? [];
+  const word = commandWord(args);
+  const owner = modules.find((entry) => word !== undefined && entry.commands.includes(word));
+  const versionOnly = word === undefined && (args.includes('--version') || args.includes('-V'));
+  const needed = versionOnly ? [] : owner ? [owner] : modules;
+  const registers = await Promise.all(needed.map((entry) => entry.load()));
   const program = new Command('vswin')
     .description('Video Swin Workbench: train, evaluate and inspect Video Swin Transformers (TensorFlow.js).')
     .version(pkg.version)
@@ -26,19 +50,13 @@ Examples:
   npx vswin model info swin_t         parameters, FLOPs and activation memory of Swin-T
   npx vswin checkpoint inspect x.pth  what a checkpoint file is and whether it loads`,
     );
-  registerEngineCommands(program);
-  registerModelCommands(program);
-  registerCheckpointCommands(program);
-  registerDataCommands(program);
-  registerTrainCommands(program);
-  registerServeCommands(program);
-  registerClusterCommands(program);
+  for (const register of registers) register(program);
   return program;
 }
 
 /** Runs the CLI; expected failures print one clear message and exit non-zero. */
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   program.exitOverride();
   try {
     await program.parseAsync(argv);
