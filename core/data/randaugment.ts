@@ -312,21 +312,30 @@ function filterKernel(image: Uint8Array, width: number, height: number, kernel: 
   const out = Uint8Array.from(image);
   if (width < 2 * radius + 1 || height < 2 * radius + 1) return out;
   const size = 2 * radius + 1;
-  const weights = kernel.map((k) => Math.fround(k / scale));
   const f = Math.fround;
+  // Pillow's order: kernel row 0 on the row below, the last kernel row on the row above; within a
+  // row left to right; each row summed in float32, then added to the running float32 sum. Zero
+  // taps add nothing to a float sum, so they are left out; a product of a byte and a float32 is
+  // exact in double, and one float32 sum of two float32 values is too, so fround after each step
+  // gives float32 arithmetic exactly.
+  const rows = Array.from({ length: size }, (_, ky) => {
+    const taps = [...Array(size).keys()].filter((kx) => kernel[ky * size + kx] !== 0);
+    return {
+      offsets: Int32Array.from(taps, (kx) => ((radius - ky) * width + kx - radius) * 3),
+      weights: Float64Array.from(taps, (kx) => f(kernel[ky * size + kx] / scale)),
+    };
+  });
   for (let y = radius; y < height - radius; y++) {
     for (let x = radius; x < width - radius; x++) {
-      for (let c = 0; c < 3; c++) {
-        // Pillow's order: kernel row 0 on the row below, the last kernel row on the row above; within
-        // a row left to right; each row summed in float32, then added to the running float32 sum.
+      const centre = (y * width + x) * 3;
+      for (let c = centre; c < centre + 3; c++) {
         let sum = 0;
-        for (let ky = 0; ky < size; ky++) {
-          const row = ((y + radius - ky) * width + x - radius) * 3 + c;
-          let rowSum = f(image[row] * weights[ky * size]);
-          for (let kx = 1; kx < size; kx++) rowSum = f(rowSum + f(image[row + kx * 3] * weights[ky * size + kx]));
+        for (const { offsets, weights } of rows) {
+          let rowSum = 0;
+          for (let t = 0; t < offsets.length; t++) rowSum = f(rowSum + f(image[c + offsets[t]] * weights[t]));
           sum = f(sum + rowSum);
         }
-        out[(y * width + x) * 3 + c] = clip8(sum);
+        out[c] = clip8(sum);
       }
     }
   }
