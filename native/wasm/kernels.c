@@ -1,7 +1,10 @@
 /* WebAssembly SIMD kernels for the wasm tier. Freestanding (no libc) and stack-free by design: the
- * module imports TensorFlow.js's own wasm memory and works on tensors in place, so it must never
- * write anywhere but the output and the scratch block JS hands it (no data segments, no shadow
- * stack, no address-taken locals; build-wasm.sh checks the first two in the binary).
+ * module imports a memory it does not own (TensorFlow.js's own wasm memory, or the tier's shared
+ * memory when it runs worker threads) and works on tensors in place, so it must never write
+ * anywhere but the outputs and the scratch block JS hands it (no data segments, no shadow stack,
+ * no address-taken locals; check-wasm.mjs checks the first two in the binary). The same source is
+ * built twice by build-wasm.sh: kernels.wasm (plain memory import) and kernels-threads.wasm
+ * (shared memory import, atomics), whose `run` export lets several threads share one job.
  * Same packing scheme as the native GEMM (see ../src/gemm.c): A in MR-tall and B in NR-wide
  * k-major panels, transposes as strides, one register tile for NN/NT/TN/TT. */
 #include <stdint.h>
@@ -290,5 +293,345 @@ void binary(int op, const float *a, const float *b, float *out, int rank, int32_
       pb -= (long)counter[d] * bs[d];
       counter[d] = 0;
     }
+  }
+}
+
+/* ---------------------------------------------------------------- vector helpers */
+
+#define SPLAT(x) wasm_f32x4_splat(x)
+
+static inline float lane_sum(v128_t v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+         (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+static inline float lane_max(v128_t v) {
+  v128_t pair = wasm_f32x4_max(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  return wasm_f32x4_extract_lane(wasm_f32x4_max(pair, wasm_i32x4_shuffle(pair, pair, 1, 0, 3, 2)), 0);
+}
+
+/* exp_approx on four lanes: the same reduction and polynomial, so results match the scalar one
+ * (round-to-nearest-even of x log2 e, Cody-Waite ln 2, degree-6 Taylor). NaN stays NaN. */
+static inline v128_t exp4(v128_t x) {
+  v128_t clamped = wasm_f32x4_max(wasm_f32x4_min(x, SPLAT(88.0f)), SPLAT(-87.0f));
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(clamped, SPLAT(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(clamped, wasm_f32x4_mul(n, SPLAT(0.693145751953125f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, SPLAT(1.428606765330187045e-06f)));
+  v128_t p = SPLAT(1.0f / 720.0f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.0f / 120.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.0f / 24.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.0f / 6.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(0.5f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.0f));
+  v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  v128_t result = wasm_f32x4_mul(p, scale);
+  result = wasm_v128_andnot(result, wasm_f32x4_lt(x, SPLAT(-87.0f)));
+  return wasm_v128_bitselect(SPLAT(__builtin_inff()), result, wasm_f32x4_gt(x, SPLAT(88.0f)));
+}
+
+/* Probabilities below the normal range become 0: WebAssembly has no flush-to-zero mode, and a
+ * denormal operand makes every later multiply by it (the attention's P.V) many times slower. */
+static inline v128_t flush_denormal4(v128_t x) {
+  return wasm_v128_and(x, wasm_f32x4_ge(wasm_f32x4_abs(x), SPLAT(1.17549435e-38f)));
+}
+static inline float flush_denormal(float x) {
+  return (x < 0 ? -x : x) < 1.17549435e-38f ? 0.0f : x;
+}
+
+/* erf as in the native tier (../src/elementwise.c): |x| < 1, the Maclaurin series to n = 10;
+ * |x| >= 1, Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7); both computed, one selected. */
+static inline v128_t erf4(v128_t x) {
+  v128_t ax = wasm_f32x4_abs(x);
+  v128_t square = wasm_f32x4_mul(x, x);
+  v128_t series = SPLAT(1.0f / 76204800.0f);
+  series = wasm_f32x4_sub(wasm_f32x4_mul(series, square), SPLAT(1.0f / 6894720.0f));
+  series = wasm_f32x4_add(wasm_f32x4_mul(series, square), SPLAT(1.0f / 685440.0f));
+  series = wasm_f32x4_sub(wasm_f32x4_mul(series, square), SPLAT(1.0f / 75600.0f));
+  series = wasm_f32x4_add(wasm_f32x4_mul(series, square), SPLAT(1.0f / 9360.0f));
+  series = wasm_f32x4_sub(wasm_f32x4_mul(series, square), SPLAT(1.0f / 1320.0f));
+  series = wasm_f32x4_add(wasm_f32x4_mul(series, square), SPLAT(1.0f / 216.0f));
+  series = wasm_f32x4_sub(wasm_f32x4_mul(series, square), SPLAT(1.0f / 42.0f));
+  series = wasm_f32x4_add(wasm_f32x4_mul(series, square), SPLAT(1.0f / 10.0f));
+  series = wasm_f32x4_sub(wasm_f32x4_mul(series, square), SPLAT(1.0f / 3.0f));
+  series = wasm_f32x4_add(wasm_f32x4_mul(series, square), SPLAT(1.0f));
+  v128_t small = wasm_f32x4_mul(wasm_f32x4_mul(SPLAT(1.1283791670955126f), x), series);
+  v128_t t = wasm_f32x4_div(SPLAT(1.0f), wasm_f32x4_add(SPLAT(1.0f), wasm_f32x4_mul(SPLAT(0.3275911f), ax)));
+  v128_t poly = wasm_f32x4_sub(wasm_f32x4_mul(SPLAT(1.061405429f), t), SPLAT(1.453152027f));
+  poly = wasm_f32x4_add(wasm_f32x4_mul(poly, t), SPLAT(1.421413741f));
+  poly = wasm_f32x4_sub(wasm_f32x4_mul(poly, t), SPLAT(0.284496736f));
+  poly = wasm_f32x4_add(wasm_f32x4_mul(poly, t), SPLAT(0.254829592f));
+  poly = wasm_f32x4_mul(poly, t);
+  v128_t large = wasm_f32x4_sub(SPLAT(1.0f), wasm_f32x4_mul(poly, exp4(wasm_f32x4_neg(square))));
+  large = wasm_v128_or(large, wasm_v128_and(x, wasm_i32x4_splat((int32_t)0x80000000u)));
+  return wasm_v128_bitselect(small, large, wasm_f32x4_lt(ax, SPLAT(1.0f)));
+}
+
+/* Loads / stores of the ragged end of an array: the lanes past `count` read as 0 and are not written. */
+static inline v128_t load_part(const float *p, int count) {
+  v128_t v = wasm_f32x4_splat(0.0f);
+  if (count > 0) v = wasm_f32x4_replace_lane(v, 0, p[0]);
+  if (count > 1) v = wasm_f32x4_replace_lane(v, 1, p[1]);
+  if (count > 2) v = wasm_f32x4_replace_lane(v, 2, p[2]);
+  return v;
+}
+static inline void store_part(float *p, v128_t v, int count) {
+  if (count > 0) p[0] = wasm_f32x4_extract_lane(v, 0);
+  if (count > 1) p[1] = wasm_f32x4_extract_lane(v, 1);
+  if (count > 2) p[2] = wasm_f32x4_extract_lane(v, 2);
+}
+
+/* ---------------------------------------------------------------- Erf, GELU */
+
+EXPORT(erf)
+void erf_kernel(const float *input, float *output, int size) {
+  int i = 0;
+  for (; i + 4 <= size; i += 4) wasm_v128_store(output + i, erf4(wasm_v128_load(input + i)));
+  if (i < size) store_part(output + i, erf4(load_part(input + i, size - i)), size - i);
+}
+
+static inline v128_t gelu4(v128_t x) {
+  v128_t e = erf4(wasm_f32x4_mul(x, SPLAT(0.70710678118654752f)));
+  return wasm_f32x4_mul(wasm_f32x4_mul(SPLAT(0.5f), x), wasm_f32x4_add(SPLAT(1.0f), e));
+}
+
+static inline v128_t gelu_grad4(v128_t dy, v128_t x) {
+  v128_t cdf = wasm_f32x4_mul(SPLAT(0.5f), wasm_f32x4_add(SPLAT(1.0f), erf4(wasm_f32x4_mul(x, SPLAT(0.70710678118654752f)))));
+  v128_t pdf = wasm_f32x4_mul(exp4(wasm_f32x4_mul(wasm_f32x4_mul(SPLAT(-0.5f), x), x)), SPLAT(0.3989422804014327f));
+  return wasm_f32x4_mul(dy, wasm_f32x4_add(cdf, wasm_f32x4_mul(x, pdf)));
+}
+
+/* Exact GELU, 0.5 x (1 + erf(x / sqrt 2)). */
+EXPORT(gelu)
+void gelu(const float *x, float *y, int size) {
+  int i = 0;
+  for (; i + 4 <= size; i += 4) wasm_v128_store(y + i, gelu4(wasm_v128_load(x + i)));
+  if (i < size) store_part(y + i, gelu4(load_part(x + i, size - i)), size - i);
+}
+
+/* dx = dy (Phi(x) + x phi(x)). */
+EXPORT(gelu_grad)
+void gelu_grad(const float *dy, const float *x, float *dx, int size) {
+  int i = 0;
+  for (; i + 4 <= size; i += 4) wasm_v128_store(dx + i, gelu_grad4(wasm_v128_load(dy + i), wasm_v128_load(x + i)));
+  if (i < size) store_part(dx + i, gelu_grad4(load_part(dy + i, size - i), load_part(x + i, size - i)), size - i);
+}
+
+/* ---------------------------------------------------------------- Softmax */
+
+/* y = softmax(x + add1 + add2) over one row (add1, add2 may be 0); y may be x. NaN anywhere makes
+ * the row NaN, as in TensorFlow (f32x4.max propagates it). Denormal results are flushed to 0. */
+static void softmax_row(const float *x, const float *add1, const float *add2, float *y, int n) {
+  v128_t top4 = SPLAT(-__builtin_inff());
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    if (add1) v = wasm_f32x4_add(v, add2 ? wasm_f32x4_add(wasm_v128_load(add1 + i), wasm_v128_load(add2 + i)) : wasm_v128_load(add1 + i));
+    wasm_v128_store(y + i, v);
+    top4 = wasm_f32x4_max(top4, v);
+  }
+  float top = lane_max(top4);
+  for (; i < n; i++) {
+    float v = x[i];
+    if (add1) v += add2 ? add1[i] + add2[i] : add1[i];
+    y[i] = v;
+    top = (v > top || v != v) ? v : top;
+  }
+  v128_t shift = SPLAT(top), sum4 = SPLAT(0.0f);
+  for (i = 0; i + 4 <= n; i += 4) {
+    v128_t e = exp4(wasm_f32x4_sub(wasm_v128_load(y + i), shift));
+    wasm_v128_store(y + i, e);
+    sum4 = wasm_f32x4_add(sum4, e);
+  }
+  float sum = lane_sum(sum4);
+  for (; i < n; i++) {
+    float e = exp_approx(y[i] - top);
+    y[i] = e;
+    sum += e;
+  }
+  float inverse = 1.0f / sum;
+  v128_t inverse4 = SPLAT(inverse);
+  for (i = 0; i + 4 <= n; i += 4) wasm_v128_store(y + i, flush_denormal4(wasm_f32x4_mul(wasm_v128_load(y + i), inverse4)));
+  for (; i < n; i++) y[i] = flush_denormal(y[i] * inverse);
+}
+
+EXPORT(softmax)
+void softmax(const float *input, float *output, int rows, int cols) {
+  for (int r = 0; r < rows; r++) softmax_row(input + r * cols, 0, 0, output + r * cols, cols);
+}
+
+/* ---------------------------------------------------------------- LayerNorm */
+
+/* y = (x - mean) rstd gamma + beta over rows of `cols`, biased variance (two passes); the row
+ * mean and rstd are kept for the gradient. */
+EXPORT(layer_norm)
+void layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *mean_out, float *rstd_out,
+                int rows, int cols, float eps) {
+  for (int r = 0; r < rows; r++, x += cols, y += cols) {
+    v128_t sum4 = SPLAT(0.0f);
+    int c = 0;
+    for (; c + 4 <= cols; c += 4) sum4 = wasm_f32x4_add(sum4, wasm_v128_load(x + c));
+    float sum = lane_sum(sum4);
+    for (; c < cols; c++) sum += x[c];
+    const float mean = sum / (float)cols;
+    v128_t mean4 = SPLAT(mean), squares4 = SPLAT(0.0f);
+    for (c = 0; c + 4 <= cols; c += 4) {
+      v128_t d = wasm_f32x4_sub(wasm_v128_load(x + c), mean4);
+      squares4 = wasm_f32x4_add(squares4, wasm_f32x4_mul(d, d));
+    }
+    float squares = lane_sum(squares4);
+    for (; c < cols; c++) squares += (x[c] - mean) * (x[c] - mean);
+    const float rstd = 1.0f / __builtin_sqrtf(squares / (float)cols + eps);
+    v128_t rstd4 = SPLAT(rstd);
+    for (c = 0; c + 4 <= cols; c += 4) {
+      v128_t normal = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + c), mean4), rstd4);
+      wasm_v128_store(y + c, wasm_f32x4_add(wasm_f32x4_mul(normal, wasm_v128_load(gamma + c)), wasm_v128_load(beta + c)));
+    }
+    for (; c < cols; c++) y[c] = (x[c] - mean) * rstd * gamma[c] + beta[c];
+    mean_out[r] = mean;
+    rstd_out[r] = rstd;
+  }
+}
+
+/* dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy gamma; dgamma = sum over rows of
+ * dy xhat, dbeta = sum of dy. */
+EXPORT(layer_norm_grad)
+void layer_norm_grad(const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd,
+                     float *dx, float *dgamma, float *dbeta, int rows, int cols) {
+  for (int c = 0; c < cols; c++) dgamma[c] = dbeta[c] = 0.0f;
+  for (int r = 0; r < rows; r++, x += cols, dy += cols, dx += cols) {
+    const float m = mean[r], s = rstd[r];
+    v128_t m4 = SPLAT(m), s4 = SPLAT(s), sum_g4 = SPLAT(0.0f), sum_gx4 = SPLAT(0.0f);
+    int c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + c), m4), s4);
+      v128_t d = wasm_v128_load(dy + c);
+      v128_t g = wasm_f32x4_mul(d, wasm_v128_load(gamma + c));
+      sum_g4 = wasm_f32x4_add(sum_g4, g);
+      sum_gx4 = wasm_f32x4_add(sum_gx4, wasm_f32x4_mul(g, xhat));
+      wasm_v128_store(dgamma + c, wasm_f32x4_add(wasm_v128_load(dgamma + c), wasm_f32x4_mul(d, xhat)));
+      wasm_v128_store(dbeta + c, wasm_f32x4_add(wasm_v128_load(dbeta + c), d));
+    }
+    float sum_g = lane_sum(sum_g4), sum_gx = lane_sum(sum_gx4);
+    for (; c < cols; c++) {
+      float xhat = (x[c] - m) * s, g = dy[c] * gamma[c];
+      sum_g += g;
+      sum_gx += g * xhat;
+      dgamma[c] += dy[c] * xhat;
+      dbeta[c] += dy[c];
+    }
+    const float mean_g = sum_g / (float)cols, mean_gx = sum_gx / (float)cols;
+    v128_t mean_g4 = SPLAT(mean_g), mean_gx4 = SPLAT(mean_gx);
+    for (c = 0; c + 4 <= cols; c += 4) {
+      v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + c), m4), s4);
+      v128_t g = wasm_f32x4_mul(wasm_v128_load(dy + c), wasm_v128_load(gamma + c));
+      wasm_v128_store(dx + c, wasm_f32x4_mul(s4, wasm_f32x4_sub(wasm_f32x4_sub(g, mean_g4), wasm_f32x4_mul(xhat, mean_gx4))));
+    }
+    for (; c < cols; c++) {
+      float xhat = (x[c] - m) * s;
+      dx[c] = s * (dy[c] * gamma[c] - mean_g - xhat * mean_gx);
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- AdamW */
+
+/* One AdamW step in one pass (same arithmetic order as ../src/optimizer.c and core/train/adamw.ts);
+ * exp_avg and exp_avg_sq are 0 (null) on the first step. */
+EXPORT(adamw)
+void adamw(const float *param, const float *grad, const float *exp_avg, const float *exp_avg_sq, float *out_param,
+           float *out_exp_avg, float *out_exp_avg_sq, int size, float lr, float beta1, float beta2, float eps,
+           float weight_decay, float correction1, float correction2_sqrt) {
+  const float keep = 1.0f - lr * weight_decay, step = lr / correction1;
+  const v128_t keep4 = SPLAT(keep), step4 = SPLAT(step), b1 = SPLAT(beta1), b2 = SPLAT(beta2);
+  const v128_t rest1 = SPLAT(1.0f - beta1), rest2 = SPLAT(1.0f - beta2), c2 = SPLAT(correction2_sqrt), eps4 = SPLAT(eps);
+  int i = 0;
+  for (; i + 4 <= size; i += 4) {
+    v128_t g = wasm_v128_load(grad + i);
+    v128_t m = wasm_f32x4_mul(g, rest1);
+    v128_t v = wasm_f32x4_mul(wasm_f32x4_mul(g, g), rest2);
+    if (exp_avg) m = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(exp_avg + i), b1), m);
+    if (exp_avg_sq) v = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(exp_avg_sq + i), b2), v);
+    v128_t denominator = wasm_f32x4_add(wasm_f32x4_div(wasm_f32x4_sqrt(v), c2), eps4);
+    v128_t p = wasm_f32x4_sub(wasm_f32x4_mul(wasm_v128_load(param + i), keep4), wasm_f32x4_mul(wasm_f32x4_div(m, denominator), step4));
+    wasm_v128_store(out_param + i, p);
+    wasm_v128_store(out_exp_avg + i, m);
+    wasm_v128_store(out_exp_avg_sq + i, v);
+  }
+  for (; i < size; i++) {
+    float g = grad[i];
+    float m = (exp_avg ? exp_avg[i] * beta1 : 0.0f) + g * (1.0f - beta1);
+    float v = (exp_avg_sq ? exp_avg_sq[i] * beta2 : 0.0f) + g * g * (1.0f - beta2);
+    float denominator = __builtin_sqrtf(v) / correction2_sqrt + eps;
+    out_param[i] = param[i] * keep - (m / denominator) * step;
+    out_exp_avg[i] = m;
+    out_exp_avg_sq[i] = v;
+  }
+}
+
+/* ---------------------------------------------------------------- jobs shared by threads */
+
+/* A job is an int32 block: op, the next task to take, the task count, then the op's arguments
+ * (addresses are byte offsets, alpha is a float's bits). Every thread calls run() on the same
+ * job with its own scratch and takes tasks until none are left; without threads one call does
+ * them all. core/engine/kernels/wasm-simd.ts writes the same layout. */
+enum { JOB_OP, JOB_NEXT, JOB_TASKS, JOB_ARGS };
+enum { OP_GEMM = 1, OP_ATTENTION = 2 };
+/* GEMM arguments, after JOB_ARGS */
+enum {
+  G_A, G_B, G_C, G_BIAS, G_BATCH, G_M, G_N, G_K, G_A_BATCH, G_A_ROW, G_A_COL, G_B_BATCH, G_B_ROW, G_B_COL,
+  G_BIAS_BATCH, G_BIAS_ROW, G_BIAS_COL, G_ACTIVATION, G_ALPHA, G_ROWS_PER_TASK, G_TASKS_PER_BATCH
+};
+/* Window attention arguments, after JOB_ARGS */
+enum { W_Q, W_K, W_V, W_BIAS, W_MASK, W_OUT, W_HEADS, W_N, W_DIM, W_WINDOWS };
+
+#define JOB_WORDS (JOB_ARGS + 24)
+EXPORT(job_words) int job_words(void) { return JOB_WORDS; }
+
+/* Scratch of one thread for an attention job over n tokens: the GEMM's packing block, then n x n scores. */
+EXPORT(attention_scratch_bytes) int attention_scratch_bytes(int n) { return (SCRATCH_FLOATS + n * n) * 4; }
+
+static int take_task(int32_t *job) {
+#ifdef __wasm_atomics__
+  return __atomic_fetch_add(&job[JOB_NEXT], 1, __ATOMIC_RELAXED);
+#else
+  return job[JOB_NEXT]++;
+#endif
+}
+
+static void gemm_task(const int32_t *g, int task, float *scratch) {
+  const int per_batch = g[G_TASKS_PER_BATCH], t = task / per_batch, first = (task % per_batch) * g[G_ROWS_PER_TASK];
+  const int m = g[G_M], n = g[G_N];
+  const int rows = m - first < g[G_ROWS_PER_TASK] ? m - first : g[G_ROWS_PER_TASK];
+  const float *a = (const float *)g[G_A] + t * g[G_A_BATCH] + first * g[G_A_ROW];
+  const float *b = (const float *)g[G_B] + t * g[G_B_BATCH];
+  float *c = (float *)g[G_C] + (t * m + first) * n;
+  const float *bias = g[G_BIAS] ? (const float *)g[G_BIAS] + t * g[G_BIAS_BATCH] + first * g[G_BIAS_ROW] : 0;
+  union { int32_t bits; float value; } alpha = {g[G_ALPHA]};
+  gemm(a, b, c, bias, 1, rows, n, g[G_K], 0, g[G_A_ROW], g[G_A_COL], 0, g[G_B_ROW], g[G_B_COL], 0, g[G_BIAS_ROW],
+       g[G_BIAS_COL], g[G_ACTIVATION], alpha.value, scratch);
+}
+
+/* One (window, head) pair: scores = q kT + bias + mask in scratch, row softmax, out = scores v. */
+static void attention_task(const int32_t *w, int task, float *scratch) {
+  const int heads = w[W_HEADS], n = w[W_N], dim = w[W_DIM];
+  const int window = (task / heads) % w[W_WINDOWS], head = task % heads;
+  const int offset = task * n * dim;
+  float *scores = scratch + SCRATCH_FLOATS;
+  gemm((const float *)w[W_Q] + offset, (const float *)w[W_K] + offset, scores, 0, 1, n, n, dim, 0, dim, 1, 0, 1, dim,
+       0, 0, 0, 0, 0.0f, scratch);
+  const float *bias = (const float *)w[W_BIAS] + head * n * n;
+  const float *mask = w[W_MASK] ? (const float *)w[W_MASK] + window * n * n : 0;
+  for (int i = 0; i < n; i++) softmax_row(scores + i * n, bias + i * n, mask ? mask + i * n : 0, scores + i * n, n);
+  gemm(scores, (const float *)w[W_V] + offset, (float *)w[W_OUT] + offset, 0, 1, n, dim, n, 0, n, 1, 0, dim, 1,
+       0, 0, 0, 0, 0.0f, scratch);
+}
+
+EXPORT(run)
+void run(int32_t *job, float *scratch) {
+  const int tasks = job[JOB_TASKS], op = job[JOB_OP];
+  for (int task = take_task(job); task < tasks; task = take_task(job)) {
+    if (op == OP_GEMM) gemm_task(job + JOB_ARGS, task, scratch);
+    else if (op == OP_ATTENTION) attention_task(job + JOB_ARGS, task, scratch);
   }
 }

@@ -7,11 +7,12 @@ import { kernelTable, type KernelEntry } from './kernel-table.ts';
 import type { KernelFunction } from './kernel-types.ts';
 import { loadNativeKernels } from './native-addon.ts';
 import type { KernelProvider } from './provider.ts';
-import { loadWasmKernels } from './wasm-simd.ts';
+import { loadWasmKernels, wasmThreadingStatus } from './wasm-simd.ts';
 
 export { fusedWindowAttention, WINDOW_ATTENTION } from './attention.ts';
 export { fusedGelu, fusedLayerNorm } from './norm-and-gelu.ts';
 export { fusedAdamWUpdate, type AdamWStep } from './optimizer.ts';
+export { shutdownWasmThreads, useWasmThreads, WASM_THREADS_ENV, wasmThreadingStatus } from './wasm-simd.ts';
 
 export const KERNELS_ENV = 'VSWIN_KERNELS';
 export const KERNEL_TIERS = ['native', 'wasm', 'stock'] as const;
@@ -46,7 +47,9 @@ function stockStatus(reason: string): FastKernelStatus {
 }
 
 export function fastKernelStatus(): FastKernelStatus {
-  return { ...status, kernels: [...status.kernels] };
+  // The wasm tier's thread count can change after install (useWasmThreads), so it is asked live.
+  const threads = status.tier === 'wasm' && active ? active.info().threads : status.threads;
+  return { ...status, threads, kernels: [...status.kernels] };
 }
 
 /** Puts the stock wasm kernels back. */
@@ -123,7 +126,9 @@ export function installFastKernels(choice: { name: string }, request: string | u
   }
   const kernels = replaceKernels(simd.provider, kernelTable());
   const { isa, threads } = simd.provider.info();
-  const reason = wanted === 'wasm' ? `requested with ${KERNELS_ENV}=wasm` : `auto: ${native?.ok === false ? native.reason : 'no native addon'}, so the WebAssembly SIMD tier runs`;
+  const threading = wasmThreadingStatus();
+  const why = wanted === 'wasm' ? `requested with ${KERNELS_ENV}=wasm` : `auto: ${native?.ok === false ? native.reason : 'no native addon'}, so the WebAssembly SIMD tier runs`;
+  const reason = threading.problem ? `${why}; one thread instead of ${threading.requested}: ${threading.problem}` : why;
   status = { tier: 'wasm', reason, isa, threads, kernels };
   return fastKernelStatus();
 }

@@ -26,7 +26,7 @@ describe.each(TIERS)('fused AdamW update on the %s tier against the cpu backend'
   });
 
   it.skipIf(tierMissing(tier))('first step (no moments) and a later step, with and without weight decay', async () => {
-    expect(fastKernelStatus().kernels.includes('VswinAdamW')).toBe(tier === 'native');
+    expect(fastKernelStatus().kernels.includes('VswinAdamW')).toBe(true);
     for (const [step, decay, shape] of [[1, 0.05, [40000]], [7, 0, [3, 5, 7]], [3, 0.02, [1]]] as const) {
       const inputs = () => [tensor([...shape], 1), tensor([...shape], 2, 0.1), step > 1 ? tensor([...shape], 3, 0.01) : null, step > 1 ? tensor([...shape], 4, 0.001).abs() : null] as const;
       await expectSameOnBoth(() => reference(...inputs(), settings(step, decay)), { atol: 1e-7, rtol: 1e-5 }, `adamw step ${step} decay ${decay}`, () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../core/engine/backend.ts';
 import { fastKernelStatus, installFastKernels, nativeProvider, parseKernelRequest, uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
 import { loadNativeKernels } from '../../../core/engine/kernels/native-addon.ts';
+import { wasmThreadRequest } from '../../../core/engine/kernels/wasm-simd.ts';
 import { tf } from '../../../core/engine/tf.ts';
 import { seeded } from './compare.ts';
 
@@ -31,7 +32,8 @@ describe('kernel tier choice', () => {
     const auto = installFastKernels({ name: 'wasm' }, 'auto');
     if (nativeProvider()) expect(auto).toMatchObject({ tier: 'native', reason: 'auto: the native addon is built and loads' });
     else expect(auto).toMatchObject({ tier: 'stock', reason: expect.stringMatching(/^auto: native addon/) });
-    expect(installFastKernels({ name: 'wasm' }, 'wasm')).toMatchObject({ tier: 'wasm', isa: 'wasm-simd128', threads: 1, reason: 'requested with VSWIN_KERNELS=wasm' });
+    // The wasm tier runs on as many threads as VSWIN_WASM_THREADS or the machine offers.
+    expect(installFastKernels({ name: 'wasm' }, 'wasm')).toMatchObject({ tier: 'wasm', isa: 'wasm-simd128', threads: wasmThreadRequest(), reason: 'requested with VSWIN_KERNELS=wasm' });
   });
 
   it('without the addon, auto falls back to the WebAssembly tier and says why, and an explicit native request fails', () => {
