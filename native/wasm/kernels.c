@@ -333,7 +333,7 @@ static inline v128_t exp4(v128_t x) {
 /* Probabilities below the normal range become 0: WebAssembly has no flush-to-zero mode, and a
  * denormal operand makes every later multiply by it (the attention's P.V) many times slower. */
 static inline v128_t flush_denormal4(v128_t x) {
-  return wasm_v128_and(x, wasm_f32x4_ge(wasm_f32x4_abs(x), SPLAT(1.17549435e-38f)));
+  return wasm_v128_andnot(x, wasm_f32x4_lt(wasm_f32x4_abs(x), SPLAT(1.17549435e-38f))); /* NaN stays NaN */
 }
 static inline float flush_denormal(float x) {
   return (x < 0 ? -x : x) < 1.17549435e-38f ? 0.0f : x;

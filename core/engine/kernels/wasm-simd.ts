@@ -80,6 +80,8 @@ interface Threading {
   pool: WasmThreadPool | null;
   /** Why the tier runs on one thread although more were asked for (null when it does not). */
   problem: string | null;
+  /** Every matmul and attention goes to the threads whatever its size (tests of the threaded path). */
+  always?: boolean;
 }
 
 let threading: Threading | null = null;
@@ -123,12 +125,20 @@ export function wasmThreadingStatus(): { threads: number; requested: number; pro
   return { threads: pool && !problem ? pool.threads : 1, requested, problem };
 }
 
-/** Restarts the worker threads with `count` threads (tests, benchmarks); waits until they are ready. */
-export async function useWasmThreads(count: number): Promise<void> {
+/**
+ * Restarts the worker threads with `count` threads (tests, benchmarks) and waits until they are
+ * ready. `always`: send every matmul and attention to the threads, however small.
+ */
+export async function useWasmThreads(count: number, options: { always?: boolean } = {}): Promise<void> {
   if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS) throw new RangeError(`useWasmThreads: expected 1 to ${MAX_THREADS} threads, got ${count}`);
   await shutdownWasmThreads();
-  threading = startThreads(count);
+  threading = { ...startThreads(count), always: options.always };
   if (threading.pool && !threading.pool.waitUntilReady(10_000)) threading.problem = 'worker threads did not start within 10 s';
+}
+
+/** Bytes of the threads' shared memory the last threaded call used (0 without threads). */
+export function wasmThreadsBytesInUse(): number {
+  return threading?.pool?.bytesInUse ?? 0;
 }
 
 /** Ends the worker threads (they restart on the next use of the tier). */
@@ -140,8 +150,9 @@ export async function shutdownWasmThreads(): Promise<void> {
 
 /** The pool when it is started and worth using for `flops` of work needing `floats` copied in and out. */
 function poolFor(flops: number, floats: number): WasmThreadPool | null {
-  const { pool, problem } = currentThreading();
+  const { pool, problem, always } = currentThreading();
   if (!pool || problem || !pool.ready) return null;
+  if (always) return pool;
   // Measured on one 2-core Xeon: ~35 GFLOP/s per thread on these kernels, ~0.5 ns per float
   // copied in or out (TypedArray.set), ~50 us to wake the workers. Threads only where they win by 15 %.
   const single = flops / 35e9;
