@@ -1,10 +1,12 @@
 // `npm run bench:model`: speed and memory of the model on the chosen backend, with ratios to PyTorch
 // 1.13 on this same 2-core machine (fact sheet section 10). Prints figures; asserts nothing.
 //   npm run bench:model -- [--backend wasm|cpu|tensorflow] [--only fixture,infer16,infer32,train,leak] [--profile]
+// The kernel tier and its threads come from VSWIN_KERNELS and VSWIN_WASM_THREADS; the table names them.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../core/engine/backend.ts';
+import { fastKernelStatus } from '../core/engine/kernels/index.ts';
 import { crossEntropy } from '../core/engine/ops.ts';
 import { Random } from '../core/engine/random.ts';
 import { tf } from '../core/engine/tf.ts';
@@ -25,6 +27,13 @@ const { values } = parseArgs({
 const only = new Set(values.only!.split(','));
 const choice = await initBackend(values.backend);
 console.log(`backend: ${choice.name} (${choice.reason})`);
+const kernels = fastKernelStatus();
+console.log(`kernels: ${kernels.tier} tier${kernels.isa ? `, ${kernels.isa}` : ''}, ${kernels.threads} thread(s) (${kernels.reason})`);
+/** The tier each row ran on, e.g. "wasm x2" (VSWIN_KERNELS and VSWIN_WASM_THREADS choose it). */
+const tierLabel = () => {
+  const { tier, threads } = fastKernelStatus();
+  return choice.name === 'wasm' ? `${tier} x${threads}` : choice.name;
+};
 
 function randomClip(shape: number[], seed: number): tf.Tensor {
   const random = new Random(seed);
@@ -50,7 +59,7 @@ async function timeIt(runs: number, fn: () => void | Promise<void>): Promise<num
 
 const rows: string[][] = [];
 const row = (task: string, ours: number, unit: string, reference: number, note = '') =>
-  rows.push([task, `${ours.toFixed(3)} ${unit}`, `${reference.toFixed(3)} ${unit}`, `${(ours / reference).toFixed(2)}x`, note]);
+  rows.push([task, tierLabel(), `${ours.toFixed(3)} ${unit}`, `${reference.toFixed(3)} ${unit}`, `${(ours / reference).toFixed(2)}x`, note]);
 
 if (only.has('fixture') || only.has('leak')) {
   const manifest = JSON.parse(readFileSync(fileURLToPath(new URL('../../shared/fixtures/parity/manifest.json', import.meta.url)), 'utf8'));
@@ -109,7 +118,7 @@ if (only.has('train')) {
   model.dispose();
 }
 
-const header = ['task', 'ours', 'PyTorch 1.13', 'ratio (time)', 'note'];
+const header = ['task', 'kernels', 'ours', 'PyTorch 1.13', 'ratio (time)', 'note'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 for (const r of [header, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
 console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
