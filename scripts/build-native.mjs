@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds the native kernel addon (native/binding.gyp) at `npm install`. It must never fail the
 // install: without python3, make or a C compiler it says so and exits 0, and the project runs on
-// the next kernel tier. Set VSWIN_SKIP_NATIVE=1 to skip the build.
+// the next kernel tier. Set VSWIN_SKIP_NATIVE=1 to skip the build. Packaging the desktop app sets
+// VSWIN_REQUIRE_NATIVE=1 instead: the app ships this binary (electron-builder.yml, extraResources),
+// so there a build that fails or does not load exits 1.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,6 +14,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
 const addonPath = join(nativeDir, 'build', 'Release', 'vswin_kernels.node');
 const fallback = 'the project will run on the WebAssembly SIMD kernel tier instead (slower than native); see `npx vswin doctor`';
+
+const required = process.env.VSWIN_REQUIRE_NATIVE === '1';
+let built = false;
 
 function say(message) {
   console.log(`[vswin native kernels] ${message}`);
@@ -66,6 +71,7 @@ function main() {
     const addon = createRequire(import.meta.url)(addonPath);
     const { isa, threads } = addon.info();
     say(`built ${addonPath} (matrix kernels: ${isa}, ${threads} threads)`);
+    built = true;
   } catch (error) {
     say(`built but cannot load (${error.message.split('\n')[0]}); ${fallback}`);
   }
@@ -76,4 +82,9 @@ try {
 } catch (error) {
   say(`unexpected error (${error?.message ?? error}); ${fallback}`);
 }
-process.exitCode = 0;
+if (required && !built) {
+  say('VSWIN_REQUIRE_NATIVE=1: the packaged app must ship the addon, so this is an error');
+  process.exitCode = 1;
+} else {
+  process.exitCode = 0;
+}
