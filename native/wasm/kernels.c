@@ -146,19 +146,19 @@ static float activate(float x, int activation, float alpha) {
   }
 }
 
-/* Same parameters as the native gemm (vswin_gemm_args), flattened; addresses are byte offsets. */
-EXPORT(gemm)
-void gemm(const float *a, const float *b, float *c, const float *bias, int batch, int m, int n, int k,
-          int a_batch, int a_row, int a_col, int b_batch, int b_row, int b_col, int bias_batch, int bias_row,
-          int bias_col, int activation, float alpha, float *scratch) {
+/* C = A B (+ bias, activation) with C's rows ldc floats apart and batches m * ldc apart. */
+static void gemm_ld(const float *a, const float *b, float *c, int ldc, const float *bias, int batch, int m, int n, int k,
+                    int a_batch, int a_row, int a_col, int b_batch, int b_row, int b_col, int bias_batch, int bias_row,
+                    int bias_col, int activation, float alpha, float *scratch) {
   float *packed_a = scratch;
   float *packed_b = scratch + KC * MC;
   for (int t = 0; t < batch; t++) {
     const float *at = a + t * a_batch;
     const float *bt = b + t * b_batch;
-    float *ct = c + t * m * n;
+    float *ct = c + t * m * ldc;
     if (k == 0) {
-      for (int i = 0; i < m * n; i++) ct[i] = 0.0f;
+      for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) ct[i * ldc + j] = 0.0f;
     }
     for (int jc = 0; jc < n && k > 0; jc += NC) {
       int nc = n - jc < NC ? n - jc : NC;
@@ -174,9 +174,9 @@ void gemm(const float *a, const float *b, float *c, const float *bias, int batch
               int rows = mc - ir < MR ? mc - ir : MR;
               const float *ap = packed_a + (ir / MR) * MR * kc;
               const float *bp = packed_b + (jr / NR) * NR * kc;
-              float *target = ct + (ic + ir) * n + jc + jr;
+              float *target = ct + (ic + ir) * ldc + jc + jr;
               if (rows == MR && cols == NR) {
-                kernel(kc, ap, bp, target, n, pc > 0);
+                kernel(kc, ap, bp, target, ldc, pc > 0);
               } else {
                 /* Ragged edge: the tile goes past both packed blocks. */
                 float *tile = scratch + TILE_OFFSET;
@@ -184,7 +184,7 @@ void gemm(const float *a, const float *b, float *c, const float *bias, int batch
                 for (int i = 0; i < rows; i++)
                   for (int j = 0; j < cols; j++) {
                     float value = tile[i * NR + j];
-                    target[i * n + j] = pc > 0 ? target[i * n + j] + value : value;
+                    target[i * ldc + j] = pc > 0 ? target[i * ldc + j] + value : value;
                   }
               }
             }
@@ -196,12 +196,21 @@ void gemm(const float *a, const float *b, float *c, const float *bias, int batch
       const float *bb = bias ? bias + t * bias_batch : 0;
       for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
-          float value = ct[i * n + j];
+          float value = ct[i * ldc + j];
           if (bb) value += bb[i * bias_row + j * bias_col];
-          ct[i * n + j] = activate(value, activation, alpha);
+          ct[i * ldc + j] = activate(value, activation, alpha);
         }
     }
   }
+}
+
+/* Same parameters as the native gemm (vswin_gemm_args), flattened; addresses are byte offsets. */
+EXPORT(gemm)
+void gemm(const float *a, const float *b, float *c, const float *bias, int batch, int m, int n, int k,
+          int a_batch, int a_row, int a_col, int b_batch, int b_row, int b_col, int bias_batch, int bias_row,
+          int bias_col, int activation, float alpha, float *scratch) {
+  gemm_ld(a, b, c, n, bias, batch, m, n, k, a_batch, a_row, a_col, b_batch, b_row, b_col, bias_batch, bias_row, bias_col,
+          activation, alpha, scratch);
 }
 
 /* out (contiguous over shape) = input[offset + sum(i_d * strides[d])].
@@ -311,10 +320,14 @@ static inline float lane_max(v128_t v) {
 }
 
 /* exp_approx on four lanes: the same reduction and polynomial, so results match the scalar one
- * (round-to-nearest-even of x log2 e, Cody-Waite ln 2, degree-6 Taylor). NaN stays NaN. */
+ * (round-to-nearest-even of x log2 e with the 1.5 * 2^23 shifter, Cody-Waite ln 2, degree-6
+ * Taylor). pmin/pmax are single instructions (min/max with wasm's NaN rules are several); a NaN
+ * still comes through, as the polynomial of NaN. */
 static inline v128_t exp4(v128_t x) {
-  v128_t clamped = wasm_f32x4_max(wasm_f32x4_min(x, SPLAT(88.0f)), SPLAT(-87.0f));
-  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(clamped, SPLAT(1.44269504088896341f)));
+  const v128_t shifter = SPLAT(12582912.0f);
+  v128_t clamped = wasm_f32x4_pmax(wasm_f32x4_pmin(x, SPLAT(88.0f)), SPLAT(-87.0f));
+  v128_t shifted = wasm_f32x4_add(wasm_f32x4_mul(clamped, SPLAT(1.44269504088896341f)), shifter);
+  v128_t n = wasm_f32x4_sub(shifted, shifter);
   v128_t r = wasm_f32x4_sub(clamped, wasm_f32x4_mul(n, SPLAT(0.693145751953125f)));
   r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, SPLAT(1.428606765330187045e-06f)));
   v128_t p = SPLAT(1.0f / 720.0f);
@@ -324,7 +337,8 @@ static inline v128_t exp4(v128_t x) {
   p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(0.5f));
   p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.0f));
   p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.0f));
-  v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  /* The shifter's bits are 0x4B400000 + n; shifted left by 23 only n + 127 (1..254) is left. */
+  v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(shifted, wasm_i32x4_splat(127)), 23);
   v128_t result = wasm_f32x4_mul(p, scale);
   result = wasm_v128_andnot(result, wasm_f32x4_lt(x, SPLAT(-87.0f)));
   return wasm_v128_bitselect(SPLAT(__builtin_inff()), result, wasm_f32x4_gt(x, SPLAT(88.0f)));
@@ -419,18 +433,19 @@ void gelu_grad(const float *dy, const float *x, float *dx, int size) {
 
 /* ---------------------------------------------------------------- Softmax */
 
-/* y = softmax(x + add1 + add2) over one row (add1, add2 may be 0); y may be x. NaN anywhere makes
- * the row NaN, as in TensorFlow (f32x4.max propagates it). Denormal results are flushed to 0. */
-static void softmax_row(const float *x, const float *add1, const float *add2, float *y, int n) {
-  v128_t top4 = SPLAT(-__builtin_inff());
+/* y = exp(v - max v) for v = x + add1 + add2 over one row (add1, add2 may be 0; y may be x);
+ * returns the row's sum. NaN anywhere makes the row NaN, as in TensorFlow. */
+static float exp_row(const float *x, const float *add1, const float *add2, float *y, int n) {
+  v128_t top4 = SPLAT(-__builtin_inff()), nan4 = wasm_i32x4_splat(0);
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     v128_t v = wasm_v128_load(x + i);
     if (add1) v = wasm_f32x4_add(v, add2 ? wasm_f32x4_add(wasm_v128_load(add1 + i), wasm_v128_load(add2 + i)) : wasm_v128_load(add1 + i));
     wasm_v128_store(y + i, v);
-    top4 = wasm_f32x4_max(top4, v);
+    top4 = wasm_f32x4_pmax(top4, v);
+    nan4 = wasm_v128_or(nan4, wasm_f32x4_ne(v, v));
   }
-  float top = lane_max(top4);
+  float top = wasm_v128_any_true(nan4) ? __builtin_nanf("") : lane_max(top4);
   for (; i < n; i++) {
     float v = x[i];
     if (add1) v += add2 ? add1[i] + add2[i] : add1[i];
@@ -449,15 +464,21 @@ static void softmax_row(const float *x, const float *add1, const float *add2, fl
     y[i] = e;
     sum += e;
   }
-  float inverse = 1.0f / sum;
-  v128_t inverse4 = SPLAT(inverse);
-  for (i = 0; i + 4 <= n; i += 4) wasm_v128_store(y + i, flush_denormal4(wasm_f32x4_mul(wasm_v128_load(y + i), inverse4)));
+  return sum;
+}
+
+/* y = softmax(x) over one row; denormal results are flushed to 0. */
+static void softmax_row(const float *x, float *y, int n) {
+  const float inverse = 1.0f / exp_row(x, 0, 0, y, n);
+  const v128_t inverse4 = SPLAT(inverse);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, flush_denormal4(wasm_f32x4_mul(wasm_v128_load(y + i), inverse4)));
   for (; i < n; i++) y[i] = flush_denormal(y[i] * inverse);
 }
 
 EXPORT(softmax)
 void softmax(const float *input, float *output, int rows, int cols) {
-  for (int r = 0; r < rows; r++) softmax_row(input + r * cols, 0, 0, output + r * cols, cols);
+  for (int r = 0; r < rows; r++) softmax_row(input + r * cols, output + r * cols, cols);
 }
 
 /* ---------------------------------------------------------------- LayerNorm */
@@ -580,7 +601,7 @@ enum { OP_GEMM = 1, OP_ATTENTION = 2 };
 /* GEMM arguments, after JOB_ARGS */
 enum {
   G_A, G_B, G_C, G_BIAS, G_BATCH, G_M, G_N, G_K, G_A_BATCH, G_A_ROW, G_A_COL, G_B_BATCH, G_B_ROW, G_B_COL,
-  G_BIAS_BATCH, G_BIAS_ROW, G_BIAS_COL, G_ACTIVATION, G_ALPHA, G_ROWS_PER_TASK, G_TASKS_PER_BATCH
+  G_BIAS_BATCH, G_BIAS_ROW, G_BIAS_COL, G_ACTIVATION, G_ALPHA, G_ROWS_PER_TASK, G_COLS_PER_TASK, G_ROW_BANDS, G_COL_BANDS
 };
 /* Window attention arguments, after JOB_ARGS */
 enum { W_Q, W_K, W_V, W_BIAS, W_MASK, W_OUT, W_HEADS, W_N, W_DIM, W_WINDOWS };
@@ -588,8 +609,8 @@ enum { W_Q, W_K, W_V, W_BIAS, W_MASK, W_OUT, W_HEADS, W_N, W_DIM, W_WINDOWS };
 #define JOB_WORDS (JOB_ARGS + 24)
 EXPORT(job_words) int job_words(void) { return JOB_WORDS; }
 
-/* Scratch of one thread for an attention job over n tokens: the GEMM's packing block, then n x n scores. */
-EXPORT(attention_scratch_bytes) int attention_scratch_bytes(int n) { return (SCRATCH_FLOATS + n * n) * 4; }
+/* Scratch of one thread for an attention job over n tokens: the GEMM's packing block, n x n scores, n row sums. */
+EXPORT(attention_scratch_bytes) int attention_scratch_bytes(int n) { return (SCRATCH_FLOATS + n * n + n) * 4; }
 
 static int take_task(int32_t *job) {
 #ifdef __wasm_atomics__
@@ -599,32 +620,47 @@ static int take_task(int32_t *job) {
 #endif
 }
 
+/* One task: batch entry t, a band of rows and a band of columns of C (each task packs what it reads;
+ * JS splits along the larger of m and n, so the operand every task repacks is the smaller one). */
 static void gemm_task(const int32_t *g, int task, float *scratch) {
-  const int per_batch = g[G_TASKS_PER_BATCH], t = task / per_batch, first = (task % per_batch) * g[G_ROWS_PER_TASK];
+  const int bands = g[G_ROW_BANDS] * g[G_COL_BANDS], t = task / bands;
+  const int row0 = (task % bands) / g[G_COL_BANDS] * g[G_ROWS_PER_TASK];
+  const int col0 = (task % bands) % g[G_COL_BANDS] * g[G_COLS_PER_TASK];
   const int m = g[G_M], n = g[G_N];
-  const int rows = m - first < g[G_ROWS_PER_TASK] ? m - first : g[G_ROWS_PER_TASK];
-  const float *a = (const float *)g[G_A] + t * g[G_A_BATCH] + first * g[G_A_ROW];
-  const float *b = (const float *)g[G_B] + t * g[G_B_BATCH];
-  float *c = (float *)g[G_C] + (t * m + first) * n;
-  const float *bias = g[G_BIAS] ? (const float *)g[G_BIAS] + t * g[G_BIAS_BATCH] + first * g[G_BIAS_ROW] : 0;
+  const int rows = m - row0 < g[G_ROWS_PER_TASK] ? m - row0 : g[G_ROWS_PER_TASK];
+  const int cols = n - col0 < g[G_COLS_PER_TASK] ? n - col0 : g[G_COLS_PER_TASK];
+  const float *a = (const float *)g[G_A] + t * g[G_A_BATCH] + row0 * g[G_A_ROW];
+  const float *b = (const float *)g[G_B] + t * g[G_B_BATCH] + col0 * g[G_B_COL];
+  float *c = (float *)g[G_C] + (t * m + row0) * n + col0;
+  const float *bias = g[G_BIAS] ? (const float *)g[G_BIAS] + t * g[G_BIAS_BATCH] + row0 * g[G_BIAS_ROW] + col0 * g[G_BIAS_COL] : 0;
   union { int32_t bits; float value; } alpha = {g[G_ALPHA]};
-  gemm(a, b, c, bias, 1, rows, n, g[G_K], 0, g[G_A_ROW], g[G_A_COL], 0, g[G_B_ROW], g[G_B_COL], 0, g[G_BIAS_ROW],
-       g[G_BIAS_COL], g[G_ACTIVATION], alpha.value, scratch);
+  gemm_ld(a, b, c, n, bias, 1, rows, cols, g[G_K], 0, g[G_A_ROW], g[G_A_COL], 0, g[G_B_ROW], g[G_B_COL], 0, g[G_BIAS_ROW],
+          g[G_BIAS_COL], g[G_ACTIVATION], alpha.value, scratch);
 }
 
-/* One (window, head) pair: scores = q kT + bias + mask in scratch, row softmax, out = scores v. */
+/* One (window, head) pair: scores = q kT + bias + mask in scratch, e = exp(scores - row max),
+ * out = (e v) / row sums. Normalising the n x dim output instead of the n x n probabilities saves
+ * a pass over the scores; e >= exp(-87) or 0, so no denormal ever reaches the second product. */
 static void attention_task(const int32_t *w, int task, float *scratch) {
   const int heads = w[W_HEADS], n = w[W_N], dim = w[W_DIM];
   const int window = (task / heads) % w[W_WINDOWS], head = task % heads;
   const int offset = task * n * dim;
-  float *scores = scratch + SCRATCH_FLOATS;
+  float *scores = scratch + SCRATCH_FLOATS, *sums = scores + n * n;
   gemm((const float *)w[W_Q] + offset, (const float *)w[W_K] + offset, scores, 0, 1, n, n, dim, 0, dim, 1, 0, 1, dim,
        0, 0, 0, 0, 0.0f, scratch);
   const float *bias = (const float *)w[W_BIAS] + head * n * n;
   const float *mask = w[W_MASK] ? (const float *)w[W_MASK] + window * n * n : 0;
-  for (int i = 0; i < n; i++) softmax_row(scores + i * n, bias + i * n, mask ? mask + i * n : 0, scores + i * n, n);
-  gemm(scores, (const float *)w[W_V] + offset, (float *)w[W_OUT] + offset, 0, 1, n, dim, n, 0, n, 1, 0, dim, 1,
-       0, 0, 0, 0, 0.0f, scratch);
+  for (int i = 0; i < n; i++) sums[i] = exp_row(scores + i * n, bias + i * n, mask ? mask + i * n : 0, scores + i * n, n);
+  float *out = (float *)w[W_OUT] + offset;
+  gemm(scores, (const float *)w[W_V] + offset, out, 0, 1, n, dim, n, 0, n, 1, 0, dim, 1, 0, 0, 0, 0, 0.0f, scratch);
+  for (int i = 0; i < n; i++) {
+    const float inverse = 1.0f / sums[i];
+    const v128_t inverse4 = SPLAT(inverse);
+    float *row = out + i * dim;
+    int c = 0;
+    for (; c + 4 <= dim; c += 4) wasm_v128_store(row + c, wasm_f32x4_mul(wasm_v128_load(row + c), inverse4));
+    for (; c < dim; c++) row[c] *= inverse;
+  }
 }
 
 EXPORT(run)

@@ -43,7 +43,8 @@ interface EmscriptenHost {
 const OP_GEMM = 1;
 const OP_ATTENTION = 2;
 const GEMM_ALPHA = 18; // index of alpha among the GEMM arguments
-const MR = 4;
+const MR = 4; // the micro-tile's rows and columns (kernels.c)
+const NR = 32;
 
 export type WasmLoad = { ok: true; provider: KernelProvider } | { ok: false; reason: string };
 
@@ -160,6 +161,19 @@ function poolFor(flops: number, floats: number): WasmThreadPool | null {
   return threaded < 0.85 * single ? pool : null;
 }
 
+/**
+ * How a threaded GEMM is cut into tasks: whole batch entries when there are enough, else bands
+ * along the longer side of C. A band repacks all of the other operand, which costs about as much
+ * as 15 rows (or columns) of compute, so bands stay >= 256 wide unless that leaves a thread idle.
+ */
+export function gemmBands(batch: number, m: number, n: number, threads: number): { rowsPerTask: number; colsPerTask: number } {
+  if (batch >= 2 * threads) return { rowsPerTask: m, colsPerTask: n };
+  const side = Math.max(m, n);
+  const bands = Math.max(1, Math.round(Math.min(4 * threads, Math.max(threads, Math.floor(side / 256))) / batch));
+  if (m >= n) return { rowsPerTask: Math.ceil(Math.ceil(m / bands) / MR) * MR, colsPerTask: n };
+  return { rowsPerTask: m, colsPerTask: Math.ceil(Math.ceil(n / bands) / NR) * NR };
+}
+
 // ---------------------------------------------------------------- the provider
 
 const loaded = new WeakMap<object, WasmLoad>();
@@ -243,11 +257,11 @@ function instantiate(backend: unknown, path: string): WasmLoad {
         sharedA.floats.set(a.subarray(0, aEnd));
         sharedB.floats.set(b.subarray(0, bEnd));
         if (bias) sharedBias.floats.set(bias.subarray(0, biasEnd));
-        // Whole batch entries per task when there are enough of them, else bands of rows.
-        const rowsPerTask = batch >= 2 * pool.threads ? m : Math.max(4 * MR, Math.ceil(m / (4 * pool.threads) / MR) * MR);
-        const tasksPerBatch = Math.ceil(m / rowsPerTask);
-        pool.run(OP_GEMM, batch * tasksPerBatch, [sharedA.address, sharedB.address, sharedC.address, bias ? sharedBias.address : 0,
-          batch, m, n, k, aBatch, aRow, aCol, bBatch, bRow, bCol, biasBatch, biasRow, biasCol, activation, 0, rowsPerTask, tasksPerBatch],
+        const { rowsPerTask, colsPerTask } = gemmBands(batch, m, n, pool.threads);
+        const rowBands = Math.ceil(m / rowsPerTask);
+        const colBands = Math.ceil(n / colsPerTask);
+        pool.run(OP_GEMM, batch * rowBands * colBands, [sharedA.address, sharedB.address, sharedC.address, bias ? sharedBias.address : 0,
+          batch, m, n, k, aBatch, aRow, aCol, bBatch, bRow, bCol, biasBatch, biasRow, biasCol, activation, 0, rowsPerTask, colsPerTask, rowBands, colBands],
         { index: GEMM_ALPHA, value: alpha });
         c.set(sharedC.floats.subarray(0, batch * m * n));
         return;

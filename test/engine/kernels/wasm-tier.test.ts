@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   fastKernelStatus, fusedAdamWUpdate, fusedGelu, fusedLayerNorm, fusedWindowAttention, shutdownWasmThreads, uninstallFastKernels, useWasmThreads, type AdamWStep,
 } from '../../../core/engine/kernels/index.ts';
-import { wasmThreadRequest, wasmThreadsBytesInUse } from '../../../core/engine/kernels/wasm-simd.ts';
+import { gemmBands, wasmThreadRequest, wasmThreadsBytesInUse } from '../../../core/engine/kernels/wasm-simd.ts';
 import { tf } from '../../../core/engine/tf.ts';
 import { expectSameOnBoth, seeded, useTier } from './compare.ts';
 
@@ -70,7 +70,10 @@ describe.each([1, 2])('wasm tier kernels on %i thread(s) against the cpu backend
       const a = tensor([2, 33, 20], 3);
       const b = tensor([2, 20, 45], 4);
       const bias = tensor([45], 5);
+      // One batch entry, wider than tall: on threads C is cut into column bands (the bias too).
+      const wide = [tensor([5, 20], 7), tensor([20, 70], 8)];
       return [tf.fused.matMul({ a, b, bias, activation: 'relu' }), tf.fused.matMul({ a, b, bias: tensor([2, 33, 1], 6), activation: 'elu' }),
+        tf.fused.matMul({ a: wide[0], b: wide[1], bias: tensor([70], 9), activation: 'relu' }), tf.fused.matMul({ a: wide[0], b: wide[1], bias: tensor([5, 1], 10) }),
         ...tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.fused.matMul({ a: x, b: y, bias: z, activation: 'relu' }).square().sum())([a, b, bias])];
     }, { atol: 5e-5, rtol: 5e-5 }, 'fused');
   });
@@ -171,6 +174,14 @@ describe.each([1, 2])('wasm tier kernels on %i thread(s) against the cpu backend
 });
 
 describe('wasm tier threads: choice and lifecycle', () => {
+  it('a threaded GEMM is cut into whole batch entries, or bands along the longer side of C', () => {
+    expect(gemmBands(8, 196, 196, 2)).toEqual({ rowsPerTask: 196, colsPerTask: 196 });
+    expect(gemmBands(1, 25088, 96, 2)).toEqual({ rowsPerTask: 3136, colsPerTask: 96 }); // 8 bands of rows
+    expect(gemmBands(1, 96, 96, 2)).toEqual({ rowsPerTask: 48, colsPerTask: 96 }); // one per thread
+    expect(gemmBands(1, 5, 70, 2)).toEqual({ rowsPerTask: 5, colsPerTask: 64 }); // columns, whole micro-tiles
+    expect(gemmBands(2, 1000, 50, 2)).toEqual({ rowsPerTask: 500, colsPerTask: 50 });
+  });
+
   it('VSWIN_WASM_THREADS is parsed and a bad value is named', () => {
     expect(wasmThreadRequest('3')).toBe(3);
     expect(wasmThreadRequest(undefined)).toBeGreaterThanOrEqual(1);
