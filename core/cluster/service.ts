@@ -30,6 +30,8 @@ const launchSchema = z
         }
       })
       .optional(),
+    /** The run id of a preview, so the submitted files are the ones shown (same arguments, same id). */
+    runId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a run id (letters, digits, "_", "." and "-")').optional(),
     check: z.boolean().optional(),
   })
   .strict();
@@ -79,7 +81,9 @@ export class ClusterCommandHandler {
         return { runId: prepared.runId, remoteDir: prepared.remoteDir, manifest: prepared.bundle.manifest, files: prepared.bundle.files };
       },
       'cluster.submit': async (args) => {
-        const prepared = prepareSubmission(this.store, this.request(args, 'cluster.submit'));
+        const request = this.request(args, 'cluster.submit');
+        if (request.runId && this.registry.getRun(request.runId)) throw new Error(`cluster.submit: runId: run "${request.runId}" exists already (received "${request.runId}"); show the generated files again for a new run id, or leave runId out`);
+        const prepared = prepareSubmission(this.store, request);
         if (args.check !== false) {
           const report = await checkCluster(this.store, prepared.settings.name, prepared, this.factory);
           if (!report.ok) throw new Error(`cluster ${prepared.settings.name} is not ready: ${report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
@@ -134,6 +138,7 @@ export class ClusterCommandHandler {
       dataRoot: launch.dataRoot ?? null,
       logInterval: launch.logInterval ?? null,
       environment: launch.environment,
+      runId: launch.runId,
     };
   }
 }

@@ -215,8 +215,11 @@ export interface WorkbenchCommands {
   'video.predict': { args: { checkpoint: string; video: string }; result: Prediction };
 }
 
-/** What the launch form sends: LaunchArgs plus environment variables for this run only (merged over the cluster's). */
-export type ClusterLaunchArgs = LaunchArgs & { environment?: Record<string, string> };
+/**
+ * What the launch form sends: LaunchArgs plus environment variables for this run only (merged over
+ * the cluster's) and, on submit, the run id of the preview shown (so the same files are submitted).
+ */
+export type ClusterLaunchArgs = LaunchArgs & { environment?: Record<string, string>; runId?: string };
 
 /** A row of the jobs table: the job, its run, the scheduler's elapsed time and the last metrics. */
 export interface ClusterJobRow extends ClusterJobSummary {

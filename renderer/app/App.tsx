@@ -1,4 +1,4 @@
-// The shell: a skip link, landmark navigation (Alt+1..7 jump between pages), a theme switch, and
+// The shell: a skip link, landmark navigation (Alt+1..8 jump between pages), a theme switch, and
 // the current page. Each page has one h1; focus moves to it when the page changes.
 import { useEffect, useRef } from 'react';
 import { PAGES, useWorkbench, workbenchStore, type PageName } from '../state/store.ts';
@@ -9,6 +9,7 @@ import { RunsPage } from '../features/runs/RunsPage.tsx';
 import { AttentionPage } from '../features/attention/AttentionPage.tsx';
 import { TryVideoPage } from '../features/try-video/TryVideoPage.tsx';
 import { SettingsPage } from '../features/settings/SettingsPage.tsx';
+import { ClusterPage } from '../features/cluster/ClusterPage.tsx';
 
 function Page({ name }: { name: PageName }) {
   switch (name) {
@@ -26,6 +27,8 @@ function Page({ name }: { name: PageName }) {
       return <TryVideoPage />;
     case 'settings':
       return <SettingsPage />;
+    case 'cluster':
+      return <ClusterPage />;
     default: {
       const unknown: never = name;
       throw new Error(`unknown page ${String(unknown)}`);

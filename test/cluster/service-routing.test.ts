@@ -120,8 +120,10 @@ describe.skipIf(unavailable !== null)('the workbench service drives a real Slurm
     expect(sbatch).toMatch(/export VSWIN_STANDIN_SLEEP="0\.4"/);
     expect(preview.manifest).toMatchObject({ gpus: 2, nodes: 1, itersPerEpoch: 8, flavor: '0.x' });
 
-    const job = await call<ClusterJob>('cluster.submit', launch);
-    expect(job).toMatchObject({ cluster: 'local', state: 'submitted', gpus: 2 });
+    // With the preview's run id, the files submitted are the files shown.
+    const job = await call<ClusterJob>('cluster.submit', { ...launch, runId: preview.runId });
+    expect(job).toMatchObject({ runId: preview.runId, remoteDir: preview.remoteDir, cluster: 'local', state: 'submitted', gpus: 2 });
+    await expect(call('cluster.submit', { ...launch, runId: preview.runId })).rejects.toThrow(`cluster.submit: runId: run "${preview.runId}" exists already`);
     const running = await waitForEvent('metrics while running', 40, (r) => r.job.runId === job.runId && r.status.state === 'running' && r.metricsWritten > 0);
     expect(running.status.elapsedSeconds).not.toBeNull();
     // The curves the Runs page overlays, read while the job still runs.

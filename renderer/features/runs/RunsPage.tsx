@@ -11,6 +11,7 @@ import { decimate } from '../../charts/point-queue.ts';
 import { useWorkbench } from '../../state/store.ts';
 import type { Comparison, RunCurves } from '../../../core/protocol/workbench.ts';
 import { differingFields } from './run-columns.ts';
+import { JobsTable } from '../cluster/JobsTable.tsx';
 
 function RunsTable() {
   const runs = useWorkbench((s) => s.runs);
@@ -18,15 +19,19 @@ function RunsTable() {
   const selected = useWorkbench((s) => s.selectedRuns);
   const toggle = useWorkbench((s) => s.toggleRun);
   const status = useWorkbench((s) => s.status);
+  // Cluster runs have no training events here: the job watcher's events bring their state and metrics.
+  const clusterRevision = useWorkbench((s) => s.clusterRevision);
+  const clusterChanged = useWorkbench((s) => s.clusterChangedRuns);
   const [curves, setCurves] = useState<RunCurves[]>([]);
   const csv = useCommand('runs.csv');
   useEffect(() => {
     void bridge().call('runs.list', {}).then(setRuns).catch(() => undefined);
-  }, [setRuns, status]);
+  }, [setRuns, status, clusterRevision]);
+  const selectedChanged = clusterChanged.some((id) => selected.includes(id)) ? clusterRevision : 0;
   useEffect(() => {
     if (selected.length === 0) return setCurves([]);
     void bridge().call('runs.curves', { runIds: selected }).then(setCurves).catch(() => undefined);
-  }, [selected]);
+  }, [selected, selectedChanged]);
   const columns = useMemo(() => differingFields(runs), [runs]);
   const names = new Map(runs.map((r) => [r.id, r.name]));
   // Long runs are min/max-decimated: the overlay stays responsive with many runs of many iterations.
@@ -346,6 +351,7 @@ export function RunsPage() {
     <>
       <h1 tabIndex={-1}>Runs and checkpoints</h1>
       <RunsTable />
+      <JobsTable title="Cluster jobs of these runs" />
       <CompareCheckpoints />
     </>
   );
