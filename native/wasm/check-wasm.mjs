@@ -31,7 +31,7 @@ while (offset < bytes.length) {
   if (id === 11) problems.push('has a data section');
   offset = start + size;
 }
-const disassembly = spawnSync('wasm-objdump', ['-d', path], { encoding: 'utf8' });
+const disassembly = spawnSync('wasm-objdump', ['-d', path], { encoding: 'utf8', maxBuffer: 1 << 28 });
 if (disassembly.status !== 0) problems.push('cannot disassemble it (install wabt for wasm-objdump)');
 else if (/global\.(get|set)/.test(disassembly.stdout)) problems.push('its code uses a global (shadow stack)');
 if (problems.length > 0) {

@@ -106,6 +106,12 @@ describe.each([1, 2])('wasm tier kernels on %i thread(s) against the cpu backend
     }
   });
 
+  it('transposes walk 4 x 4 tiles in blocks; ragged edges, thin slices and int32 come out exact', async () => {
+    await expectSameOnBoth(() => [tensor([131, 70], 19).transpose(), tensor([5, 67, 130], 20).mul(1000).toInt().transpose([0, 2, 1]),
+      tensor([3, 4, 5, 200], 21).transpose([0, 1, 3, 2]), tensor([2, 3, 9], 22).transpose([0, 2, 1]), tensor([7, 3], 23).transpose()],
+    { atol: 0, rtol: 0 }, 'transposes');
+  });
+
   it('erf and softmax: special values, odd lengths, one column', async () => {
     await expectSameOnBoth(() => [
       tf.tensor([NaN, Infinity, -Infinity, 0, -0.5, 0.999, 1, 1.001, 3, -9]).erf(), tensor([7], 12, 4).erf(),
