@@ -133,6 +133,31 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     expect(items.find((item) => item.includes('gpus'))).toMatch(/8 GPU/);
     await expect(page.getByRole('region', { name: 'Check of local' }).innerText()).resolves.toContain('local: every check passed');
     await screenshot(page, 'cluster-settings-check');
+
+    // A cluster whose key the server refuses: its check says so, item by item, and it can be removed.
+    await page.getByRole('button', { name: 'Add a cluster' }).click();
+    await form.getByLabel('Name', { exact: true }).fill('refused');
+    await form.getByLabel('SSH host', { exact: true }).fill(cluster.badKeyHost);
+    await form.getByText('More settings (SSH, resources, environment)').click();
+    await form.getByLabel('SSH config file', { exact: true }).fill(cluster.sshConfigFile);
+    await form.getByLabel('Connect timeout (s)', { exact: true }).fill('5');
+    await form.getByRole('button', { name: 'Save cluster' }).click();
+    await page.getByRole('button', { name: 'Check refused' }).click();
+    const refused = page.getByRole('list', { name: 'Preflight results of refused' });
+    await refused.waitFor({ timeout: 30_000 });
+    await expect(refused.getByRole('listitem').allInnerTexts()).resolves.toEqual([expect.stringMatching(/^✗ ssh: .*refused the key/)]);
+    await expect(page.getByRole('region', { name: 'Check of refused' }).innerText()).resolves.toContain('refused: 1 check(s) failed');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Remove refused' }).click();
+    await page.getByRole('button', { name: 'Remove refused' }).waitFor({ state: 'detached' });
+    await expect(page.getByRole('table', { name: 'Clusters' }).locator('tbody tr').count()).resolves.toBe(1);
+
+    // Edit keeps the name and changes a field.
+    await page.getByRole('button', { name: 'Edit local' }).click();
+    await expect(form.getByLabel('SSH host', { exact: true }).inputValue()).resolves.toBe(cluster.host);
+    await form.getByLabel('GPUs per node', { exact: true }).fill('4');
+    await form.getByRole('button', { name: 'Save cluster' }).click();
+    await page.getByRole('table', { name: 'Clusters' }).getByText('slurm (0.x, 4 GPUs/node)').waitFor();
   });
 
   it('shows the generated files before submitting, then follows the job to COMPLETED while its curves draw', async () => {
@@ -196,7 +221,7 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await expect(page.getByRole('table', { name: 'Runs' }).locator('tr', { hasText: 'cluster-run' }).innerText()).resolves.toMatch(/completed\s+3\/3/);
   });
 
-  it('cancels a running job and shows a failing one as FAILED with its exit code and log', async () => {
+  it('cancels a running job, shows a failing one as FAILED with its exit code and log, resumes it, clones a run', async () => {
     const { page } = browser;
     await openPage(page, 'Cluster');
     await launch(page, 'cancel-me', 'VSWIN_STANDIN_SLEEP=5');
@@ -215,6 +240,22 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await expect(log.getByLabel(/^Output of job/).innerText()).resolves.toContain('stand-in: failing at epoch 2 as asked');
     await expect(log.getByLabel(/^Engine log of job/).innerText()).resolves.toContain('"mode": "val"');
     await screenshot(page, 'cluster-jobs-final');
+
+    // Resume resubmits in the same folder: the stand-in resumes after epoch 1 and fails at epoch 2 again.
+    await page.getByRole('button', { name: 'Resume fail-me' }).click();
+    await page.waitForFunction(() => {
+      const row = [...document.querySelectorAll('table[aria-label="Cluster jobs"] tr')].find((tr) => tr.querySelector('td')?.textContent === 'fail-me');
+      return /attempt 2/.test(row?.textContent ?? '') && /FAILED \(exit 3\)/.test(row?.textContent ?? '');
+    }, undefined, { timeout: 40_000 });
+
+    // Clone puts the run's config and launch choices back into the launch form.
+    await page.getByRole('button', { name: 'Clone cluster-run' }).click();
+    const form = launchRegion(page);
+    await expect(form.getByLabel('Run name').inputValue()).resolves.toBe('cluster-run (copy)');
+    await expect(form.getByLabel('Run config').inputValue()).resolves.toBe('(cloned run)');
+    await expect(form.getByLabel('GPUs per node').inputValue()).resolves.toBe('2');
+    await form.getByRole('button', { name: 'Show generated files' }).click();
+    await expect(form.getByLabel('Contents of config.py').innerText()).resolves.toContain('total_epochs = 3');
   });
 
   it('pulls a checkpoint and compares it beside a local one', async () => {
@@ -240,7 +281,11 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
 
   it('draws the cluster page in the dark theme without console errors', async () => {
     const { page } = browser;
-    await openPage(page, 'Cluster');
+    await openPage(page, 'Datasets');
+    // Alt+8 opens the Cluster page (it comes last in the menu); focus moves to its heading.
+    await page.keyboard.press('Alt+8');
+    await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Cluster');
+    await expect(page.evaluate(() => document.activeElement?.tagName)).resolves.toBe('H1');
     await page.getByRole('button', { name: 'Dark theme' }).click();
     await page.getByRole('table', { name: 'Cluster jobs' }).waitFor();
     await screenshot(page, 'cluster-page-dark');
