@@ -91,13 +91,11 @@ let threadedModule: WebAssembly.Module | null = null;
 /** node:worker_threads workers that never keep the process alive. */
 function nodeSpawner(): WorkerSpawner {
   const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
-  return (source, data) => {
+  return (source, data, onError) => {
     // execArgv []: the worker is plain JavaScript and needs none of the parent's loaders (tsx).
     const worker = new Worker(source, { eval: true, workerData: data, execArgv: [] });
     worker.unref();
-    worker.on('error', (error) => {
-      if (threading) threading.problem = `a worker thread failed: ${error.message}`;
-    });
+    worker.on('error', (error) => onError(error.message));
     return { terminate: () => worker.terminate() };
   };
 }
@@ -122,7 +120,8 @@ function currentThreading(): Threading {
 
 /** Threads the tier runs on and, when it runs on one although more were asked for, why. */
 export function wasmThreadingStatus(): { threads: number; requested: number; problem: string | null } {
-  const { requested, pool, problem } = currentThreading();
+  const { requested, pool } = currentThreading();
+  const problem = currentThreading().problem ?? pool?.failure ?? null;
   return { threads: pool && !problem ? pool.threads : 1, requested, problem };
 }
 

@@ -56,16 +56,21 @@ export interface WorkerHandle {
   terminate(): Promise<unknown>;
 }
 
-/** Starts one worker running WORKER_SOURCE with `data`; throws if threads cannot start here. */
-export type WorkerSpawner = (source: string, data: { module: WebAssembly.Module; memory: WebAssembly.Memory; index: number; workers: number }) => WorkerHandle;
+/**
+ * Starts one worker running WORKER_SOURCE with `data`; throws if threads cannot start here.
+ * `onError` is called if the worker fails later (the pool then stops using its threads).
+ */
+export type WorkerSpawner = (source: string, data: { module: WebAssembly.Module; memory: WebAssembly.Memory; index: number; workers: number },
+  onError: (message: string) => void) => WorkerHandle;
 
 /** Browser and Electron-renderer spawner (needs cross-origin isolation for SharedArrayBuffer). */
 export function browserSpawner(): WorkerSpawner | null {
   const scope = globalThis as unknown as { Worker?: new (url: string) => { postMessage(data: unknown): void; terminate(): void }; Blob?: typeof Blob; URL?: typeof URL };
   if (!scope.Worker || !scope.Blob || !scope.URL?.createObjectURL) return null;
   const url = scope.URL.createObjectURL(new scope.Blob([WORKER_SOURCE], { type: 'text/javascript' }));
-  return (_source, data) => {
-    const worker = new scope.Worker!(url);
+  return (_source, data, onError) => {
+    const worker = new scope.Worker!(url) as unknown as { postMessage(data: unknown): void; terminate(): void; onerror: ((event: { message?: string }) => void) | null };
+    worker.onerror = (event) => onError(event.message ?? 'worker error');
     worker.postMessage(data);
     return { terminate: async () => worker.terminate() };
   };
@@ -93,6 +98,8 @@ export class WasmThreadPool {
   private readonly canBlock: boolean;
   private top = 0;
   private closed = false;
+  /** Why a worker stopped, if one did: the pool is then no longer used. */
+  failure: string | null = null;
 
   /** Throws (with the reason) when shared memory or workers are unavailable. */
   constructor(module: WebAssembly.Module, threads: number, spawn: WorkerSpawner) {
@@ -106,7 +113,10 @@ export class WasmThreadPool {
     this.canBlock = blockingAllowed(this.control);
     this.threads = threads;
     try {
-      for (let index = 1; index < threads; index++) this.workers.push(spawn(WORKER_SOURCE, { module, memory: this.memory, index, workers: threads - 1 }));
+      const onError = (message: string) => {
+        this.failure ??= `a worker thread failed: ${message}`;
+      };
+      for (let index = 1; index < threads; index++) this.workers.push(spawn(WORKER_SOURCE, { module, memory: this.memory, index, workers: threads - 1 }, onError));
     } catch (error) {
       void this.close();
       throw error;
@@ -115,7 +125,7 @@ export class WasmThreadPool {
 
   /** True once every worker waits for jobs (before that, callers run single-threaded). */
   get ready(): boolean {
-    return !this.closed && Atomics.load(this.control, READY) === this.threads - 1;
+    return !this.closed && this.failure === null && Atomics.load(this.control, READY) === this.threads - 1;
   }
 
   /** Blocks until every worker has started or `timeoutMs` passes (not in a browser's main thread). */

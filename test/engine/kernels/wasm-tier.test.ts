@@ -2,12 +2,15 @@
 // GEMM) against the pure-JS cpu backend, on one thread and on two worker threads with every
 // matmul and attention forced through the shared-memory path, plus the pool's lifecycle.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   fastKernelStatus, fusedAdamWUpdate, fusedGelu, fusedLayerNorm, fusedWindowAttention, shutdownWasmThreads, uninstallFastKernels, useWasmThreads, type AdamWStep,
 } from '../../../core/engine/kernels/index.ts';
-import { gemmBands, wasmThreadRequest, wasmThreadsBytesInUse } from '../../../core/engine/kernels/wasm-simd.ts';
+import { gemmBands, WASM_THREADED_KERNELS_PATH, wasmThreadRequest, wasmThreadsBytesInUse } from '../../../core/engine/kernels/wasm-simd.ts';
+import { WasmThreadPool } from '../../../core/engine/kernels/wasm-threads.ts';
 import { tf } from '../../../core/engine/tf.ts';
 import { expectSameOnBoth, seeded, useTier } from './compare.ts';
 
@@ -224,6 +227,29 @@ describe('wasm tier threads: choice and lifecycle', () => {
     expect(result.status, result.stderr).toBe(0);
     return JSON.parse(result.stdout.trim().split('\n').pop()!);
   }
+
+  it('a pool whose worker fails is never used, and says why; an operand beyond its memory is refused', async () => {
+    const module = new WebAssembly.Module(readFileSync(WASM_THREADED_KERNELS_PATH));
+    const failing = new WasmThreadPool(module, 2, (_source, data, onError) => {
+      const worker = new Worker('throw new Error("boom")', { eval: true, workerData: data });
+      worker.unref();
+      worker.on('error', (error) => onError(error.message));
+      return { terminate: () => worker.terminate() };
+    });
+    for (let waited = 0; failing.failure === null && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(failing.failure).toBe('a worker thread failed: boom');
+    expect(failing.ready).toBe(false);
+    await failing.close();
+    expect(() => failing.run(1, 0, [])).toThrow('wasm thread pool: used after close()');
+    const pool = new WasmThreadPool(module, 2, (source, data) => {
+      const worker = new Worker(source, { eval: true, workerData: data, execArgv: [] });
+      worker.unref();
+      return { terminate: () => worker.terminate() };
+    });
+    expect(pool.reserve(1024, [2 ** 29])).toBeNull(); // 2 GiB of operands: more than the pool may map
+    expect(pool.reserve(1024, [1000, 3])!.map((region) => region.floats.length)).toEqual([1000, 3]);
+    await pool.close();
+  });
 
   it('idle workers never keep the process alive', () => {
     // The script runs threaded kernels, then simply ends: the process must exit by itself.
