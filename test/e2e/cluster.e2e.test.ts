@@ -244,7 +244,7 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     // Resume resubmits in the same folder: the stand-in resumes after epoch 1 and fails at epoch 2 again.
     await page.getByRole('button', { name: 'Resume fail-me' }).click();
     await page.waitForFunction(() => {
-      const row = [...document.querySelectorAll('table[aria-label="Cluster jobs"] tr')].find((tr) => tr.querySelector('td')?.textContent === 'fail-me');
+      const row = Array.from(document.querySelectorAll('table[aria-label="Cluster jobs"] tr')).find((tr) => tr.querySelector('td')?.textContent === 'fail-me');
       return /attempt 2/.test(row?.textContent ?? '') && /FAILED \(exit 3\)/.test(row?.textContent ?? '');
     }, undefined, { timeout: 40_000 });
 
