@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { KernelProvider } from './provider.ts';
-import { WasmThreadPool, type WorkerSpawner } from './wasm-threads.ts';
+import { browserSpawner, WasmThreadPool, type WorkerSpawner } from './wasm-threads.ts';
 
 export const WASM_KERNELS_PATH = fileURLToPath(new URL('../../../native/wasm/kernels.wasm', import.meta.url));
 export const WASM_THREADED_KERNELS_PATH = fileURLToPath(new URL('../../../native/wasm/kernels-threads.wasm', import.meta.url));
@@ -64,8 +64,11 @@ function highestIndex(shape: number[], strides: number[], base = 0): number | nu
 }
 
 /** The thread count VSWIN_WASM_THREADS asks for, else the machine's available parallelism. */
-export function wasmThreadRequest(value: string | undefined = process.env[WASM_THREADS_ENV]): number {
-  if (value === undefined || value === '') return Math.min(MAX_THREADS, Math.max(1, availableParallelism()));
+export function wasmThreadRequest(value: string | undefined = typeof process !== 'undefined' ? process.env[WASM_THREADS_ENV] : undefined): number {
+  if (value === undefined || value === '') {
+    const cores = typeof availableParallelism === 'function' ? availableParallelism() : (globalThis.navigator?.hardwareConcurrency ?? 1);
+    return Math.min(MAX_THREADS, Math.max(1, cores));
+  }
   const count = Number(value);
   if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS) {
     throw new Error(`${WASM_THREADS_ENV}: expected a whole number of threads from 1 to ${MAX_THREADS}, got "${value}"`);
@@ -107,7 +110,10 @@ function startThreads(requested: number, path = WASM_THREADED_KERNELS_PATH): Thr
       if (!existsSync(path)) throw new Error(`${path} is missing (rebuild with native/wasm/build-wasm.sh)`);
       threadedModule = new WebAssembly.Module(readFileSync(path));
     }
-    return { requested, pool: new WasmThreadPool(threadedModule, requested, nodeSpawner()), problem: null };
+    // Node (and Electron's main and utility processes) use worker_threads; a page uses Web Workers.
+    const spawner = typeof process !== 'undefined' && process.versions?.node ? nodeSpawner() : browserSpawner();
+    if (!spawner) throw new Error('this environment has no worker threads');
+    return { requested, pool: new WasmThreadPool(threadedModule, requested, spawner), problem: null };
   } catch (error) {
     return { requested, pool: null, problem: `threads unavailable (${(error as Error).message})` };
   }
