@@ -251,7 +251,8 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     // Clone puts the run's config and launch choices back into the launch form.
     await page.getByRole('button', { name: 'Clone cluster-run' }).click();
     const form = launchRegion(page);
-    await expect(form.getByLabel('Run name').inputValue()).resolves.toBe('cluster-run (copy)');
+    // The clone arrives asynchronously (jobs.clone), then fills the form.
+    await expect.poll(() => form.getByLabel('Run name').inputValue(), { timeout: 10_000 }).toBe('cluster-run (copy)');
     await expect(form.getByLabel('Run config').inputValue()).resolves.toBe('(cloned run)');
     await expect(form.getByLabel('GPUs per node').inputValue()).resolves.toBe('2');
     await form.getByRole('button', { name: 'Show generated files' }).click();
