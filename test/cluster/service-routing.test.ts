@@ -1,7 +1,8 @@
 // The workbench service against a real one-node Slurm + sshd (local-cluster.ts) and the stand-in
 // engine: a WebSocket client adds the cluster, checks it, previews and submits a launch, and
 // receives the job watcher's events while the job runs; the run's curves come from runs.curves
-// before it ends; cancel, the log view and a pull reach the registry's checkpoint list.
+// before it ends; cancel, the log view and a pull reach the registry's checkpoint list; after a
+// restart of the service the watcher re-attaches a running job.
 // Skipped, with the reason printed, only when the daemons cannot start here.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +59,20 @@ describe.skipIf(unavailable !== null)('the workbench service drives a real Slurm
     throw new Error(`no cluster event for ${what} within ${seconds} s; seen: ${seen.join(', ')}`);
   }
 
+  /** Starts the service on the test's home and connects a client that records the cluster events. */
+  async function start(): Promise<void> {
+    launched = await launchWorkbench({ home: join(work, 'home'), demo: false, backend: 'cpu', staticDir: join(work, 'no-ui'), clusterPollSeconds: 0.5 });
+    socket = await new Promise<WebSocket>((resolveSocket, reject) => {
+      const client = new WebSocket(`ws://127.0.0.1:${launched.service.port}/ws?token=${launched.service.token}`);
+      client.on('open', () => resolveSocket(client));
+      client.on('error', reject);
+    });
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as ServiceMessage;
+      if (message.kind === 'event' && message.event.kind === 'cluster') clusterEvents.push({ event: message.event.event, at: Date.now() });
+    });
+  }
+
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'vswin-service-routing-'));
     const python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
@@ -73,16 +88,7 @@ describe.skipIf(unavailable !== null)('the workbench service drives a real Slurm
     config = { extends: 'k400-swin-t', model: { variant: 'micro', num_classes: 4 }, data: { train_ann: join(work, 'train.txt'), val_ann: join(work, 'val.txt'), root: join(work, 'videos') }, epochs: 2, batch_size: 1, update_interval: 1, evaluation: { interval: 1 } };
     const keys = [...recognizerKeys(parseModelConfig(modelConfigOf(resolveRunConfig(config, work))))].map(([key, spec]) => [key, spec.shape]);
     writeFileSync(join(work, 'keys.json'), JSON.stringify(keys));
-    launched = await launchWorkbench({ home: join(work, 'home'), demo: false, backend: 'cpu', staticDir: join(work, 'no-ui'), clusterPollSeconds: 0.5 });
-    socket = await new Promise<WebSocket>((resolveSocket, reject) => {
-      const client = new WebSocket(`ws://127.0.0.1:${launched.service.port}/ws?token=${launched.service.token}`);
-      client.on('open', () => resolveSocket(client));
-      client.on('error', reject);
-    });
-    socket.on('message', (data) => {
-      const message = JSON.parse(String(data)) as ServiceMessage;
-      if (message.kind === 'event' && message.event.kind === 'cluster') clusterEvents.push({ event: message.event.event, at: Date.now() });
-    });
+    await start();
     await call('cluster.save', {
       name: 'local',
       kind: 'slurm',
@@ -168,4 +174,17 @@ describe.skipIf(unavailable !== null)('the workbench service drives a real Slurm
     expect(row).toMatchObject({ state: 'cancelled', runStatus: 'stopped' });
     expect(clusterEvents.filter(({ event }) => event.kind === 'cluster-job-error')).toEqual([]);
   }, 60_000);
+
+  it('re-attaches a running job after the service restarts, and its curves continue without gaps or doubles', async () => {
+    const job = await call<ClusterJob>('cluster.submit', { config, cluster: 'local', gpus: 2, name: 'restarted', logInterval: 1, check: false, environment: { VSWIN_STANDIN_SLEEP: '0.5' } });
+    await waitForEvent('metrics before the restart', 30, (r) => r.job.runId === job.runId && r.status.state === 'running' && r.metricsWritten > 0);
+    socket.close();
+    await launched.close();
+    clusterEvents.length = 0;
+    await start();
+    await waitForEvent('completion after the restart', 40, (r) => r.job.runId === job.runId && r.status.state === 'completed');
+    const [curves] = await call<RunCurves[]>('runs.curves', { runIds: [job.runId] });
+    expect(curves.series['iter:train:loss']?.map((point) => point.step)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    expect((await call<ClusterJobRow[]>('jobs.list', {})).find((entry) => entry.runId === job.runId)).toMatchObject({ state: 'completed', epochsDone: 2 });
+  }, 90_000);
 });
