@@ -16,7 +16,7 @@ import { recognizerKeys } from '../../core/model/keys.ts';
 import { parseModelConfig } from '../../core/model/config.ts';
 import { modelConfigOf, resolveRunConfig } from '../../core/train/run-config.ts';
 import { clusterUnavailableReason, startLocalCluster, type LocalCluster } from '../cluster/local-cluster.ts';
-import { openBrowser, openPage, screenshot, serve, type Browser, type Served } from './harness.ts';
+import { openBrowser, openPage, screenshot, SCREENSHOTS, serve, type Browser, type Served } from './harness.ts';
 
 const unavailable = clusterUnavailableReason();
 if (unavailable) console.warn(`[cluster e2e] skipped: ${unavailable}`);
@@ -169,6 +169,13 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await form.getByLabel('Run name').fill('cluster-run');
     await form.getByLabel('Log interval (iterations)').fill('1');
     await form.getByLabel('Environment for this run (NAME=value per line)').fill('VSWIN_STANDIN_SLEEP=1.5');
+    // The check with this run adds the base config and the annotation paths to the cluster's checks.
+    await form.getByRole('button', { name: 'Check with this run' }).click();
+    const runChecks = form.getByRole('list', { name: 'Preflight results of local with this run' });
+    await runChecks.waitFor({ timeout: 30_000 });
+    const runItems = await runChecks.getByRole('listitem').allInnerTexts();
+    expect(runItems.map((item) => item.split(':')[0].replace(/^\W+/, ''))).toEqual(expect.arrayContaining(['base-config', 'annotations']));
+    for (const item of runItems) expect(item).toMatch(/^✓ /);
     await form.getByRole('button', { name: 'Show generated files' }).click();
     const tabs = page.getByRole('tablist', { name: 'Generated files' });
     await tabs.waitFor();
@@ -225,6 +232,12 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     const { page } = browser;
     await openPage(page, 'Cluster');
     await launch(page, 'cancel-me', 'VSWIN_STANDIN_SLEEP=5');
+    // All 8 GPUs for one job while cancel-me holds 2: it waits, with Slurm's reason.
+    await launch(page, 'waits', 'VSWIN_STANDIN_SLEEP=0.1', 8);
+    await waitForState(page, 'waits', /^PENDING \((Resources|Priority)\)/, 30);
+    await page.getByRole('table', { name: 'Cluster jobs' }).screenshot({ path: join(SCREENSHOTS, 'cluster-job-pending.png') });
+    await page.getByRole('button', { name: 'Cancel job of waits' }).click();
+    await waitForState(page, 'waits', /^CANCELLED/, 30);
     // One GPU: with several ranks, srun's kill-on-bad-exit ends the job with 143 (SIGTERM) instead of the rank's code.
     await launch(page, 'fail-me', 'VSWIN_STANDIN_SLEEP=0.1\nVSWIN_STANDIN_FAIL_EPOCH=2\nVSWIN_STANDIN_EXIT_CODE=3', 1);
     await waitForState(page, 'cancel-me', /^RUNNING/, 40);

@@ -31,13 +31,14 @@ function TextField({ id, label, value, onChange, placeholder, hint }: { id: stri
   );
 }
 
-function PreflightList({ report }: { report: PreflightReport }) {
+function PreflightList({ report, withRun = false }: { report: PreflightReport; withRun?: boolean }) {
+  const what = `${report.cluster}${withRun ? ' with this run' : ''}`;
   return (
-    <div role="region" aria-label={`Check of ${report.cluster}`}>
+    <div role="region" aria-label={`Check of ${what}`}>
       <p className={report.ok ? 'ok' : 'error'}>
-        <strong>{report.ok ? `${report.cluster}: every check passed` : `${report.cluster}: ${report.checks.filter((c) => !c.ok).length} check(s) failed`}</strong>
+        <strong>{report.ok ? `${what}: every check passed` : `${what}: ${report.checks.filter((c) => !c.ok).length} check(s) failed`}</strong>
       </p>
-      <ul className="checks" aria-label={`Preflight results of ${report.cluster}`}>
+      <ul className="checks" aria-label={`Preflight results of ${what}`}>
         {report.checks.map((check) => (
           <li key={check.name} className={check.ok ? 'ok' : 'error'}>
             <span aria-hidden="true">{check.ok ? '✓' : '✗'}</span> <strong>{check.name}</strong>: <span className="detail">{check.detail}</span>
@@ -316,7 +317,8 @@ function LaunchPanel() {
   const [environment, setEnvironment] = useState('');
   const [check, setCheck] = useState(true);
   const [preview, setPreview] = useState<{ key: string; result: LaunchPreview } | null>(null);
-  const [busy, setBusy] = useState<'preview' | 'submit' | null>(null);
+  const [busy, setBusy] = useState<'preview' | 'check' | 'submit' | null>(null);
+  const [report, setReport] = useState<{ key: string; result: PreflightReport } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [submitted, setSubmitted] = useState<string | null>(null);
 
@@ -440,6 +442,25 @@ function LaunchPanel() {
         >
           {busy === 'preview' ? 'Generating…' : 'Show generated files'}
         </button>
+        <button
+          type="button"
+          disabled={typeof args === 'string' || busy !== null}
+          title="Preflight with this run: also checks the base config and the annotation paths on the cluster"
+          onClick={async () => {
+            if (typeof args === 'string') return;
+            setBusy('check');
+            setError(null);
+            try {
+              setReport({ key, result: await bridge().call('cluster.check', { name: args.cluster, launch: args }) });
+            } catch (failure) {
+              setError((failure as Error).message);
+            } finally {
+              setBusy(null);
+            }
+          }}
+        >
+          {busy === 'check' ? 'Checking…' : 'Check with this run'}
+        </button>
         <input type="checkbox" id="launch-check" checked={check} onChange={(e) => setCheck(e.target.checked)} />
         <label htmlFor="launch-check">Check the cluster before submitting</label>
         <button
@@ -475,6 +496,7 @@ function LaunchPanel() {
           {submitted}
         </p>
       )}
+      <div aria-live="polite">{report && report.key === key && <PreflightList report={report.result} withRun />}</div>
       {current && <GeneratedFiles preview={current} />}
     </section>
   );

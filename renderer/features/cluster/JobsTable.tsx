@@ -127,9 +127,12 @@ export function JobsTable({ title = 'Cluster jobs' }: { title?: string }) {
               </tr>
             </thead>
             <tbody>
-              {rows.map((row) => (
+              {rows.map((row) => {
+                // A note under the row only when it says more than the state column.
+                const note = row.message && row.message !== `pending: ${row.reason}` && row.message !== row.state ? row.message : null;
+                return (
                 <Fragment key={row.runId}>
-                  <tr data-run={row.runId} className={row.message || errors[row.runId] ? 'has-note' : undefined}>
+                  <tr data-run={row.runId} className={note || errors[row.runId] ? 'has-note' : undefined}>
                     <td title={row.runId}>{row.runName}</td>
                     <td>
                       {row.cluster} #{row.jobId}
@@ -192,16 +195,17 @@ export function JobsTable({ title = 'Cluster jobs' }: { title?: string }) {
                       <PullControl row={row} onPulled={setPulled} />
                     </td>
                   </tr>
-                  {(row.message || errors[row.runId]) && (
+                  {(note || errors[row.runId]) && (
                     <tr className="job-note">
                       <td colSpan={9}>
-                        {row.message && <span className="muted small">{row.message}</span>}
+                        {note && <span className="muted small">{note}</span>}
                         {errors[row.runId] && <span className="error small"> {errors[row.runId]}</span>}
                       </td>
                     </tr>
                   )}
                 </Fragment>
-              ))}
+                );
+              })}
             </tbody>
           </table>
         </div>
