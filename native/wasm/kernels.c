@@ -14,9 +14,15 @@
 #define KC 256
 #define MC 128
 #define NC 1024
-#define MR 4
+/* The register tile, MR rows x NR columns of C. V8 gives wasm SIMD 15 usable registers and no
+ * FMA; tiles that spill accumulators lose. Measured on one thread (1024^3, 3136x96x288, the
+ * attention's 392x32x392 NT and 392x392x32), GFLOP/s: 2x16 41-43, 4x8 37-43, 3x12 36-41,
+ * 3x16 34-37, 4x32 (the previous tile, 32 accumulators) 29-33, 8x4 28-33. */
+#ifndef MR
+#define MR 2
+#endif
 #ifndef NR
-#define NR 32
+#define NR 16
 #endif
 /* Scratch layout (floats): packed A panel block, packed B panel block, one ragged-edge tile. */
 #define TILE_OFFSET (KC * MC + KC * NC)
@@ -24,69 +30,30 @@
 
 EXPORT(scratch_bytes) int scratch_bytes(void) { return SCRATCH_FLOATS * 4; }
 
-#if NR == 32
-/* 4 x 32: 32 accumulators. V8 has 16 SIMD registers, so some live in spill slots, yet this tile
- * measured fastest (fewer B reloads per FMA than 4 x 16). */
+/* C[MR x NR] (+)= A panel (k-major, MR per step) x B panel (k-major, NR per step). */
 static void kernel(int kc, const float *a, const float *b, float *c, int ldc, int accumulate) {
-  v128_t acc[MR][8];
+  v128_t acc[MR][NR / 4];
   for (int i = 0; i < MR; i++)
-    for (int j = 0; j < 8; j++) acc[i][j] = wasm_f32x4_splat(0);
+    for (int j = 0; j < NR / 4; j++) acc[i][j] = wasm_f32x4_splat(0);
   for (int p = 0; p < kc; p++) {
-    v128_t bv[8];
-    for (int j = 0; j < 8; j++) bv[j] = wasm_v128_load(b + 4 * j);
+    v128_t bv[NR / 4];
+    for (int j = 0; j < NR / 4; j++) bv[j] = wasm_v128_load(b + 4 * j);
     for (int i = 0; i < MR; i++) {
       v128_t ai = wasm_f32x4_splat(a[i]);
-      for (int j = 0; j < 8; j++) acc[i][j] = wasm_f32x4_add(acc[i][j], wasm_f32x4_mul(ai, bv[j]));
+      for (int j = 0; j < NR / 4; j++) acc[i][j] = wasm_f32x4_add(acc[i][j], wasm_f32x4_mul(ai, bv[j]));
     }
     a += MR;
     b += NR;
   }
   for (int i = 0; i < MR; i++) {
     float *row = c + i * ldc;
-    for (int j = 0; j < 8; j++) {
+    for (int j = 0; j < NR / 4; j++) {
       v128_t value = acc[i][j];
       if (accumulate) value = wasm_f32x4_add(value, wasm_v128_load(row + 4 * j));
       wasm_v128_store(row + 4 * j, value);
     }
   }
 }
-#else
-static void kernel(int kc, const float *a, const float *b, float *c, int ldc, int accumulate) {
-  v128_t c00 = wasm_f32x4_splat(0), c01 = c00, c02 = c00, c03 = c00;
-  v128_t c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-  v128_t c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-  v128_t c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-  for (int p = 0; p < kc; p++) {
-    v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4), b2 = wasm_v128_load(b + 8), b3 = wasm_v128_load(b + 12);
-    v128_t ai;
-#define ROW(i)                                                     \
-    ai = wasm_f32x4_splat(a[i]);                                   \
-    c##i##0 = wasm_f32x4_add(c##i##0, wasm_f32x4_mul(ai, b0));     \
-    c##i##1 = wasm_f32x4_add(c##i##1, wasm_f32x4_mul(ai, b1));     \
-    c##i##2 = wasm_f32x4_add(c##i##2, wasm_f32x4_mul(ai, b2));     \
-    c##i##3 = wasm_f32x4_add(c##i##3, wasm_f32x4_mul(ai, b3));
-    ROW(0) ROW(1) ROW(2) ROW(3)
-#undef ROW
-    a += MR;
-    b += NR;
-  }
-#define STORE(i)                                                                       \
-  {                                                                                    \
-    float *row = c + (i) * ldc;                                                        \
-    if (accumulate) {                                                                  \
-      c##i##0 = wasm_f32x4_add(c##i##0, wasm_v128_load(row));                          \
-      c##i##1 = wasm_f32x4_add(c##i##1, wasm_v128_load(row + 4));                      \
-      c##i##2 = wasm_f32x4_add(c##i##2, wasm_v128_load(row + 8));                      \
-      c##i##3 = wasm_f32x4_add(c##i##3, wasm_v128_load(row + 12));                     \
-    }                                                                                  \
-    wasm_v128_store(row, c##i##0); wasm_v128_store(row + 4, c##i##1);                  \
-    wasm_v128_store(row + 8, c##i##2); wasm_v128_store(row + 12, c##i##3);             \
-  }
-  STORE(0) STORE(1) STORE(2) STORE(3)
-#undef STORE
-}
-
-#endif
 
 static void pack_a(int mc, int kc, const float *a, int row, int col, float *out) {
   for (int i0 = 0; i0 < mc; i0 += MR) {

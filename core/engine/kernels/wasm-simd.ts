@@ -43,8 +43,8 @@ interface EmscriptenHost {
 const OP_GEMM = 1;
 const OP_ATTENTION = 2;
 const GEMM_ALPHA = 18; // index of alpha among the GEMM arguments
-const MR = 4; // the micro-tile's rows and columns (kernels.c)
-const NR = 32;
+const MR = 2; // the register tile's rows and columns (kernels.c)
+const NR = 16;
 
 export type WasmLoad = { ok: true; provider: KernelProvider } | { ok: false; reason: string };
 

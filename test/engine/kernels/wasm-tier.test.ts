@@ -187,7 +187,7 @@ describe('wasm tier threads: choice and lifecycle', () => {
     expect(gemmBands(8, 196, 196, 2)).toEqual({ rowsPerTask: 196, colsPerTask: 196 });
     expect(gemmBands(1, 25088, 96, 2)).toEqual({ rowsPerTask: 3136, colsPerTask: 96 }); // 8 bands of rows
     expect(gemmBands(1, 96, 96, 2)).toEqual({ rowsPerTask: 48, colsPerTask: 96 }); // one per thread
-    expect(gemmBands(1, 5, 70, 2)).toEqual({ rowsPerTask: 5, colsPerTask: 64 }); // columns, whole micro-tiles
+    expect(gemmBands(1, 5, 70, 2)).toEqual({ rowsPerTask: 5, colsPerTask: 48 }); // columns, whole register tiles (16 wide)
     expect(gemmBands(2, 1000, 50, 2)).toEqual({ rowsPerTask: 500, colsPerTask: 50 });
   });
 
