@@ -236,7 +236,12 @@ void strided_copy(const uint32_t *input, uint32_t *output, int rank, int offset,
       transpose_block(src, output, shape[rank - 2], inner, step);
       output += (long)shape[rank - 2] * inner;
     } else {
-      if (step == 1) {
+      if (step == 1 && inner <= 64) {
+        /* short rows (a head's 32 channels): vector moves, memory.copy costs a call per row */
+        int i = 0;
+        for (; i + 4 <= inner; i += 4) wasm_v128_store(output + i, wasm_v128_load(src + i));
+        for (; i < inner; i++) output[i] = src[i];
+      } else if (step == 1) {
         __builtin_memcpy(output, src, (unsigned long)inner * 4);
       } else {
         for (int i = 0; i < inner; i++) output[i] = src[i * step];
