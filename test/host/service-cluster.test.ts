@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { launchWorkbench, type LaunchedWorkbench } from '../../core/host/service/launch.ts';
 import { COMMAND_NAMES, type ServiceMessage, type WorkbenchEvent } from '../../core/protocol/workbench.ts';
-import { CLUSTER_COMMAND_NAMES } from '../../core/protocol/cluster.ts';
+import { CLUSTER_COMMAND_NAMES, type ClusterEvent } from '../../core/protocol/cluster.ts';
+import { ClusterStore } from '../../core/cluster/store.ts';
 
 let home: string;
 let launched: LaunchedWorkbench;
@@ -110,6 +111,25 @@ describe('cluster routes of the workbench service', () => {
 
   it('still names unknown commands, listing the cluster ones too', async () => {
     await expect(call('cluster.explode', {})).rejects.toThrow(/unknown command "cluster.explode"; expected one of settings.get, .*cluster.list, .*jobs.log/);
+  });
+
+  it('the watcher reports a job whose cluster cannot be reached as an error event, and keeps the job', async () => {
+    const registry = launched.workbench.registry;
+    await call('cluster.save', { name: 'gone', kind: 'slurm', host: 'nosuchhost.invalid', connectTimeoutSeconds: 2, commandTimeoutSeconds: 5 });
+    // A job of an earlier session on a cluster that no longer resolves (as after a restart, or a rename of the host).
+    const time = new Date().toISOString();
+    registry.createRun({ id: 'run-gone', name: 'gone-run', config: {}, configPath: null, datasetId: null, projectVersion: 'test', backend: 'slurm:gone', seed: 0, gitCommit: null, runDir: join(home, 'runs', 'run-gone'), epochs: 3 });
+    new ClusterStore(registry).addJob({ runId: 'run-gone', cluster: 'gone', jobId: '41', attempt: 1, flavor: '1.x', remoteDir: '/scratch/run-gone', gpus: 8, nodes: 1, itersPerEpoch: 10, loggedLrToBase: 10, state: 'running', schedulerState: 'RUNNING', reason: null, exitCode: null, message: null, submittedAt: time, updatedAt: time, finishedAt: null });
+    const deadline = Date.now() + 20_000;
+    let error: Extract<ClusterEvent, { kind: 'cluster-job-error' }> | undefined;
+    while (!error && Date.now() < deadline) {
+      await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+      error = events.map((event) => (event.kind === 'cluster' ? event.event : null)).find((event): event is Extract<ClusterEvent, { kind: 'cluster-job-error' }> => event?.kind === 'cluster-job-error' && event.runId === 'run-gone');
+    }
+    expect(error?.message).toMatch(/does not resolve/);
+    const rows = (await call('jobs.list', {})) as { runId: string; state: string; runName: string; elapsedSeconds: number | null }[];
+    expect(rows.find((row) => row.runId === 'run-gone')).toMatchObject({ state: 'running', runName: 'gone-run', elapsedSeconds: null });
+    await expect(call('jobs.list', { refresh: true })).resolves.toHaveLength(1);
   });
 
   it('reports each command as a job, like the other commands', async () => {

@@ -210,6 +210,28 @@ export function JobsTable({ title = 'Cluster jobs' }: { title?: string }) {
           </table>
         </div>
       )}
+      {rows.length > 0 && (
+        <div className="row">
+          <button
+            type="button"
+            disabled={busyRun !== null}
+            onClick={async () => {
+              setBusyRun('*');
+              setError(null);
+              try {
+                setRows(await bridge().call('jobs.list', { refresh: true }));
+              } catch (failure) {
+                setError((failure as Error).message);
+              } finally {
+                setBusyRun(null);
+              }
+            }}
+          >
+            {busyRun === '*' ? 'Polling…' : 'Poll unfinished jobs now'}
+          </button>
+          <span className="muted">The service polls them every few seconds on its own.</span>
+        </div>
+      )}
       <ErrorText error={error} />
       {pulled && (
         <p role="status" className="ok">
