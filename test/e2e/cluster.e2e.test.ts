@@ -272,7 +272,7 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await expect(form.getByLabel('Contents of config.py').innerText()).resolves.toContain('total_epochs = 3');
   });
 
-  it('pulls a checkpoint and compares it beside a local one', async () => {
+  it('pulls a checkpoint, compares it beside a local one and opens it in the attention explorer', async () => {
     const { page } = browser;
     await page.getByLabel('Checkpoint of cluster-run to pull').selectOption('best');
     await page.getByRole('button', { name: 'Pull checkpoint of cluster-run' }).click();
@@ -291,6 +291,14 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     expect(rows.map((row) => row.split('\t')[0]).sort()).toEqual(['cluster-run epoch 3', 'local-run epoch 1']);
     for (const row of rows) expect(row).toMatch(/1 x 1\t\d+\.\d%\t\d+\.\d%\t\d+\.\d%/);
     await screenshot(page, 'cluster-compare-pulled-checkpoint');
+
+    // The attention explorer opens the pulled checkpoint too (it carries the run's model config).
+    await openPage(page, 'Attention windows');
+    await page.getByLabel('Checkpoint', { exact: true }).selectOption({ label: 'cluster-run epoch 3' });
+    await page.getByRole('button', { name: 'Show windows' }).click();
+    const strip = page.getByRole('group', { name: 'Sampled frames with the window grid' });
+    await strip.waitFor({ timeout: 60_000 });
+    await expect(strip.getByRole('button').count()).resolves.toBe(8);
   });
 
   it('draws the cluster page in the dark theme without console errors', async () => {
