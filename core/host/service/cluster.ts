@@ -3,6 +3,7 @@
 // metrics, checkpoints seen), and runs the job watcher whose polls reach every client as events.
 import { z } from 'zod';
 import type { ClusterCommandName, ClusterEvent, SyncResult } from '../../protocol/cluster.ts';
+import { finishedJobStates } from '../../protocol/cluster.ts';
 import type { ClusterCommandNameOfWorkbench, ClusterJobRow, WorkbenchClusterCommands, WorkbenchEvent } from '../../protocol/workbench.ts';
 import { WORKBENCH_CLUSTER_COMMAND_NAMES } from '../../protocol/workbench.ts';
 import { ClusterCommandHandler, readJobLog, startClusterWatcher } from '../../cluster/service.ts';
@@ -93,7 +94,7 @@ export class ClusterService {
         const parsed = z.object({ refresh: z.boolean().optional() }).strict().safeParse(args ?? {});
         if (!parsed.success) throw new Error(`jobs.list: expected { refresh?: boolean }, received ${JSON.stringify(args)}`);
         if (parsed.data.refresh) {
-          for (const row of this.handler.summaries().filter((entry) => !['completed', 'failed', 'cancelled', 'timeout'].includes(entry.state))) {
+          for (const row of this.handler.summaries().filter((entry) => !finishedJobStates.includes(entry.state))) {
             try {
               this.lastResults.set(row.runId, await this.handler.handle('jobs.sync', { runId: row.runId }));
             } catch (error) {
