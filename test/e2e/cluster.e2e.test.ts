@@ -310,6 +310,9 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await expect(page.evaluate(() => document.activeElement?.tagName)).resolves.toBe('H1');
     await page.getByRole('button', { name: 'Dark theme' }).click();
     await page.getByRole('table', { name: 'Cluster jobs' }).waitFor();
+    // The Config page's config (1 epoch since the first test) is the launch form's default.
+    await launchRegion(page).getByRole('button', { name: 'Show generated files' }).click();
+    await expect(page.getByLabel('Contents of config.py').innerText()).resolves.toContain('total_epochs = 1');
     await screenshot(page, 'cluster-page-dark');
     await page.getByRole('button', { name: 'Light theme' }).click();
     expect(browser.errors).toEqual([]);
