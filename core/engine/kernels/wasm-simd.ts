@@ -27,7 +27,6 @@ interface KernelExports {
   erf(input: number, output: number, size: number): void;
   gelu(x: number, y: number, size: number): void;
   gelu_grad(dy: number, x: number, dx: number, size: number): void;
-  softmax(input: number, output: number, rows: number, cols: number): void;
   layer_norm(x: number, gamma: number, beta: number, y: number, mean: number, rstd: number, rows: number, cols: number, eps: number): void;
   layer_norm_grad(dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number, rows: number, cols: number): void;
   adamw(...args: number[]): void;
@@ -344,11 +343,7 @@ function instantiate(backend: unknown, path: string): WasmLoad {
       same(input.length, [[output, 'output']]);
       kernels.erf(address(input, 'input'), address(output, 'output'), input.length);
     },
-    softmax(input, output, rows, cols) {
-      check(rows >= 0 && cols >= 0, `rows ${rows} and cols ${cols} must be >= 0`);
-      same(rows * cols, [[input, 'input'], [output, 'output']]);
-      kernels.softmax(address(input, 'input'), address(output, 'output'), rows, cols);
-    },
+    // No softmax: stock XNNPACK's is faster (see kernels.c); the fused attention has its own.
     gelu(input, output) {
       same(input.length, [[output, 'output']]);
       kernels.gelu(address(input, 'input'), address(output, 'output'), input.length);

@@ -49,7 +49,8 @@ describe.each([1, 2])('wasm tier kernels on %i thread(s) against the cpu backend
   it('reports the thread count it runs on and lists its fused kernels', () => {
     const status = fastKernelStatus();
     expect(status).toMatchObject({ tier: 'wasm', isa: 'wasm-simd128', threads });
-    expect(status.kernels).toEqual(expect.arrayContaining(['VswinWindowAttention', 'VswinLayerNorm', 'VswinLayerNormGrad', 'VswinGelu', 'VswinGeluGrad', 'VswinAdamW', 'Erf', 'Softmax']));
+    expect(status.kernels).toEqual(expect.arrayContaining(['VswinWindowAttention', 'VswinLayerNorm', 'VswinLayerNormGrad', 'VswinGelu', 'VswinGeluGrad', 'VswinAdamW', 'Erf']));
+    expect(status.kernels).not.toContain('Softmax'); // stock XNNPACK's measured faster
   });
 
   it('matMul: size-1 dims, K = 0, ragged tiles, batches (broadcast too) and transposes', async () => {
@@ -115,7 +116,7 @@ describe.each([1, 2])('wasm tier kernels on %i thread(s) against the cpu backend
     { atol: 0, rtol: 0 }, 'transposes');
   });
 
-  it('erf and softmax: special values, odd lengths, one column', async () => {
+  it('erf (and the stock softmax beside it): special values, odd lengths, one column', async () => {
     await expectSameOnBoth(() => [
       tf.tensor([NaN, Infinity, -Infinity, 0, -0.5, 0.999, 1, 1.001, 3, -9]).erf(), tensor([7], 12, 4).erf(),
       tensor([4, 1], 13).softmax(), tensor([3, 5], 14, 20).softmax(), tf.tensor([[1, NaN, 2, 0, 0], [-Infinity, 0, 1, 2, 3]]).softmax(),
