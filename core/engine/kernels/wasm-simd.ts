@@ -250,10 +250,11 @@ function instantiate(backend: unknown, path: string): WasmLoad {
       const aEnd = (highestIndex([batch, m, k], [aBatch, aRow, aCol]) ?? Infinity) + 1;
       const bEnd = (highestIndex([batch, k, n], [bBatch, bRow, bCol]) ?? Infinity) + 1;
       const biasEnd = bias ? (highestIndex([batch, m, n], [biasBatch, biasRow, biasCol]) ?? Infinity) + 1 : 0;
-      check(aEnd <= a.length, 'a is smaller than its strides say');
-      check(bEnd <= b.length, 'b is smaller than its strides say');
-      check(batch * m * n <= c.length, 'c is smaller than batch*m*n');
-      if (bias) check(biasEnd <= bias.length, 'bias is smaller than its strides say');
+      const reach = (end: number) => (Number.isFinite(end) ? `its strides reach element ${end - 1}` : 'its strides go below element 0');
+      check(aEnd <= a.length, `a has ${a.length} elements but ${reach(aEnd)}`);
+      check(bEnd <= b.length, `b has ${b.length} elements but ${reach(bEnd)}`);
+      check(batch * m * n <= c.length, `c has ${c.length} elements, expected batch*m*n = ${batch * m * n}`);
+      if (bias) check(biasEnd <= bias.length, `bias has ${bias.length} elements but ${reach(biasEnd)}`);
       const pool = poolFor(2 * batch * m * n * k, aEnd + bEnd + biasEnd + batch * m * n);
       const regions = pool?.reserve(kernels.scratch_bytes(), [aEnd, bEnd, batch * m * n, biasEnd]);
       if (pool && regions) {
