@@ -7,7 +7,7 @@ import { bridge } from '../../bridge/client.ts';
 import { useWorkbench, workbenchStore } from '../../state/store.ts';
 import type { ClusterSettings, EngineFlavor, LaunchPreview, PreflightReport } from '../../../core/protocol/cluster.ts';
 import type { ClusterLaunchArgs } from '../../../core/protocol/workbench.ts';
-import { emptyClusterForm, formOfSettings, parseEnvironment, settingsOfForm, type ClusterForm } from './cluster-form.ts';
+import { emptyClusterForm, finished, formOfSettings, parseEnvironment, settingsOfForm, type ClusterForm } from './cluster-form.ts';
 import { JobsTable } from './JobsTable.tsx';
 import './cluster.css';
 
@@ -203,7 +203,9 @@ function ClusterSettingsPanel() {
                       type="button"
                       aria-label={`Remove ${cluster.name}`}
                       onClick={async () => {
-                        if (!window.confirm(`Remove cluster ${cluster.name}? Its jobs stay in the registry.`)) return;
+                        const following = workbenchStore.getState().clusterJobs.filter((job) => job.cluster === cluster.name && !finished(job.state)).length;
+                        const warning = following ? ` ${following} unfinished job(s) on it will no longer be followed.` : '';
+                        if (!window.confirm(`Remove cluster ${cluster.name}? Its runs and jobs stay in the registry.${warning}`)) return;
                         try {
                           await bridge().call('cluster.remove', { name: cluster.name });
                           await refreshClusters();
