@@ -250,11 +250,12 @@ function instantiate(backend: unknown, path: string): WasmLoad {
       const aEnd = (highestIndex([batch, m, k], [aBatch, aRow, aCol]) ?? Infinity) + 1;
       const bEnd = (highestIndex([batch, k, n], [bBatch, bRow, bCol]) ?? Infinity) + 1;
       const biasEnd = bias ? (highestIndex([batch, m, n], [biasBatch, biasRow, biasCol]) ?? Infinity) + 1 : 0;
-      const reach = (end: number) => (Number.isFinite(end) ? `its strides reach element ${end - 1}` : 'its strides go below element 0');
-      check(aEnd <= a.length, `a has ${a.length} elements but ${reach(aEnd)}`);
-      check(bEnd <= b.length, `b has ${b.length} elements but ${reach(bEnd)}`);
-      check(batch * m * n <= c.length, `c has ${c.length} elements, expected batch*m*n = ${batch * m * n}`);
-      if (bias) check(biasEnd <= bias.length, `bias has ${bias.length} elements but ${reach(biasEnd)}`);
+      // Same wording as the native tier's, plus the sizes.
+      const reach = (length: number, end: number) => `(${length} elements; ${Number.isFinite(end) ? `they reach element ${end - 1}` : 'they reach below element 0'})`;
+      check(aEnd <= a.length, `a is smaller than its strides say ${reach(a.length, aEnd)}`);
+      check(bEnd <= b.length, `b is smaller than its strides say ${reach(b.length, bEnd)}`);
+      check(batch * m * n <= c.length, `c is smaller than batch*m*n (${c.length} elements, expected ${batch * m * n})`);
+      if (bias) check(biasEnd <= bias.length, `bias is smaller than its strides say ${reach(bias.length, biasEnd)}`);
       const pool = poolFor(2 * batch * m * n * k, aEnd + bEnd + biasEnd + batch * m * n);
       const regions = pool?.reserve(kernels.scratch_bytes(), [aEnd, bEnd, batch * m * n, biasEnd]);
       if (pool && regions) {
