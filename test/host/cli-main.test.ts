@@ -16,4 +16,8 @@ describe('vswin command loading', () => {
     expect(await names(['node', 'vswin', 'eval', '--run', 'x'])).toEqual(['train', 'eval', 'runs', 'demo']);
     expect(await names(['node', 'vswin', '--version'])).toEqual([]);
   });
+
+  it('maps every command to the module that registers it', async () => {
+    for (const word of await names()) expect(await names(['node', 'vswin', word])).toContain(word);
+  });
 });

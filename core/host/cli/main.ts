@@ -7,8 +7,8 @@ type Register = (program: Command) => void;
 // Command modules load on demand: `vswin data sample` should not pay for TensorFlow.js (~0.4 s).
 // Help, or a command not listed here, loads them all. Order = order in --help.
 const modules: { commands: string[]; load: () => Promise<Register> }[] = [
-  { commands: ['doctor', 'forward'], load: async () => (await import('./engine-commands.ts')).registerEngineCommands },
-  { commands: ['model'], load: async () => (await import('./model-commands.ts')).registerModelCommands },
+  { commands: ['doctor'], load: async () => (await import('./engine-commands.ts')).registerEngineCommands },
+  { commands: ['forward', 'model'], load: async () => (await import('./model-commands.ts')).registerModelCommands },
   { commands: ['checkpoint'], load: async () => (await import('./checkpoint-commands.ts')).registerCheckpointCommands },
   { commands: ['data'], load: async () => (await import('./data-commands.ts')).registerDataCommands },
   { commands: ['train', 'eval', 'runs', 'demo'], load: async () => (await import('./train-commands.ts')).registerTrainCommands },
