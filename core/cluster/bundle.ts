@@ -280,13 +280,16 @@ function preamble(spec: LaunchSpec, kind: ClusterKind): string[] {
   const jobVariable = kind === 'slurm' ? '$SLURM_JOB_ID' : '$$';
   const status = [
     '# The status file outlives Slurm\'s memory of the job (no accounting needed).',
+    '# "terminated" is 1 when this script itself got SIGTERM (scancel, time limit): a 143 from a rank',
+    '# that srun killed because another rank failed is a failure, not a cancellation.',
+    'TERMINATED=0',
     'write_status() {',
     '  code=$?',
-    `  printf '{"job_id": "%s", "exit_code": %d, "finished_at": "%s"}\\n' "${jobVariable}" "$code" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ".vswin/status-${jobVariable}.json.tmp"`,
+    `  printf '{"job_id": "%s", "exit_code": %d, "terminated": %d, "finished_at": "%s"}\\n' "${jobVariable}" "$code" "$TERMINATED" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ".vswin/status-${jobVariable}.json.tmp"`,
     `  mv ".vswin/status-${jobVariable}.json.tmp" ".vswin/status-${jobVariable}.json"`,
     '}',
     'trap write_status EXIT',
-    "trap 'exit 143' TERM",
+    "trap 'TERMINATED=1; exit 143' TERM",
   ];
   return [...lines, ...status, ...resume];
 }

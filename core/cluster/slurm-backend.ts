@@ -66,7 +66,10 @@ export function parseSlurmStatus(jobId: string, lines: string[]): JobStatus {
     const reason = fields.Reason && fields.Reason !== 'None' ? fields.Reason : null;
     let message: string | null = null;
     if (state === 'pending') message = `pending${reason ? `: ${reason}` : ''}`;
-    else if (state === 'failed') message = `${raw}${code !== null ? ` with exit code ${code}` : ''}${signal ? ` (signal ${signal})` : ''}${reason ? `: ${reason}` : ''}`;
+    else if (state === 'failed') {
+      const killed = code === 143 ? ' (a task ended by SIGTERM: with several ranks, srun stops the others when one fails, so the log holds the first failure)' : '';
+      message = `${raw}${code !== null ? ` with exit code ${code}` : ''}${signal ? ` (signal ${signal})` : ''}${reason ? `: ${reason}` : ''}${killed}`;
+    }
     else if (state === 'timeout') message = `reached its time limit (${fields.TimeLimit ?? '?'})`;
     else if (state === 'cancelled') message = 'cancelled';
     return {
@@ -87,10 +90,13 @@ export function parseSlurmStatus(jobId: string, lines: string[]): JobStatus {
   }
   if (statusFile) {
     try {
-      const parsed = JSON.parse(statusFile) as { exit_code?: unknown };
+      const parsed = JSON.parse(statusFile) as { exit_code?: unknown; terminated?: unknown };
       const code = typeof parsed.exit_code === 'number' ? parsed.exit_code : null;
-      const state: JobState = code === 0 ? 'completed' : code === 143 ? 'cancelled' : 'failed';
-      return { state, schedulerState: 'GONE', reason: null, exitCode: code, signal: null, nodes: null, elapsedSeconds: null, message: `Slurm no longer lists job ${jobId}; its status file says exit code ${code}` };
+      // Bundles that predate "terminated" only have the code: 143 was then taken for a cancel.
+      const terminated = typeof parsed.terminated === 'number' ? parsed.terminated === 1 : code === 143;
+      const state: JobState = code === 0 ? 'completed' : terminated ? 'cancelled' : 'failed';
+      const hint = state === 'failed' && code === 143 ? ' (a task ended by SIGTERM: with several ranks, srun stops the others when one fails, so the log holds the first failure)' : '';
+      return { state, schedulerState: 'GONE', reason: null, exitCode: code, signal: null, nodes: null, elapsedSeconds: null, message: `Slurm no longer lists job ${jobId}; its status file says exit code ${code}${hint}` };
     } catch {
       // fall through: a damaged status file says nothing reliable
     }

@@ -28,6 +28,13 @@ describe('Slurm state', () => {
     expect(parseSlurmStatus('12', ['J ', 'Q RUNNING|None|1:02:03|vm', 'X '])).toMatchObject({ state: 'running', elapsedSeconds: 3723, nodes: 'vm' });
     expect(parseSlurmStatus('12', ['J ', 'Q ', 'X {"job_id": "12", "exit_code": 0, "finished_at": "t"}'])).toMatchObject({ state: 'completed', exitCode: 0, schedulerState: 'GONE' });
     expect(parseSlurmStatus('12', ['J ', 'Q ', 'X {"job_id": "12", "exit_code": 2}'])).toMatchObject({ state: 'failed', exitCode: 2 });
+    // 143 is a cancel only when the batch script itself got SIGTERM; a rank killed by srun after
+    // another rank failed is a failure. Status files without "terminated" keep the old reading.
+    expect(parseSlurmStatus('12', ['J ', 'Q ', 'X {"job_id": "12", "exit_code": 143, "terminated": 1}'])).toMatchObject({ state: 'cancelled', exitCode: 143 });
+    const killed = parseSlurmStatus('12', ['J ', 'Q ', 'X {"job_id": "12", "exit_code": 143, "terminated": 0}']);
+    expect(killed).toMatchObject({ state: 'failed', exitCode: 143 });
+    expect(killed.message).toMatch(/srun stops the others when one fails/);
+    expect(parseSlurmStatus('12', ['J ', 'Q ', 'X {"job_id": "12", "exit_code": 143}']).state).toBe('cancelled');
     const unknown = parseSlurmStatus('12', ['J ', 'Q ', 'X ']);
     expect(unknown.state).toBe('unknown');
     expect(unknown.message).toMatch(/does not know job 12 and the job wrote no status file/);
