@@ -1,5 +1,5 @@
 // Settings: the backend and why it was chosen, the workbench home, the ffmpeg in use, the theme.
-import { useWorkbench } from '../../state/store.ts';
+import { PAGES, useWorkbench } from '../../state/store.ts';
 import { bridge } from '../../bridge/client.ts';
 
 export function SettingsPage() {
@@ -41,7 +41,7 @@ export function SettingsPage() {
             </div>
           ))}
         </fieldset>
-        <p className="muted">Keyboard: Alt+1 … Alt+7 open the pages in the order of the menu; Tab moves through every control.</p>
+        <p className="muted">Keyboard: Alt+1 … Alt+{PAGES.length} open the pages in the order of the menu; Tab moves through every control.</p>
       </section>
     </>
   );
