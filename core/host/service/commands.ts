@@ -261,6 +261,8 @@ export class Workbench {
           `resize short side to ${spec.shortSide}`,
           `crop ${spec.crop.kind} ${spec.crop.size}x${spec.crop.size}`,
           spec.flipRatio > 0 ? `horizontal flip with probability ${spec.flipRatio}` : 'no flip',
+          ...(spec.randAugment ? [`RandAugment (imgaug) n=${spec.randAugment.n} m=${spec.randAugment.m}, one draw per clip; its first step flips with probability ${spec.randAugment.flipRatio}`] : []),
+          ...(spec.randomErasing ? [`random erasing with probability ${spec.randomErasing.probability} (after normalisation)`] : []),
           ...(spec.omissions ?? []).map((o) => `note: ${o}`),
         ];
         return { image: `data:image/png;base64,${png.toString('base64')}`, shape, frames: [], steps };
