@@ -5,6 +5,7 @@
 import { tf, type Tensor } from './tf.ts';
 import { fusedWindowAttention, WINDOW_ATTENTION } from './kernels/attention.ts';
 import { fusedGelu, fusedLayerNorm, GELU, LAYER_NORM } from './kernels/norm-and-gelu.ts';
+import { fastKernelStatus } from './kernels/index.ts';
 
 /** Whether the running kernel tier provides a fused kernel of this name (kernels/). */
 const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
@@ -45,39 +46,50 @@ function to2d(x: Tensor): tf.Tensor2D {
   return tf.reshape(x, [x.size / c, c]);
 }
 
-// y = x W^T + b with x [M, in], W [out, in] (PyTorch layout). W is transposed explicitly so the
-// forward matMul is plain 2-D (the fast path on wasm); dW = dy^T x likewise.
-const linearWithBias = withGradient(([x, weight, bias], save) => {
-  save([x, weight]);
-  const value = tf.add(tf.matMul(x as tf.Tensor2D, tf.transpose(weight as tf.Tensor2D)), bias);
-  return {
-    value,
-    gradFunc: (dy: Tensor, saved: Tensor[]) => {
-      const g = dy as tf.Tensor2D;
-      const [xs, w] = saved as tf.Tensor2D[];
-      return [tf.matMul(g, w), tf.matMul(tf.transpose(g), xs), sumRows(g)];
-    },
-  };
-});
+// y = x W^T + b with x [M, in], W [out, in] (PyTorch layout). Two ways to compute it:
+// - strided: one fused matMul reading W transposed, with the bias in its epilogue; dW = dy^T x
+//   reads dy transposed. Used where _FusedMatMul is right for transposed inputs with a bias: every
+//   backend except stock wasm, and stock wasm once a fast tier has replaced that kernel.
+// - explicit: W and dy transposed by Transpose first, so each matMul is plain 2-D (stock wasm's
+//   only fast path) and the bias a separate Add (stock wasm's fused bias is wrong when transposed).
+function stridedLinearIsSafe(): boolean {
+  return tf.getBackend() !== 'wasm' || fastKernelStatus().kernels.includes('_FusedMatMul');
+}
 
-const linearNoBias = withGradient(([x, weight], save) => {
-  save([x, weight]);
-  const value = tf.matMul(x as tf.Tensor2D, tf.transpose(weight as tf.Tensor2D));
-  return {
-    value,
-    gradFunc: (dy: Tensor, saved: Tensor[]) => {
-      const g = dy as tf.Tensor2D;
-      const [xs, w] = saved as tf.Tensor2D[];
-      return [tf.matMul(g, w), tf.matMul(tf.transpose(g), xs)];
-    },
-  };
-});
+function linearOp(strided: boolean, withBias: boolean) {
+  return withGradient((inputs, save) => {
+    const [x, weight, bias] = inputs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D | undefined];
+    save([x, weight]);
+    let value: Tensor;
+    if (strided) value = tf.fused.matMul({ a: x, b: weight, transposeB: true, bias: withBias ? bias : undefined });
+    else {
+      const product = tf.matMul(x, tf.transpose(weight));
+      value = withBias ? tf.add(product, bias as Tensor) : product;
+    }
+    return {
+      value,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const g = dy as tf.Tensor2D;
+        const [xs, w] = saved as tf.Tensor2D[];
+        const dWeight = strided ? tf.matMul(g, xs, true, false) : tf.matMul(tf.transpose(g), xs);
+        const grads = [tf.matMul(g, w), dWeight];
+        return withBias ? [...grads, sumRows(g)] : grads;
+      },
+    };
+  });
+}
+
+const linearOps = {
+  strided: { bias: linearOp(true, true), plain: linearOp(true, false) },
+  explicit: { bias: linearOp(false, true), plain: linearOp(false, false) },
+};
 
 /** PyTorch `nn.Linear` over the last axis: x [..., in], weight [out, in], bias [out] or none. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   const outShape = [...x.shape.slice(0, -1), weight.shape[0]];
   const flat = to2d(x);
-  const y = bias ? linearWithBias(flat, weight, bias) : linearNoBias(flat, weight);
+  const ops = stridedLinearIsSafe() ? linearOps.strided : linearOps.explicit;
+  const y = bias ? ops.bias(flat, weight, bias) : ops.plain(flat, weight);
   return tf.reshape(y, outShape);
 }
 
