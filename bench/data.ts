@@ -2,7 +2,8 @@
 // from 340p H.264 videos, for 1, 2 and 4 decode workers, with peak RSS.
 //
 // Each worker count runs in its own process so that peak RSS (getrusage maxrss) belongs to that run.
-// Usage: npm run bench:data [-- --clips 24 --videos 8 --seconds 10 --workers 1,2,4 --threads 0,1]
+// Usage: npm run bench:data [-- --clips 24 --videos 8 --seconds 10 --workers 1,2,4 --threads 0,1 --pipeline k400|ssv2]
+// --pipeline ssv2 runs the SSv2 train pipeline instead (uniform sampling, RandAugment, erasing).
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -11,7 +12,18 @@ import { fileURLToPath } from 'node:url';
 import { writeAnnotationFile } from '../core/data/annotations.ts';
 import { describeTools, resolveTools, runProcess } from '../core/data/decode.ts';
 import { createLoader } from '../core/data/loader.ts';
-import { k400Train } from '../core/data/pipeline.ts';
+import { k400Train, ssv2Train } from '../core/data/pipeline.ts';
+
+const pipelines = {
+  k400: { spec: k400Train, text: 'K400 train pipeline: SampleFrames(32, 2, 1) -> short side 256 -> RandomResizedCrop -> 224x224 -> flip -> normalize -> NCTHW' },
+  ssv2: { spec: ssv2Train, text: 'SSv2 train pipeline: uniform SampleFrames(32) -> short side 256 -> RandomResizedCrop -> 224x224 -> RandAugment(n=4, m=7) -> normalize -> RandomErasing(0.25) -> NCTHW' },
+};
+type PipelineName = keyof typeof pipelines;
+
+function pipelineName(value: string): PipelineName {
+  if (value in pipelines) return value as PipelineName;
+  throw new Error(`--pipeline: expected k400 or ssv2, received "${value}"`);
+}
 
 function argument(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -45,8 +57,8 @@ async function childCpuMs(): Promise<number> {
   }
 }
 
-async function runOnce(annFile: string, root: string, workers: number, threads: number, clips: number): Promise<RunResult> {
-  const loader = await createLoader({ annFile, root, pipeline: k400Train(), batchSize: 1, shuffle: true, seed: 0, workers, transformThreads: threads, prefetchBatches: Math.max(2, workers) });
+async function runOnce(annFile: string, root: string, workers: number, threads: number, clips: number, pipeline: PipelineName): Promise<RunResult> {
+  const loader = await createLoader({ annFile, root, pipeline: pipelines[pipeline].spec(), batchSize: 1, shuffle: true, seed: 0, workers, transformThreads: threads, prefetchBatches: Math.max(2, workers) });
   // Warm-up: one clip, so process start and JIT are not counted.
   for await (const _batch of loader.epoch(100)) break;
   const base = { ...loader.stats };
@@ -106,7 +118,7 @@ async function makeVideos(folder: string, count: number, seconds: number): Promi
 async function main(): Promise<void> {
   const script = fileURLToPath(import.meta.url);
   if (process.argv.includes('--child')) {
-    const result = await runOnce(argument('ann', ''), argument('root', ''), Number(argument('workers', '1')), Number(argument('threads', '0')), Number(argument('clips', '24')));
+    const result = await runOnce(argument('ann', ''), argument('root', ''), Number(argument('workers', '1')), Number(argument('threads', '0')), Number(argument('clips', '24')), pipelineName(argument('pipeline', 'k400')));
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
@@ -115,19 +127,20 @@ async function main(): Promise<void> {
   const seconds = Number(argument('seconds', '10'));
   const workerCounts = argument('workers', '1,2,4').split(',').map(Number);
   const threadCounts = argument('threads', '0,1').split(',').map(Number);
+  const pipeline = pipelineName(argument('pipeline', 'k400'));
   const folder = await mkdtemp(join(tmpdir(), 'vswin-bench-data-'));
   try {
     process.stdout.write(`${describeTools()}\n`);
     const generateStart = performance.now();
     const annFile = await makeVideos(folder, videoCount, seconds);
     process.stdout.write(`generated ${videoCount} H.264 videos (~800 kbit/s) of ${seconds} s, 30 fps, 454x340 / 604x340 in ${((performance.now() - generateStart) / 1000).toFixed(1)} s\n`);
-    process.stdout.write('K400 train pipeline: SampleFrames(32, 2, 1) -> short side 256 -> RandomResizedCrop -> 224x224 -> flip -> normalize -> NCTHW\n');
+    process.stdout.write(`${pipelines[pipeline].text}\n`);
     process.stdout.write(`machine: ${cpus().length} cores, load average ${loadavg().map((value) => value.toFixed(1)).join(' ')} before the runs\n`);
     process.stdout.write('workers  threads  clips/s  peak RSS  decode ms  transform ms  wait ms  CPU ms: loader + ffmpeg = total  -> idle-machine ceiling\n');
     for (const threads of threadCounts) {
       for (const workers of workerCounts) {
         const output = await new Promise<string>((resolve, reject) => {
-          execFile(process.execPath, ['--import', 'tsx', script, '--child', '--ann', annFile, '--root', folder, '--workers', String(workers), '--threads', String(threads), '--clips', String(clips)], { encoding: 'utf8', maxBuffer: 1 << 20 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+          execFile(process.execPath, ['--import', 'tsx', script, '--child', '--ann', annFile, '--root', folder, '--workers', String(workers), '--threads', String(threads), '--clips', String(clips), '--pipeline', pipeline], { encoding: 'utf8', maxBuffer: 1 << 20 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
         });
         const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as RunResult;
         const total = result.cpuMsPerClip + result.childCpuMsPerClip;

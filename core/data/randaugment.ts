@@ -280,14 +280,21 @@ function meanLuminance(image: Uint8Array): number {
   return Math.trunc(sum / (image.length / 3) + 0.5);
 }
 
-/** Pillow's Image.blend(a, b, alpha) on bytes: float32 a + alpha * (b - a), truncated, clipped. */
+/**
+ * Pillow's Image.blend(a, b, alpha) on bytes: float32 a + alpha * (b - a), truncated, clipped. The
+ * result depends only on the byte pair, so it is tabulated once (256 x 256) and looked up.
+ */
 function blend(a: Uint8Array, b: Uint8Array, alpha: number): Uint8Array {
   const f = Math.fround(alpha);
-  const out = new Uint8Array(a.length);
-  for (let i = 0; i < a.length; i++) {
-    const value = Math.fround(a[i] + Math.fround(f * (b[i] - a[i])));
-    out[i] = value <= 0 ? 0 : value >= 255 ? 255 : Math.trunc(value);
+  const table = new Uint8Array(256 * 256);
+  for (let x = 0; x < 256; x++) {
+    for (let y = 0; y < 256; y++) {
+      const value = Math.fround(x + Math.fround(f * (y - x)));
+      table[(x << 8) | y] = value <= 0 ? 0 : value >= 255 ? 255 : Math.trunc(value);
+    }
   }
+  const out = new Uint8Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = table[(a[i] << 8) | b[i]];
   return out;
 }
 
@@ -318,25 +325,29 @@ function filterKernel(image: Uint8Array, width: number, height: number, kernel: 
   // taps add nothing to a float sum, so they are left out; a product of a byte and a float32 is
   // exact in double, and one float32 sum of two float32 values is too, so fround after each step
   // gives float32 arithmetic exactly.
-  const rows = Array.from({ length: size }, (_, ky) => {
-    const taps = [...Array(size).keys()].filter((kx) => kernel[ky * size + kx] !== 0);
-    return {
-      offsets: Int32Array.from(taps, (kx) => ((radius - ky) * width + kx - radius) * 3),
-      weights: Float64Array.from(taps, (kx) => f(kernel[ky * size + kx] / scale)),
-    };
-  });
+  const offsets: number[] = [];
+  const weights: number[] = [];
+  const rowEnds = new Int32Array(size);
+  for (let ky = 0; ky < size; ky++) {
+    for (let kx = 0; kx < size; kx++) {
+      if (kernel[ky * size + kx] === 0) continue;
+      offsets.push(((radius - ky) * width + kx - radius) * 3);
+      weights.push(f(kernel[ky * size + kx] / scale));
+    }
+    rowEnds[ky] = offsets.length;
+  }
+  const tapOffsets = Int32Array.from(offsets);
+  const tapWeights = Float64Array.from(weights);
   for (let y = radius; y < height - radius; y++) {
-    for (let x = radius; x < width - radius; x++) {
-      const centre = (y * width + x) * 3;
-      for (let c = centre; c < centre + 3; c++) {
-        let sum = 0;
-        for (const { offsets, weights } of rows) {
-          let rowSum = 0;
-          for (let t = 0; t < offsets.length; t++) rowSum = f(rowSum + f(image[c + offsets[t]] * weights[t]));
-          sum = f(sum + rowSum);
-        }
-        out[c] = clip8(sum);
+    for (let c = (y * width + radius) * 3, end = (y * width + width - radius) * 3; c < end; c++) {
+      let sum = 0;
+      let t = 0;
+      for (let row = 0; row < size; row++) {
+        let rowSum = 0;
+        for (const rowEnd = rowEnds[row]; t < rowEnd; t++) rowSum = f(rowSum + f(image[c + tapOffsets[t]] * tapWeights[t]));
+        sum = f(sum + rowSum);
       }
+      out[c] = clip8(sum);
     }
   }
   return out;
