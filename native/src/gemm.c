@@ -1,8 +1,9 @@
 /* Single-precision GEMM, BLIS-style: B is packed into NR-wide panels and A into MR-tall panels
  * (k-major), so one register-tile micro-kernel serves every transpose combination: transposes
  * are only different strides in the packing loops. The instruction set is chosen at run time;
- * each SIMD kernel is compiled with a per-function target attribute, so the addon itself needs
- * no -mavx flags and still loads on any x86-64. */
+ * each x86 SIMD kernel is compiled with a per-function target attribute, so the addon itself
+ * needs no -mavx flags and still loads on any x86-64. On aarch64 NEON is part of the base
+ * architecture, so its kernel needs no attribute and is always available. */
 #define _GNU_SOURCE
 #include "vswin.h"
 
@@ -13,6 +14,11 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define VSWIN_X86 1
 #include <immintrin.h>
+#endif
+
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define VSWIN_NEON 1
+#include <arm_neon.h>
 #endif
 
 #define KC 256
@@ -120,10 +126,57 @@ __attribute__((target("avx512f"))) static void kernel_avx512(long kc, const floa
 }
 #endif
 
+#ifdef VSWIN_NEON
+/* 12x8 with NEON: 24 accumulators (12 rows x 2 four-float vectors) + 3 A vectors + 2 B vectors =
+ * 29 of the 32 q registers. Each k step loads 5 vectors and issues 24 FMAs, each multiplying a B
+ * vector by one lane of an A vector (vfmaq_laneq_f32), so A needs no separate broadcasts. NR = 8
+ * divides every Swin width (32, 96, 288, 384, 392), so ragged edges fall on rows only, once per
+ * matrix. */
+#define NEON_ROW(i, av, lane)                                \
+  do {                                                       \
+    c##i##0 = vfmaq_laneq_f32(c##i##0, b0, av, lane);        \
+    c##i##1 = vfmaq_laneq_f32(c##i##1, b1, av, lane);        \
+  } while (0)
+#define NEON_STORE(i)                                        \
+  do {                                                       \
+    float *row = c + (i) * ldc;                              \
+    if (accumulate) {                                        \
+      c##i##0 = vaddq_f32(c##i##0, vld1q_f32(row));          \
+      c##i##1 = vaddq_f32(c##i##1, vld1q_f32(row + 4));      \
+    }                                                        \
+    vst1q_f32(row, c##i##0);                                 \
+    vst1q_f32(row + 4, c##i##1);                             \
+  } while (0)
+static void kernel_neon(long kc, const float *a, const float *b, float *c, long ldc, int accumulate) {
+  float32x4_t zero = vdupq_n_f32(0.0f);
+  float32x4_t c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero;
+  float32x4_t c30 = zero, c31 = zero, c40 = zero, c41 = zero, c50 = zero, c51 = zero;
+  float32x4_t c60 = zero, c61 = zero, c70 = zero, c71 = zero, c80 = zero, c81 = zero;
+  float32x4_t c90 = zero, c91 = zero, c100 = zero, c101 = zero, c110 = zero, c111 = zero;
+  for (long p = 0; p < kc; p++) {
+    float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4), a2 = vld1q_f32(a + 8);
+    float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
+    NEON_ROW(0, a0, 0); NEON_ROW(1, a0, 1); NEON_ROW(2, a0, 2); NEON_ROW(3, a0, 3);
+    NEON_ROW(4, a1, 0); NEON_ROW(5, a1, 1); NEON_ROW(6, a1, 2); NEON_ROW(7, a1, 3);
+    NEON_ROW(8, a2, 0); NEON_ROW(9, a2, 1); NEON_ROW(10, a2, 2); NEON_ROW(11, a2, 3);
+    a += 12;
+    b += 8;
+  }
+  NEON_STORE(0); NEON_STORE(1); NEON_STORE(2); NEON_STORE(3); NEON_STORE(4); NEON_STORE(5);
+  NEON_STORE(6); NEON_STORE(7); NEON_STORE(8); NEON_STORE(9); NEON_STORE(10); NEON_STORE(11);
+}
+#undef NEON_ROW
+#undef NEON_STORE
+#endif
+
 static const gemm_isa isa_portable = {"portable", PORTABLE_MR, PORTABLE_NR, 128, 2048, kernel_portable};
 #ifdef VSWIN_X86
 static const gemm_isa isa_avx2 = {"avx2", 6, 16, 144, 2048, kernel_avx2};
 static const gemm_isa isa_avx512 = {"avx512", 14, 32, 168, 2048, kernel_avx512};
+#endif
+#ifdef VSWIN_NEON
+/* MC = 12 tiles (a 144 x 256 A block, 144 KB) and NC = 2048: the same cache budget as AVX2's. */
+static const gemm_isa isa_neon = {"neon", 12, 8, 144, 2048, kernel_neon};
 #endif
 
 static const gemm_isa *selected_isa;
@@ -134,6 +187,9 @@ static int cpu_has(const char *name) {
   if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
   if (strcmp(name, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
+#ifdef VSWIN_NEON
+  if (strcmp(name, "neon") == 0) return 1; /* Advanced SIMD is mandatory in AArch64 */
+#endif
   return strcmp(name, "portable") == 0;
 }
 
@@ -141,6 +197,9 @@ static const gemm_isa *isa_by_name(const char *name) {
 #ifdef VSWIN_X86
   if (strcmp(name, "avx512") == 0) return &isa_avx512;
   if (strcmp(name, "avx2") == 0) return &isa_avx2;
+#endif
+#ifdef VSWIN_NEON
+  if (strcmp(name, "neon") == 0) return &isa_neon;
 #endif
   if (strcmp(name, "portable") == 0) return &isa_portable;
   return NULL;
@@ -165,6 +224,9 @@ static const gemm_isa *current_isa(void) {
   if (override && vswin_gemm_force_isa(override)) return selected_isa;
   if (cpu_has("avx512")) selected_isa = isa_by_name("avx512");
   else if (cpu_has("avx2")) selected_isa = isa_by_name("avx2");
+#ifdef VSWIN_NEON
+  else if (cpu_has("neon")) selected_isa = isa_by_name("neon");
+#endif
   else selected_isa = &isa_portable;
   return selected_isa;
 }

@@ -46,8 +46,9 @@ const char *vswin_gemm_isa(void);
  * kernels follow the same choice, so forcing "portable" tests their fallbacks too. */
 int vswin_isa_is_avx512(void);
 int vswin_isa_is_avx2(void);
-/* Forces an instruction set ("avx512", "avx2", "portable"; returns 0 if this CPU lacks it), or
- * "auto" to go back to the run-time choice. */
+/* Forces an instruction set ("avx512", "avx2" on x86-64, "neon" on aarch64, "portable" anywhere;
+ * returns 0 if this CPU or build lacks it), or "auto" to go back to the run-time choice. The
+ * VSWIN_ISA environment variable names the same choice. */
 int vswin_gemm_force_isa(const char *name);
 
 /* out[i0..] = in[offset + sum(i_d * in_strides[d])], out contiguous over shape. 32-bit elements. */
