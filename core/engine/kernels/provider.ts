@@ -25,7 +25,7 @@ export interface KernelProvider {
   /** settings: lr, beta1, beta2, eps, weightDecay, correction1, correction2Sqrt */
   adamw?(param: Float32Array, grad: Float32Array, expAvg: Float32Array | null, expAvgSq: Float32Array | null, outParam: Float32Array, outExpAvg: Float32Array, outExpAvgSq: Float32Array, settings: Float64Array): void;
   info(): { isa: string; threads: number };
-  /** Forces a matrix micro-kernel family ("avx512", "avx2", "portable") or "auto"; false if the CPU lacks it. */
+  /** Forces a matrix micro-kernel family ("avx512", "avx2", "neon", "portable") or "auto"; false if the CPU lacks it. */
   setIsa?(name: string): boolean;
 }
 

@@ -8,6 +8,8 @@ import { tf } from '../../../core/engine/tf.ts';
 /** The fast tiers every kernel test runs on; native only where the addon is built. */
 export const TIERS = ['native', 'wasm'] as const;
 export type Tier = (typeof TIERS)[number];
+/** The native tier's matrix micro-kernel families on this architecture, best first. */
+export const NATIVE_ISAS: readonly string[] = process.arch === 'arm64' ? ['neon', 'portable'] : ['avx512', 'avx2', 'portable'];
 export const tierMissing = (tier: Tier): boolean => tier === 'native' && !nativeProvider();
 
 export async function useTier(tier: Tier): Promise<void> {

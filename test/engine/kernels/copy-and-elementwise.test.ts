@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activeProvider, uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
 import { tf } from '../../../core/engine/tf.ts';
-import { expectSameOnBoth, seeded, tierMissing, TIERS, useTier } from './compare.ts';
+import { expectSameOnBoth, NATIVE_ISAS, seeded, tierMissing, TIERS, useTier } from './compare.ts';
 const exact = { atol: 0, rtol: 0 };
 
 function tensor(shape: number[], seed: number): tf.Tensor {
@@ -195,7 +195,7 @@ describe.each(TIERS)('%s Add, Sub, Multiply, RealDiv, Erf, Softmax against the c
 
   it.skipIf(tier !== 'native' || tierMissing(tier))('erf and softmax on each instruction set the CPU has', async () => {
     const provider = activeProvider()!;
-    for (const isa of ['avx512', 'avx2', 'portable']) {
+    for (const isa of NATIVE_ISAS) {
       if (!provider.setIsa?.(isa)) continue;
       try {
         await expectSameOnBoth(() => [tensor([3, 1000], 40).mul(4).erf(), tensor([7, 37], 41).mul(8).softmax(), tf.tensor([[1, NaN, 2]]).softmax(), tf.tensor([NaN, Infinity, -Infinity, 0.1]).erf()],

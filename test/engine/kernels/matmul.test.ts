@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activeProvider, uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
 import { tf } from '../../../core/engine/tf.ts';
-import { expectSameOnBoth, seeded, tierMissing, TIERS, useTier } from './compare.ts';
+import { expectSameOnBoth, NATIVE_ISAS, seeded, tierMissing, TIERS, useTier } from './compare.ts';
 const matmulTolerance = { atol: 2e-5, rtol: 2e-5 };
 
 function operand(batch: number[], rows: number, cols: number, transposed: boolean, seed: number): tf.Tensor {
@@ -30,7 +30,7 @@ describe.each(TIERS)('%s BatchMatMul and _FusedMatMul against the cpu backend', 
   });
   afterAll(() => uninstallFastKernels());
 
-  const isas = tier === 'native' ? ['avx512', 'avx2', 'portable'] : ['wasm-simd128'];
+  const isas = tier === 'native' ? [...NATIVE_ISAS] : ['wasm-simd128'];
   it.skipIf(tierMissing(tier)).each(isas)('matMul forward, every transpose combination and shape, %s micro-kernel', async (isa) => {
     const provider = activeProvider()!;
     const detected = provider.info().isa;
