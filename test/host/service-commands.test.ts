@@ -1,15 +1,16 @@
 // The service's command handlers on a real (tiny) workbench home: argument errors name the field and
 // the value, config issues come back as data, model work runs in compute workers, and the functions
 // those workers run (training, comparison, attention, prediction) leave no tensors behind.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { Workbench } from '../../core/host/service/commands.ts';
 import { demoRunConfig, ensureDemoDataset } from '../../core/host/service/demo.ts';
-import { attentionView, compareCheckpoints, predictVideo } from '../../core/host/service/inference.ts';
+import { attentionView, compareCheckpoints, forgetLoadedModel, predictVideo } from '../../core/host/service/inference.ts';
+import { modelCallWorkerStarts } from '../../core/host/service/compute-pool.ts';
 import { runTraining } from '../../core/host/service/training.ts';
 import { TrainControl } from '../../core/train/control.ts';
 import { modelConfigOf } from '../../core/train/run-config.ts';
@@ -137,8 +138,21 @@ describe('model-backed commands', () => {
     expect(view.frames).toHaveLength(8);
     await expect(call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 7 })).rejects.toThrow('attention: block must be 0..1 in stage 0, received 7');
 
-    const prediction = (await call('video.predict', { checkpoint: checkpoints[1], video })) as { top5: { score: number }[] };
+    const prediction = (await call('video.predict', { checkpoint: checkpoints[1], video })) as { top5: { label: string; score: number }[] };
     expect(prediction.top5).toHaveLength(3);
+    // Attention and prediction share one worker that keeps the model; a checkpoint file that
+    // changes on disk is read again (its other weights give other scores).
+    const starts = modelCallWorkerStarts();
+    const copy = join(home, `changing${extname(checkpoints[1])}`);
+    copyFileSync(checkpoints[1], copy);
+    const before = (await call('video.predict', { checkpoint: copy, video })) as typeof prediction;
+    expect(before.top5).toEqual(prediction.top5);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    copyFileSync(checkpoints[0], copy);
+    const after = (await call('video.predict', { checkpoint: copy, video })) as typeof prediction;
+    expect(after.top5).toEqual(((await call('video.predict', { checkpoint: checkpoints[0], video })) as typeof prediction).top5);
+    expect(after.top5).not.toEqual(before.top5);
+    expect(modelCallWorkerStarts()).toBe(starts);
     const multiView = (await call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root, views: { clips: 2, crops: 3 } })) as { checkpoints: { views: { clips: number; crops: number }; confusion: number[][] }[] };
     expect(multiView.checkpoints[0].views).toEqual({ clips: 2, crops: 3 });
     expect(multiView.checkpoints[0].confusion.flat().reduce((a, b) => a + b, 0)).toBe(comparison.videos.length);
@@ -159,6 +173,12 @@ describe('model-backed commands', () => {
     await compareCheckpoints(checkpoints, dataset.valAnn as string, dataset.root, (path) => path, () => undefined, { clips: 2, crops: 1 });
     await attentionView(checkpoints[0], video, 1, 1);
     await predictVideo(checkpoints[0], video, () => undefined);
+    // The model calls keep the last checkpoint's model for the next call: freed here, or when
+    // another checkpoint replaces it, and never more than one.
+    const kept = tf.memory().numTensors;
+    await attentionView(checkpoints[1], video, 0, 1);
+    expect(tf.memory().numTensors).toBe(kept);
+    forgetLoadedModel();
     const seconds = await timeTrainingStep(parseModelConfig(modelConfigOf(config)), { frames: 8, height: 32, width: 32 }, 2);
     expect(seconds).toBeGreaterThan(0);
     expect(tf.memory().numTensors).toBe(before);

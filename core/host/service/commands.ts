@@ -23,7 +23,7 @@ import { WORKBENCH_CLUSTER_COMMAND_NAMES } from '../../protocol/workbench.ts';
 import { ClusterService } from './cluster.ts';
 import { demoDataset, demoRunConfig } from './demo.ts';
 import { measureGflops, TIMED_STEP_LIMIT } from './estimate.ts';
-import { runCompute } from './compute-pool.ts';
+import { runCompute, stopModelCallWorker } from './compute-pool.ts';
 import type { AttentionView, Comparison, Prediction } from '../../protocol/workbench.ts';
 import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
@@ -149,6 +149,7 @@ export class Workbench {
   async close(): Promise<void> {
     await this.cluster.stop();
     await this.training.stopAll();
+    await stopModelCallWorker();
     this.registry.close();
   }
 

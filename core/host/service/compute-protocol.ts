@@ -21,12 +21,13 @@ export type CallTask =
 
 export type ComputeTask = TrainTask | CallTask;
 
-export type ToWorker = { kind: 'start'; backend: string; task: ComputeTask } | { kind: 'control'; command: TrainCommand };
+/** `id` numbers the calls of a worker that serves several (the model-call worker); replies echo it. */
+export type ToWorker = { kind: 'start'; id: number; backend: string; task: ComputeTask } | { kind: 'control'; command: TrainCommand };
 
 export type FromWorker =
   | { kind: 'train-event'; event: TrainEvent }
-  | { kind: 'progress'; done: number; total: number; message: string }
-  | { kind: 'done'; result: unknown }
-  | { kind: 'failed'; message: string };
+  | { kind: 'progress'; id: number; done: number; total: number; message: string }
+  | { kind: 'done'; id: number; result: unknown }
+  | { kind: 'failed'; id: number; message: string };
 
 export type TrainOutcome = TrainResult;

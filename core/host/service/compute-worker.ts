@@ -1,5 +1,6 @@
-// A compute worker: runs one training run or one model call off the service's main thread, so the
-// service keeps answering while the model works, and a crash here ends this job only.
+// A compute worker: runs a training run or model calls off the service's main thread, so the
+// service keeps answering while the model works, and a crash here ends this worker's jobs only.
+// The model-call worker lives on between calls and keeps the last checkpoint's model loaded.
 import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../../engine/backend.ts';
 import { Registry } from '../../registry/registry.ts';
@@ -13,9 +14,9 @@ if (!parentPort) throw new Error('compute-worker.ts runs inside a worker thread 
 const port = parentPort;
 const send = (message: FromWorker) => port.postMessage(message);
 const control = new TrainControl();
-const progress = (done: number, total: number, message: string) => send({ kind: 'progress', done, total, message });
 
 async function start(message: Extract<ToWorker, { kind: 'start' }>): Promise<unknown> {
+  const progress = (done: number, total: number, text: string) => send({ kind: 'progress', id: message.id, done, total, message: text });
   await initBackend(message.backend);
   const task = message.task;
   switch (task.type) {
@@ -46,8 +47,8 @@ port.on('message', (message: ToWorker) => {
   switch (message.kind) {
     case 'start':
       start(message).then(
-        (result) => send({ kind: 'done', result }),
-        (error: unknown) => send({ kind: 'failed', message: error instanceof Error ? error.message : String(error) }),
+        (result) => send({ kind: 'done', id: message.id, result }),
+        (error: unknown) => send({ kind: 'failed', id: message.id, message: error instanceof Error ? error.message : String(error) }),
       );
       return;
     case 'control':

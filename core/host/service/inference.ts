@@ -1,7 +1,8 @@
 // What the UI asks of trained checkpoints: evaluate and compare them, per-block weight change, the
 // attention of one block over its windows, and predictions for one video. Wraps the model, data and
 // eval modules; nothing here changes them.
-import { basename, dirname } from 'node:path';
+import { statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import sharp from 'sharp';
 import { tf } from '../../engine/tf.ts';
 import { createLoader, type Batch } from '../../data/loader.ts';
@@ -42,7 +43,32 @@ export function modelFrom(info: CheckpointInfo): VideoSwin {
   return model;
 }
 
-export function evaluationSpec(info: CheckpointInfo, views: { clips: number; crops: number } = { clips: 1, crops: 1 }): PipelineSpec {
+/**
+ * The model of a checkpoint, kept loaded for the next call (the model-call worker lives on between
+ * calls): the same file (path, size, modification time) is read and built once; another one
+ * replaces it. Callers must not dispose the model.
+ */
+let loaded: { key: string; info: Omit<CheckpointInfo, 'stateDict'>; model: VideoSwin } | null = null;
+
+export function loadedModel(path: string): { info: Omit<CheckpointInfo, 'stateDict'>; model: VideoSwin } {
+  const stat = statSync(path);
+  const key = `${resolve(path)}|${stat.size}|${stat.mtimeMs}`;
+  if (loaded?.key === key) return loaded;
+  loaded?.model.dispose();
+  loaded = null;
+  const { stateDict: _weights, ...info } = readCheckpointInfo(path);
+  const model = modelFrom({ ...info, stateDict: _weights });
+  loaded = { key, info, model };
+  return loaded;
+}
+
+/** Frees the kept model (tests; the worker's end frees it too). */
+export function forgetLoadedModel(): void {
+  loaded?.model.dispose();
+  loaded = null;
+}
+
+export function evaluationSpec(info: Pick<CheckpointInfo, 'pipeline'>, views: { clips: number; crops: number } = { clips: 1, crops: 1 }): PipelineSpec {
   const p = info.pipeline;
   const options = { clipLen: p.clipLen, frameInterval: p.frameInterval, cropSize: p.cropSize, shortSide: p.shortSide };
   if (views.clips === 1 && views.crops === 1) return presetPipeline(p.preset, 'val', options);
@@ -175,7 +201,7 @@ export async function compareCheckpoints(
   };
 }
 
-async function oneClip(info: CheckpointInfo, video: string): Promise<{ batch: Batch; spec: PipelineSpec }> {
+async function oneClip(info: Pick<CheckpointInfo, 'pipeline'>, video: string): Promise<{ batch: Batch; spec: PipelineSpec }> {
   const spec = evaluationSpec(info);
   const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: spec, batchSize: 1, shuffle: false, seed: 0, workers: 1 });
   for await (const batch of loader.epoch(0)) return { batch, spec };
@@ -207,7 +233,7 @@ function topFive(probabilities: ArrayLike<number>, classes: string[]): { label: 
 export const MAX_ATTENTION_VALUES = 4_000_000;
 
 export async function attentionView(checkpoint: string, video: string, stage: number, block: number): Promise<AttentionView> {
-  const info = readCheckpointInfo(checkpoint);
+  const { info, model } = loadedModel(checkpoint);
   const depths = info.config.backbone.depths;
   if (!Number.isInteger(stage) || stage < 0 || stage >= depths.length) throw new Error(`attention: stage must be 0..${depths.length - 1}, received ${stage}`);
   if (!Number.isInteger(block) || block < 0 || block >= depths[stage]) throw new Error(`attention: block must be 0..${depths[stage] - 1} in stage ${stage}, received ${block}`);
@@ -222,95 +248,85 @@ export async function attentionView(checkpoint: string, video: string, stage: nu
   const heads = info.config.backbone.num_heads[stage];
   const count = geometry.windowsPerClip * heads * geometry.tokensPerWindow ** 2;
   if (count > MAX_ATTENTION_VALUES) throw new Error(`attention: stage ${stage} has ${count} attention values for this clip (limit ${MAX_ATTENTION_VALUES}); pick a later stage or a smaller clip`);
-  const model = modelFrom(info);
+  let captured: { geometry: typeof geometry; shifted: boolean } = { geometry, shifted: false };
+  const [logits, probs] = tf.tidy(() => {
+    const result = model.forward(tf.tensor(input, shape, 'float32'), { attention: [{ stage, block }] });
+    const capture = result.attention[0];
+    captured = { geometry: capture.geometry, shifted: capture.shifted };
+    return [result.logits, capture.probs];
+  });
+  let values: Float32Array;
+  let scores: Float32Array;
   try {
-    let captured: { geometry: typeof geometry; shifted: boolean } = { geometry, shifted: false };
-    const [logits, probs] = tf.tidy(() => {
-      const result = model.forward(tf.tensor(input, shape, 'float32'), { attention: [{ stage, block }] });
-      const capture = result.attention[0];
-      captured = { geometry: capture.geometry, shifted: capture.shifted };
-      return [result.logits, capture.probs];
-    });
-    let values: Float32Array;
-    let scores: Float32Array;
-    try {
-      values = (await probs.data()) as Float32Array;
-      scores = (await logits.data()) as Float32Array;
-    } finally {
-      probs.dispose();
-      logits.dispose();
-    }
-    const g = captured.geometry;
-    return {
-      video,
-      frames: await framePngs(input, shape, spec),
-      frameIndices: Array.from({ length: clip[0] }, (_, i) => i),
-      clip,
-      patch: [...info.config.backbone.patch_size] as Triple,
-      stage,
-      block,
-      shifted: captured.shifted,
-      grid: g.grid,
-      window: g.window,
-      shift: g.shift,
-      padded: g.padded,
-      heads,
-      probs: Array.from(values, (v) => Math.round(v * 1e5) / 1e5),
-      tokensPerWindow: g.tokensPerWindow,
-      windowsPerClip: g.windowsPerClip,
-      top5: topFive(softmaxRows(scores, info.config.num_classes), info.classes),
-    };
+    values = (await probs.data()) as Float32Array;
+    scores = (await logits.data()) as Float32Array;
   } finally {
-    model.dispose();
+    probs.dispose();
+    logits.dispose();
   }
+  const g = captured.geometry;
+  return {
+    video,
+    frames: await framePngs(input, shape, spec),
+    frameIndices: Array.from({ length: clip[0] }, (_, i) => i),
+    clip,
+    patch: [...info.config.backbone.patch_size] as Triple,
+    stage,
+    block,
+    shifted: captured.shifted,
+    grid: g.grid,
+    window: g.window,
+    shift: g.shift,
+    padded: g.padded,
+    heads,
+    probs: Array.from(values, (v) => Math.round(v * 1e5) / 1e5),
+    tokensPerWindow: g.tokensPerWindow,
+    windowsPerClip: g.windowsPerClip,
+    top5: topFive(softmaxRows(scores, info.config.num_classes), info.classes),
+  };
 }
 
 /** Top-5 of the whole video and, for videos longer than one clip span, a timeline over sliding clips. */
 export async function predictVideo(checkpoint: string, video: string, progress: (done: number, total: number, message: string) => void): Promise<Prediction> {
-  const info = readCheckpointInfo(checkpoint);
+  const { info, model } = loadedModel(checkpoint);
   const base = evaluationSpec(info);
-  const model = modelFrom(info);
+  const single = await oneClip(info, video);
+  const shape = [1, ...single.batch.shape.slice(1)];
+  const whole = tf.tidy(() => model.forward(tf.tensor(single.batch.input.subarray(0, shape.reduce((a, b) => a * b, 1)), shape, 'float32')).logits);
+  let wholeScores: Float32Array;
   try {
-    const single = await oneClip(info, video);
-    const shape = [1, ...single.batch.shape.slice(1)];
-    const whole = tf.tidy(() => model.forward(tf.tensor(single.batch.input.subarray(0, shape.reduce((a, b) => a * b, 1)), shape, 'float32')).logits);
-    let wholeScores: Float32Array;
-    try {
-      wholeScores = (await whole.data()) as Float32Array;
-    } finally {
-      whole.dispose();
-    }
-    const top5 = topFive(softmaxRows(wholeScores, info.config.num_classes), info.classes);
-    // Sliding clips: the test-mode sampler with several clips spreads them evenly over the video.
-    const span = base.sampling.clipLen * base.sampling.frameInterval;
-    const { probeVideo } = await import('../../data/decode.ts');
-    const probe = await probeVideo(video);
-    const timeline: Prediction['timeline'] = [];
-    if (probe.kind === 'video' && probe.totalFrames >= 2 * span) {
-      const clips = Math.min(16, Math.floor(probe.totalFrames / span));
-      const spec: PipelineSpec = { ...base, sampling: { ...base.sampling, numClips: clips, testMode: true } };
-      const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: spec, batchSize: 1, shuffle: false, seed: 0, workers: 1 });
-      for await (const batch of loader.epoch(0)) {
-        const logits = tf.tidy(() => model.forward(tf.tensor(batch.input, batch.shape, 'float32')).logits);
-        let values: Float32Array;
-        try {
-          values = (await logits.data()) as Float32Array;
-        } finally {
-          logits.dispose();
-        }
-        const probabilities = softmaxRows(values, info.config.num_classes);
-        const classes = info.config.num_classes;
-        const seconds = probe.fps > 0 ? span / probe.fps : 0;
-        for (let c = 0; c < batch.views; c++) {
-          const best = topK(probabilities, c * classes, classes, 1)[0];
-          const start = ((c + 0.5) * probe.durationSeconds) / batch.views - seconds / 2;
-          timeline.push({ start: Math.max(0, Math.round(start * 100) / 100), seconds: Math.round(seconds * 100) / 100, label: info.classes[best] ?? `class ${best}`, score: probabilities[c * classes + best] });
-          progress(c + 1, batch.views, 'timeline');
-        }
+    wholeScores = (await whole.data()) as Float32Array;
+  } finally {
+    whole.dispose();
+  }
+  const top5 = topFive(softmaxRows(wholeScores, info.config.num_classes), info.classes);
+  // Sliding clips: the test-mode sampler with several clips spreads them evenly over the video.
+  const span = base.sampling.clipLen * base.sampling.frameInterval;
+  const { probeVideo } = await import('../../data/decode.ts');
+  const probe = await probeVideo(video);
+  const timeline: Prediction['timeline'] = [];
+  if (probe.kind === 'video' && probe.totalFrames >= 2 * span) {
+    const clips = Math.min(16, Math.floor(probe.totalFrames / span));
+    const spec: PipelineSpec = { ...base, sampling: { ...base.sampling, numClips: clips, testMode: true } };
+    const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: spec, batchSize: 1, shuffle: false, seed: 0, workers: 1 });
+    for await (const batch of loader.epoch(0)) {
+      const logits = tf.tidy(() => model.forward(tf.tensor(batch.input, batch.shape, 'float32')).logits);
+      let values: Float32Array;
+      try {
+        values = (await logits.data()) as Float32Array;
+      } finally {
+        logits.dispose();
+      }
+      const probabilities = softmaxRows(values, info.config.num_classes);
+      const classes = info.config.num_classes;
+      const seconds = probe.fps > 0 ? span / probe.fps : 0;
+      for (let c = 0; c < batch.views; c++) {
+        const best = topK(probabilities, c * classes, classes, 1)[0];
+        const start = ((c + 0.5) * probe.durationSeconds) / batch.views - seconds / 2;
+        timeline.push({ start: Math.max(0, Math.round(start * 100) / 100), seconds: Math.round(seconds * 100) / 100, label: info.classes[best] ?? `class ${best}`, score: probabilities[c * classes + best] });
+        progress(c + 1, batch.views, 'timeline');
       }
     }
-    return { video, top5, timeline };
-  } finally {
-    model.dispose();
   }
+  return { video, top5, timeline };
 }
