@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../core/engine/random.ts';
 import {
@@ -53,17 +55,34 @@ describe('Resize', () => {
     expect(firstChannel(resizeClip(gray([[0, 10, 20, 30], [40, 50, 60, 70]]), 2, 1))).toEqual([25, 45]);
   });
 
-  it('uses the vectorised rounding for the first 16-byte blocks of a row and exact rounding for the tail', () => {
-    // 2 rows (gray 1 over gray 5) -> 5 rows, 6 pixels wide (18 bytes: 0..15 vector path, 16..17 tail).
+  it('rounds like OpenCV in every byte of a row, the tail included', () => {
+    // 2 rows (gray 1 over gray 5) -> 5 rows, 6 pixels wide (18 bytes).
     // Row 3: y = 3.5 * 2/5 - 0.5 = 0.9 (float32) -> weights round(0.1 * 2048) = 205 and 1843.
     // Horizontal pass is the identity: S0 = 1 * 2048, S1 = 5 * 2048.
-    // vector: ((2048 >> 4) * 205 >> 16) + ((10240 >> 4) * 1843 >> 16) = 0 + 17; (17 + 2) >> 2 = 4
-    // tail: (2048 * 205 + 10240 * 1843 + 2^21) >> 22 = 21389312 >> 22 = 5
+    // OpenCV: ((2048 >> 4) * 205 >> 16) + ((10240 >> 4) * 1843 >> 16) = 0 + 17; (17 + 2) >> 2 = 4
+    // (not round(4.6) = 5): cv2.resize of OpenCV 4.6 gives 4 in all 18 bytes, and in all 1800 of
+    // a 600-pixel row.
     const source: Clip = { width: 6, height: 2, frames: [Uint8Array.from({ length: 36 }, (_, i) => (i < 18 ? 1 : 5))] };
     const row3 = resizeClip(source, 6, 5).frames[0].subarray(3 * 18, 4 * 18);
-    expect(Array.from(row3)).toEqual([...new Array(16).fill(4), 5, 5]);
-    // A region keeps each byte's path from its position in the full row.
-    expect(Array.from(resizeClip(source, 6, 5, { left: 4, top: 3, width: 2, height: 1 }).frames[0])).toEqual([4, 4, 4, 4, 5, 5]);
+    expect(Array.from(row3)).toEqual(new Array(18).fill(4));
+    expect(Array.from(resizeClip(source, 6, 5, { left: 4, top: 3, width: 2, height: 1 }).frames[0])).toEqual([4, 4, 4, 4, 4, 4]);
+  });
+
+  it('equals cv2.resize (OpenCV 4.6, INTER_LINEAR) byte for byte', () => {
+    // Written by test/data/golden/make-resize-golden.py with Debian's python3-opencv.
+    const golden = JSON.parse(gunzipSync(readFileSync(new URL('./golden/resize.json.gz', import.meta.url))).toString()) as {
+      cases: { name: string; width: number; height: number; targetWidth: number; targetHeight: number; input: string; output: string }[];
+    };
+    const mismatches: string[] = [];
+    for (const c of golden.cases) {
+      const expected = Buffer.from(c.output, 'base64');
+      const actual = resizeClip({ width: c.width, height: c.height, frames: [new Uint8Array(Buffer.from(c.input, 'base64'))] }, c.targetWidth, c.targetHeight).frames[0];
+      let differing = 0;
+      for (let i = 0; i < expected.length; i++) if (expected[i] !== actual[i]) differing++;
+      if (differing > 0 || expected.length !== actual.length) mismatches.push(`${c.name} ${c.width}x${c.height} -> ${c.targetWidth}x${c.targetHeight}: ${differing} bytes differ`);
+    }
+    expect(golden.cases.length).toBeGreaterThanOrEqual(40);
+    expect(mismatches).toEqual([]);
   });
 
   it('keeps a constant image constant and a same-size resize unchanged', () => {
