@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { ClusterCommandName, ClusterCommands, ClusterEvent, ClusterJobSummary, LaunchArgs, SyncResult } from '../protocol/cluster.ts';
 import { finishedJobStates } from '../protocol/cluster.ts';
+import type { ClusterJobLog } from '../protocol/workbench.ts';
 import type { Registry } from '../registry/registry.ts';
 import { resolveRunConfig } from '../train/run-config.ts';
 import { targetOf } from './backend.ts';
@@ -191,14 +192,8 @@ export function startClusterWatcher(registry: Registry, options: WatcherOptions)
   };
 }
 
-export interface JobLogTail {
-  runId: string;
-  jobId: string;
-  outputFile: string;
-  output: string;
-  engineLogFile: string | null;
-  engineLog: string;
-}
+/** The "open log" view of a job, as the workbench contract defines it. */
+export type JobLogTail = ClusterJobLog;
 
 const decodeTail = (bytes: Uint8Array, cut: boolean): string => {
   const text = new TextDecoder().decode(bytes);

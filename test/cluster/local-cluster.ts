@@ -232,3 +232,21 @@ function stopDaemons(started: { root: string; pids: string[] }): void {
   }
   rmSync(started.root, { recursive: true, force: true });
 }
+
+/**
+ * Annotation files for the stand-in engine, which never opens a video: 16 empty files in 4
+ * classes under WORK/videos, train.txt listing all of them and val.txt the first 4.
+ */
+export function writeStandInDataset(work: string): { train: string; val: string; root: string } {
+  const videos = Array.from({ length: 16 }, (_, i) => `class${i % 4}/video${i}.mp4 ${i % 4}`);
+  const train = join(work, 'train.txt');
+  const val = join(work, 'val.txt');
+  writeFileSync(train, `${videos.join('\n')}\n`);
+  writeFileSync(val, `${videos.slice(0, 4).join('\n')}\n`);
+  for (const line of videos) {
+    const path = join(work, 'videos', line.split(' ')[0]);
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, '');
+  }
+  return { train, val, root: join(work, 'videos') };
+}

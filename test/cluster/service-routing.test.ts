@@ -5,7 +5,7 @@
 // restart of the service the watcher re-attaches a running job.
 // Skipped, with the reason printed, only when the daemons cannot start here.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ import { parseModelConfig } from '../../core/model/config.ts';
 import { modelConfigOf, resolveRunConfig } from '../../core/train/run-config.ts';
 import type { ClusterEvent, ClusterJob, LaunchPreview, PreflightReport, PulledCheckpoint, SyncResult } from '../../core/protocol/cluster.ts';
 import type { CheckpointSummary, ClusterJobLog, ClusterJobRow, RunCurves, ServiceMessage } from '../../core/protocol/workbench.ts';
-import { clusterUnavailableReason, startLocalCluster, type LocalCluster } from './local-cluster.ts';
+import { clusterUnavailableReason, startLocalCluster, writeStandInDataset, type LocalCluster } from './local-cluster.ts';
 
 const unavailable = clusterUnavailableReason();
 if (unavailable) console.warn(`[cluster service routing] skipped: ${unavailable}`);
@@ -77,14 +77,7 @@ describe.skipIf(unavailable !== null)('the workbench service drives a real Slurm
     work = mkdtempSync(join(tmpdir(), 'vswin-service-routing-'));
     const python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
     cluster = await startLocalCluster();
-    const videos = Array.from({ length: 16 }, (_, i) => `class${i % 4}/video${i}.mp4 ${i % 4}`);
-    writeFileSync(join(work, 'train.txt'), `${videos.join('\n')}\n`);
-    writeFileSync(join(work, 'val.txt'), `${videos.slice(0, 4).join('\n')}\n`);
-    for (const line of videos) {
-      const path = join(work, 'videos', line.split(' ')[0]);
-      mkdirSync(join(path, '..'), { recursive: true });
-      writeFileSync(path, '');
-    }
+    writeStandInDataset(work);
     config = { extends: 'k400-swin-t', model: { variant: 'micro', num_classes: 4 }, data: { train_ann: join(work, 'train.txt'), val_ann: join(work, 'val.txt'), root: join(work, 'videos') }, epochs: 2, batch_size: 1, update_interval: 1, evaluation: { interval: 1 } };
     const keys = [...recognizerKeys(parseModelConfig(modelConfigOf(resolveRunConfig(config, work))))].map(([key, spec]) => [key, spec.shape]);
     writeFileSync(join(work, 'keys.json'), JSON.stringify(keys));

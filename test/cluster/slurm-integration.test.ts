@@ -2,7 +2,7 @@
 // training script (stand-in/engine/tools/train.py) in place of mmaction2. Skipped, with the reason
 // printed, only when the daemons cannot start here (not root, packages missing).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ import { readCheckpointInfo } from '../../core/host/service/inference.ts';
 import { modelConfigOf, resolveRunConfig, type RunConfig } from '../../core/train/run-config.ts';
 import type { ClusterEvent, ClusterSettingsInput, JobState } from '../../core/protocol/cluster.ts';
 import { finishedJobStates } from '../../core/protocol/cluster.ts';
-import { clusterUnavailableReason, startLocalCluster, type LocalCluster } from './local-cluster.ts';
+import { clusterUnavailableReason, startLocalCluster, writeStandInDataset, type LocalCluster } from './local-cluster.ts';
 
 const unavailable = clusterUnavailableReason();
 if (unavailable) console.warn(`[cluster integration] skipped: ${unavailable}`);
@@ -74,14 +74,7 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     work = mkdtempSync(join(tmpdir(), 'vswin-cluster-test-'));
     python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
     cluster = await startLocalCluster();
-    const videos = Array.from({ length: 16 }, (_, i) => `class${i % 4}/video${i}.mp4 ${i % 4}`);
-    writeFileSync(join(work, 'train.txt'), `${videos.join('\n')}\n`);
-    writeFileSync(join(work, 'val.txt'), `${videos.slice(0, 4).join('\n')}\n`);
-    for (const line of videos) {
-      const path = join(work, 'videos', line.split(' ')[0]);
-      mkdirSync(join(path, '..'), { recursive: true });
-      writeFileSync(path, '');
-    }
+    writeStandInDataset(work);
     baseConfig = resolveRunConfig(
       { extends: 'k400-swin-t', model: { variant: 'micro', num_classes: 4 }, data: { train_ann: 'train.txt', val_ann: 'val.txt', root: 'videos' }, epochs: 3, batch_size: 1, update_interval: 1, evaluation: { interval: 1 } },
       work,
