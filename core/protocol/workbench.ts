@@ -163,7 +163,13 @@ export interface Comparison {
   weightChange: { stages: number[][]; labels: string[] };
 }
 
+/**
+ * One block's window geometry over the first clip of a video, with the frames and the clip's top-5.
+ * The attention itself stays in the service (it can be hundreds of MB for a real model's first
+ * stage); `attention.window` returns one window of it.
+ */
 export interface AttentionView {
+  checkpoint: string;
   video: string;
   frames: string[];
   frameIndices: number[];
@@ -177,11 +183,22 @@ export interface AttentionView {
   shift: Triple;
   padded: Triple;
   heads: number;
-  /** probs[window][head][query][key] flattened, windows (d, h, w) row-major over the padded grid. */
-  probs: number[];
   tokensPerWindow: number;
+  /** Windows of the padded grid, numbered (d, h, w) row-major. */
   windowsPerClip: number;
   top5: { label: string; score: number }[];
+}
+
+/** The attention of one window of an `AttentionView`'s block. */
+export interface AttentionWindow {
+  stage: number;
+  block: number;
+  window: number;
+  heads: number;
+  tokensPerWindow: number;
+  windowsPerClip: number;
+  /** probs[head][query][key] flattened (heads x N x N); each query row sums to 1. */
+  probs: number[];
 }
 
 export interface Prediction {
@@ -212,6 +229,7 @@ export interface WorkbenchCommands {
   /** views: clips x crops per video, softmax averaged (default 1 x 1, the validation protocol). */
   'compare.checkpoints': { args: { checkpoints: string[]; annFile: string; root: string; views?: { clips: number; crops: 1 | 3 } }; result: Comparison };
   'attention.view': { args: { checkpoint: string; video: string; stage: number; block: number }; result: AttentionView };
+  'attention.window': { args: { checkpoint: string; video: string; stage: number; block: number; window: number }; result: AttentionWindow };
   'video.predict': { args: { checkpoint: string; video: string }; result: Prediction };
 }
 
@@ -309,6 +327,6 @@ export type ServiceMessage =
 export const COMMAND_NAMES: readonly CommandName[] = [
   'settings.get', 'fs.list', 'datasets.list', 'datasets.scan', 'datasets.write', 'datasets.check', 'datasets.videos', 'datasets.preview',
   'config.presets', 'config.validate', 'train.start', 'train.control', 'train.resume', 'runs.list', 'runs.curves', 'runs.csv',
-  'runs.checkpoints', 'compare.checkpoints', 'attention.view', 'video.predict',
+  'runs.checkpoints', 'compare.checkpoints', 'attention.view', 'attention.window', 'video.predict',
   ...WORKBENCH_CLUSTER_COMMAND_NAMES,
 ];

@@ -98,9 +98,10 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   const frames = strip.getByRole('button');
   await expect(frames.count()).resolves.toBe(8);
   await frames.nth(2).click({ position: { x: 70, y: 40 } });
+  // The page fetches the clicked query's window from the service (attention.window), then paints it.
   const summary = page.getByTestId('heatmap-summary');
   await summary.waitFor();
-  await expect(summary.innerText()).resolves.toMatch(/over 32 tokens of its window/);
+  await expect(summary.innerText()).resolves.toMatch(/over 32 tokens of its window \(window \d+ of \d+\)/);
   await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(1, 2, 4)');
   const painted = await frames.nth(2).locator('canvas').evaluate((canvas) => {
     const context = (canvas as HTMLCanvasElement).getContext('2d') as CanvasRenderingContext2D;
@@ -119,6 +120,8 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   await page.keyboard.press('ArrowLeft');
   await page.keyboard.press('ArrowUp');
   await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(3, 3, 3)');
+  // The heatmap follows the keyboard too (its window is fetched when it is not the one held).
+  await page.waitForFunction(() => document.querySelector('[data-testid="heatmap-summary"]')?.textContent?.includes('token (3, 3, 3)'));
   expect(browser.errors).toEqual([]);
 });
 

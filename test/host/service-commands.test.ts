@@ -3,20 +3,21 @@
 // those workers run (training, comparison, attention, prediction) leave no tensors behind.
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { Workbench } from '../../core/host/service/commands.ts';
 import { demoRunConfig, ensureDemoDataset } from '../../core/host/service/demo.ts';
-import { attentionView, compareCheckpoints, forgetLoadedModel, predictVideo } from '../../core/host/service/inference.ts';
+import { attentionView, attentionWindow, compareCheckpoints, evaluationSpec, forgetLoadedModel, keptAttentionCapture, loadedModel, predictVideo } from '../../core/host/service/inference.ts';
+import { createLoader } from '../../core/data/loader.ts';
 import { modelCallWorkerStarts } from '../../core/host/service/compute-pool.ts';
 import { runTraining } from '../../core/host/service/training.ts';
 import { TrainControl } from '../../core/train/control.ts';
 import { modelConfigOf } from '../../core/train/run-config.ts';
 import { parseModelConfig } from '../../core/model/config.ts';
 import { timeTrainingStep } from '../../core/host/service/estimate.ts';
-import type { DatasetRef, WorkbenchEvent } from '../../core/protocol/workbench.ts';
+import type { AttentionView, AttentionWindow, DatasetRef, WorkbenchEvent } from '../../core/protocol/workbench.ts';
 
 let home: string;
 let workbench: Workbench;
@@ -24,6 +25,33 @@ let dataset: DatasetRef;
 const events: WorkbenchEvent[] = [];
 const context = { jobId: 'test', progress: () => undefined, emit: (event: WorkbenchEvent) => events.push(event) };
 const call = (command: string, args: unknown) => workbench.dispatch(command, args, context);
+
+/** Each query row of a window's probs[head][query][key] sums to 1 (the masked keys get ~0). */
+function expectRowsSumToOne(window: Pick<AttentionWindow, 'probs' | 'heads' | 'tokensPerWindow'>) {
+  const n = window.tokensPerWindow;
+  expect(window.probs).toHaveLength(window.heads * n * n);
+  for (let row = 0; row < window.heads * n; row++) {
+    const sum = window.probs.slice(row * n, (row + 1) * n).reduce((a, b) => a + b, 0);
+    expect(Math.abs(sum - 1), `row ${row}`).toBeLessThan(1e-3);
+  }
+}
+
+/** The full attention capture of one block, computed here with the model's forward (as the service's attention does). */
+async function fullCapture(checkpoint: string, video: string, stage: number, block: number): Promise<Float32Array> {
+  const { info, model } = loadedModel(checkpoint);
+  const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: evaluationSpec(info), batchSize: 1, shuffle: false, seed: 0, workers: 1 });
+  for await (const batch of loader.epoch(0)) {
+    const shape = [1, ...batch.shape.slice(1)];
+    const input = batch.input.subarray(0, shape.reduce((a, b) => a * b, 1));
+    const probs = tf.tidy(() => model.forward(tf.tensor(input, shape, 'float32'), { attention: [{ stage, block }] }).attention[0].probs);
+    try {
+      return (await probs.data()) as Float32Array;
+    } finally {
+      probs.dispose();
+    }
+  }
+  throw new Error(`${video}: no clip`);
+}
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -128,15 +156,31 @@ describe('model-backed commands', () => {
     expect(comparison.weightChange.stages.flat().every((v) => v > 0)).toBe(true);
 
     const video = join(dataset.root, (await call('datasets.videos', { annFile: dataset.valAnn, root: dataset.root }) as { path: string }[])[0].path.split('/videos/')[1]);
-    const view = (await call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 1 })) as { probs: number[]; windowsPerClip: number; heads: number; tokensPerWindow: number; shifted: boolean; frames: string[] };
+    const view = (await call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 1 })) as AttentionView;
     expect(view.shifted).toBe(true);
-    expect(view.probs).toHaveLength(view.windowsPerClip * view.heads * view.tokensPerWindow ** 2);
-    // Each query's attention over its window sums to 1 (the masked keys get ~0).
-    const n = view.tokensPerWindow;
-    const row = view.probs.slice(0, n).reduce((a, b) => a + b, 0);
-    expect(row).toBeCloseTo(1, 3);
+    // The view carries the geometry, not the attention: that stays in the worker, one window per call.
+    expect(view).not.toHaveProperty('probs');
+    expect(view.checkpoint).toBe(checkpoints[1]);
     expect(view.frames).toHaveLength(8);
+    expect(view.windowsPerClip).toBeGreaterThan(1);
+    const args = { checkpoint: checkpoints[1], video, stage: 0, block: 1 };
+    const last = (await call('attention.window', { ...args, window: view.windowsPerClip - 1 })) as AttentionWindow;
+    expect(last).toMatchObject({ stage: 0, block: 1, window: view.windowsPerClip - 1, heads: view.heads, tokensPerWindow: view.tokensPerWindow, windowsPerClip: view.windowsPerClip });
+    expectRowsSumToOne(last);
+    const first = (await call('attention.window', { ...args, window: 0 })) as AttentionWindow;
+    expectRowsSumToOne(first);
+    expect(first.probs).not.toEqual(last.probs);
+    // A block that is not the kept one is computed first.
+    const other = (await call('attention.window', { ...args, block: 0, window: 0 })) as AttentionWindow;
+    expectRowsSumToOne(other);
+    expect(other.probs).not.toEqual(first.probs);
+    await expect(call('attention.window', { ...args, window: view.windowsPerClip })).rejects.toThrow(
+      `attention.window: window must be an integer in [0, ${view.windowsPerClip}) for stage 0 of this clip, received ${view.windowsPerClip}`,
+    );
+    await expect(call('attention.window', { ...args, window: -1 })).rejects.toThrow(/attention\.window: window: .*received -1/);
+    await expect(call('attention.window', { ...args, window: 1.5 })).rejects.toThrow(/attention\.window: window: .*received 1\.5/);
     await expect(call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 7 })).rejects.toThrow('attention: block must be 0..1 in stage 0, received 7');
+    await expect(call('attention.window', { ...args, block: 7, window: 0 })).rejects.toThrow('attention: block must be 0..1 in stage 0, received 7');
 
     const prediction = (await call('video.predict', { checkpoint: checkpoints[1], video })) as { top5: { label: string; score: number }[] };
     expect(prediction.top5).toHaveLength(3);
@@ -176,9 +220,32 @@ describe('model-backed commands', () => {
     // The model calls keep the last checkpoint's model for the next call: freed here, or when
     // another checkpoint replaces it, and never more than one.
     const kept = tf.memory().numTensors;
+    const view = await attentionView(checkpoints[1], video, 0, 1);
+    expect(tf.memory().numTensors).toBe(kept);
+    // The block's attention is kept as host memory for the window calls, and only that one.
+    const size = view.heads * view.tokensPerWindow ** 2;
+    expect(keptAttentionCapture()).toEqual({ checkpoint: checkpoints[1], video, stage: 0, block: 1, values: view.windowsPerClip * size });
+    // Each window equals its slice of the full capture, computed here with the model's forward.
+    const full = await fullCapture(checkpoints[1], video, 0, 1);
+    expect(full.length).toBe(view.windowsPerClip * size);
+    for (let w = 0; w < view.windowsPerClip; w++) {
+      const window = await attentionWindow(checkpoints[1], video, 0, 1, w);
+      expectRowsSumToOne(window);
+      const expected = full.subarray(w * size, (w + 1) * size);
+      const worst = window.probs.reduce((max, v, i) => Math.max(max, Math.abs(v - expected[i])), 0);
+      expect(worst, `window ${w}`).toBeLessThanOrEqual(6e-6);
+    }
+    expect(tf.memory().numTensors).toBe(kept);
+    // Another block replaces the capture; another checkpoint drops it with the model.
+    await attentionWindow(checkpoints[1], video, 1, 0, 0);
+    expect(keptAttentionCapture()).toMatchObject({ stage: 1, block: 0 });
+    await predictVideo(checkpoints[0], video, () => undefined);
+    expect(keptAttentionCapture()).toBeNull();
     await attentionView(checkpoints[1], video, 0, 1);
+    expect(keptAttentionCapture()).not.toBeNull();
     expect(tf.memory().numTensors).toBe(kept);
     forgetLoadedModel();
+    expect(keptAttentionCapture()).toBeNull();
     const seconds = await timeTrainingStep(parseModelConfig(modelConfigOf(config)), { frames: 8, height: 32, width: 32 }, 2);
     expect(seconds).toBeGreaterThan(0);
     expect(tf.memory().numTensors).toBe(before);

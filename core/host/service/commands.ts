@@ -24,7 +24,7 @@ import { ClusterService } from './cluster.ts';
 import { demoDataset, demoRunConfig } from './demo.ts';
 import { measureGflops, TIMED_STEP_LIMIT } from './estimate.ts';
 import { runCompute, stopModelCallWorker } from './compute-pool.ts';
-import type { AttentionView, Comparison, Prediction } from '../../protocol/workbench.ts';
+import type { AttentionView, AttentionWindow, Comparison, Prediction } from '../../protocol/workbench.ts';
 import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
 
@@ -414,6 +414,15 @@ export class Workbench {
     'attention.view': async (raw) => {
       const args = parseArgs('attention.view', z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video'), stage: z.number().int().min(0), block: z.number().int().min(0) }), raw);
       return runCompute<AttentionView>({ type: 'attention', ...args }).done;
+    },
+
+    'attention.window': async (raw) => {
+      const args = parseArgs(
+        'attention.window',
+        z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video'), stage: z.number().int().min(0), block: z.number().int().min(0), window: z.number().int().min(0) }),
+        raw,
+      );
+      return runCompute<AttentionWindow>({ type: 'attention-window', ...args }).done;
     },
 
     'video.predict': async (raw, context) => {

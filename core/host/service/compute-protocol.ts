@@ -16,6 +16,7 @@ export interface TrainTask {
 export type CallTask =
   | { type: 'compare'; checkpoints: string[]; annFile: string; root: string; views?: { clips: number; crops: number } }
   | { type: 'attention'; checkpoint: string; video: string; stage: number; block: number }
+  | { type: 'attention-window'; checkpoint: string; video: string; stage: number; block: number; window: number }
   | { type: 'predict'; checkpoint: string; video: string }
   | { type: 'time-step'; config: ModelConfig; clip: { frames: number; height: number; width: number }; batch: number };
 

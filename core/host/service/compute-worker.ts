@@ -6,7 +6,7 @@ import { initBackend } from '../../engine/backend.ts';
 import { Registry } from '../../registry/registry.ts';
 import { TrainControl } from '../../train/control.ts';
 import type { FromWorker, ToWorker } from './compute-protocol.ts';
-import { attentionView, compareCheckpoints, predictVideo } from './inference.ts';
+import { attentionView, attentionWindow, compareCheckpoints, predictVideo } from './inference.ts';
 import { runTraining } from './training.ts';
 import { timeTrainingStep } from './estimate.ts';
 
@@ -32,6 +32,8 @@ async function start(message: Extract<ToWorker, { kind: 'start' }>): Promise<unk
       return compareCheckpoints(task.checkpoints, task.annFile, task.root, (path) => `/media?path=${encodeURIComponent(path)}`, progress, task.views);
     case 'attention':
       return attentionView(task.checkpoint, task.video, task.stage, task.block);
+    case 'attention-window':
+      return attentionWindow(task.checkpoint, task.video, task.stage, task.block, task.window);
     case 'predict':
       return predictVideo(task.checkpoint, task.video, progress);
     case 'time-step':

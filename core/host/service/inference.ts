@@ -15,7 +15,7 @@ import { VideoSwin, createVideoSwin } from '../../model/video-swin.ts';
 import { stageGeometry, patchGrid, mergedGrid, type Triple } from '../../model/geometry.ts';
 import { loadCheckpoint } from '../../model/weights/checkpoint.ts';
 import type { TensorMap } from '../../model/weights/types.ts';
-import type { AttentionView, CheckpointEvaluation, Comparison, Prediction } from '../../protocol/workbench.ts';
+import type { AttentionView, AttentionWindow, CheckpointEvaluation, Comparison, Prediction } from '../../protocol/workbench.ts';
 
 /** What a checkpoint needs to be used: the model config, class names and the clip recipe it was trained with. */
 export interface CheckpointInfo {
@@ -50,20 +50,28 @@ export function modelFrom(info: CheckpointInfo): VideoSwin {
  */
 let loaded: { key: string; info: Omit<CheckpointInfo, 'stateDict'>; model: VideoSwin } | null = null;
 
-export function loadedModel(path: string): { info: Omit<CheckpointInfo, 'stateDict'>; model: VideoSwin } {
+/** A file's identity for the kept model and attention: path, size and modification time. */
+function fileKey(path: string): string {
   const stat = statSync(path);
-  const key = `${resolve(path)}|${stat.size}|${stat.mtimeMs}`;
+  return `${resolve(path)}|${stat.size}|${stat.mtimeMs}`;
+}
+
+export function loadedModel(path: string): { key: string; info: Omit<CheckpointInfo, 'stateDict'>; model: VideoSwin } {
+  const key = fileKey(path);
   if (loaded?.key === key) return loaded;
   loaded?.model.dispose();
   loaded = null;
+  // The kept attention belongs to the model being replaced.
+  forgetAttentionCapture();
   const { stateDict: _weights, ...info } = readCheckpointInfo(path);
   const model = modelFrom({ ...info, stateDict: _weights });
   loaded = { key, info, model };
   return loaded;
 }
 
-/** Frees the kept model (tests; the worker's end frees it too). */
+/** Frees the kept model and the kept attention capture (tests; the worker's end frees them too). */
 export function forgetLoadedModel(): void {
+  forgetAttentionCapture();
   loaded?.model.dispose();
   loaded = null;
 }
@@ -229,14 +237,58 @@ function topFive(probabilities: ArrayLike<number>, classes: string[]): { label: 
   return topK(probabilities, 0, classes.length, 5).map((c) => ({ label: classes[c] ?? `class ${c}`, score: probabilities[c] }));
 }
 
-/** Largest attention array sent to the UI (floats); bigger blocks must be viewed at a later stage. */
-export const MAX_ATTENTION_VALUES = 4_000_000;
+/**
+ * Largest attention capture kept in the model-call worker (floats; 160M = 640 MB). It covers the
+ * first stage of real models: Swin-T at 32x224 (128 windows x 3 heads x 392^2 = 59M) and Swin-B
+ * (4 heads, 79M). The UI fetches one window of it at a time (`attentionWindow`).
+ */
+export const MAX_ATTENTION_CAPTURE_VALUES = 160_000_000;
 
-export async function attentionView(checkpoint: string, video: string, stage: number, block: number): Promise<AttentionView> {
-  const { info, model } = loadedModel(checkpoint);
+/** The view of a capture without its frame images (those are made once, for `attentionView`). */
+type CaptureMeta = Omit<AttentionView, 'frames'>;
+
+/**
+ * The last attention capture: probs[window][head][query][key] of one block for one clip, as host
+ * memory (the tensors are disposed). Keyed by the checkpoint file (as the kept model), the video
+ * file, the stage and the block; a new capture replaces it.
+ */
+let captured: { key: string; meta: CaptureMeta; probs: Float32Array } | null = null;
+
+/** Frees the kept attention capture. */
+export function forgetAttentionCapture(): void {
+  captured = null;
+}
+
+/** What the worker keeps (tests): the capture's block and size, or null. */
+export function keptAttentionCapture(): { checkpoint: string; video: string; stage: number; block: number; values: number } | null {
+  if (!captured) return null;
+  return { checkpoint: captured.meta.checkpoint, video: captured.meta.video, stage: captured.meta.stage, block: captured.meta.block, values: captured.probs.length };
+}
+
+function captureKey(modelKey: string, video: string, stage: number, block: number): string {
+  let videoKey: string;
+  try {
+    videoKey = fileKey(video);
+  } catch {
+    // A missing video is reported by the decoder with its own words.
+    videoKey = resolve(video);
+  }
+  return `${modelKey}#${videoKey}#${stage}.${block}`;
+}
+
+function checkStageBlock(info: Omit<CheckpointInfo, 'stateDict'>, stage: number, block: number): void {
   const depths = info.config.backbone.depths;
   if (!Number.isInteger(stage) || stage < 0 || stage >= depths.length) throw new Error(`attention: stage must be 0..${depths.length - 1}, received ${stage}`);
   if (!Number.isInteger(block) || block < 0 || block >= depths[stage]) throw new Error(`attention: block must be 0..${depths[stage] - 1} in stage ${stage}, received ${block}`);
+}
+
+/** Runs the model on the first clip of `video`, keeps the block's attention and returns the clip's input. */
+async function captureAttention(checkpoint: string, video: string, stage: number, block: number): Promise<{ meta: CaptureMeta; probs: Float32Array; input: Float32Array; shape: number[]; spec: PipelineSpec }> {
+  const { key: modelKey, info, model } = loadedModel(checkpoint);
+  checkStageBlock(info, stage, block);
+  const key = captureKey(modelKey, video, stage, block);
+  // Free the previous capture before the model runs: only one is ever held.
+  captured = null;
   const { batch, spec } = await oneClip(info, video);
   const shape = [1, ...batch.shape.slice(1)];
   const input = batch.input.subarray(0, shape.reduce((a, b) => a * b, 1));
@@ -247,12 +299,16 @@ export async function attentionView(checkpoint: string, video: string, stage: nu
   const geometry = stageGeometry(grid, info.config.backbone.window_size);
   const heads = info.config.backbone.num_heads[stage];
   const count = geometry.windowsPerClip * heads * geometry.tokensPerWindow ** 2;
-  if (count > MAX_ATTENTION_VALUES) throw new Error(`attention: stage ${stage} has ${count} attention values for this clip (limit ${MAX_ATTENTION_VALUES}); pick a later stage or a smaller clip`);
-  let captured: { geometry: typeof geometry; shifted: boolean } = { geometry, shifted: false };
+  if (count > MAX_ATTENTION_CAPTURE_VALUES) {
+    throw new Error(
+      `attention: stage ${stage} has ${count} attention values for this clip (${geometry.windowsPerClip} windows x ${heads} heads x ${geometry.tokensPerWindow}^2), above the limit of ${MAX_ATTENTION_CAPTURE_VALUES} kept in memory; pick a later stage or a smaller clip`,
+    );
+  }
+  let found: { geometry: typeof geometry; shifted: boolean } = { geometry, shifted: false };
   const [logits, probs] = tf.tidy(() => {
     const result = model.forward(tf.tensor(input, shape, 'float32'), { attention: [{ stage, block }] });
     const capture = result.attention[0];
-    captured = { geometry: capture.geometry, shifted: capture.shifted };
+    found = { geometry: capture.geometry, shifted: capture.shifted };
     return [result.logits, capture.probs];
   });
   let values: Float32Array;
@@ -264,26 +320,51 @@ export async function attentionView(checkpoint: string, video: string, stage: nu
     probs.dispose();
     logits.dispose();
   }
-  const g = captured.geometry;
-  return {
+  const g = found.geometry;
+  const meta: CaptureMeta = {
+    checkpoint,
     video,
-    frames: await framePngs(input, shape, spec),
     frameIndices: Array.from({ length: clip[0] }, (_, i) => i),
     clip,
     patch: [...info.config.backbone.patch_size] as Triple,
     stage,
     block,
-    shifted: captured.shifted,
+    shifted: found.shifted,
     grid: g.grid,
     window: g.window,
     shift: g.shift,
     padded: g.padded,
     heads,
-    probs: Array.from(values, (v) => Math.round(v * 1e5) / 1e5),
     tokensPerWindow: g.tokensPerWindow,
     windowsPerClip: g.windowsPerClip,
     top5: topFive(softmaxRows(scores, info.config.num_classes), info.classes),
   };
+  captured = { key, meta, probs: values };
+  return { meta, probs: values, input, shape, spec };
+}
+
+/**
+ * Runs the model once on the first clip of `video` and returns the block's window geometry, the
+ * frames and the clip's top-5; the attention itself stays in this thread for `attentionWindow`.
+ */
+export async function attentionView(checkpoint: string, video: string, stage: number, block: number): Promise<AttentionView> {
+  const { meta, input, shape, spec } = await captureAttention(checkpoint, video, stage, block);
+  return { ...meta, frames: await framePngs(input, shape, spec) };
+}
+
+/** The attention of one window (heads x N x N) from the kept capture, running the model first when it is not kept. */
+export async function attentionWindow(checkpoint: string, video: string, stage: number, block: number, window: number): Promise<AttentionWindow> {
+  const { key: modelKey, info } = loadedModel(checkpoint);
+  checkStageBlock(info, stage, block);
+  const key = captureKey(modelKey, video, stage, block);
+  const kept = captured?.key === key ? captured : await captureAttention(checkpoint, video, stage, block);
+  const { heads, tokensPerWindow: n, windowsPerClip } = kept.meta;
+  if (!Number.isInteger(window) || window < 0 || window >= windowsPerClip) {
+    throw new Error(`attention.window: window must be an integer in [0, ${windowsPerClip}) for stage ${stage} of this clip, received ${window}`);
+  }
+  const size = heads * n * n;
+  const slice = kept.probs.subarray(window * size, (window + 1) * size);
+  return { stage, block, window, heads, tokensPerWindow: n, windowsPerClip, probs: Array.from(slice, (v) => Math.round(v * 1e5) / 1e5) };
 }
 
 /** Top-5 of the whole video and, for videos longer than one clip span, a timeline over sliding clips. */

@@ -1,12 +1,14 @@
 // Attention windows: a checkpoint and a video; the sampled frames as a strip; the 3-D window grid of
 // a stage over them (regular or shifted; the frame border colour is the temporal window); click a
 // patch to see that token's attention over its window, per head or averaged; the clip's top-5.
+// The service keeps the block's attention; the page fetches the clicked query's window only, and
+// keeps the last one fetched so clicks inside the same window need no call.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { ErrorText, percent, useCheckpoints } from '../../app/components.tsx';
 import { useCommand } from '../../app/use-command.ts';
 import { bridge } from '../../bridge/client.ts';
 import { useWorkbench } from '../../state/store.ts';
-import type { AttentionView, Triple } from '../../../core/protocol/workbench.ts';
+import type { AttentionView, AttentionWindow, Triple } from '../../../core/protocol/workbench.ts';
 import { attentionRow, boundaries, placeOf, tokenAt } from './window-math.ts';
 
 const SCALE = 4;
@@ -67,6 +69,11 @@ export function AttentionPage() {
   const [query, setQuery] = useState<Triple | null>(null);
   const command = useCommand('attention.view');
   const dataset = datasets[0];
+  // The last window fetched (for the view it belongs to), the window being fetched and its error.
+  const [fetched, setFetched] = useState<{ view: AttentionView; data: AttentionWindow } | null>(null);
+  const [loading, setLoading] = useState<number | null>(null);
+  const [windowError, setWindowError] = useState<string | null>(null);
+  const latestRequest = useRef(0);
 
   useEffect(() => {
     if (!dataset) return;
@@ -79,17 +86,40 @@ export function AttentionPage() {
   const chosenCheckpoint = checkpoint || checkpoints[checkpoints.length - 1]?.path || '';
   const chosenVideo = video || videos[0]?.path || '';
 
+  const place = useMemo(() => (view && query ? placeOf(view, query) : null), [view, query]);
+  const wanted = place?.window ?? null;
+  const held = fetched && fetched.view === view && fetched.data.window === wanted ? fetched.data : null;
+
+  useEffect(() => {
+    if (!view || wanted === null || held) return;
+    // Only the answer to the latest request is shown (the user may click on before it arrives).
+    const request = ++latestRequest.current;
+    setLoading(wanted);
+    setWindowError(null);
+    bridge()
+      .call('attention.window', { checkpoint: view.checkpoint, video: view.video, stage: view.stage, block: view.block, window: wanted })
+      .then((data) => {
+        if (request !== latestRequest.current) return;
+        setFetched({ view, data });
+        setLoading(null);
+      })
+      .catch((failure: unknown) => {
+        if (request !== latestRequest.current) return;
+        setWindowError(failure instanceof Error ? failure.message : String(failure));
+        setLoading(null);
+      });
+  }, [view, wanted, held]);
+
   const heat = useMemo(() => {
-    if (!view || !query) return null;
-    const place = placeOf(view, query);
-    const row = attentionRow(view, place, head);
+    if (!view || !place || !held) return null;
+    const row = attentionRow(held, place, head);
     const map = new Map<string, number>();
     row.forEach((value, slot) => {
       const token = tokenAt(view, place.window, slot);
       if (token) map.set(token.join(','), value);
     });
     return map;
-  }, [view, query, head]);
+  }, [view, place, held, head]);
 
   const pick = (frame: number, event: React.MouseEvent<HTMLDivElement>) => {
     if (!view) return;
@@ -164,6 +194,7 @@ export function AttentionPage() {
             if (result) {
               setView(result);
               setQuery(null);
+              setWindowError(null);
             }
           }}
         >
@@ -223,9 +254,15 @@ export function AttentionPage() {
               </div>
             ))}
           </div>
-          {heat && (
+          {query && loading !== null && !held && (
+            <p className="muted" role="status" data-testid="window-loading">
+              Loading the attention of window {loading + 1} of {view.windowsPerClip}…
+            </p>
+          )}
+          <ErrorText error={windowError} />
+          {heat && held && (
             <p data-testid="heatmap-summary">
-              Attention of token ({query?.join(', ')}) over {heat.size} tokens of its window; strongest {(Math.max(...heat.values()) * 100).toFixed(1)}%.
+              Attention of token ({query?.join(', ')}) over {heat.size} tokens of its window (window {held.window + 1} of {view.windowsPerClip}); strongest {(Math.max(...heat.values()) * 100).toFixed(1)}%.
             </p>
           )}
           <h2>Top-5 prediction of the clip</h2>

@@ -38,14 +38,29 @@ export function tokenAt(view: Geometry, window: number, slot: number): Triple | 
   return token.every((t, a) => t < view.grid[a]) ? token : null;
 }
 
+/**
+ * Attention probabilities of consecutive windows from `window` (0 when absent):
+ * probs[window - first][head][query][key] flattened. The service sends one window at a time.
+ */
+export interface WindowProbs {
+  window?: number;
+  probs: ArrayLike<number>;
+  heads: number;
+  tokensPerWindow: number;
+}
+
 /** Attention of the query token over its window's keys: per head, or the mean over heads when head < 0. */
-export function attentionRow(view: Pick<AttentionView, 'probs' | 'heads' | 'tokensPerWindow'>, place: TokenPlace, head: number): Float64Array {
-  const n = view.tokensPerWindow;
+export function attentionRow(data: WindowProbs, place: TokenPlace, head: number): Float64Array {
+  const n = data.tokensPerWindow;
+  const offset = place.window - (data.window ?? 0);
+  if (offset < 0 || (offset + 1) * data.heads * n * n > data.probs.length) {
+    throw new Error(`attentionRow: window ${place.window} is not in the probabilities held (from window ${data.window ?? 0}, ${data.probs.length} values)`);
+  }
   const row = new Float64Array(n);
-  const heads = head < 0 ? Array.from({ length: view.heads }, (_, h) => h) : [head];
+  const heads = head < 0 ? Array.from({ length: data.heads }, (_, h) => h) : [head];
   for (const h of heads) {
-    const base = ((place.window * view.heads + h) * n + place.slot) * n;
-    for (let k = 0; k < n; k++) row[k] += view.probs[base + k] / heads.length;
+    const base = ((offset * data.heads + h) * n + place.slot) * n;
+    for (let k = 0; k < n; k++) row[k] += data.probs[base + k] / heads.length;
   }
   return row;
 }
