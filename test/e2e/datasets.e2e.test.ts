@@ -2,26 +2,15 @@
 // and switches themes.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openBrowser, openPage, screenshot, serve, type Browser, type Served } from './harness.ts';
+import { expect, it } from 'vitest';
+import { openPage, screenshot, servedBrowser } from './harness.ts';
 
-let served: Served;
-let browser: Browser;
-
-beforeAll(async () => {
-  served = await serve();
-  browser = await openBrowser(served.url);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await served?.stop();
-});
+const session = servedBrowser();
 
 it('scans the demo folder, lists its classes and writes train/val/classes files', async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   await expect(page.getByRole('heading', { level: 1, name: 'Datasets' }).isVisible()).resolves.toBe(true);
-  const root = join(served.home, 'datasets', 'demo', 'videos');
+  const root = join(session.served.home, 'datasets', 'demo', 'videos');
   await page.getByRole('textbox', { name: 'Video folder', exact: true }).fill(root);
   await page.getByRole('button', { name: 'Scan', exact: true }).click();
   const table = page.getByRole('table', { name: 'Classes found' });
@@ -35,7 +24,7 @@ it('scans the demo folder, lists its classes and writes train/val/classes files'
   await page.getByLabel('Validation fraction').fill('0.25');
   await page.getByRole('button', { name: 'Write annotation files' }).click();
   await page.getByRole('status', { name: 'Written files' }).waitFor();
-  const out = join(served.home, 'datasets', 'e2e-set');
+  const out = join(session.served.home, 'datasets', 'e2e-set');
   for (const file of ['train.txt', 'val.txt', 'classes.txt', 'report.json']) expect(existsSync(join(out, file)), file).toBe(true);
   const train = readFileSync(join(out, 'train.txt'), 'utf8').trim().split('\n');
   const val = readFileSync(join(out, 'val.txt'), 'utf8').trim().split('\n');
@@ -50,11 +39,11 @@ it('scans the demo folder, lists its classes and writes train/val/classes files'
   await expect(page.getByRole('status', { name: 'Validation result' }).innerText()).resolves.toContain('8 entries, 4 classes: no errors');
   await page.getByRole('button', { name: 'Preview frames' }).click();
   await page.getByRole('img', { name: /Frames the train pipeline gives/ }).waitFor();
-  expect(browser.errors).toEqual([]);
+  expect(session.browser.errors).toEqual([]);
 });
 
 it('moves between pages with Alt+digit and focuses each page heading; dark theme applies', async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   await page.keyboard.press('Alt+7');
   await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Settings');
   await expect(page.evaluate(() => document.activeElement?.tagName)).resolves.toBe('H1');
@@ -66,11 +55,11 @@ it('moves between pages with Alt+digit and focuses each page heading; dark theme
   await page.getByRole('table', { name: 'Estimate' }).waitFor();
   await screenshot(page, 'config-dark');
   await openPage(page, 'Datasets');
-  expect(browser.errors).toEqual([]);
+  expect(session.browser.errors).toEqual([]);
 });
 
 it('gives every control on every page an accessible name and every page one h1', async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   for (let key = 1; key <= 7; key++) {
     await page.keyboard.press(`Alt+${key}`);
     const report = await page.evaluate(() => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SCREENSHOTS = join(ROOT, 'test-output', 'e2e');
@@ -98,4 +99,21 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 export async function openPage(page: Page, title: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Pages' }).getByRole('button', { name: title, exact: true }).click();
   await page.getByRole('heading', { level: 1 }).waitFor();
+}
+
+/**
+ * One `vswin serve` and one browser shared by the tests of a file: started before them, ended
+ * after them. Read `served` and `browser` inside tests (they are set once the hook has run).
+ */
+export function servedBrowser(): { readonly served: Served; readonly browser: Browser } {
+  const state = {} as { served: Served; browser: Browser };
+  beforeAll(async () => {
+    state.served = await serve();
+    state.browser = await openBrowser(state.served.url);
+  });
+  afterAll(async () => {
+    await state.browser?.close();
+    await state.served?.stop();
+  });
+  return state;
 }

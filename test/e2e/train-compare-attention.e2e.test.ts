@@ -2,24 +2,13 @@
 // page shows a heatmap after a click on a patch; an uploaded video gets its top-5. One service and
 // one browser for all steps.
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openBrowser, openPage, screenshot, serve, type Browser, type Served } from './harness.ts';
+import { expect, it } from 'vitest';
+import { openPage, screenshot, servedBrowser } from './harness.ts';
 
-let served: Served;
-let browser: Browser;
-
-beforeAll(async () => {
-  served = await serve();
-  browser = await openBrowser(served.url);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await served?.stop();
-});
+const session = servedBrowser();
 
 it('trains the demo config and draws loss points while the run is going', async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   await openPage(page, 'Config');
   // Two epochs keep the test short; the form edits the JSON the run uses.
   await page.getByLabel('Epochs').fill('2');
@@ -44,11 +33,11 @@ it('trains the demo config and draws loss points while the run is going', async 
   expect(traces).toEqual([12, 12, 2]);
   await expect(page.getByLabel('Training log').innerText()).resolves.toContain('run completed');
   await screenshot(page, 'training-live-curves');
-  expect(browser.errors).toEqual([]);
+  expect(session.browser.errors).toEqual([]);
 });
 
 it('compares the two epoch checkpoints of the run', async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   await openPage(page, 'Runs & checkpoints');
   const runs = page.getByRole('table', { name: 'Runs' });
   await expect(runs.innerText()).resolves.toContain('e2e-run');
@@ -84,11 +73,11 @@ it('compares the two epoch checkpoints of the run', async () => {
   await expect(clips.getByRole('heading').innerText()).resolves.toMatch(/clip\(s\): true/);
   await page.getByRole('img', { name: /Relative L2 weight change per block/ }).waitFor();
   await screenshot(page, 'checkpoint-comparison');
-  expect(browser.errors).toEqual([]);
+  expect(session.browser.errors).toEqual([]);
 });
 
 it('shows the window grid and a heatmap after a click on a patch', async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   await openPage(page, 'Attention windows');
   await page.getByRole('combobox', { name: 'Block', exact: true }).selectOption('1');
   await page.getByRole('button', { name: 'Show windows' }).click();
@@ -122,17 +111,17 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(3, 3, 3)');
   // The heatmap follows the keyboard too (its window is fetched when it is not the one held).
   await page.waitForFunction(() => document.querySelector('[data-testid="heatmap-summary"]')?.textContent?.includes('token (3, 3, 3)'));
-  expect(browser.errors).toEqual([]);
+  expect(session.browser.errors).toEqual([]);
 });
 
 it('predicts the top-5 of an uploaded video', async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   await openPage(page, 'Try a video');
-  const video = join(served.home, 'datasets', 'demo', 'videos', 'left', 'left-000.mp4');
+  const video = join(session.served.home, 'datasets', 'demo', 'videos', 'left', 'left-000.mp4');
   await page.getByLabel('choose a file to upload').setInputFiles(video);
   const uploaded = page.getByRole('textbox', { name: "Video on the service's disk" });
   await page.waitForFunction(() => /uploads\/\d+-left-000\.mp4$/.test((document.getElementById('try-video') as HTMLInputElement | null)?.value ?? ''));
-  expect(await uploaded.inputValue()).toContain(join(served.home, 'uploads'));
+  expect(await uploaded.inputValue()).toContain(join(session.served.home, 'uploads'));
   await page.getByRole('button', { name: 'Predict' }).click();
   const top5 = page.getByRole('table', { name: 'Top-5 prediction' });
   await top5.waitFor({ timeout: 60_000 });
@@ -142,5 +131,5 @@ it('predicts the top-5 of an uploaded video', async () => {
   expect(scores.reduce((a, b) => a + b, 0)).toBeGreaterThan(99);
   expect(scores).toEqual([...scores].sort((a, b) => b - a));
   await screenshot(page, 'try-a-video');
-  expect(browser.errors).toEqual([]);
+  expect(session.browser.errors).toEqual([]);
 });
