@@ -1,12 +1,13 @@
 // A live curve chart that never re-renders React: Plotly.react once, then at most one extendTraces
 // per animation frame with every point that arrived since (architecture.md, convention 11).
 import Plotly, { type PlotElement, type Trace } from 'plotly.js-strict-dist-min';
-import { decimate, PointQueue, Smoother } from './point-queue.ts';
+import { decimate, decimateWindow, PointQueue, Smoother } from './point-queue.ts';
 
 /**
  * Most points a trace shows. Plotly redraws every trace on each extendTraces, so the cost of a frame
  * follows the points on screen: longer traces are min/max-decimated from the full history, and
- * re-decimated (a rare full redraw) when appended points take them past the limit again.
+ * re-decimated (a rare full redraw) when appended points take them past the limit again. A zoom
+ * into a decimated trace redraws it from the history inside the zoomed x range, so detail appears.
  */
 export const MAX_SHOWN_POINTS = 2000;
 
@@ -79,7 +80,7 @@ export class LiveChart {
     for (const spec of this.series) {
       this.rawIndex.push(traces.length);
       const history = this.queue.history.get(traces.length);
-      const raw = history ? decimate(history.x, history.y, MAX_SHOWN_POINTS / 4) : { x: [], y: [] };
+      const raw = history ? this.shownPart(history.x, history.y) : { x: [], y: [] };
       this.shown[traces.length] = raw.x.length;
       traces.push({ type: lineTraceType(), mode: spec.mode ?? 'lines', name: spec.name, x: raw.x, y: raw.y, line: { color: spec.color, width: 1 }, opacity: spec.smooth && this.smoothing > 0 ? 0.35 : 1 });
       const smoother = new Smoother(spec.smooth ? this.smoothing : 0);
@@ -87,7 +88,7 @@ export class LiveChart {
       if (spec.smooth && this.smoothing > 0) {
         this.smoothIndex.push(traces.length);
         const values = (history?.y ?? []).map((v) => smoother.next(v));
-        const smooth = decimate(history?.x ?? [], values, MAX_SHOWN_POINTS / 4);
+        const smooth = this.shownPart(history?.x ?? [], values);
         // The smoothed trace's own history follows the new weight.
         this.queue.history.set(traces.length, { x: [...(history?.x ?? [])], y: values });
         this.shown[traces.length] = smooth.x.length;
@@ -97,6 +98,19 @@ export class LiveChart {
       }
     }
     return traces;
+  }
+
+  /** The x range the user zoomed into (null: all of it); traces are decimated within it. */
+  private detail: [number, number] | null = null;
+
+  private shownPart(x: number[], y: number[]): { x: number[]; y: number[] } {
+    return this.detail ? decimateWindow(x, y, this.detail, MAX_SHOWN_POINTS / 4) : decimate(x, y, MAX_SHOWN_POINTS / 4);
+  }
+
+  /** True when some trace holds more history than it shows (a zoom then has detail to add). */
+  private decimated(): boolean {
+    for (const history of this.queue.history.values()) if (history.x.length > MAX_SHOWN_POINTS / 2) return true;
+    return false;
   }
 
   private draw(): Promise<unknown> {
@@ -128,7 +142,7 @@ export class LiveChart {
       autosize: true,
     };
     const front = Plotly.react(this.element, traces, layout, { displaylogo: false, responsive: true }).then((plot) => {
-      if (layered) this.bindZoom(plot);
+      this.bindZoom(plot);
       return plot;
     });
     if (!layered || !this.background) return front;
@@ -217,28 +231,49 @@ export class LiveChart {
   private zoomed: { x: [number, number]; y: [number, number] } | null = null;
   private revision = 0;
 
-  /** A zoom or pan on the live layer moves the background with it; a double-click reset refits both. */
+  /**
+   * A zoom or pan redraws decimated traces from the history inside the new x range; on the live
+   * layer it also moves the background with it; a double-click reset refits both.
+   */
   private bindZoom(plot: PlotElement): void {
     if (this.zoomBound) return;
     this.zoomBound = true;
     plot.on?.('plotly_relayout', (update) => {
-      const back = this.background;
-      if (!back || !this.ranges) return;
-      if (update['xaxis.autorange'] || update['yaxis.autorange']) {
-        this.zoomed = null;
-        this.ready = this.ready.then(() => this.draw());
-        return;
+      // A drag zoom reports 'xaxis.range[0]' and '[1]'; other interactions the whole 'xaxis.range'.
+      const whole = update['xaxis.range'];
+      const x0 = Array.isArray(whole) ? whole[0] : update['xaxis.range[0]'];
+      const x1 = Array.isArray(whole) ? whole[1] : update['xaxis.range[1]'];
+      const reset = Boolean(update['xaxis.autorange']);
+      const window = typeof x0 === 'number' && typeof x1 === 'number' ? ([x0, x1] as [number, number]) : null;
+      if (reset || window) {
+        const changed = reset ? this.detail !== null : true;
+        this.detail = reset ? null : window;
+        // Without a background the zoom is Plotly's own (kept by uirevision): only the traces change.
+        if (changed && !this.background && this.decimated()) this.ready = this.ready.then(() => this.draw());
       }
-      const x0 = update['xaxis.range[0]'];
-      const x1 = update['xaxis.range[1]'];
-      const y0 = update['yaxis.range[0]'];
-      const y1 = update['yaxis.range[1]'];
-      if (typeof x0 === 'number' && typeof x1 === 'number') this.ranges.x = [x0, x1];
-      if (typeof y0 === 'number' && typeof y1 === 'number') this.ranges.y = [y0, y1];
-      if (x0 === undefined && y0 === undefined) return;
-      this.zoomed = { x: [...this.ranges.x], y: [...this.ranges.y] };
-      void Plotly.relayout(back.element, { 'xaxis.range': [...this.ranges.x], 'yaxis.range': [...this.ranges.y] });
+      this.followZoom(update);
     });
+  }
+
+  /** With a background: the shared fixed ranges follow the user's zoom on the live layer. */
+  private followZoom(update: Record<string, unknown>): void {
+    const back = this.background;
+    if (!back || !this.ranges) return;
+    if (update['xaxis.autorange'] || update['yaxis.autorange']) {
+      this.zoomed = null;
+      this.ready = this.ready.then(() => this.draw());
+      return;
+    }
+    const x0 = update['xaxis.range[0]'];
+    const x1 = update['xaxis.range[1]'];
+    const y0 = update['yaxis.range[0]'];
+    const y1 = update['yaxis.range[1]'];
+    if (typeof x0 === 'number' && typeof x1 === 'number') this.ranges.x = [x0, x1];
+    if (typeof y0 === 'number' && typeof y1 === 'number') this.ranges.y = [y0, y1];
+    if (x0 === undefined && y0 === undefined) return;
+    this.zoomed = { x: [...this.ranges.x], y: [...this.ranges.y] };
+    if (this.decimated()) this.ready = this.ready.then(() => this.draw());
+    else void Plotly.relayout(back.element, { 'xaxis.range': [...this.ranges.x], 'yaxis.range': [...this.ranges.y] });
   }
 
   /** True when a live point falls outside the shared fixed ranges (then both layers are redrawn). */

@@ -109,5 +109,27 @@ export function decimate(x: number[], y: number[], buckets: number): { x: number
       outY.push(y[second]);
     }
   }
+  // The newest point always shows, so a redrawn live curve still ends where the run is.
+  if (outX[outX.length - 1] !== x[length - 1]) {
+    outX.push(x[length - 1]);
+    outY.push(y[length - 1]);
+  }
   return { x: outX, y: outY };
+}
+
+/**
+ * The points of a zoomed x window, min/max-decimated like `decimate`: only points with x inside
+ * [x0, x1] count, plus their neighbour on each side so the line reaches the window's edges. A
+ * window narrow enough to hold at most 2 x buckets points shows every one of them.
+ */
+export function decimateWindow(x: number[], y: number[], window: readonly [number, number], buckets: number): { x: number[]; y: number[] } {
+  const [x0, x1] = window[0] <= window[1] ? window : [window[1], window[0]];
+  const keep: number[] = [];
+  for (let i = 0; i < x.length; i++) {
+    const inside = x[i] >= x0 && x[i] <= x1;
+    const nextInside = i + 1 < x.length && x[i + 1] >= x0 && x[i + 1] <= x1;
+    const previousInside = i > 0 && x[i - 1] >= x0 && x[i - 1] <= x1;
+    if (inside || nextInside || previousInside) keep.push(i);
+  }
+  return decimate(keep.map((i) => x[i]), keep.map((i) => y[i]), buckets);
 }

@@ -1,7 +1,7 @@
 // Pure parts of the charts and pages: the per-frame point queue, smoothing, window geometry of the
 // attention page, config diffs, and the runs table's columns.
 import { describe, expect, it } from 'vitest';
-import { PointQueue, Smoother } from '../../renderer/charts/point-queue.ts';
+import { decimate, decimateWindow, PointQueue, Smoother } from '../../renderer/charts/point-queue.ts';
 import { attentionRow, boundaries, placeOf, tokenAt, type Geometry } from '../../renderer/features/attention/window-math.ts';
 import { diffConfigs, getField, parseConfigText, setField } from '../../renderer/features/config/config-edit.ts';
 import { differingFields } from '../../renderer/features/runs/run-columns.ts';
@@ -19,6 +19,25 @@ describe('point queue', () => {
     expect(queue.drain()).toEqual({ indices: [0, 2], x: [[1, 2], [1]], y: [[2.0, null], [0.5]], sentAt: [100, 200] });
     expect(queue.drain()).toBeNull();
     expect(queue.history.get(0)?.x).toEqual([1, 2]);
+  });
+
+  it('shows a zoomed window at full resolution where the whole trace is decimated', () => {
+    const x = Array.from({ length: 100_000 }, (_, i) => i);
+    const y = x.map((i) => Math.sin(i / 7) + (i === 50_123 ? 5 : 0));
+    const whole = decimate(x, y, 500);
+    expect(whole.x.length).toBeLessThanOrEqual(1001);
+    expect(whole.x.at(-1)).toBe(99_999); // the newest point always shows
+    // 200 points in [50_000, 50_199]: all of them, plus one neighbour on each side.
+    const zoomed = decimateWindow(x, y, [50_000, 50_199], 500);
+    expect(zoomed.x).toEqual(Array.from({ length: 202 }, (_, i) => 49_999 + i));
+    expect(zoomed.y[zoomed.x.indexOf(50_123)]).toBeCloseTo(5 + Math.sin(50_123 / 7), 12);
+    // A wide window is decimated again (min/max per bucket keeps the spike); reversed bounds work.
+    const wide = decimateWindow(x, y, [90_000, 10_000], 500);
+    expect(wide.x.length).toBeLessThanOrEqual(1001);
+    expect(Math.max(...wide.y)).toBeCloseTo(5 + Math.sin(50_123 / 7), 12);
+    expect(Math.min(...wide.x)).toBeGreaterThanOrEqual(9_999);
+    expect(Math.max(...wide.x)).toBeLessThanOrEqual(90_001);
+    expect(decimateWindow(x, y, [-5, -1], 500)).toEqual({ x: [], y: [] });
   });
 
   it('smooths with a debiased moving average (first value unchanged, converges to a constant)', () => {
