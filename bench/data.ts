@@ -15,8 +15,14 @@ import { createLoader } from '../core/data/loader.ts';
 import { k400Train, ssv2Train } from '../core/data/pipeline.ts';
 
 const pipelines = {
-  k400: { spec: k400Train, text: 'K400 train pipeline: SampleFrames(32, 2, 1) -> short side 256 -> RandomResizedCrop -> 224x224 -> flip -> normalize -> NCTHW' },
-  ssv2: { spec: ssv2Train, text: 'SSv2 train pipeline: uniform SampleFrames(32) -> short side 256 -> RandomResizedCrop -> 224x224 -> RandAugment(n=4, m=7) -> normalize -> RandomErasing(0.25) -> NCTHW' },
+  k400: {
+    spec: k400Train,
+    text: 'K400 train pipeline: SampleFrames(32, 2, 1) -> short side 256 -> RandomResizedCrop -> 224x224 -> flip -> normalize -> NCTHW',
+  },
+  ssv2: {
+    spec: ssv2Train,
+    text: 'SSv2 train pipeline: uniform SampleFrames(32) -> short side 256 -> RandomResizedCrop -> 224x224 -> RandAugment(n=4, m=7) -> normalize -> RandomErasing(0.25) -> NCTHW',
+  },
 };
 type PipelineName = keyof typeof pipelines;
 
@@ -57,8 +63,25 @@ async function childCpuMs(): Promise<number> {
   }
 }
 
-async function runOnce(annFile: string, root: string, workers: number, threads: number, clips: number, pipeline: PipelineName): Promise<RunResult> {
-  const loader = await createLoader({ annFile, root, pipeline: pipelines[pipeline].spec(), batchSize: 1, shuffle: true, seed: 0, workers, transformThreads: threads, prefetchBatches: Math.max(2, workers) });
+async function runOnce(
+  annFile: string,
+  root: string,
+  workers: number,
+  threads: number,
+  clips: number,
+  pipeline: PipelineName,
+): Promise<RunResult> {
+  const loader = await createLoader({
+    annFile,
+    root,
+    pipeline: pipelines[pipeline].spec(),
+    batchSize: 1,
+    shuffle: true,
+    seed: 0,
+    workers,
+    transformThreads: threads,
+    prefetchBatches: Math.max(2, workers),
+  });
   // Warm-up: one clip, so process start and JIT are not counted.
   for await (const _batch of loader.epoch(100)) break;
   const base = { ...loader.stats };
@@ -103,9 +126,32 @@ async function makeVideos(folder: string, count: number, seconds: number): Promi
     const name = `clip ${k}.mp4`;
     const source = k % 2 === 0 ? 'testsrc2' : 'mandelbrot';
     const result = await runProcess(ffmpeg, [
-      '-v', 'error', '-y', '-f', 'lavfi', '-i', `${source}=size=${width}x340:rate=30`, '-t', String(seconds),
-      '-vf', 'noise=alls=6:allf=t', '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', '800k', '-maxrate', '1200k', '-bufsize', '2M',
-      '-pix_fmt', 'yuv420p', '-g', '250', join(folder, name),
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `${source}=size=${width}x340:rate=30`,
+      '-t',
+      String(seconds),
+      '-vf',
+      'noise=alls=6:allf=t',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-b:v',
+      '800k',
+      '-maxrate',
+      '1200k',
+      '-bufsize',
+      '2M',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      '250',
+      join(folder, name),
     ]);
     if (result.code !== 0) throw new Error(`cannot generate ${name}: ${result.stderr}`);
     entries.push({ path: name, labels: [k % 4] });
@@ -118,7 +164,14 @@ async function makeVideos(folder: string, count: number, seconds: number): Promi
 async function main(): Promise<void> {
   const script = fileURLToPath(import.meta.url);
   if (process.argv.includes('--child')) {
-    const result = await runOnce(argument('ann', ''), argument('root', ''), Number(argument('workers', '1')), Number(argument('threads', '0')), Number(argument('clips', '24')), pipelineName(argument('pipeline', 'k400')));
+    const result = await runOnce(
+      argument('ann', ''),
+      argument('root', ''),
+      Number(argument('workers', '1')),
+      Number(argument('threads', '0')),
+      Number(argument('clips', '24')),
+      pipelineName(argument('pipeline', 'k400')),
+    );
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
@@ -133,14 +186,44 @@ async function main(): Promise<void> {
     process.stdout.write(`${describeTools()}\n`);
     const generateStart = performance.now();
     const annFile = await makeVideos(folder, videoCount, seconds);
-    process.stdout.write(`generated ${videoCount} H.264 videos (~800 kbit/s) of ${seconds} s, 30 fps, 454x340 / 604x340 in ${((performance.now() - generateStart) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(
+      `generated ${videoCount} H.264 videos (~800 kbit/s) of ${seconds} s, 30 fps, 454x340 / 604x340 in ${((performance.now() - generateStart) / 1000).toFixed(1)} s\n`,
+    );
     process.stdout.write(`${pipelines[pipeline].text}\n`);
-    process.stdout.write(`machine: ${cpus().length} cores, load average ${loadavg().map((value) => value.toFixed(1)).join(' ')} before the runs\n`);
-    process.stdout.write('workers  threads  clips/s  peak RSS  decode ms  transform ms  wait ms  CPU ms: loader + ffmpeg = total  -> idle-machine ceiling\n');
+    process.stdout.write(
+      `machine: ${cpus().length} cores, load average ${loadavg()
+        .map((value) => value.toFixed(1))
+        .join(' ')} before the runs\n`,
+    );
+    process.stdout.write(
+      'workers  threads  clips/s  peak RSS  decode ms  transform ms  wait ms  CPU ms: loader + ffmpeg = total  -> idle-machine ceiling\n',
+    );
     for (const threads of threadCounts) {
       for (const workers of workerCounts) {
         const output = await new Promise<string>((resolve, reject) => {
-          execFile(process.execPath, ['--import', 'tsx', script, '--child', '--ann', annFile, '--root', folder, '--workers', String(workers), '--threads', String(threads), '--clips', String(clips), '--pipeline', pipeline], { encoding: 'utf8', maxBuffer: 1 << 20 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+          execFile(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              script,
+              '--child',
+              '--ann',
+              annFile,
+              '--root',
+              folder,
+              '--workers',
+              String(workers),
+              '--threads',
+              String(threads),
+              '--clips',
+              String(clips),
+              '--pipeline',
+              pipeline,
+            ],
+            { encoding: 'utf8', maxBuffer: 1 << 20 },
+            (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
+          );
         });
         const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as RunResult;
         const total = result.cpuMsPerClip + result.childCpuMsPerClip;
@@ -150,7 +233,11 @@ async function main(): Promise<void> {
         );
       }
     }
-    process.stdout.write(`load average after: ${loadavg().map((value) => value.toFixed(1)).join(' ')}\n`);
+    process.stdout.write(
+      `load average after: ${loadavg()
+        .map((value) => value.toFixed(1))
+        .join(' ')}\n`,
+    );
     process.stdout.write(
       'Per clip: decode = wall time of one ffmpeg process (they overlap); transform = on the loader thread (0 threads) or wall time\n' +
         'including the queue (threads); wait = consumer waiting for data. CPU ms are load-independent; the ceiling is cores / CPU per clip,\n' +

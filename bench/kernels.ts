@@ -3,7 +3,16 @@
 // one process. Kernels a tier does not replace run stock (marked "stock" in its column).
 // Run: npm run bench:kernels [-- --repeats 3 --skip-stock-gradients --only <name part>]
 import { initBackend } from '../core/engine/backend.ts';
-import { fusedAdamWUpdate, fusedGelu, fusedLayerNorm, fusedWindowAttention, installFastKernels, nativeProvider, uninstallFastKernels, type KernelTier } from '../core/engine/kernels/index.ts';
+import {
+  fusedAdamWUpdate,
+  fusedGelu,
+  fusedLayerNorm,
+  fusedWindowAttention,
+  installFastKernels,
+  nativeProvider,
+  uninstallFastKernels,
+  type KernelTier,
+} from '../core/engine/kernels/index.ts';
 import { tf } from '../core/engine/tf.ts';
 
 const argv = process.argv.slice(2);
@@ -67,7 +76,10 @@ const cases: Case[] = [
     gradient: false,
     make: () => {
       const table = random([2535, 3]);
-      const indices = tf.tensor1d(Int32Array.from({ length: 392 * 392 }, (_, i) => (i * 7919) % 2535), 'int32');
+      const indices = tf.tensor1d(
+        Int32Array.from({ length: 392 * 392 }, (_, i) => (i * 7919) % 2535),
+        'int32',
+      );
       return { run: () => tf.gather(table, indices), inputs: [table, indices] };
     },
   },
@@ -90,7 +102,9 @@ const cases: Case[] = [
     },
   },
   // Composed on stock and wasm, one fused kernel on native (the kernel column is only a label).
-  opCase('layer norm [50176,96] fwd (fused on native)', 'BatchMatMul', [[50176, 96], [96], [96]], (x, gamma, beta) => fusedLayerNorm(x, gamma, beta)),
+  opCase('layer norm [50176,96] fwd (fused on native)', 'BatchMatMul', [[50176, 96], [96], [96]], (x, gamma, beta) =>
+    fusedLayerNorm(x, gamma, beta),
+  ),
   {
     name: 'layer norm [50176,96] fwd+grads (fused on native)',
     kernel: 'BatchMatMul',
@@ -103,16 +117,51 @@ const cases: Case[] = [
     },
   },
   opCase('gelu [50176,384] fwd (fused on native)', 'BatchMatMul', [[50176, 384]], (x) => fusedGelu(x)),
-  opCase('adamw update, 4M parameters (fused on native)', 'BatchMatMul', [[4194304], [4194304], [4194304], [4194304]], (param, grad, m, v) => {
-    const next = fusedAdamWUpdate(param, grad, m, v.abs(), { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, correction1: 0.5, correction2Sqrt: 0.1 });
-    tf.dispose([next.expAvg, next.expAvgSq]);
-    return next.param;
-  }),
-  opCase('transpose window partition [8,7,8,7,56,96]', 'Transpose', [[8, 7, 8, 7, 56, 96]], (x) => x.transpose([0, 2, 1, 3, 4, 5])),
-  opCase('transpose qkv [384,392,3,3,32]->[3,384,3,392,32]', 'Transpose', [[384, 392, 3, 3, 32]], (x) => x.transpose([2, 0, 3, 1, 4])),
-  opCase('slice q of qkv [3,384,3,392,32]', 'Slice', [[3, 384, 3, 392, 32]], (x) => x.slice([1, 0, 0, 0, 0], [1, 384, 3, 392, 32])),
-  opCase('add mask [128,3,3,392,392]+[1,3,1,392,392]', 'Add', [[128, 3, 3, 392, 392], [1, 3, 1, 392, 392]], (a, b) => a.add(b)),
-  opCase('layer-norm sub [50176,96]-[50176,1]', 'Sub', [[50176, 96], [50176, 1]], (a, b) => a.sub(b)),
+  opCase(
+    'adamw update, 4M parameters (fused on native)',
+    'BatchMatMul',
+    [[4194304], [4194304], [4194304], [4194304]],
+    (param, grad, m, v) => {
+      const next = fusedAdamWUpdate(param, grad, m, v.abs(), {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weightDecay: 0.05,
+        correction1: 0.5,
+        correction2Sqrt: 0.1,
+      });
+      tf.dispose([next.expAvg, next.expAvgSq]);
+      return next.param;
+    },
+  ),
+  opCase('transpose window partition [8,7,8,7,56,96]', 'Transpose', [[8, 7, 8, 7, 56, 96]], (x) =>
+    x.transpose([0, 2, 1, 3, 4, 5]),
+  ),
+  opCase('transpose qkv [384,392,3,3,32]->[3,384,3,392,32]', 'Transpose', [[384, 392, 3, 3, 32]], (x) =>
+    x.transpose([2, 0, 3, 1, 4]),
+  ),
+  opCase('slice q of qkv [3,384,3,392,32]', 'Slice', [[3, 384, 3, 392, 32]], (x) =>
+    x.slice([1, 0, 0, 0, 0], [1, 384, 3, 392, 32]),
+  ),
+  opCase(
+    'add mask [128,3,3,392,392]+[1,3,1,392,392]',
+    'Add',
+    [
+      [128, 3, 3, 392, 392],
+      [1, 3, 1, 392, 392],
+    ],
+    (a, b) => a.add(b),
+  ),
+  opCase(
+    'layer-norm sub [50176,96]-[50176,1]',
+    'Sub',
+    [
+      [50176, 96],
+      [50176, 1],
+    ],
+    (a, b) => a.sub(b),
+  ),
   opCase('erf [50176,384]', 'Erf', [[50176, 384]], (x) => x.erf()),
   opCase('softmax [1152,392,392]', 'Softmax', [[1152, 392, 392]], (x) => x.softmax()),
 ];
@@ -154,7 +203,9 @@ async function main(): Promise<void> {
     const status = installFastKernels({ name: 'wasm' }, tier);
     return `${tier}${status.isa ? ` (${status.isa} x ${status.threads})` : ''}`;
   });
-  console.log(`vswin kernel benchmark: Node ${process.version}; tiers ${described.join(', ')}; best of ${repeats} runs after one warm-up\n`);
+  console.log(
+    `vswin kernel benchmark: Node ${process.version}; tiers ${described.join(', ')}; best of ${repeats} runs after one warm-up\n`,
+  );
   const header = ['case', ...tiers, ...tiers.slice(1).map((tier) => `${tier}/stock`)];
   const rows: string[][] = [];
   for (const kase of cases.filter((candidate) => candidate.name.includes(only))) {

@@ -28,7 +28,9 @@ const only = new Set(values.only!.split(','));
 const choice = await initBackend(values.backend);
 console.log(`backend: ${choice.name} (${choice.reason})`);
 const kernels = fastKernelStatus();
-console.log(`kernels: ${kernels.tier} tier${kernels.isa ? `, ${kernels.isa}` : ''}, ${kernels.threads} thread(s) (${kernels.reason})`);
+console.log(
+  `kernels: ${kernels.tier} tier${kernels.isa ? `, ${kernels.isa}` : ''}, ${kernels.threads} thread(s) (${kernels.reason})`,
+);
 /** The tier each row ran on, e.g. "wasm x2" (VSWIN_KERNELS and VSWIN_WASM_THREADS choose it). */
 const tierLabel = () => {
   const { tier, threads } = fastKernelStatus();
@@ -37,14 +39,22 @@ const tierLabel = () => {
 
 function randomClip(shape: number[], seed: number): tf.Tensor {
   const random = new Random(seed);
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal()), shape);
+  return tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal()),
+    shape,
+  );
 }
 
 function trainer(model: VideoSwin) {
-  const optimizer = new AdamW(model.params, paramGroups(model.params.keys(), 1e-3, 0.02, OFFICIAL_CUSTOM_KEYS), { betas: [0.9, 0.999], eps: 1e-8 });
+  const optimizer = new AdamW(model.params, paramGroups(model.params.keys(), 1e-3, 0.02, OFFICIAL_CUSTOM_KEYS), {
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+  });
   const random = new Random(1);
   return (x: tf.Tensor, labels: number[], update: boolean) => {
-    const { value, grads } = model.gradients(() => crossEntropy(model.forward(x, { training: true, random: random.uniform }).logits, labels));
+    const { value, grads } = model.gradients(() =>
+      crossEntropy(model.forward(x, { training: true, random: random.uniform }).logits, labels),
+    );
     if (update) optimizer.step(grads, (g) => g.lr);
     value.dataSync();
     tf.dispose([value, ...grads.values()]);
@@ -59,10 +69,19 @@ async function timeIt(runs: number, fn: () => void | Promise<void>): Promise<num
 
 const rows: string[][] = [];
 const row = (task: string, ours: number, unit: string, reference: number, note = '') =>
-  rows.push([task, tierLabel(), `${ours.toFixed(3)} ${unit}`, `${reference.toFixed(3)} ${unit}`, `${(ours / reference).toFixed(2)}x`, note]);
+  rows.push([
+    task,
+    tierLabel(),
+    `${ours.toFixed(3)} ${unit}`,
+    `${reference.toFixed(3)} ${unit}`,
+    `${(ours / reference).toFixed(2)}x`,
+    note,
+  ]);
 
 if (only.has('fixture') || only.has('leak')) {
-  const manifest = JSON.parse(readFileSync(fileURLToPath(new URL('../../shared/fixtures/parity/manifest.json', import.meta.url)), 'utf8'));
+  const manifest = JSON.parse(
+    readFileSync(fileURLToPath(new URL('../../shared/fixtures/parity/manifest.json', import.meta.url)), 'utf8'),
+  );
   const config = parseModelConfig({ backbone: manifest.config.backbone, num_classes: manifest.config.num_classes });
   const model = createVideoSwin(config);
   const x = randomClip([8, 3, 9, 58, 50], 2);
@@ -98,7 +117,8 @@ if (only.has('infer16') || only.has('infer32')) {
       for (const k of profile.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
       const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
       console.log(`per-kernel profile, Swin-T 1x3x16x224x224 inference (${(total / 1000).toFixed(2)} s in kernels):`);
-      for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${name.padEnd(20)} ${(ms / 1000).toFixed(2)} s  ${((100 * ms) / total).toFixed(1)} %`);
+      for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 15))
+        console.log(`  ${name.padEnd(20)} ${(ms / 1000).toFixed(2)} s  ${((100 * ms) / total).toFixed(1)} %`);
     }
     const seconds = await timeIt(1, () => tf.tidy(() => void model.predict(x).dataSync()));
     row(`Swin-T inference 1x3x${frames}x224x224`, seconds, 's', frames === 16 ? PYTORCH.infer16 : PYTORCH.infer32, 'per clip');

@@ -17,7 +17,10 @@ const BIN = fileURLToPath(new URL('../bin/vswin.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'vswin-bench-train-'));
 const skipDemo = process.argv.includes('--no-demo');
 
-async function throughput(cache: boolean, backend: string): Promise<{ clipsPerSecond: number; iterations: number; seconds: number }> {
+async function throughput(
+  cache: boolean,
+  backend: string,
+): Promise<{ clipsPerSecond: number; iterations: number; seconds: number }> {
   const dataDir = join(work, 'data');
   const raw = demoConfig(dataDir) as { data: Record<string, unknown>; epochs: number };
   raw.data.cache = cache;
@@ -31,7 +34,14 @@ async function throughput(cache: boolean, backend: string): Promise<{ clipsPerSe
   let iterations = 0;
   try {
     await train({
-      runId: `bench-${cache ? 'cache' : 'stream'}`, config, model, train: sources.train, val: null, runDir: join(work, 'run'), registry: null, backend,
+      runId: `bench-${cache ? 'cache' : 'stream'}`,
+      config,
+      model,
+      train: sources.train,
+      val: null,
+      runDir: join(work, 'run'),
+      registry: null,
+      backend,
       onEvent: (event) => {
         if (event.kind !== 'iteration') return;
         // The first iterations include kernel warm-up; time from the third on.
@@ -69,7 +79,9 @@ function runDemo(): Promise<{ seconds: number; top1: number | null; output: stri
 
 try {
   const backend = await initBackend(process.env.VSWIN_BACKEND);
-  process.stderr.write(`backend ${backend.name}; generating the demo dataset (${DEMO.classes} x ${DEMO.perClass} videos, ${DEMO.size}px) ...\n`);
+  process.stderr.write(
+    `backend ${backend.name}; generating the demo dataset (${DEMO.classes} x ${DEMO.perClass} videos, ${DEMO.size}px) ...\n`,
+  );
   await generateSyntheticDataset({ outDir: join(work, 'data'), ...DEMO });
   const streaming = await throughput(false, backend.name);
   const cached = await throughput(true, backend.name);
@@ -77,11 +89,29 @@ try {
   const cfg = demoConfig('') as { batch_size: number; data: { pipeline: { clip_len: number; crop_size: number } } };
   const clip = `${cfg.data.pipeline.clip_len}x${cfg.data.pipeline.crop_size}x${cfg.data.pipeline.crop_size}`;
   console.log('');
-  console.log(`training throughput, the demo recipe (two-stage Video Swin, embed 32), clips ${clip}, batch ${cfg.batch_size}, ${backend.name}:`);
-  console.log(`  streaming loader (ffmpeg per sample): ${streaming.clipsPerSecond.toFixed(1)} clips/s over ${streaming.iterations} iterations`);
-  console.log(`  in-memory cache (data.cache):         ${cached.clipsPerSecond.toFixed(1)} clips/s over ${cached.iterations} iterations`);
-  if (demo) console.log(`vswin demo: ${demo.seconds.toFixed(0)} s to final val top-1 ${demo.top1 === null ? 'unknown' : `${(demo.top1 * 100).toFixed(1)}%`} (target >= 90% in < 600 s)`);
-  console.log(JSON.stringify({ backend: backend.name, clip, streamingClipsPerSecond: streaming.clipsPerSecond, cachedClipsPerSecond: cached.clipsPerSecond, demoSeconds: demo?.seconds ?? null, demoTop1: demo?.top1 ?? null }));
+  console.log(
+    `training throughput, the demo recipe (two-stage Video Swin, embed 32), clips ${clip}, batch ${cfg.batch_size}, ${backend.name}:`,
+  );
+  console.log(
+    `  streaming loader (ffmpeg per sample): ${streaming.clipsPerSecond.toFixed(1)} clips/s over ${streaming.iterations} iterations`,
+  );
+  console.log(
+    `  in-memory cache (data.cache):         ${cached.clipsPerSecond.toFixed(1)} clips/s over ${cached.iterations} iterations`,
+  );
+  if (demo)
+    console.log(
+      `vswin demo: ${demo.seconds.toFixed(0)} s to final val top-1 ${demo.top1 === null ? 'unknown' : `${(demo.top1 * 100).toFixed(1)}%`} (target >= 90% in < 600 s)`,
+    );
+  console.log(
+    JSON.stringify({
+      backend: backend.name,
+      clip,
+      streamingClipsPerSecond: streaming.clipsPerSecond,
+      cachedClipsPerSecond: cached.clipsPerSecond,
+      demoSeconds: demo?.seconds ?? null,
+      demoTop1: demo?.top1 ?? null,
+    }),
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -8,7 +8,11 @@ export async function buildPreload(): Promise<string> {
   // dist/ at the project root: ignored by git and by the linter (generated code).
   const outDir = fileURLToPath(new URL('../dist/electron/', import.meta.url));
   const out = `${outDir}preload.cjs`;
-  const result = await transformWithEsbuild(readFileSync(source, 'utf8'), source, { format: 'cjs', loader: 'ts', target: 'es2022' });
+  const result = await transformWithEsbuild(readFileSync(source, 'utf8'), source, {
+    format: 'cjs',
+    loader: 'ts',
+    target: 'es2022',
+  });
   mkdirSync(outDir, { recursive: true });
   writeFileSync(`${out}.partial`, result.code);
   const { renameSync } = await import('node:fs');

@@ -21,11 +21,16 @@ async function main(): Promise<void> {
   const electron = electronBinary();
   if ('path' in electron) {
     await buildPreload();
-    const child = spawn(electron.path, [join(PROJECT_ROOT, 'electron', 'main', 'entry.mjs')], { stdio: 'inherit', cwd: PROJECT_ROOT });
+    const child = spawn(electron.path, [join(PROJECT_ROOT, 'electron', 'main', 'entry.mjs')], {
+      stdio: 'inherit',
+      cwd: PROJECT_ROOT,
+    });
     child.on('exit', (code) => process.exit(code ?? 0));
     return;
   }
-  process.stderr.write(`Electron's binary is not installed (${electron.missing}).\nServing the workbench in your browser instead.\n`);
+  process.stderr.write(
+    `Electron's binary is not installed (${electron.missing}).\nServing the workbench in your browser instead.\n`,
+  );
   const home = workbenchHome();
   const launched = await launchWorkbench({ home, log: (line) => process.stderr.write(`${line}\n`) });
   process.stdout.write(`Workbench: ${launched.url}\n`);

@@ -59,7 +59,8 @@ function main() {
   // Headers installed next to this Node (distribution packages) let node-gyp build offline.
   const args = [nodeGyp, 'rebuild'];
   const prefix = join(dirname(process.execPath), '..');
-  if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
+  if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h')))
+    args.push(`--nodedir=${prefix}`);
   say('building native/ with node-gyp ...');
   const build = spawnSync(process.execPath, args, { cwd: nativeDir, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (build.status !== 0 || !existsSync(addonPath)) {

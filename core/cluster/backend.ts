@@ -1,8 +1,25 @@
 // One interface for every place a run can be handed to: a Slurm cluster (sbatch/squeue/scontrol/
 // scancel over SSH) or one multi-GPU machine (torchrun over SSH). Both read the engine's work dir
 // the same way, so only submission, state and cancellation differ.
-import type { Bundle, ClusterSettings, EngineFlavor, JobStatus, PreflightCheck, PreflightReport, RemoteCheckpoint } from '../protocol/cluster.ts';
-import { RemoteError, remotePath, remoteQuote, runRemote, runRemoteChecked, sftpBatch, sftpQuote, type SshTarget } from './ssh.ts';
+import type {
+  Bundle,
+  ClusterSettings,
+  EngineFlavor,
+  JobStatus,
+  PreflightCheck,
+  PreflightReport,
+  RemoteCheckpoint,
+} from '../protocol/cluster.ts';
+import {
+  RemoteError,
+  remotePath,
+  remoteQuote,
+  runRemote,
+  runRemoteChecked,
+  sftpBatch,
+  sftpQuote,
+  type SshTarget,
+} from './ssh.ts';
 import { isEngineLog } from './log-parser.ts';
 import { BASE_CONFIG_DIR } from './bundle.ts';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, renameSync, mkdirSync, statSync } from 'node:fs';
@@ -50,7 +67,13 @@ export interface ClusterBackend {
   /** The last lines the job printed (Slurm's slurm-<id>.out, torchrun.out), for failure messages. */
   outputTail(jobId: string, remoteDir: string): Promise<string>;
   /** Job state, new log bytes after the given offsets and the checkpoints, in one round trip. */
-  snapshot(jobId: string, remoteDir: string, flavor: EngineFlavor, offsets: ReadonlyMap<string, number>, maxBytes?: number): Promise<WorkDirSnapshot>;
+  snapshot(
+    jobId: string,
+    remoteDir: string,
+    flavor: EngineFlavor,
+    offsets: ReadonlyMap<string, number>,
+    maxBytes?: number,
+  ): Promise<WorkDirSnapshot>;
 }
 
 export const targetOf = (settings: ClusterSettings): SshTarget => ({
@@ -75,7 +98,10 @@ export function checkpointKind(name: string): { kind: RemoteCheckpoint['kind']; 
 
 /** Shell lines exporting the cluster's environment and running its setup lines. */
 export function environmentLines(settings: ClusterSettings): string[] {
-  return [...Object.entries(settings.environment).map(([name, value]) => `export ${name}=${remoteQuote(value)}`), ...settings.setup];
+  return [
+    ...Object.entries(settings.environment).map(([name, value]) => `export ${name}=${remoteQuote(value)}`),
+    ...settings.setup,
+  ];
 }
 
 export abstract class SshBackend implements ClusterBackend {
@@ -102,7 +128,10 @@ export abstract class SshBackend implements ClusterBackend {
     const checks: PreflightCheck[] = [];
     const report = (): PreflightReport => ({ cluster: this.settings.name, ok: checks.every((check) => check.ok), checks });
     try {
-      const answer = await runRemoteChecked(this.target, 'echo "$(whoami)@$(hostname)"', { timeoutSeconds: this.settings.connectTimeoutSeconds + 10, what: 'ssh check' });
+      const answer = await runRemoteChecked(this.target, 'echo "$(whoami)@$(hostname)"', {
+        timeoutSeconds: this.settings.connectTimeoutSeconds + 10,
+        what: 'ssh check',
+      });
       checks.push({ name: 'ssh', ok: true, detail: `logged in as ${answer.toString('utf8').trim()}` });
     } catch (error) {
       checks.push({ name: 'ssh', ok: false, detail: (error as Error).message });
@@ -118,17 +147,36 @@ export abstract class SshBackend implements ClusterBackend {
       `if [ $code -eq 0 ]; then echo "CHECK engine ok mmaction2 $(echo "$out" | tail -n1) in ${this.settings.engineDir.replace(/[`$"\\]/g, '')}"; else echo "CHECK engine fail cannot import mmaction with ${this.settings.python.replace(/[`$"\\]/g, '')} in ${this.settings.engineDir.replace(/[`$"\\]/g, '')}: $(echo "$out" | tail -n1)"; fi`,
     ];
     if (request.baseConfig) {
-      const base = request.baseConfig.startsWith(BASE_CONFIG_DIR) ? request.baseConfig : `${BASE_CONFIG_DIR}/${request.baseConfig}`;
-      script.push(check('base-config', `[ -f ${engine}/${remoteQuote(base)} ]`, `${base} found`, `${base} is missing under the engine folder (is it a ${request.flavor ?? ''} checkout?)`));
+      const base = request.baseConfig.startsWith(BASE_CONFIG_DIR)
+        ? request.baseConfig
+        : `${BASE_CONFIG_DIR}/${request.baseConfig}`;
+      script.push(
+        check(
+          'base-config',
+          `[ -f ${engine}/${remoteQuote(base)} ]`,
+          `${base} found`,
+          `${base} is missing under the engine folder (is it a ${request.flavor ?? ''} checkout?)`,
+        ),
+      );
     }
     if (request.dataRoot) {
       const root = remotePath(request.dataRoot);
-      script.push(check('data-root', `[ -d ${root} ]`, `${request.dataRoot.replace(/[`$"\\]/g, '')} exists`, `${request.dataRoot.replace(/[`$"\\]/g, '')} is not a folder on the cluster`));
+      script.push(
+        check(
+          'data-root',
+          `[ -d ${root} ]`,
+          `${request.dataRoot.replace(/[`$"\\]/g, '')} exists`,
+          `${request.dataRoot.replace(/[`$"\\]/g, '')} is not a folder on the cluster`,
+        ),
+      );
       const samples = (request.samplePaths ?? []).slice(0, 5);
       if (samples.length) {
         script.push('missing=""');
-        for (const sample of samples) script.push(`[ -e ${root}/${remoteQuote(sample)} ] || missing="$missing ${sample.replace(/[`$"\\]/g, '')}"`);
-        script.push(`if [ -z "$missing" ]; then echo "CHECK annotations ok ${samples.length} sample videos found under the data root"; else echo "CHECK annotations fail missing under the data root:$missing"; fi`);
+        for (const sample of samples)
+          script.push(`[ -e ${root}/${remoteQuote(sample)} ] || missing="$missing ${sample.replace(/[`$"\\]/g, '')}"`);
+        script.push(
+          `if [ -z "$missing" ]; then echo "CHECK annotations ok ${samples.length} sample videos found under the data root"; else echo "CHECK annotations fail missing under the data root:$missing"; fi`,
+        );
       }
     }
     try {
@@ -147,11 +195,20 @@ export abstract class SshBackend implements ClusterBackend {
     const directories = [...new Set(bundle.files.map((file) => dirname(file.path)).filter((dir) => dir !== '.'))];
     const made = await runRemoteChecked(
       this.target,
-      [`mkdir -p ${remotePath(remoteDir)}`, `cd ${remotePath(remoteDir)}`, ...directories.map((dir) => `mkdir -p ${remoteQuote(dir)}`), 'pwd -P'].join(' && \\\n'),
+      [
+        `mkdir -p ${remotePath(remoteDir)}`,
+        `cd ${remotePath(remoteDir)}`,
+        ...directories.map((dir) => `mkdir -p ${remoteQuote(dir)}`),
+        'pwd -P',
+      ].join(' && \\\n'),
       { timeoutSeconds: this.timeout, what: `creating ${remoteDir}` },
     );
     const absolute = made.toString('utf8').trim().split('\n').pop() ?? '';
-    if (!absolute.startsWith('/')) throw new RemoteError('command-failed', `creating ${remoteDir} on ${this.settings.host}: expected an absolute folder, received "${absolute}"`);
+    if (!absolute.startsWith('/'))
+      throw new RemoteError(
+        'command-failed',
+        `creating ${remoteDir} on ${this.settings.host}: expected an absolute folder, received "${absolute}"`,
+      );
     const local = mkdtempSync(join(tmpdir(), 'vswin-upload-'));
     try {
       const commands: string[] = [];
@@ -170,20 +227,31 @@ export abstract class SshBackend implements ClusterBackend {
   }
 
   async status(jobId: string, remoteDir: string): Promise<JobStatus> {
-    const result = await runRemote(this.target, [`cd ${remotePath(remoteDir)} 2>/dev/null`, ...this.statusScript(jobId)].join('\n'), { timeoutSeconds: this.timeout, what: `status of job ${jobId}` });
+    const result = await runRemote(
+      this.target,
+      [`cd ${remotePath(remoteDir)} 2>/dev/null`, ...this.statusScript(jobId)].join('\n'),
+      { timeoutSeconds: this.timeout, what: `status of job ${jobId}` },
+    );
     return this.parseStatus(jobId, result.stdout.toString('utf8').split('\n'));
   }
 
   async outputTail(jobId: string, remoteDir: string): Promise<string> {
-    const result = await runRemote(this.target, `cd ${remotePath(remoteDir)} && tail -n 3 ${remoteQuote(this.outputFile(jobId))} 2>/dev/null | cut -c1-300`, {
-      timeoutSeconds: this.timeout,
-      what: `reading ${this.outputFile(jobId)}`,
-    });
+    const result = await runRemote(
+      this.target,
+      `cd ${remotePath(remoteDir)} && tail -n 3 ${remoteQuote(this.outputFile(jobId))} 2>/dev/null | cut -c1-300`,
+      {
+        timeoutSeconds: this.timeout,
+        what: `reading ${this.outputFile(jobId)}`,
+      },
+    );
     return result.stdout.toString('utf8').trim().split('\n').join(' | ');
   }
 
   async readFrom(path: string, offset: number, maxBytes: number): Promise<Uint8Array> {
-    const result = await runRemoteChecked(this.target, `tail -c +${offset + 1} ${remotePath(path)} | head -c ${maxBytes}`, { timeoutSeconds: this.timeout, what: `reading ${path}` });
+    const result = await runRemoteChecked(this.target, `tail -c +${offset + 1} ${remotePath(path)} | head -c ${maxBytes}`, {
+      timeoutSeconds: this.timeout,
+      what: `reading ${path}`,
+    });
     return new Uint8Array(result);
   }
 
@@ -198,7 +266,10 @@ export abstract class SshBackend implements ClusterBackend {
     rmSync(partial, { force: true });
     try {
       // A checkpoint is hundreds of MB: allow a generous deadline beyond the command timeout.
-      await sftpBatch(this.target, [`get ${sftpQuote(remote)} ${sftpQuote(partial)}`], { timeoutSeconds: Math.max(600, this.timeout), what: `downloading ${remote}` });
+      await sftpBatch(this.target, [`get ${sftpQuote(remote)} ${sftpQuote(partial)}`], {
+        timeoutSeconds: Math.max(600, this.timeout),
+        what: `downloading ${remote}`,
+      });
       statSync(partial);
       renameSync(partial, localPath);
     } finally {
@@ -206,7 +277,13 @@ export abstract class SshBackend implements ClusterBackend {
     }
   }
 
-  async snapshot(jobId: string, remoteDir: string, flavor: EngineFlavor, offsets: ReadonlyMap<string, number>, maxBytes = DEFAULT_CHUNK): Promise<WorkDirSnapshot> {
+  async snapshot(
+    jobId: string,
+    remoteDir: string,
+    flavor: EngineFlavor,
+    offsets: ReadonlyMap<string, number>,
+    maxBytes = DEFAULT_CHUNK,
+  ): Promise<WorkDirSnapshot> {
     const known = [...offsets.entries()].map(([path, offset]) => `[${remoteQuote(path)}]=${offset}`).join(' ');
     const pattern = flavor === '0.x' ? "-name '*.log.json'" : "-path '*/vis_data/scalars.json'";
     const script = [
@@ -227,10 +304,24 @@ export abstract class SshBackend implements ClusterBackend {
         : []),
       'fi',
     ];
-    const result = await runRemote(this.target, script.join('\n'), { timeoutSeconds: this.timeout, what: `reading the work dir of ${remoteDir}` });
+    const result = await runRemote(this.target, script.join('\n'), {
+      timeoutSeconds: this.timeout,
+      what: `reading the work dir of ${remoteDir}`,
+    });
     const lines = result.stdout.toString('utf8').split('\n');
     const snapshot: WorkDirSnapshot = {
-      status: jobId ? this.parseStatus(jobId, lines) : { state: 'unknown', schedulerState: '', reason: null, exitCode: null, signal: null, nodes: null, elapsedSeconds: null, message: null },
+      status: jobId
+        ? this.parseStatus(jobId, lines)
+        : {
+            state: 'unknown',
+            schedulerState: '',
+            reason: null,
+            exitCode: null,
+            signal: null,
+            nodes: null,
+            elapsedSeconds: null,
+            message: null,
+          },
       exists: !lines.includes('NODIR'),
       logFiles: [],
       chunks: [],

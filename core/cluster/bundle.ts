@@ -25,12 +25,36 @@ interface BaseConfig {
 // Official configs per workbench variant. 1.x ships Kinetics-400 Swin configs only; other
 // variants start from the closest one and override what differs.
 const BASES: BaseConfig[] = [
-  { variant: 'swin_t', '0.x': 'swin_tiny_patch244_window877_kinetics400_1k.py', '1.x': 'swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
-  { variant: 'swin_s', '0.x': 'swin_small_patch244_window877_kinetics400_1k.py', '1.x': 'swin-small-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
-  { variant: 'swin_b', '0.x': 'swin_base_patch244_window877_kinetics400_1k.py', '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
-  { variant: 'swin_b_k400_22k', '0.x': 'swin_base_patch244_window877_kinetics400_22k.py', '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
-  { variant: 'swin_b_k600', '0.x': 'swin_base_patch244_window877_kinetics600_22k.py', '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
-  { variant: 'swin_b_ssv2', '0.x': 'swin_base_patch244_window1677_sthv2.py', '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py' },
+  {
+    variant: 'swin_t',
+    '0.x': 'swin_tiny_patch244_window877_kinetics400_1k.py',
+    '1.x': 'swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
+  },
+  {
+    variant: 'swin_s',
+    '0.x': 'swin_small_patch244_window877_kinetics400_1k.py',
+    '1.x': 'swin-small-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
+  },
+  {
+    variant: 'swin_b',
+    '0.x': 'swin_base_patch244_window877_kinetics400_1k.py',
+    '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
+  },
+  {
+    variant: 'swin_b_k400_22k',
+    '0.x': 'swin_base_patch244_window877_kinetics400_22k.py',
+    '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
+  },
+  {
+    variant: 'swin_b_k600',
+    '0.x': 'swin_base_patch244_window877_kinetics600_22k.py',
+    '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
+  },
+  {
+    variant: 'swin_b_ssv2',
+    '0.x': 'swin_base_patch244_window1677_sthv2.py',
+    '1.x': 'swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
+  },
 ];
 
 export const BASE_CONFIG_DIR = 'configs/recognition/swin';
@@ -64,12 +88,14 @@ export interface BundleOptions {
 }
 
 const positive = (name: string, value: number): number => {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: expected a positive integer, received ${JSON.stringify(value)}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${name}: expected a positive integer, received ${JSON.stringify(value)}`);
   return value;
 };
 
 function readAnnotation(field: string, path: string): string {
-  if (!existsSync(path)) throw new Error(`data.${field}: ${path} does not exist (the bundle carries a copy of each annotation file)`);
+  if (!existsSync(path))
+    throw new Error(`data.${field}: ${path} does not exist (the bundle carries a copy of each annotation file)`);
   return readFileSync(path, 'utf8');
 }
 
@@ -89,7 +115,8 @@ function exportLine(name: string, value: string): string {
 /** Builds the bundle in memory (what the launch form shows before submitting). */
 export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
   const flavor = options.flavor;
-  if (flavor !== '0.x' && flavor !== '1.x') throw new Error(`flavor: expected "0.x" or "1.x", received ${JSON.stringify(flavor)}`);
+  if (flavor !== '0.x' && flavor !== '1.x')
+    throw new Error(`flavor: expected "0.x" or "1.x", received ${JSON.stringify(flavor)}`);
   const gpus = positive('gpus', options.gpus);
   const nodes = positive('nodes', options.nodes);
   const cpusPerTask = positive('cpus per task', options.cpusPerTask ?? 4);
@@ -98,7 +125,10 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
   const model = parseModelConfig(modelConfigOf(config));
   const variant = config.model.variant;
   const base = BASES.find((entry) => entry.variant === variant) ?? BASES[0];
-  if (!BASES.some((entry) => entry.variant === variant)) notes.push(`variant ${variant ?? '(explicit backbone)'} has no official config; ${base[flavor]} is the base and the backbone is overridden`);
+  if (!BASES.some((entry) => entry.variant === variant))
+    notes.push(
+      `variant ${variant ?? '(explicit backbone)'} has no official config; ${base[flavor]} is the base and the backbone is overridden`,
+    );
   const baseConfig = options.baseConfig ?? base[flavor];
   const baseVariant = VARIANTS[base.variant].config;
   const geometryDiffers = variant !== base.variant || options.baseConfig != null;
@@ -116,10 +146,15 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
   // Under the official parameter groups the first group (the one both engines log) is a backbone
   // group at 0.1x the head LR.
   const loggedLrToBase = config.optimizer.paramwise === 'official' ? 10 : 1;
-  if (config.optimizer.paramwise !== 'official') notes.push('optimizer.paramwise "none" has no mmaction2 equivalent here: the official parameter groups of the base config apply');
-  if (config.max_iterations_per_epoch !== null) notes.push('max_iterations_per_epoch is a workbench-only shortcut; mmaction2 trains on the whole set');
-  if (config.optimizer.clip_grad_norm !== null) notes.push(`gradient clipping at ${config.optimizer.clip_grad_norm} is set in the optimizer hook`);
-  notes.push('data pipeline: the official config\'s (the workbench pipeline preset is not translated)');
+  if (config.optimizer.paramwise !== 'official')
+    notes.push(
+      'optimizer.paramwise "none" has no mmaction2 equivalent here: the official parameter groups of the base config apply',
+    );
+  if (config.max_iterations_per_epoch !== null)
+    notes.push('max_iterations_per_epoch is a workbench-only shortcut; mmaction2 trains on the whole set');
+  if (config.optimizer.clip_grad_norm !== null)
+    notes.push(`gradient clipping at ${config.optimizer.clip_grad_norm} is set in the optimizer hook`);
+  notes.push("data pipeline: the official config's (the workbench pipeline preset is not translated)");
   const dataRoot = options.dataRoot ?? config.data.root;
   const valRoot = options.valRoot ?? config.data.val_root ?? dataRoot;
   const pretrained = options.pretrained ?? config.model.pretrained;
@@ -128,21 +163,40 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
 
   const modelOverride: Record<string, unknown> = {};
   const backboneOverride: Record<string, unknown> = { drop_path_rate: backbone.drop_path_rate };
-  if (geometryDiffers || JSON.stringify(baseVariant.backbone) !== JSON.stringify({ ...baseVariant.backbone, ...config.model.backbone })) {
+  if (
+    geometryDiffers ||
+    JSON.stringify(baseVariant.backbone) !== JSON.stringify({ ...baseVariant.backbone, ...config.model.backbone })
+  ) {
     backboneOverride.patch_size = tuple(...backbone.patch_size);
     backboneOverride.window_size = tuple(...backbone.window_size);
     backboneOverride.mlp_ratio = backbone.mlp_ratio;
     backboneOverride.qkv_bias = backbone.qkv_bias;
     backboneOverride.patch_norm = backbone.patch_norm;
-    if (flavor === '0.x') Object.assign(backboneOverride, { embed_dim: backbone.embed_dim, depths: [...backbone.depths], num_heads: [...backbone.num_heads] });
+    if (flavor === '0.x')
+      Object.assign(backboneOverride, {
+        embed_dim: backbone.embed_dim,
+        depths: [...backbone.depths],
+        num_heads: [...backbone.num_heads],
+      });
     // 1.x names the geometry through `arch` (a preset name in the base): replace it wholesale.
-    else backboneOverride.arch = { _delete_: true, embed_dims: backbone.embed_dim, depths: [...backbone.depths], num_heads: [...backbone.num_heads] };
+    else
+      backboneOverride.arch = {
+        _delete_: true,
+        embed_dims: backbone.embed_dim,
+        depths: [...backbone.depths],
+        num_heads: [...backbone.num_heads],
+      };
   }
   if (pretrained) Object.assign(backboneOverride, { pretrained, pretrained2d: true });
   else if (geometryDiffers) backboneOverride.pretrained = null;
   modelOverride.backbone = backboneOverride;
-  modelOverride.cls_head = { num_classes: model.num_classes, dropout_ratio: model.head_dropout, in_channels: numFeatures(backbone) };
-  if (config.loss.label_smoothing > 0 && variant !== 'swin_b_ssv2') notes.push(`label smoothing ${config.loss.label_smoothing} is not carried over (only the SSv2 base config smooths labels)`);
+  modelOverride.cls_head = {
+    num_classes: model.num_classes,
+    dropout_ratio: model.head_dropout,
+    in_channels: numFeatures(backbone),
+  };
+  if (config.loss.label_smoothing > 0 && variant !== 'swin_b_ssv2')
+    notes.push(`label smoothing ${config.loss.label_smoothing} is not carried over (only the SSv2 base config smooths labels)`);
 
   const header = [
     `# Generated by Video Swin Workbench${options.runId ? ` for run ${options.runId}` : ''}: only the overrides of the official config.`,
@@ -167,24 +221,54 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
         test: valAnn ? split(valAnn, valRoot) : undefined,
       },
     ]);
-    assignments.push(['optimizer', { lr: scaledLr, weight_decay: config.optimizer.weight_decay, betas: tuple(...config.optimizer.betas) }]);
-    assignments.push(['optimizer_config', { update_interval: updateInterval, grad_clip: config.optimizer.clip_grad_norm !== null ? { max_norm: config.optimizer.clip_grad_norm } : null }]);
-    assignments.push(['lr_config', { min_lr: config.schedule.min_lr, warmup_iters: config.schedule.warmup_epochs, warmup_ratio: config.schedule.warmup_ratio }]);
+    assignments.push([
+      'optimizer',
+      { lr: scaledLr, weight_decay: config.optimizer.weight_decay, betas: tuple(...config.optimizer.betas) },
+    ]);
+    assignments.push([
+      'optimizer_config',
+      {
+        update_interval: updateInterval,
+        grad_clip: config.optimizer.clip_grad_norm !== null ? { max_norm: config.optimizer.clip_grad_norm } : null,
+      },
+    ]);
+    assignments.push([
+      'lr_config',
+      { min_lr: config.schedule.min_lr, warmup_iters: config.schedule.warmup_epochs, warmup_ratio: config.schedule.warmup_ratio },
+    ]);
     assignments.push(['total_epochs', config.epochs]);
-    assignments.push(['evaluation', { interval: config.evaluation.interval, save_best: config.checkpoint.save_best ? `${config.evaluation.metric === 'mean_class_accuracy' ? 'mean_class_accuracy' : `${config.evaluation.metric}_acc`}` : null }]);
+    assignments.push([
+      'evaluation',
+      {
+        interval: config.evaluation.interval,
+        save_best: config.checkpoint.save_best
+          ? `${config.evaluation.metric === 'mean_class_accuracy' ? 'mean_class_accuracy' : `${config.evaluation.metric}_acc`}`
+          : null,
+      },
+    ]);
     assignments.push(['checkpoint_config', { interval: 1 }]);
     if (logInterval) assignments.push(['log_config', { interval: logInterval }]);
     if (loadFrom) assignments.push(['load_from', loadFrom]);
   } else {
     const dataset = (ann: string, root: string) => ({ ann_file: ann, data_prefix: { video: root } });
-    assignments.push(['train_dataloader', { batch_size: microBatch, num_workers: Math.max(1, config.data.workers), dataset: dataset(trainAnn, dataRoot) }]);
+    assignments.push([
+      'train_dataloader',
+      { batch_size: microBatch, num_workers: Math.max(1, config.data.workers), dataset: dataset(trainAnn, dataRoot) },
+    ]);
     if (valAnn) {
       assignments.push(['val_dataloader', { batch_size: microBatch, dataset: dataset(valAnn, valRoot) }]);
       assignments.push(['test_dataloader', { dataset: dataset(valAnn, valRoot) }]);
       assignments.push(['train_cfg', { max_epochs: config.epochs, val_interval: config.evaluation.interval }]);
     } else {
       assignments.push(['train_cfg', { max_epochs: config.epochs, val_interval: config.epochs + 1 }]);
-      assignments.push(['val_dataloader', null], ['val_cfg', null], ['val_evaluator', null], ['test_dataloader', null], ['test_cfg', null], ['test_evaluator', null]);
+      assignments.push(
+        ['val_dataloader', null],
+        ['val_cfg', null],
+        ['val_evaluator', null],
+        ['test_dataloader', null],
+        ['test_cfg', null],
+        ['test_evaluator', null],
+      );
     }
     assignments.push([
       'optim_wrapper',
@@ -197,12 +281,39 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
     assignments.push([
       'param_scheduler',
       [
-        { type: 'LinearLR', start_factor: config.schedule.warmup_ratio, by_epoch: true, begin: 0, end: config.schedule.warmup_epochs, convert_to_iter_based: true },
-        { type: 'CosineAnnealingLR', T_max: config.epochs, eta_min: config.schedule.min_lr, by_epoch: true, begin: 0, end: config.epochs },
+        {
+          type: 'LinearLR',
+          start_factor: config.schedule.warmup_ratio,
+          by_epoch: true,
+          begin: 0,
+          end: config.schedule.warmup_epochs,
+          convert_to_iter_based: true,
+        },
+        {
+          type: 'CosineAnnealingLR',
+          T_max: config.epochs,
+          eta_min: config.schedule.min_lr,
+          by_epoch: true,
+          begin: 0,
+          end: config.epochs,
+        },
       ],
     ]);
-    const saveBest = valAnn && config.checkpoint.save_best ? (config.evaluation.metric === 'top1' ? 'acc/top1' : config.evaluation.metric === 'top5' ? 'acc/top5' : 'acc/mean1') : null;
-    assignments.push(['default_hooks', { checkpoint: { interval: 1, max_keep_ckpts: config.checkpoint.keep_last, save_best: saveBest ?? undefined }, logger: logInterval ? { interval: logInterval } : undefined }]);
+    const saveBest =
+      valAnn && config.checkpoint.save_best
+        ? config.evaluation.metric === 'top1'
+          ? 'acc/top1'
+          : config.evaluation.metric === 'top5'
+            ? 'acc/top5'
+            : 'acc/mean1'
+        : null;
+    assignments.push([
+      'default_hooks',
+      {
+        checkpoint: { interval: 1, max_keep_ckpts: config.checkpoint.keep_last, save_best: saveBest ?? undefined },
+        logger: logInterval ? { interval: logInterval } : undefined,
+      },
+    ]);
     assignments.push(['randomness', { seed: config.seed }]);
     // The LR above is already scaled; the engine must not scale it again.
     assignments.push(['auto_scale_lr', { enable: false, base_batch_size: REFERENCE_BATCH }]);
@@ -214,7 +325,8 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
   const files: BundleFile[] = [{ path: 'config.py', content: configText, executable: false }];
   files.push({ path: trainAnn, content: trainText, executable: false });
   if (valText !== null && valAnn) files.push({ path: valAnn, content: valText, executable: false });
-  if (config.data.classes) files.push({ path: 'label_map.txt', content: readAnnotation('classes', config.data.classes), executable: false });
+  if (config.data.classes)
+    files.push({ path: 'label_map.txt', content: readAnnotation('classes', config.data.classes), executable: false });
   const launch = { flavor, gpus, nodes, cpusPerTask, seed: config.seed, validate: valAnn !== null, options };
   files.push({ path: 'job.sbatch', content: sbatchScript(launch), executable: true });
   files.push({ path: 'launch-torchrun.sh', content: torchrunScript(launch), executable: true });
@@ -275,11 +387,19 @@ function preamble(spec: LaunchSpec, kind: ClusterKind): string[] {
   ];
   const resume =
     spec.flavor === '0.x'
-      ? ['RESUME=()', '# Auto-resume: the official repo resumes from an explicit checkpoint.', 'if [ -e work/latest.pth ]; then RESUME=(--resume-from work/latest.pth); fi']
-      : ['RESUME=()', '# mmaction2 1.x finds work/last_checkpoint itself with --resume.', 'if [ -e work/last_checkpoint ]; then RESUME=(--resume); fi'];
+      ? [
+          'RESUME=()',
+          '# Auto-resume: the official repo resumes from an explicit checkpoint.',
+          'if [ -e work/latest.pth ]; then RESUME=(--resume-from work/latest.pth); fi',
+        ]
+      : [
+          'RESUME=()',
+          '# mmaction2 1.x finds work/last_checkpoint itself with --resume.',
+          'if [ -e work/last_checkpoint ]; then RESUME=(--resume); fi',
+        ];
   const jobVariable = kind === 'slurm' ? '$SLURM_JOB_ID' : '$$';
   const status = [
-    '# The status file outlives Slurm\'s memory of the job (no accounting needed).',
+    "# The status file outlives Slurm's memory of the job (no accounting needed).",
     '# "terminated" is 1 when this script itself got SIGTERM (scancel, time limit): a 143 from a rank',
     '# that srun killed because another rank failed is a failure, not a cancellation.',
     'TERMINATED=0',
@@ -308,12 +428,22 @@ function trainArguments(spec: LaunchSpec, launcher: 'slurm' | 'pytorch'): string
 function sbatchScript(spec: LaunchSpec): string {
   const tasks = spec.gpus * spec.nodes;
   const name = `vswin-${spec.options.runId ?? spec.options.name ?? 'run'}`.replace(/[^A-Za-z0-9_.-]/g, '_');
-  const resources = [`--nodes=${spec.nodes}`, `--ntasks=${tasks}`, `--ntasks-per-node=${spec.gpus}`, `--gres=gpu:${spec.gpus}`, `--cpus-per-task=${spec.cpusPerTask}`];
+  const resources = [
+    `--nodes=${spec.nodes}`,
+    `--ntasks=${tasks}`,
+    `--ntasks-per-node=${spec.gpus}`,
+    `--gres=gpu:${spec.gpus}`,
+    `--cpus-per-task=${spec.cpusPerTask}`,
+  ];
   const header = ['#!/bin/bash', `#SBATCH --job-name=${name}`];
   if (spec.options.partition) header.push(`#SBATCH --partition=${spec.options.partition}`);
   header.push(...resources.map((resource) => `#SBATCH ${resource}`));
   if (spec.options.timeLimit) header.push(`#SBATCH --time=${spec.options.timeLimit}`);
-  header.push('#SBATCH --output=slurm-%j.out', '#SBATCH --open-mode=append', '# Generated by Video Swin Workbench; the srun line below uses the same resources as the #SBATCH lines.');
+  header.push(
+    '#SBATCH --output=slurm-%j.out',
+    '#SBATCH --open-mode=append',
+    '# Generated by Video Swin Workbench; the srun line below uses the same resources as the #SBATCH lines.',
+  );
   const partition = spec.options.partition ? [`--partition=${spec.options.partition}`] : [];
   return [
     ...header,
@@ -352,5 +482,3 @@ export function writeBundle(bundle: Bundle, dir: string): string[] {
   }
   return written;
 }
-
-

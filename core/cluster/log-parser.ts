@@ -62,7 +62,13 @@ export function parsePythonJson(text: string): unknown {
       rewritten += char;
       continue;
     }
-    const token = text.startsWith('-Infinity', i) ? '-Infinity' : text.startsWith('Infinity', i) ? 'Infinity' : text.startsWith('NaN', i) ? 'NaN' : null;
+    const token = text.startsWith('-Infinity', i)
+      ? '-Infinity'
+      : text.startsWith('Infinity', i)
+        ? 'Infinity'
+        : text.startsWith('NaN', i)
+          ? 'NaN'
+          : null;
     if (token) {
       rewritten += JSON.stringify(`${marker}${token}`);
       i += token.length - 1;
@@ -101,21 +107,26 @@ export function parseLogLine(flavor: EngineFlavor, line: string): LogRecord | nu
   } catch (error) {
     return { problem: `not a JSON line (${(error as Error).message}): ${line.slice(0, 120)}` };
   }
-  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return { problem: `expected a JSON object, received ${line.slice(0, 120)}` };
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+    return { problem: `expected a JSON object, received ${line.slice(0, 120)}` };
   const record = entry as Record<string, unknown>;
   if (flavor === '0.x') {
     if (!('mode' in record)) return null; // the run's metadata line (env_info, config, seed)
-    if (!positiveInteger(record.epoch)) return { problem: `"epoch" must be a non-negative integer, received ${JSON.stringify(record.epoch)}` };
+    if (!positiveInteger(record.epoch))
+      return { problem: `"epoch" must be a non-negative integer, received ${JSON.stringify(record.epoch)}` };
     if (record.mode === 'train') {
-      if (!positiveInteger(record.iter)) return { problem: `"iter" must be a non-negative integer, received ${JSON.stringify(record.iter)}` };
+      if (!positiveInteger(record.iter))
+        return { problem: `"iter" must be a non-negative integer, received ${JSON.stringify(record.iter)}` };
       return { kind: 'train', epoch: record.epoch, iteration: record.iter, values: numericValues(record, skip0x) };
     }
     if (record.mode === 'val') return { kind: 'val', epoch: record.epoch, values: numericValues(record, skip0x) };
     return { problem: `unknown "mode" ${JSON.stringify(record.mode)}; expected "train" or "val"` };
   }
-  if (!positiveInteger(record.step)) return { problem: `"step" must be a non-negative integer, received ${JSON.stringify(record.step)}` };
+  if (!positiveInteger(record.step))
+    return { problem: `"step" must be a non-negative integer, received ${JSON.stringify(record.step)}` };
   const keys = Object.keys(record);
-  if (keys.some((key) => key.startsWith('acc/'))) return { kind: 'val', epoch: record.step, values: numericValues(record, skip1x) };
+  if (keys.some((key) => key.startsWith('acc/')))
+    return { kind: 'val', epoch: record.step, values: numericValues(record, skip1x) };
   if ('loss' in record || 'lr' in record) {
     const epoch = positiveInteger(record.epoch) ? record.epoch : 0;
     return { kind: 'train', epoch, iteration: record.step, values: numericValues(record, skip1x) };
@@ -200,13 +211,27 @@ export function recordsToRows(records: readonly LogRecord[], context: RowContext
       const epoch = Math.max(0, record.epoch - 1);
       for (const [key, raw] of Object.entries(record.values)) {
         const value = key === 'lr' ? raw * context.loggedLrToBase : raw;
-        rows.push({ scope: 'iteration', split: 'train', step, epoch, name: trainNames[key] ?? key, value: Number.isNaN(value) ? null : value });
+        rows.push({
+          scope: 'iteration',
+          split: 'train',
+          step,
+          epoch,
+          name: trainNames[key] ?? key,
+          value: Number.isNaN(value) ? null : value,
+        });
       }
     } else {
       for (const [key, value] of Object.entries(record.values)) {
         const name = valNames[key];
         if (!name) continue; // timing fields of the val loop
-        rows.push({ scope: 'epoch', split: 'val', step: record.epoch, epoch: Math.max(0, record.epoch - 1), name, value: Number.isNaN(value) ? null : value });
+        rows.push({
+          scope: 'epoch',
+          split: 'val',
+          step: record.epoch,
+          epoch: Math.max(0, record.epoch - 1),
+          name,
+          value: Number.isNaN(value) ? null : value,
+        });
       }
     }
   }
@@ -214,7 +239,10 @@ export function recordsToRows(records: readonly LogRecord[], context: RowContext
 }
 
 /** Where a resumed log starts: rows at or after it, from earlier files, are superseded. */
-export function resumePoint(records: readonly LogRecord[], context: RowContext): { iteration: number; epochsDone: number } | null {
+export function resumePoint(
+  records: readonly LogRecord[],
+  context: RowContext,
+): { iteration: number; epochsDone: number } | null {
   const first = records.find((record): record is TrainRecord => record.kind === 'train');
   if (!first) return null;
   return { iteration: globalIteration(first, context), epochsDone: Math.max(0, first.epoch - 1) };
@@ -240,7 +268,9 @@ export function mergeLogs(files: readonly { path: string; records: readonly LogR
     }
     for (const row of recordsToRows(records, context)) merged.set(rowKey(row), row);
   }
-  return [...merged.values()].sort((a, b) => (a.scope === b.scope ? a.step - b.step || a.name.localeCompare(b.name) : a.scope.localeCompare(b.scope)));
+  return [...merged.values()].sort((a, b) =>
+    a.scope === b.scope ? a.step - b.step || a.name.localeCompare(b.name) : a.scope.localeCompare(b.scope),
+  );
 }
 
 /**

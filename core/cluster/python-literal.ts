@@ -33,7 +33,9 @@ export function toPython(value: unknown, indent = 0): string {
   if (Array.isArray(value)) {
     const items = value.map((item) => toPython(item, indent + 4));
     const flat = `[${items.join(', ')}]`;
-    return flat.length <= 80 && !flat.includes('\n') ? flat : `[\n${items.map((item) => `${pad}${item}`).join(',\n')},\n${' '.repeat(indent)}]`;
+    return flat.length <= 80 && !flat.includes('\n')
+      ? flat
+      : `[\n${items.map((item) => `${pad}${item}`).join(',\n')},\n${' '.repeat(indent)}]`;
   }
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, item]) => item !== undefined);
@@ -60,4 +62,3 @@ export function quote(text: string): string {
   }
   return `${out}'`;
 }
-

@@ -2,7 +2,14 @@
 // preflight, launch preview + submit, the jobs table, cancel/resume/clone/pull) and a watcher that
 // polls unfinished jobs so the UI's curves and jobs table update while a job runs.
 import { z } from 'zod';
-import type { ClusterCommandName, ClusterCommands, ClusterEvent, ClusterJobSummary, LaunchArgs, SyncResult } from '../protocol/cluster.ts';
+import type {
+  ClusterCommandName,
+  ClusterCommands,
+  ClusterEvent,
+  ClusterJobSummary,
+  LaunchArgs,
+  SyncResult,
+} from '../protocol/cluster.ts';
 import { finishedJobStates } from '../protocol/cluster.ts';
 import type { ClusterJobLog } from '../protocol/workbench.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -11,7 +18,21 @@ import { targetOf } from './backend.ts';
 import { orderLogFiles } from './log-parser.ts';
 import { remotePath, remoteQuote, runRemote } from './ssh.ts';
 import { ClusterStore } from './store.ts';
-import { createBackend, cancelJob, checkCluster, cloneSubmission, prepareSubmission, pullCheckpoint, resumeJob, submitRun, syncActiveJobs, syncJob, type BackendFactory, type SubmitRequest, type SyncDetails } from './tracking.ts';
+import {
+  createBackend,
+  cancelJob,
+  checkCluster,
+  cloneSubmission,
+  prepareSubmission,
+  pullCheckpoint,
+  resumeJob,
+  submitRun,
+  syncActiveJobs,
+  syncJob,
+  type BackendFactory,
+  type SubmitRequest,
+  type SyncDetails,
+} from './tracking.ts';
 
 const launchSchema = z
   .object({
@@ -27,12 +48,19 @@ const launchSchema = z
       .record(z.string(), z.string())
       .superRefine((environment, context) => {
         for (const name of Object.keys(environment)) {
-          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) context.addIssue({ code: 'custom', message: `"${name}" is not a shell variable name (expected letters, digits and "_", not starting with a digit)` });
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+            context.addIssue({
+              code: 'custom',
+              message: `"${name}" is not a shell variable name (expected letters, digits and "_", not starting with a digit)`,
+            });
         }
       })
       .optional(),
     /** The run id of a preview, so the submitted files are the ones shown (same arguments, same id). */
-    runId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a run id (letters, digits, "_", "." and "-")').optional(),
+    runId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a run id (letters, digits, "_", "." and "-")')
+      .optional(),
     check: z.boolean().optional(),
   })
   .strict();
@@ -42,8 +70,14 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, command: string): T {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
-    const received = issue.path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined), value ?? {});
-    const shown = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : `${issue.message} (received ${JSON.stringify(received) ?? 'nothing'})`;
+    const received = issue.path.reduce<unknown>(
+      (node, key) => (node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined),
+      value ?? {},
+    );
+    const shown =
+      issue.code === 'unrecognized_keys'
+        ? `unknown field(s) ${issue.keys.join(', ')}`
+        : `${issue.message} (received ${JSON.stringify(received) ?? 'nothing'})`;
     return `${issue.path.join('.') || '(args)'}: ${shown}`;
   });
   throw new Error(`${command}: invalid arguments (${issues.join('; ')})`);
@@ -71,23 +105,43 @@ export class ClusterCommandHandler {
     this.handlers = {
       'cluster.list': async () => this.store.listClusters(),
       'cluster.save': async (args) => this.store.saveCluster(args),
-      'cluster.remove': async (args) => ({ removed: this.store.removeCluster(parse(z.object({ name: z.string().min(1) }).strict(), args, 'cluster.remove').name) }),
+      'cluster.remove': async (args) => ({
+        removed: this.store.removeCluster(parse(z.object({ name: z.string().min(1) }).strict(), args, 'cluster.remove').name),
+      }),
       'cluster.check': async (args) => {
-        const { name, launch } = parse(z.object({ name: z.string().min(1), launch: z.unknown().optional() }).strict(), args, 'cluster.check');
+        const { name, launch } = parse(
+          z.object({ name: z.string().min(1), launch: z.unknown().optional() }).strict(),
+          args,
+          'cluster.check',
+        );
         const prepared = launch ? prepareSubmission(this.store, this.request(launch as LaunchArgs, 'cluster.check')) : null;
         return checkCluster(this.store, name, prepared, this.factory);
       },
       'cluster.preview': async (args) => {
         const prepared = prepareSubmission(this.store, this.request(args, 'cluster.preview'));
-        return { runId: prepared.runId, remoteDir: prepared.remoteDir, manifest: prepared.bundle.manifest, files: prepared.bundle.files };
+        return {
+          runId: prepared.runId,
+          remoteDir: prepared.remoteDir,
+          manifest: prepared.bundle.manifest,
+          files: prepared.bundle.files,
+        };
       },
       'cluster.submit': async (args) => {
         const request = this.request(args, 'cluster.submit');
-        if (request.runId && this.registry.getRun(request.runId)) throw new Error(`cluster.submit: runId: run "${request.runId}" exists already (received "${request.runId}"); show the generated files again for a new run id, or leave runId out`);
+        if (request.runId && this.registry.getRun(request.runId))
+          throw new Error(
+            `cluster.submit: runId: run "${request.runId}" exists already (received "${request.runId}"); show the generated files again for a new run id, or leave runId out`,
+          );
         const prepared = prepareSubmission(this.store, request);
         if (args.check !== false) {
           const report = await checkCluster(this.store, prepared.settings.name, prepared, this.factory);
-          if (!report.ok) throw new Error(`cluster ${prepared.settings.name} is not ready: ${report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
+          if (!report.ok)
+            throw new Error(
+              `cluster ${prepared.settings.name} is not ready: ${report.checks
+                .filter((c) => !c.ok)
+                .map((c) => `${c.name}: ${c.detail}`)
+                .join('; ')}`,
+            );
         }
         return submitRun(this.registry, prepared, options);
       },
@@ -95,15 +149,28 @@ export class ClusterCommandHandler {
         if (args?.refresh) await syncActiveJobs(this.registry, options);
         return this.summaries();
       },
-      'jobs.sync': async (args) => withoutRecords(await syncJob(this.registry, parse(runSchema, args, 'jobs.sync').runId, options)),
-      'jobs.cancel': async (args) => withoutRecords(await cancelJob(this.registry, parse(runSchema, args, 'jobs.cancel').runId, options)),
+      'jobs.sync': async (args) =>
+        withoutRecords(await syncJob(this.registry, parse(runSchema, args, 'jobs.sync').runId, options)),
+      'jobs.cancel': async (args) =>
+        withoutRecords(await cancelJob(this.registry, parse(runSchema, args, 'jobs.cancel').runId, options)),
       'jobs.resume': async (args) => resumeJob(this.registry, parse(runSchema, args, 'jobs.resume').runId, options),
       'jobs.clone': async (args) => {
         const clone = cloneSubmission(this.registry, parse(runSchema, args, 'jobs.clone').runId);
-        return { config: clone.config, cluster: clone.cluster, gpus: clone.gpus, nodes: clone.nodes, flavor: clone.flavor, name: clone.name };
+        return {
+          config: clone.config,
+          cluster: clone.cluster,
+          gpus: clone.gpus,
+          nodes: clone.nodes,
+          flavor: clone.flavor,
+          name: clone.name,
+        };
       },
       'jobs.pull': async (args) => {
-        const { runId, which } = parse(z.object({ runId: z.string().min(1), which: z.string().min(1) }).strict(), args, 'jobs.pull');
+        const { runId, which } = parse(
+          z.object({ runId: z.string().min(1), which: z.string().min(1) }).strict(),
+          args,
+          'jobs.pull',
+        );
         return pullCheckpoint(this.registry, runId, which, options);
       },
     };
@@ -113,16 +180,27 @@ export class ClusterCommandHandler {
     return command in this.handlers;
   }
 
-  async handle<N extends ClusterCommandName>(command: N, args: ClusterCommands[N]['args']): Promise<ClusterCommands[N]['result']> {
-    const handler = this.handlers[command] as ((args: ClusterCommands[N]['args']) => Promise<ClusterCommands[N]['result']>) | undefined;
-    if (!handler) throw new Error(`unknown cluster command "${command}"; expected one of ${Object.keys(this.handlers).join(', ')}`);
+  async handle<N extends ClusterCommandName>(
+    command: N,
+    args: ClusterCommands[N]['args'],
+  ): Promise<ClusterCommands[N]['result']> {
+    const handler = this.handlers[command] as
+      ((args: ClusterCommands[N]['args']) => Promise<ClusterCommands[N]['result']>) | undefined;
+    if (!handler)
+      throw new Error(`unknown cluster command "${command}"; expected one of ${Object.keys(this.handlers).join(', ')}`);
     return handler(args);
   }
 
   summaries(): ClusterJobSummary[] {
     return this.store.listJobs().map((job) => {
       const run = this.registry.getRun(job.runId);
-      return { ...job, runName: run?.name ?? job.runId, runStatus: run?.status ?? 'unknown', epochs: run?.epochs ?? 0, epochsDone: run?.epochsDone ?? 0 };
+      return {
+        ...job,
+        runName: run?.name ?? job.runId,
+        runStatus: run?.status ?? 'unknown',
+        epochs: run?.epochs ?? 0,
+        epochsDone: run?.epochsDone ?? 0,
+      };
     });
   }
 
@@ -154,7 +232,10 @@ export interface WatcherOptions {
  * Polls every unfinished job (this re-attaches jobs after a restart) and reports polls that brought
  * something new. Polls never overlap; stop() waits for the one in flight.
  */
-export function startClusterWatcher(registry: Registry, options: WatcherOptions): { stop: () => Promise<void>; pollNow: () => Promise<void> } {
+export function startClusterWatcher(
+  registry: Registry,
+  options: WatcherOptions,
+): { stop: () => Promise<void>; pollNow: () => Promise<void> } {
   const interval = (options.intervalSeconds ?? 10) * 1000;
   const store = new ClusterStore(registry);
   let stopped = false;
@@ -166,7 +247,8 @@ export function startClusterWatcher(registry: Registry, options: WatcherOptions)
       try {
         const before = { state: job.state, message: job.message };
         const result = withoutRecords(await syncJob(registry, job.runId, { factory: options.factory }));
-        if (result.metricsWritten > 0 || result.status.state !== before.state || result.status.message !== before.message) options.onEvent({ kind: 'cluster-job', result });
+        if (result.metricsWritten > 0 || result.status.state !== before.state || result.status.message !== before.message)
+          options.onEvent({ kind: 'cluster-job', result });
       } catch (error) {
         options.onEvent({ kind: 'cluster-job-error', runId: job.runId, message: (error as Error).message });
       }
@@ -205,13 +287,21 @@ const decodeTail = (bytes: Uint8Array, cut: boolean): string => {
  * The last `maxBytes` of a job's stdout file (slurm-<id>.out, torchrun.out) and of the engine log
  * read so far, for the UI's "open log". Two SSH round trips; nothing is merged into the registry.
  */
-export async function readJobLog(registry: Registry, runIdOrJobId: string, options: { factory?: BackendFactory; maxBytes?: number } = {}): Promise<JobLogTail> {
+export async function readJobLog(
+  registry: Registry,
+  runIdOrJobId: string,
+  options: { factory?: BackendFactory; maxBytes?: number } = {},
+): Promise<JobLogTail> {
   const store = new ClusterStore(registry);
   const job = store.requireJob(runIdOrJobId);
   const settings = store.requireCluster(job.cluster);
   const maxBytes = options.maxBytes ?? 32 * 1024;
   const outputFile = settings.kind === 'slurm' ? `slurm-${job.jobId}.out` : 'torchrun.out';
-  const output = await runRemote(targetOf(settings), `cd ${remotePath(job.remoteDir)} && tail -c ${maxBytes} ${remoteQuote(outputFile)} 2>/dev/null`, { timeoutSeconds: settings.commandTimeoutSeconds, what: `reading ${outputFile}` });
+  const output = await runRemote(
+    targetOf(settings),
+    `cd ${remotePath(job.remoteDir)} && tail -c ${maxBytes} ${remoteQuote(outputFile)} 2>/dev/null`,
+    { timeoutSeconds: settings.commandTimeoutSeconds, what: `reading ${outputFile}` },
+  );
   const offsets = store.logOffsets(job.runId);
   const engineLogFile = orderLogFiles([...offsets.keys()]).at(-1) ?? null;
   let engineLog = '';
@@ -222,5 +312,12 @@ export async function readJobLog(registry: Registry, runIdOrJobId: string, optio
     engineLog = decodeTail(await backend.readFrom(`${job.remoteDir}/${engineLogFile}`, start, end - start), start > 0);
   }
   const outputBytes = new Uint8Array(output.stdout);
-  return { runId: job.runId, jobId: job.jobId, outputFile, output: decodeTail(outputBytes, outputBytes.length >= maxBytes), engineLogFile, engineLog };
+  return {
+    runId: job.runId,
+    jobId: job.jobId,
+    outputFile,
+    output: decodeTail(outputBytes, outputBytes.length >= maxBytes),
+    engineLogFile,
+    engineLog,
+  };
 }

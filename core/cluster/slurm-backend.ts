@@ -53,7 +53,11 @@ export function scontrolFields(line: string): Record<string, string> {
  * X = the status file the job wrote on exit.
  */
 export function parseSlurmStatus(jobId: string, lines: string[]): JobStatus {
-  const tagged = (tag: string) => lines.find((line) => line.startsWith(`${tag} `))?.slice(2).trim() ?? '';
+  const tagged = (tag: string) =>
+    lines
+      .find((line) => line.startsWith(`${tag} `))
+      ?.slice(2)
+      .trim() ?? '';
   const scontrol = tagged('J');
   const squeue = tagged('Q');
   const statusFile = tagged('X');
@@ -61,16 +65,20 @@ export function parseSlurmStatus(jobId: string, lines: string[]): JobStatus {
     const fields = scontrolFields(scontrol);
     const raw = fields.JobState ?? 'UNKNOWN';
     const state = stateMap[raw] ?? 'unknown';
-    const [code, signal] = (fields.ExitCode ?? '').split(':').map((part) => (part === undefined || part === '' ? null : Number(part)));
+    const [code, signal] = (fields.ExitCode ?? '')
+      .split(':')
+      .map((part) => (part === undefined || part === '' ? null : Number(part)));
     const finished = state === 'completed' || state === 'failed' || state === 'cancelled' || state === 'timeout';
     const reason = fields.Reason && fields.Reason !== 'None' ? fields.Reason : null;
     let message: string | null = null;
     if (state === 'pending') message = `pending${reason ? `: ${reason}` : ''}`;
     else if (state === 'failed') {
-      const killed = code === 143 ? ' (a task ended by SIGTERM: with several ranks, srun stops the others when one fails, so the log holds the first failure)' : '';
+      const killed =
+        code === 143
+          ? ' (a task ended by SIGTERM: with several ranks, srun stops the others when one fails, so the log holds the first failure)'
+          : '';
       message = `${raw}${code !== null ? ` with exit code ${code}` : ''}${signal ? ` (signal ${signal})` : ''}${reason ? `: ${reason}` : ''}${killed}`;
-    }
-    else if (state === 'timeout') message = `reached its time limit (${fields.TimeLimit ?? '?'})`;
+    } else if (state === 'timeout') message = `reached its time limit (${fields.TimeLimit ?? '?'})`;
     else if (state === 'cancelled') message = 'cancelled';
     return {
       state,
@@ -86,7 +94,16 @@ export function parseSlurmStatus(jobId: string, lines: string[]): JobStatus {
   if (squeue) {
     const [raw, reason, time, nodes] = squeue.split('|');
     const state = stateMap[raw] ?? 'unknown';
-    return { state, schedulerState: raw, reason: reason && reason !== 'None' ? reason : null, exitCode: null, signal: null, nodes: nodes || null, elapsedSeconds: slurmSeconds(time), message: state === 'pending' && reason ? `pending: ${reason}` : null };
+    return {
+      state,
+      schedulerState: raw,
+      reason: reason && reason !== 'None' ? reason : null,
+      exitCode: null,
+      signal: null,
+      nodes: nodes || null,
+      elapsedSeconds: slurmSeconds(time),
+      message: state === 'pending' && reason ? `pending: ${reason}` : null,
+    };
   }
   if (statusFile) {
     try {
@@ -95,8 +112,20 @@ export function parseSlurmStatus(jobId: string, lines: string[]): JobStatus {
       // Bundles that predate "terminated" only have the code: 143 was then taken for a cancel.
       const terminated = typeof parsed.terminated === 'number' ? parsed.terminated === 1 : code === 143;
       const state: JobState = code === 0 ? 'completed' : terminated ? 'cancelled' : 'failed';
-      const hint = state === 'failed' && code === 143 ? ' (a task ended by SIGTERM: with several ranks, srun stops the others when one fails, so the log holds the first failure)' : '';
-      return { state, schedulerState: 'GONE', reason: null, exitCode: code, signal: null, nodes: null, elapsedSeconds: null, message: `Slurm no longer lists job ${jobId}; its status file says exit code ${code}${hint}` };
+      const hint =
+        state === 'failed' && code === 143
+          ? ' (a task ended by SIGTERM: with several ranks, srun stops the others when one fails, so the log holds the first failure)'
+          : '';
+      return {
+        state,
+        schedulerState: 'GONE',
+        reason: null,
+        exitCode: code,
+        signal: null,
+        nodes: null,
+        elapsedSeconds: null,
+        message: `Slurm no longer lists job ${jobId}; its status file says exit code ${code}${hint}`,
+      };
     } catch {
       // fall through: a damaged status file says nothing reliable
     }
@@ -146,19 +175,32 @@ export class SlurmBackend extends SshBackend {
   }
 
   async submit(remoteDir: string): Promise<string> {
-    const result = await runRemote(this.target, [`cd ${remotePath(remoteDir)}`, 'sbatch --parsable job.sbatch'].join(' && '), { timeoutSeconds: this.timeout, what: 'sbatch' });
+    const result = await runRemote(this.target, [`cd ${remotePath(remoteDir)}`, 'sbatch --parsable job.sbatch'].join(' && '), {
+      timeoutSeconds: this.timeout,
+      what: 'sbatch',
+    });
     const out = result.stdout.toString('utf8').trim();
     if (result.code !== 0 || !/^\d+/.test(out)) {
       const said = (result.stderr.trim() || out).split('\n').slice(-2).join(' | ');
       const kind = /invalid partition/i.test(said) ? 'missing-partition' : 'submit-refused';
-      const hint = kind === 'missing-partition' ? ` (the cluster's partitions are listed by \`vswin cluster check ${this.settings.name}\`)` : '';
-      throw new RemoteError(kind, `sbatch on ${this.settings.host} refused the job: ${said || `exit code ${result.code}`}${hint}`, result.stderr);
+      const hint =
+        kind === 'missing-partition'
+          ? ` (the cluster's partitions are listed by \`vswin cluster check ${this.settings.name}\`)`
+          : '';
+      throw new RemoteError(
+        kind,
+        `sbatch on ${this.settings.host} refused the job: ${said || `exit code ${result.code}`}${hint}`,
+        result.stderr,
+      );
     }
     // --parsable prints "jobid" or "jobid;cluster".
     return out.split(';')[0].split('\n').pop()!.trim();
   }
 
   async cancel(jobId: string): Promise<void> {
-    await runRemoteChecked(this.target, `scancel ${remoteQuote(jobId)}`, { timeoutSeconds: this.timeout, what: `scancel ${jobId}` });
+    await runRemoteChecked(this.target, `scancel ${remoteQuote(jobId)}`, {
+      timeoutSeconds: this.timeout,
+      what: `scancel ${jobId}`,
+    });
   }
 }

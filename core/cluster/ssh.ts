@@ -34,11 +34,27 @@ export interface RemoteResult {
 }
 
 const patterns: [RegExp, RemoteErrorKind, string][] = [
-  [/Could not resolve hostname|Name or service not known|nodename nor servname/i, 'unknown-host', 'the host name does not resolve (check the host or the Host alias in your SSH config)'],
+  [
+    /Could not resolve hostname|Name or service not known|nodename nor servname/i,
+    'unknown-host',
+    'the host name does not resolve (check the host or the Host alias in your SSH config)',
+  ],
   [/Connection refused/i, 'refused-connection', 'the connection was refused (no SSH server on that address and port)'],
-  [/Permission denied \((publickey|password|keyboard)/i, 'refused-key', 'the server refused the key (add your public key to ~/.ssh/authorized_keys on the cluster, or set the identity file)'],
-  [/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i, 'host-key', 'the host key is unknown or changed (connect once with ssh to accept it, or fix known_hosts)'],
-  [/timed out|Connection timed out|Operation timed out|No route to host|Network is unreachable/i, 'timeout', 'the host did not answer in time'],
+  [
+    /Permission denied \((publickey|password|keyboard)/i,
+    'refused-key',
+    'the server refused the key (add your public key to ~/.ssh/authorized_keys on the cluster, or set the identity file)',
+  ],
+  [
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i,
+    'host-key',
+    'the host key is unknown or changed (connect once with ssh to accept it, or fix known_hosts)',
+  ],
+  [
+    /timed out|Connection timed out|Operation timed out|No route to host|Network is unreachable/i,
+    'timeout',
+    'the host did not answer in time',
+  ],
 ];
 
 /** Names the cause of an ssh/sftp failure from its stderr. */
@@ -48,13 +64,28 @@ export function classifySshFailure(stderr: string): { kind: RemoteErrorKind; exp
 }
 
 function commonOptions(target: SshTarget): string[] {
-  const options = ['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${target.connectTimeoutSeconds}`, '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3'];
+  const options = [
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${target.connectTimeoutSeconds}`,
+    '-o',
+    'ServerAliveInterval=5',
+    '-o',
+    'ServerAliveCountMax=3',
+  ];
   if (target.sshConfigFile) options.unshift('-F', target.sshConfigFile);
   if (target.identityFile) options.push('-i', target.identityFile);
   return options;
 }
 
-function runProcess(program: string, args: string[], input: Buffer | string | null, timeoutSeconds: number, what: string): Promise<RemoteResult> {
+function runProcess(
+  program: string,
+  args: string[],
+  input: Buffer | string | null,
+  timeoutSeconds: number,
+  what: string,
+): Promise<RemoteResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -68,13 +99,17 @@ function runProcess(program: string, args: string[], input: Buffer | string | nu
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
     child.on('error', (error) => {
       clearTimeout(timer);
-      reject(new RemoteError('ssh-failed', `${what}: cannot start ${program} (${error.message}); is the OpenSSH client installed?`));
+      reject(
+        new RemoteError('ssh-failed', `${what}: cannot start ${program} (${error.message}); is the OpenSSH client installed?`),
+      );
     });
     child.on('close', (code) => {
       clearTimeout(timer);
       const stderr = Buffer.concat(err).toString('utf8');
       if (timedOut) {
-        reject(new RemoteError('timeout', `${what}: no answer within ${timeoutSeconds} s (killed the ${program} client)`, stderr));
+        reject(
+          new RemoteError('timeout', `${what}: no answer within ${timeoutSeconds} s (killed the ${program} client)`, stderr),
+        );
         return;
       }
       resolvePromise({ code: code ?? 255, stdout: Buffer.concat(out), stderr });
@@ -87,14 +122,22 @@ function runProcess(program: string, args: string[], input: Buffer | string | nu
 function sshFailure(target: SshTarget, what: string, result: RemoteResult): RemoteError {
   const { kind, explanation } = classifySshFailure(result.stderr);
   const message = result.stderr.trim().split('\n').slice(-2).join(' | ');
-  return new RemoteError(kind, `${what} on ${target.host}: ${explanation}${message ? ` (ssh said: ${message})` : ''}`, result.stderr);
+  return new RemoteError(
+    kind,
+    `${what} on ${target.host}: ${explanation}${message ? ` (ssh said: ${message})` : ''}`,
+    result.stderr,
+  );
 }
 
 /**
  * Runs a bash script on the host (sent on stdin, so nothing needs quoting twice). Resolves with the
  * script's exit code; rejects with a RemoteError when ssh itself fails or the deadline passes.
  */
-export async function runRemote(target: SshTarget, script: string, options: { timeoutSeconds: number; what: string }): Promise<RemoteResult> {
+export async function runRemote(
+  target: SshTarget,
+  script: string,
+  options: { timeoutSeconds: number; what: string },
+): Promise<RemoteResult> {
   const args = [...commonOptions(target), ...(target.port ? ['-p', String(target.port)] : []), '-T', target.host, 'bash', '-s'];
   const result = await runProcess('ssh', args, script, options.timeoutSeconds, options.what);
   if (result.code === 255) throw sshFailure(target, options.what, result);
@@ -102,11 +145,19 @@ export async function runRemote(target: SshTarget, script: string, options: { ti
 }
 
 /** Like runRemote, but a non-zero exit of the script is an error naming its output. */
-export async function runRemoteChecked(target: SshTarget, script: string, options: { timeoutSeconds: number; what: string }): Promise<Buffer> {
+export async function runRemoteChecked(
+  target: SshTarget,
+  script: string,
+  options: { timeoutSeconds: number; what: string },
+): Promise<Buffer> {
   const result = await runRemote(target, script, options);
   if (result.code !== 0) {
     const detail = (result.stderr.trim() || result.stdout.toString('utf8').trim()).split('\n').slice(-3).join(' | ');
-    throw new RemoteError('command-failed', `${options.what} on ${target.host} failed with exit code ${result.code}${detail ? `: ${detail}` : ''}`, result.stderr);
+    throw new RemoteError(
+      'command-failed',
+      `${options.what} on ${target.host} failed with exit code ${result.code}${detail ? `: ${detail}` : ''}`,
+      result.stderr,
+    );
   }
   return result.stdout;
 }
@@ -117,7 +168,11 @@ export function sftpQuote(path: string): string {
 }
 
 /** Runs sftp batch commands (put/get/chmod); any failing command fails the whole transfer. */
-export async function sftpBatch(target: SshTarget, lines: string[], options: { timeoutSeconds: number; what: string }): Promise<void> {
+export async function sftpBatch(
+  target: SshTarget,
+  lines: string[],
+  options: { timeoutSeconds: number; what: string },
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vswin-sftp-'));
   try {
     const batch = join(dir, 'batch');

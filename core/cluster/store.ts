@@ -36,7 +36,10 @@ export function parseClusterSettings(value: unknown, source = 'cluster settings'
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const field = issue.path.join('.') || '(root)';
-    const received = issue.path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined), value);
+    const received = issue.path.reduce<unknown>(
+      (node, key) => (node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined),
+      value,
+    );
     const message = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
     return `  ${field}: ${message} (received ${JSON.stringify(received) ?? 'nothing'})`;
   });
@@ -79,10 +82,14 @@ export class ClusterStore {
       ),
       latestJob: db.prepare('SELECT * FROM cluster_jobs WHERE run_id = ? ORDER BY attempt DESC LIMIT 1'),
       jobsOfRun: db.prepare('SELECT * FROM cluster_jobs WHERE run_id = ? ORDER BY attempt'),
-      latestJobs: db.prepare('SELECT j.* FROM cluster_jobs j WHERE j.attempt = (SELECT MAX(attempt) FROM cluster_jobs WHERE run_id = j.run_id) ORDER BY j.submitted_at DESC'),
+      latestJobs: db.prepare(
+        'SELECT j.* FROM cluster_jobs j WHERE j.attempt = (SELECT MAX(attempt) FROM cluster_jobs WHERE run_id = j.run_id) ORDER BY j.submitted_at DESC',
+      ),
       findByJobId: db.prepare('SELECT * FROM cluster_jobs WHERE job_id = ? ORDER BY submitted_at DESC LIMIT 1'),
       offsets: db.prepare('SELECT path, offset, lines, first_step AS firstStep FROM cluster_logs WHERE run_id = ?'),
-      setOffset: db.prepare('INSERT OR REPLACE INTO cluster_logs (run_id, path, offset, lines, first_step) VALUES (?, ?, ?, ?, ?)'),
+      setOffset: db.prepare(
+        'INSERT OR REPLACE INTO cluster_logs (run_id, path, offset, lines, first_step) VALUES (?, ?, ?, ?, ?)',
+      ),
     };
   }
 
@@ -102,11 +109,15 @@ export class ClusterStore {
     const settings = this.getCluster(name);
     if (settings) return settings;
     const known = this.listClusters().map((cluster) => cluster.name);
-    throw new Error(`no cluster "${name}"; ${known.length ? `known clusters: ${known.join(', ')}` : 'add one with `vswin cluster add`'}`);
+    throw new Error(
+      `no cluster "${name}"; ${known.length ? `known clusters: ${known.join(', ')}` : 'add one with `vswin cluster add`'}`,
+    );
   }
 
   listClusters(): ClusterSettings[] {
-    return (this.statements.listClusters.all() as Row[]).map((row) => parseClusterSettings(JSON.parse(row.settings as string), `cluster "${row.name}"`));
+    return (this.statements.listClusters.all() as Row[]).map((row) =>
+      parseClusterSettings(JSON.parse(row.settings as string), `cluster "${row.name}"`),
+    );
   }
 
   removeCluster(name: string): boolean {
@@ -117,8 +128,20 @@ export class ClusterStore {
     this.statements.insertJob.run(job);
   }
 
-  updateJob(job: Pick<ClusterJob, 'runId' | 'attempt' | 'state' | 'schedulerState' | 'reason' | 'exitCode' | 'message' | 'finishedAt'>): void {
-    this.statements.updateJob.run(job.state, job.schedulerState, job.reason, job.exitCode, job.message, now(), job.finishedAt, job.runId, job.attempt);
+  updateJob(
+    job: Pick<ClusterJob, 'runId' | 'attempt' | 'state' | 'schedulerState' | 'reason' | 'exitCode' | 'message' | 'finishedAt'>,
+  ): void {
+    this.statements.updateJob.run(
+      job.state,
+      job.schedulerState,
+      job.reason,
+      job.exitCode,
+      job.message,
+      now(),
+      job.finishedAt,
+      job.runId,
+      job.attempt,
+    );
   }
 
   latestJob(runId: string): ClusterJob | null {
@@ -128,13 +151,19 @@ export class ClusterStore {
 
   /** The run's current job, found by run id or by the scheduler's job id. */
   requireJob(idOrJobId: string): ClusterJob {
-    const job = this.latestJob(idOrJobId) ?? (() => {
-      const row = this.statements.findByJobId.get(idOrJobId) as Row | undefined;
-      return row ? this.latestJob(row.run_id as string) : null;
-    })();
+    const job =
+      this.latestJob(idOrJobId) ??
+      (() => {
+        const row = this.statements.findByJobId.get(idOrJobId) as Row | undefined;
+        return row ? this.latestJob(row.run_id as string) : null;
+      })();
     if (job) return job;
-    const known = this.listJobs().slice(0, 5).map((entry) => `${entry.runId} (job ${entry.jobId})`);
-    throw new Error(`no cluster job for "${idOrJobId}" (a run id or a job id); ${known.length ? `recent: ${known.join(', ')}` : 'nothing was submitted yet'}`);
+    const known = this.listJobs()
+      .slice(0, 5)
+      .map((entry) => `${entry.runId} (job ${entry.jobId})`);
+    throw new Error(
+      `no cluster job for "${idOrJobId}" (a run id or a job id); ${known.length ? `recent: ${known.join(', ')}` : 'nothing was submitted yet'}`,
+    );
   }
 
   attempts(runId: string): ClusterJob[] {

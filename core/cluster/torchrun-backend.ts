@@ -12,7 +12,11 @@ const digits = (jobId: string): string => {
 export function parseTorchrunStatus(jobId: string, lines: string[]): JobStatus {
   const base = { reason: null, signal: null, nodes: null, elapsedSeconds: null };
   const cancelled = lines.includes('K');
-  const file = lines.find((line) => line.startsWith('X '))?.slice(2).trim() ?? '';
+  const file =
+    lines
+      .find((line) => line.startsWith('X '))
+      ?.slice(2)
+      .trim() ?? '';
   if (lines.includes('R')) return { ...base, state: 'running', schedulerState: 'RUNNING', exitCode: null, message: null };
   let code: number | null = null;
   try {
@@ -23,14 +27,31 @@ export function parseTorchrunStatus(jobId: string, lines: string[]): JobStatus {
   }
   if (cancelled) return { ...base, state: 'cancelled', schedulerState: 'CANCELLED', exitCode: code, message: 'cancelled' };
   if (code === 0) return { ...base, state: 'completed', schedulerState: 'COMPLETED', exitCode: 0, message: null };
-  if (code !== null) return { ...base, state: 'failed', schedulerState: 'FAILED', exitCode: code, message: `the launcher exited with code ${code}` };
-  return { ...base, state: 'failed', schedulerState: 'GONE', exitCode: null, message: `process ${jobId} is gone and wrote no status file (killed, or the machine restarted)` };
+  if (code !== null)
+    return {
+      ...base,
+      state: 'failed',
+      schedulerState: 'FAILED',
+      exitCode: code,
+      message: `the launcher exited with code ${code}`,
+    };
+  return {
+    ...base,
+    state: 'failed',
+    schedulerState: 'GONE',
+    exitCode: null,
+    message: `process ${jobId} is gone and wrote no status file (killed, or the machine restarted)`,
+  };
 }
 
 export class TorchrunBackend extends SshBackend {
   protected statusScript(jobId: string): string[] {
     const pid = digits(jobId);
-    return [`kill -0 ${pid} 2>/dev/null && echo R`, `[ -e .vswin/cancelled-${pid} ] && echo K`, `echo "X $(head -c 1000 .vswin/status-${pid}.json 2>/dev/null)"`];
+    return [
+      `kill -0 ${pid} 2>/dev/null && echo R`,
+      `[ -e .vswin/cancelled-${pid} ] && echo K`,
+      `echo "X $(head -c 1000 .vswin/status-${pid}.json 2>/dev/null)"`,
+    ];
   }
 
   protected outputFile(_jobId: string): string {
@@ -53,20 +74,36 @@ export class TorchrunBackend extends SshBackend {
   async submit(remoteDir: string): Promise<string> {
     const result = await runRemote(
       this.target,
-      [`cd ${remotePath(remoteDir)} || exit 3`, 'setsid nohup bash launch-torchrun.sh >> torchrun.out 2>&1 < /dev/null &', 'echo "PID $!"'].join('\n'),
+      [
+        `cd ${remotePath(remoteDir)} || exit 3`,
+        'setsid nohup bash launch-torchrun.sh >> torchrun.out 2>&1 < /dev/null &',
+        'echo "PID $!"',
+      ].join('\n'),
       { timeoutSeconds: this.timeout, what: 'starting torchrun' },
     );
     const match = /PID (\d+)/.exec(result.stdout.toString('utf8'));
-    if (result.code !== 0 || !match) throw new RemoteError('submit-refused', `starting the torchrun launcher on ${this.settings.host} failed: ${result.stderr.trim() || `exit code ${result.code}`}`, result.stderr);
+    if (result.code !== 0 || !match)
+      throw new RemoteError(
+        'submit-refused',
+        `starting the torchrun launcher on ${this.settings.host} failed: ${result.stderr.trim() || `exit code ${result.code}`}`,
+        result.stderr,
+      );
     return match[1];
   }
 
   async cancel(jobId: string, remoteDir: string): Promise<void> {
     const pid = digits(jobId);
     // The marker tells a cancel from a crash; the launcher is a session leader, so its group goes too.
-    await runRemoteChecked(this.target, [`cd ${remotePath(remoteDir)} && mkdir -p .vswin && touch .vswin/cancelled-${pid}`, `kill -TERM -- -${pid} 2>/dev/null || kill -TERM ${pid} 2>/dev/null || true`].join('\n'), {
-      timeoutSeconds: this.timeout,
-      what: `stopping process ${pid}`,
-    });
+    await runRemoteChecked(
+      this.target,
+      [
+        `cd ${remotePath(remoteDir)} && mkdir -p .vswin && touch .vswin/cancelled-${pid}`,
+        `kill -TERM -- -${pid} 2>/dev/null || kill -TERM ${pid} 2>/dev/null || true`,
+      ].join('\n'),
+      {
+        timeoutSeconds: this.timeout,
+        what: `stopping process ${pid}`,
+      },
+    );
   }
 }

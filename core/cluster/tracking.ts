@@ -5,7 +5,19 @@
 // and CSV export treat a cluster run like a local one.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Bundle, ClusterJob, ClusterSettings, EngineFlavor, JobState, JobStatus, LogProblem, PreflightReport, PulledCheckpoint, RemoteCheckpoint, SyncResult } from '../protocol/cluster.ts';
+import type {
+  Bundle,
+  ClusterJob,
+  ClusterSettings,
+  EngineFlavor,
+  JobState,
+  JobStatus,
+  LogProblem,
+  PreflightReport,
+  PulledCheckpoint,
+  RemoteCheckpoint,
+  SyncResult,
+} from '../protocol/cluster.ts';
 import { finishedJobStates } from '../protocol/cluster.ts';
 import type { CheckpointReason } from '../protocol/train.ts';
 import { newRunId, type Registry } from '../registry/registry.ts';
@@ -15,12 +27,21 @@ import { recognizerKeys } from '../model/keys.ts';
 import { loadCheckpoint, saveCheckpoint } from '../model/weights/checkpoint.ts';
 import type { ClusterBackend } from './backend.ts';
 import { buildBundle, writeBundle } from './bundle.ts';
-import { epochTrainRows, orderLogFiles, parseLogChunk, recordsToRows, resumePoint, type LogRecord, type RowContext } from './log-parser.ts';
+import {
+  epochTrainRows,
+  orderLogFiles,
+  parseLogChunk,
+  recordsToRows,
+  resumePoint,
+  type LogRecord,
+  type RowContext,
+} from './log-parser.ts';
 import { SlurmBackend } from './slurm-backend.ts';
 import { ClusterStore } from './store.ts';
 import { TorchrunBackend } from './torchrun-backend.ts';
 
-const projectVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const projectVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 export function createBackend(settings: ClusterSettings): ClusterBackend {
   return settings.kind === 'slurm' ? new SlurmBackend(settings) : new TorchrunBackend(settings);
@@ -66,7 +87,8 @@ export function prepareSubmission(store: ClusterStore, request: SubmitRequest): 
   const runId = request.runId ?? newRunId();
   const gpus = request.gpus ?? settings.gpusPerNode;
   const nodes = request.nodes ?? 1;
-  if (settings.kind === 'torchrun' && nodes !== 1) throw new Error(`nodes: cluster "${settings.name}" is one machine (torchrun); received ${nodes} nodes, expected 1`);
+  if (settings.kind === 'torchrun' && nodes !== 1)
+    throw new Error(`nodes: cluster "${settings.name}" is one machine (torchrun); received ${nodes} nodes, expected 1`);
   const bundle = buildBundle(request.config, {
     flavor: request.flavor ?? settings.flavor,
     gpus,
@@ -84,7 +106,14 @@ export function prepareSubmission(store: ClusterStore, request: SubmitRequest): 
     torchrun: settings.torchrun,
     logInterval: request.logInterval ?? null,
   });
-  return { runId, config: request.config, configPath: request.configPath, settings, remoteDir: `${settings.remoteRoot.replace(/\/+$/, '')}/${runId}`, bundle };
+  return {
+    runId,
+    config: request.config,
+    configPath: request.configPath,
+    settings,
+    remoteDir: `${settings.remoteRoot.replace(/\/+$/, '')}/${runId}`,
+    bundle,
+  };
 }
 
 /** Sample video paths of an annotation file (first word of the first lines), for preflight. */
@@ -98,15 +127,29 @@ function samplePaths(bundle: Bundle): string[] {
     .slice(0, 3);
 }
 
-export async function checkCluster(store: ClusterStore, name: string, prepared: PreparedSubmission | null = null, factory: BackendFactory = createBackend): Promise<PreflightReport> {
+export async function checkCluster(
+  store: ClusterStore,
+  name: string,
+  prepared: PreparedSubmission | null = null,
+  factory: BackendFactory = createBackend,
+): Promise<PreflightReport> {
   const settings = store.requireCluster(name);
   const backend = factory(settings);
   if (!prepared) return backend.preflight({ flavor: settings.flavor, dataRoot: settings.dataRoot });
-  return backend.preflight({ flavor: prepared.bundle.manifest.flavor, baseConfig: prepared.bundle.manifest.baseConfig, dataRoot: prepared.bundle.manifest.dataRoot, samplePaths: samplePaths(prepared.bundle) });
+  return backend.preflight({
+    flavor: prepared.bundle.manifest.flavor,
+    baseConfig: prepared.bundle.manifest.baseConfig,
+    dataRoot: prepared.bundle.manifest.dataRoot,
+    samplePaths: samplePaths(prepared.bundle),
+  });
 }
 
 /** Creates the run, writes a local copy of the bundle, uploads it and submits it. */
-export async function submitRun(registry: Registry, request: SubmitRequest | PreparedSubmission, options: { factory?: BackendFactory } = {}): Promise<ClusterJob> {
+export async function submitRun(
+  registry: Registry,
+  request: SubmitRequest | PreparedSubmission,
+  options: { factory?: BackendFactory } = {},
+): Promise<ClusterJob> {
   const store = new ClusterStore(registry);
   const prepared = 'bundle' in request ? request : prepareSubmission(store, request);
   const backend = (options.factory ?? createBackend)(prepared.settings);
@@ -201,7 +244,13 @@ export async function syncJob(registry: Registry, runIdOrJobId: string, options:
   const backend = (options.factory ?? createBackend)(settings);
   const offsets = store.logOffsets(job.runId);
   const maxBytes = options.maxBytes ?? DEFAULT_CHUNK_BYTES;
-  const snapshot = await backend.snapshot(job.jobId, job.remoteDir, job.flavor, new Map([...offsets].map(([path, entry]) => [path, entry.offset])), maxBytes);
+  const snapshot = await backend.snapshot(
+    job.jobId,
+    job.remoteDir,
+    job.flavor,
+    new Map([...offsets].map(([path, entry]) => [path, entry.offset])),
+    maxBytes,
+  );
   // A chunk cut before its first newline holds one line longer than the read: read on until a
   // line ends (or the file does), or the log would never advance past it.
   for (const chunk of snapshot.chunks) {
@@ -240,7 +289,12 @@ export async function syncJob(registry: Registry, runIdOrJobId: string, options:
       metricsWritten += rows.length;
       const run = registry.getRun(job.runId);
       registry.recordProgress(job.runId, run?.epochsDone ?? 0, run?.iteration ?? 0, rows);
-      store.setLogOffset(job.runId, { path, offset: previous.offset + parsed.consumedBytes, lines: previous.lines + parsed.consumedLines, firstStep });
+      store.setLogOffset(job.runId, {
+        path,
+        offset: previous.offset + parsed.consumedBytes,
+        lines: previous.lines + parsed.consumedLines,
+        firstStep,
+      });
     }
     // Progress: finished epochs are those a later epoch's line or a checkpoint proves done.
     const all = registry.metrics(job.runId);
@@ -254,12 +308,28 @@ export async function syncJob(registry: Registry, runIdOrJobId: string, options:
     registry.recordProgress(job.runId, epochsDone, iteration, epochRows);
   })();
 
-  const status = await describeStatus(backend, job, snapshot.status, snapshot.logFiles.length > 0 || offsets.size > 0, options.noLogWarningSeconds ?? 300);
+  const status = await describeStatus(
+    backend,
+    job,
+    snapshot.status,
+    snapshot.logFiles.length > 0 || offsets.size > 0,
+    options.noLogWarningSeconds ?? 300,
+  );
   const finishedAt = finishedJobStates.includes(status.state) ? (job.finishedAt ?? new Date().toISOString()) : null;
-  store.updateJob({ runId: job.runId, attempt: job.attempt, state: status.state, schedulerState: status.schedulerState, reason: status.reason, exitCode: status.exitCode, message: status.message, finishedAt });
+  store.updateJob({
+    runId: job.runId,
+    attempt: job.attempt,
+    state: status.state,
+    schedulerState: status.schedulerState,
+    reason: status.reason,
+    exitCode: status.exitCode,
+    message: status.message,
+    finishedAt,
+  });
   const runStatus = runStatusOf(status.state);
   const run = registry.getRun(job.runId);
-  if (runStatus && run && (run.status !== runStatus || run.message !== status.message)) registry.setStatus(job.runId, runStatus, status.message);
+  if (runStatus && run && (run.status !== runStatus || run.message !== status.message))
+    registry.setStatus(job.runId, runStatus, status.message);
   return {
     job: store.latestJob(job.runId)!,
     status,
@@ -273,21 +343,36 @@ export async function syncJob(registry: Registry, runIdOrJobId: string, options:
 }
 
 /** Adds what the user needs to know: a running job without a log, a failed job's last output. */
-async function describeStatus(backend: ClusterBackend, job: ClusterJob, status: JobStatus, hasLog: boolean, noLogWarningSeconds: number): Promise<JobStatus> {
+async function describeStatus(
+  backend: ClusterBackend,
+  job: ClusterJob,
+  status: JobStatus,
+  hasLog: boolean,
+  noLogWarningSeconds: number,
+): Promise<JobStatus> {
   if (status.state === 'running' && !hasLog && (status.elapsedSeconds ?? 0) >= noLogWarningSeconds) {
-    return { ...status, message: `running for ${status.elapsedSeconds} s without writing an engine log in work/ (see ${outputFileOf(backend, job)} in ${job.remoteDir})` };
+    return {
+      ...status,
+      message: `running for ${status.elapsedSeconds} s without writing an engine log in work/ (see ${outputFileOf(backend, job)} in ${job.remoteDir})`,
+    };
   }
   // An ended job keeps the message written when it ended (it may hold the output's last lines).
-  if (finishedJobStates.includes(status.state) && job.state === status.state && job.message) return { ...status, message: job.message };
+  if (finishedJobStates.includes(status.state) && job.state === status.state && job.message)
+    return { ...status, message: job.message };
   if ((status.state === 'failed' || status.state === 'unknown') && job.state !== status.state) {
     const tail = await backend.outputTail(job.jobId, job.remoteDir).catch(() => '');
-    if (tail) return { ...status, message: `${status.message ?? status.state}${hasLog ? '' : '; the job wrote no engine log'}; last output: ${tail}` };
+    if (tail)
+      return {
+        ...status,
+        message: `${status.message ?? status.state}${hasLog ? '' : '; the job wrote no engine log'}; last output: ${tail}`,
+      };
     if (!hasLog) return { ...status, message: `${status.message ?? status.state}; the job wrote no engine log` };
   }
   return status;
 }
 
-const outputFileOf = (backend: ClusterBackend, job: ClusterJob): string => (backend.settings.kind === 'slurm' ? `slurm-${job.jobId}.out` : 'torchrun.out');
+const outputFileOf = (backend: ClusterBackend, job: ClusterJob): string =>
+  backend.settings.kind === 'slurm' ? `slurm-${job.jobId}.out` : 'torchrun.out';
 
 export interface SyncAllResult {
   runId: string;
@@ -313,7 +398,8 @@ export async function syncActiveJobs(registry: Registry, options: SyncOptions = 
 export async function cancelJob(registry: Registry, runIdOrJobId: string, options: SyncOptions = {}): Promise<SyncDetails> {
   const store = new ClusterStore(registry);
   const job = store.requireJob(runIdOrJobId);
-  if (finishedJobStates.includes(job.state)) throw new Error(`job ${job.jobId} of run ${job.runId} already ended (${job.state}); nothing to cancel`);
+  if (finishedJobStates.includes(job.state))
+    throw new Error(`job ${job.jobId} of run ${job.runId} already ended (${job.state}); nothing to cancel`);
   const backend = (options.factory ?? createBackend)(store.requireCluster(job.cluster));
   await backend.cancel(job.jobId, job.remoteDir);
   return syncJob(registry, job.runId, options);
@@ -323,11 +409,24 @@ export async function cancelJob(registry: Registry, runIdOrJobId: string, option
 export async function resumeJob(registry: Registry, runIdOrJobId: string, options: SyncOptions = {}): Promise<ClusterJob> {
   const store = new ClusterStore(registry);
   const job = store.requireJob(runIdOrJobId);
-  if (!finishedJobStates.includes(job.state) && job.state !== 'unknown') throw new Error(`job ${job.jobId} of run ${job.runId} is ${job.state}; cancel it or wait for it to end before resuming`);
+  if (!finishedJobStates.includes(job.state) && job.state !== 'unknown')
+    throw new Error(`job ${job.jobId} of run ${job.runId} is ${job.state}; cancel it or wait for it to end before resuming`);
   const backend = (options.factory ?? createBackend)(store.requireCluster(job.cluster));
   const jobId = await backend.submit(job.remoteDir);
   const time = new Date().toISOString();
-  const next: ClusterJob = { ...job, jobId, attempt: job.attempt + 1, state: 'submitted', schedulerState: 'SUBMITTED', reason: null, exitCode: null, message: null, submittedAt: time, updatedAt: time, finishedAt: null };
+  const next: ClusterJob = {
+    ...job,
+    jobId,
+    attempt: job.attempt + 1,
+    state: 'submitted',
+    schedulerState: 'SUBMITTED',
+    reason: null,
+    exitCode: null,
+    message: null,
+    submittedAt: time,
+    updatedAt: time,
+    finishedAt: null,
+  };
   store.addJob(next);
   registry.setStatus(job.runId, 'created', `resubmitted to ${job.cluster} as job ${jobId} (resumes from the last checkpoint)`);
   return next;
@@ -338,27 +437,42 @@ export function cloneSubmission(registry: Registry, runId: string): Omit<SubmitR
   const store = new ClusterStore(registry);
   const run = registry.requireRun(runId);
   const job = store.requireJob(runId);
-  return { config: parseRunConfig(run.config, `config of run ${runId}`), configPath: run.configPath, cluster: job.cluster, gpus: job.gpus, nodes: job.nodes, flavor: job.flavor, name: `${run.name} (copy)` };
+  return {
+    config: parseRunConfig(run.config, `config of run ${runId}`),
+    configPath: run.configPath,
+    cluster: job.cluster,
+    gpus: job.gpus,
+    nodes: job.nodes,
+    flavor: job.flavor,
+    name: `${run.name} (copy)`,
+  };
 }
 
 /** Picks a checkpoint by file name, "latest", "best" or an epoch number. */
 export function pickCheckpoint(checkpoints: readonly RemoteCheckpoint[], which: string): RemoteCheckpoint {
   const files = checkpoints.filter((checkpoint) => checkpoint.kind !== 'latest');
   let found: RemoteCheckpoint | undefined;
-  if (which === 'latest') found = checkpoints.find((checkpoint) => checkpoint.kind === 'latest') ?? [...files].filter((c) => c.kind === 'epoch').pop();
+  if (which === 'latest')
+    found = checkpoints.find((checkpoint) => checkpoint.kind === 'latest') ?? [...files].filter((c) => c.kind === 'epoch').pop();
   else if (which === 'best') found = [...files].filter((checkpoint) => checkpoint.kind === 'best').pop();
-  else if (/^\d+$/.test(which)) found = files.find((checkpoint) => checkpoint.kind === 'epoch' && checkpoint.epoch === Number(which));
+  else if (/^\d+$/.test(which))
+    found = files.find((checkpoint) => checkpoint.kind === 'epoch' && checkpoint.epoch === Number(which));
   else found = files.find((checkpoint) => checkpoint.name === which);
   if (found) return found;
   const names = files.map((checkpoint) => checkpoint.name);
-  throw new Error(`no checkpoint "${which}" (expected a file name, an epoch number, "latest" or "best"); the work dir holds ${names.length ? names.join(', ') : 'no checkpoint yet'}`);
+  throw new Error(
+    `no checkpoint "${which}" (expected a file name, an epoch number, "latest" or "best"); the work dir holds ${names.length ? names.join(', ') : 'no checkpoint yet'}`,
+  );
 }
 
 /** Class names of a run: its label map (the config's, or the bundle's copy), else "class i". */
 function classNamesOf(config: RunConfig, runDir: string): string[] {
   for (const file of [config.data.classes, join(runDir, 'bundle', 'label_map.txt')]) {
     if (file && existsSync(file)) {
-      const names = readFileSync(file, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
+      const names = readFileSync(file, 'utf8')
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line.length > 0);
       if (names.length === config.model.num_classes) return names;
     }
   }
@@ -370,7 +484,12 @@ function classNamesOf(config: RunConfig, runDir: string): string[] {
  * official .pth has no model config, which the comparison and attention pages need to rebuild the
  * model, and mmaction2 1.x names the final norm `backbone.norm3` (renamed to the official key).
  */
-export async function pullCheckpoint(registry: Registry, runIdOrJobId: string, which: string, options: SyncOptions = {}): Promise<PulledCheckpoint> {
+export async function pullCheckpoint(
+  registry: Registry,
+  runIdOrJobId: string,
+  which: string,
+  options: SyncOptions = {},
+): Promise<PulledCheckpoint> {
   const store = new ClusterStore(registry);
   const job = store.requireJob(runIdOrJobId);
   const run = registry.requireRun(job.runId);
@@ -389,8 +508,13 @@ export async function pullCheckpoint(registry: Registry, runIdOrJobId: string, w
     notes.push('mmaction2 1.x key backbone.norm3 renamed to backbone.norm');
   }
   const modelConfig = parseModelConfig(modelConfigOf(config));
-  const missing = [...recognizerKeys(modelConfig).keys()].filter((key) => !stateDict.has(key) && !key.endsWith('relative_position_index'));
-  if (missing.length) throw new Error(`${downloaded}: ${missing.length} weights of the run's model are missing (first: ${missing.slice(0, 3).join(', ')}); is this a checkpoint of run ${run.id}?`);
+  const missing = [...recognizerKeys(modelConfig).keys()].filter(
+    (key) => !stateDict.has(key) && !key.endsWith('relative_position_index'),
+  );
+  if (missing.length)
+    throw new Error(
+      `${downloaded}: ${missing.length} weights of the run's model are missing (first: ${missing.slice(0, 3).join(', ')}); is this a checkpoint of run ${run.id}?`,
+    );
   const epoch = remote.epoch ?? (typeof loaded.metadata.epoch === 'number' ? loaded.metadata.epoch : 0);
   const pipeline = config.data.pipeline;
   const registered = `${downloaded.replace(/\.pth$/, '')}.vswin.safetensors`;
@@ -400,7 +524,13 @@ export async function pullCheckpoint(registry: Registry, runIdOrJobId: string, w
     {
       config: modelConfig,
       classes: classNamesOf(config, runDir),
-      pipeline: { preset: pipeline.preset, clipLen: pipeline.clip_len, frameInterval: pipeline.frame_interval, cropSize: pipeline.crop_size, shortSide: pipeline.short_side },
+      pipeline: {
+        preset: pipeline.preset,
+        clipLen: pipeline.clip_len,
+        frameInterval: pipeline.frame_interval,
+        cropSize: pipeline.crop_size,
+        shortSide: pipeline.short_side,
+      },
       runId: run.id,
       epoch,
       source: `${job.cluster}:${remote.path}`,
@@ -410,10 +540,21 @@ export async function pullCheckpoint(registry: Registry, runIdOrJobId: string, w
   notes.push(`registered ${registered} (workbench format with the model config; the original is ${downloaded})`);
   const reasons: CheckpointReason[] = remote.kind === 'best' ? ['best'] : remote.kind === 'latest' ? ['last'] : ['interval'];
   const metricName = config.evaluation.metric;
-  const metric = registry.metrics(run.id).find((row) => row.scope === 'epoch' && row.split === 'val' && row.step === epoch && row.name === metricName);
+  const metric = registry
+    .metrics(run.id)
+    .find((row) => row.scope === 'epoch' && row.split === 'val' && row.step === epoch && row.name === metricName);
   const existing = registry.checkpoints(run.id).find((checkpoint) => checkpoint.path === registered);
   const checkpointId =
     existing?.id ??
-    registry.addCheckpoint({ runId: run.id, epoch, iteration: epoch * job.itersPerEpoch, path: registered, statePath: null, reasons, metricName: metric ? metricName : null, metricValue: metric?.value ?? null });
+    registry.addCheckpoint({
+      runId: run.id,
+      epoch,
+      iteration: epoch * job.itersPerEpoch,
+      path: registered,
+      statePath: null,
+      reasons,
+      metricName: metric ? metricName : null,
+      metricValue: metric?.value ?? null,
+    });
   return { remote, localPath: registered, checkpointId, notes };
 }

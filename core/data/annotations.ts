@@ -107,7 +107,13 @@ export function parseAnnotationText(text: string, options: ParseOptions): ParseR
       numbers = numbers.slice(keep);
     }
     if (numbers.length < needed || path === '') {
-      problems.push({ file, line, severity: 'error', kind: 'malformed-line', message: `malformed line: expected ${expected}, received "${raw.trim()}"` });
+      problems.push({
+        file,
+        line,
+        severity: 'error',
+        kind: 'malformed-line',
+        message: `malformed line: expected ${expected}, received "${raw.trim()}"`,
+      });
       return;
     }
     const values = numbers.map(Number);
@@ -120,13 +126,25 @@ export function parseAnnotationText(text: string, options: ParseOptions): ParseR
         entry.totalFrames = values[0];
       }
       if ((entry.startIndex ?? 0) < 0 || (entry.totalFrames ?? 0) < 1) {
-        problems.push({ file, line, severity: 'error', kind: 'malformed-line', message: `malformed line: frame counts must be positive, received "${raw.trim()}"` });
+        problems.push({
+          file,
+          line,
+          severity: 'error',
+          kind: 'malformed-line',
+          message: `malformed line: frame counts must be positive, received "${raw.trim()}"`,
+        });
         return;
       }
     }
     const negative = entry.labels.find((label) => label < 0);
     if (negative !== undefined) {
-      problems.push({ file, line, severity: 'error', kind: 'label-out-of-range', message: `label ${negative} is negative; expected an index >= 0` });
+      problems.push({
+        file,
+        line,
+        severity: 'error',
+        kind: 'label-out-of-range',
+        message: `label ${negative} is negative; expected an index >= 0`,
+      });
       return;
     }
     entries.push(entry);
@@ -134,17 +152,26 @@ export function parseAnnotationText(text: string, options: ParseOptions): ParseR
   return { entries, problems };
 }
 
-export function formatAnnotationLines(entries: AnnotationEntry[], format: AnnotationFormat, options: { withOffset?: boolean } = {}): string {
+export function formatAnnotationLines(
+  entries: AnnotationEntry[],
+  format: AnnotationFormat,
+  options: { withOffset?: boolean } = {},
+): string {
   return entries
     .map((entry, index) => {
       if (entry.startTime !== undefined || entry.endTime !== undefined) {
-        throw new Error(`entry ${index + 1} (${entry.path}): mmaction2 lists cannot hold start/end times; cut the clip or use rawframes with a start index`);
+        throw new Error(
+          `entry ${index + 1} (${entry.path}): mmaction2 lists cannot hold start/end times; cut the clip or use rawframes with a start index`,
+        );
       }
-      if (entry.labels.length === 0) throw new Error(`entry ${index + 1} (${entry.path}): expected at least one label, received none`);
-      if (/[\r\n]/.test(entry.path)) throw new Error(`entry ${index + 1}: a path cannot contain a line break, received ${JSON.stringify(entry.path)}`);
+      if (entry.labels.length === 0)
+        throw new Error(`entry ${index + 1} (${entry.path}): expected at least one label, received none`);
+      if (/[\r\n]/.test(entry.path))
+        throw new Error(`entry ${index + 1}: a path cannot contain a line break, received ${JSON.stringify(entry.path)}`);
       const labels = entry.labels.join(' ');
       if (format === 'video') return `${entry.path} ${labels}`;
-      if (entry.totalFrames === undefined) throw new Error(`entry ${index + 1} (${entry.path}): rawframes need total_frames, received none`);
+      if (entry.totalFrames === undefined)
+        throw new Error(`entry ${index + 1} (${entry.path}): rawframes need total_frames, received none`);
       if (options.withOffset || entry.startIndex !== undefined) {
         if (!options.withOffset) throw new Error(`entry ${index + 1} (${entry.path}): has a start index; write with withOffset`);
         return `${entry.path} ${entry.startIndex ?? 1} ${entry.totalFrames} ${labels}`;
@@ -160,7 +187,12 @@ export async function readAnnotationFile(path: string, options: Omit<ParseOption
   return parseAnnotationText(text, { ...options, file: path });
 }
 
-export async function writeAnnotationFile(path: string, entries: AnnotationEntry[], format: AnnotationFormat, options: { withOffset?: boolean } = {}): Promise<void> {
+export async function writeAnnotationFile(
+  path: string,
+  entries: AnnotationEntry[],
+  format: AnnotationFormat,
+  options: { withOffset?: boolean } = {},
+): Promise<void> {
   await writeFileAtomic(path, formatAnnotationLines(entries, format, options));
 }
 
@@ -173,10 +205,23 @@ export function parseLabelMap(text: string, file = '<label map>'): { classes: st
   const seen = new Map<string, number>();
   const classes = lines.map((raw, index) => {
     const name = raw.trim();
-    if (name === '') problems.push({ file, line: index + 1, severity: 'error', kind: 'blank-line', message: 'blank line in the label map: every line is a class, so indices after it shift' });
+    if (name === '')
+      problems.push({
+        file,
+        line: index + 1,
+        severity: 'error',
+        kind: 'blank-line',
+        message: 'blank line in the label map: every line is a class, so indices after it shift',
+      });
     const earlier = seen.get(name);
     if (name !== '' && earlier !== undefined) {
-      problems.push({ file, line: index + 1, severity: 'error', kind: 'duplicate-class', message: `class "${name}" already on line ${earlier}` });
+      problems.push({
+        file,
+        line: index + 1,
+        severity: 'error',
+        kind: 'duplicate-class',
+        message: `class "${name}" already on line ${earlier}`,
+      });
     } else if (name !== '') seen.set(name, index + 1);
     return name;
   });
@@ -185,7 +230,8 @@ export function parseLabelMap(text: string, file = '<label map>'): { classes: st
 
 export function formatLabelMap(classes: string[]): string {
   for (const [index, name] of classes.entries()) {
-    if (name.trim() === '' || /[\r\n]/.test(name)) throw new Error(`class ${index}: expected a non-empty single-line name, received ${JSON.stringify(name)}`);
+    if (name.trim() === '' || /[\r\n]/.test(name))
+      throw new Error(`class ${index}: expected a non-empty single-line name, received ${JSON.stringify(name)}`);
   }
   return classes.map((name) => `${name}\n`).join('');
 }
@@ -249,20 +295,37 @@ function parseCsvRows(text: string): { fields: string[]; line: number }[] {
 }
 
 const columnAliases: Record<string, keyof CreateMlRecord> = {
-  video: 'video', file: 'video', filename: 'video', path: 'video',
-  label: 'label', class: 'label',
-  start: 'start', end: 'end',
+  video: 'video',
+  file: 'video',
+  filename: 'video',
+  path: 'video',
+  label: 'label',
+  class: 'label',
+  start: 'start',
+  end: 'end',
 };
 
 function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.split('"').join('""')}"` : value;
 }
 
-function parseTime(value: unknown, file: string, line: number, column: string, problems: AnnotationProblem[]): number | undefined {
+function parseTime(
+  value: unknown,
+  file: string,
+  line: number,
+  column: string,
+  problems: AnnotationProblem[],
+): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   const number = typeof value === 'number' ? value : Number(String(value).trim());
   if (!Number.isFinite(number) || number < 0) {
-    problems.push({ file, line, severity: 'error', kind: 'malformed-line', message: `${column}: expected a time in seconds >= 0, received "${String(value)}"` });
+    problems.push({
+      file,
+      line,
+      severity: 'error',
+      kind: 'malformed-line',
+      message: `${column}: expected a time in seconds >= 0, received "${String(value)}"`,
+    });
     return undefined;
   }
   return number;
@@ -270,22 +333,57 @@ function parseTime(value: unknown, file: string, line: number, column: string, p
 
 function checkRange(record: CreateMlRecord, file: string, problems: AnnotationProblem[]): void {
   if (record.start !== undefined && record.end !== undefined && record.end <= record.start) {
-    problems.push({ file, line: record.line ?? 0, severity: 'error', kind: 'malformed-line', message: `end (${record.end}) must be after start (${record.start})` });
+    problems.push({
+      file,
+      line: record.line ?? 0,
+      severity: 'error',
+      kind: 'malformed-line',
+      message: `end (${record.end}) must be after start (${record.start})`,
+    });
   }
 }
 
 export function parseCreateMlCsv(text: string, file = '<csv>'): { records: CreateMlRecord[]; problems: AnnotationProblem[] } {
   const rows = parseCsvRows(text.replace(/^\uFEFF/, ''));
   const problems: AnnotationProblem[] = [];
-  if (rows.length === 0) return { records: [], problems: [{ file, line: 1, severity: 'error', kind: 'malformed-line', message: 'empty file: expected a header "video,label[,start,end]"' }] };
+  if (rows.length === 0)
+    return {
+      records: [],
+      problems: [
+        {
+          file,
+          line: 1,
+          severity: 'error',
+          kind: 'malformed-line',
+          message: 'empty file: expected a header "video,label[,start,end]"',
+        },
+      ],
+    };
   const header = rows[0].fields.map((name) => columnAliases[name.trim().toLowerCase()]);
   if (!header.includes('video') || !header.includes('label')) {
-    return { records: [], problems: [{ file, line: rows[0].line, severity: 'error', kind: 'malformed-line', message: `header: expected columns "video,label[,start,end]", received "${rows[0].fields.join(',')}"` }] };
+    return {
+      records: [],
+      problems: [
+        {
+          file,
+          line: rows[0].line,
+          severity: 'error',
+          kind: 'malformed-line',
+          message: `header: expected columns "video,label[,start,end]", received "${rows[0].fields.join(',')}"`,
+        },
+      ],
+    };
   }
   const records: CreateMlRecord[] = [];
   for (const row of rows.slice(1)) {
     if (row.fields.length !== header.length) {
-      problems.push({ file, line: row.line, severity: 'error', kind: 'malformed-line', message: `expected ${header.length} fields, received ${row.fields.length}: "${row.fields.join(',')}"` });
+      problems.push({
+        file,
+        line: row.line,
+        severity: 'error',
+        kind: 'malformed-line',
+        message: `expected ${header.length} fields, received ${row.fields.length}: "${row.fields.join(',')}"`,
+      });
       continue;
     }
     const value = (key: keyof CreateMlRecord) => {
@@ -295,7 +393,13 @@ export function parseCreateMlCsv(text: string, file = '<csv>'): { records: Creat
     const video = (value('video') ?? '').trim();
     const label = (value('label') ?? '').trim();
     if (video === '' || label === '') {
-      problems.push({ file, line: row.line, severity: 'error', kind: 'malformed-line', message: `video and label must not be empty, received "${row.fields.join(',')}"` });
+      problems.push({
+        file,
+        line: row.line,
+        severity: 'error',
+        kind: 'malformed-line',
+        message: `video and label must not be empty, received "${row.fields.join(',')}"`,
+      });
       continue;
     }
     const before = problems.length;
@@ -325,10 +429,26 @@ export function parseCreateMlJson(text: string, file = '<json>'): { records: Cre
   try {
     data = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
-    return { records: [], problems: [{ file, line: 1, severity: 'error', kind: 'malformed-line', message: `not valid JSON: ${(error as Error).message}` }] };
+    return {
+      records: [],
+      problems: [
+        { file, line: 1, severity: 'error', kind: 'malformed-line', message: `not valid JSON: ${(error as Error).message}` },
+      ],
+    };
   }
   if (!Array.isArray(data)) {
-    return { records: [], problems: [{ file, line: 1, severity: 'error', kind: 'malformed-line', message: `expected a JSON array of {video, label, start?, end?}, received ${typeof data}` }] };
+    return {
+      records: [],
+      problems: [
+        {
+          file,
+          line: 1,
+          severity: 'error',
+          kind: 'malformed-line',
+          message: `expected a JSON array of {video, label, start?, end?}, received ${typeof data}`,
+        },
+      ],
+    };
   }
   const problems: AnnotationProblem[] = [];
   const records: CreateMlRecord[] = [];
@@ -339,7 +459,13 @@ export function parseCreateMlJson(text: string, file = '<json>'): { records: Cre
     const video = object && typeof object === 'object' ? (object.video ?? object.file ?? object.filename) : undefined;
     const label = object && typeof object === 'object' ? (object.label ?? object.class) : undefined;
     if (typeof video !== 'string' || video.trim() === '' || (typeof label !== 'string' && typeof label !== 'number')) {
-      problems.push({ file, line, severity: 'error', kind: 'malformed-line', message: `item ${index}: expected {"video": string, "label": string}, received ${JSON.stringify(item)}` });
+      problems.push({
+        file,
+        line,
+        severity: 'error',
+        kind: 'malformed-line',
+        message: `item ${index}: expected {"video": string, "label": string}, received ${JSON.stringify(item)}`,
+      });
       return;
     }
     const before = problems.length;
@@ -355,12 +481,21 @@ export function parseCreateMlJson(text: string, file = '<json>'): { records: Cre
 }
 
 export function formatCreateMlJson(records: CreateMlRecord[]): string {
-  const clean = records.map(({ video, label, start, end }) => ({ video, label, ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) }));
+  const clean = records.map(({ video, label, start, end }) => ({
+    video,
+    label,
+    ...(start !== undefined ? { start } : {}),
+    ...(end !== undefined ? { end } : {}),
+  }));
   return `${JSON.stringify(clean, null, 2)}\n`;
 }
 
 /** Create ML records to mmaction2 entries; classes are the given label map or the sorted names. */
-export function createMlToEntries(records: CreateMlRecord[], classes?: string[], file = '<create ml>'): { entries: AnnotationEntry[]; classes: string[]; problems: AnnotationProblem[] } {
+export function createMlToEntries(
+  records: CreateMlRecord[],
+  classes?: string[],
+  file = '<create ml>',
+): { entries: AnnotationEntry[]; classes: string[]; problems: AnnotationProblem[] } {
   const names = classes ?? [...new Set(records.map((record) => record.label))].sort();
   const indexOf = new Map(names.map((name, index) => [name, index]));
   const problems: AnnotationProblem[] = [];
@@ -368,7 +503,13 @@ export function createMlToEntries(records: CreateMlRecord[], classes?: string[],
   for (const record of records) {
     const label = indexOf.get(record.label);
     if (label === undefined) {
-      problems.push({ file, line: record.line ?? 0, severity: 'error', kind: 'unknown-class', message: `class "${record.label}" is not in the label map (${names.length} classes)` });
+      problems.push({
+        file,
+        line: record.line ?? 0,
+        severity: 'error',
+        kind: 'unknown-class',
+        message: `class "${record.label}" is not in the label map (${names.length} classes)`,
+      });
       continue;
     }
     const entry: AnnotationEntry = { path: record.video, labels: [label] };
@@ -382,9 +523,13 @@ export function createMlToEntries(records: CreateMlRecord[], classes?: string[],
 
 export function entriesToCreateMl(entries: AnnotationEntry[], classes: string[]): CreateMlRecord[] {
   return entries.map((entry, index) => {
-    if (entry.labels.length !== 1) throw new Error(`entry ${index + 1} (${entry.path}): Create ML holds one label per video, received ${entry.labels.length}`);
+    if (entry.labels.length !== 1)
+      throw new Error(`entry ${index + 1} (${entry.path}): Create ML holds one label per video, received ${entry.labels.length}`);
     const name = classes[entry.labels[0]];
-    if (name === undefined) throw new Error(`entry ${index + 1} (${entry.path}): label ${entry.labels[0]} is out of range for ${classes.length} classes`);
+    if (name === undefined)
+      throw new Error(
+        `entry ${index + 1} (${entry.path}): label ${entry.labels[0]} is out of range for ${classes.length} classes`,
+      );
     const record: CreateMlRecord = { video: entry.path, label: name };
     if (entry.startTime !== undefined) record.start = entry.startTime;
     if (entry.endTime !== undefined) record.end = entry.endTime;

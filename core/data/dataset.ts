@@ -66,16 +66,32 @@ export async function loadAnnotations(annFile: string, root: string, options: Lo
   try {
     text = await readFile(annFile, 'utf8');
   } catch (error) {
-    throw new Error(`${annFile}: cannot read the annotation file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new Error(
+      `${annFile}: cannot read the annotation file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   if (isCreateMlFile(annFile)) {
     const parsed = extname(annFile).toLowerCase() === '.csv' ? parseCreateMlCsv(text, annFile) : parseCreateMlJson(text, annFile);
     const converted = createMlToEntries(parsed.records, options.classes, annFile);
-    return { entries: converted.entries, problems: [...parsed.problems, ...converted.problems], format: 'video', withOffset: false, classes: converted.classes };
+    return {
+      entries: converted.entries,
+      problems: [...parsed.problems, ...converted.problems],
+      format: 'video',
+      withOffset: false,
+      classes: converted.classes,
+    };
   }
-  const detected = options.format === undefined || options.format === 'auto' ? await detectFormat(text, root) : { format: options.format, withOffset: options.withOffset ?? false };
+  const detected =
+    options.format === undefined || options.format === 'auto'
+      ? await detectFormat(text, root)
+      : { format: options.format, withOffset: options.withOffset ?? false };
   const withOffset = options.withOffset ?? detected.withOffset;
-  const parsed = parseAnnotationText(text, { format: detected.format, withOffset, multiLabel: options.multiLabel ?? false, file: annFile });
+  const parsed = parseAnnotationText(text, {
+    format: detected.format,
+    withOffset,
+    multiLabel: options.multiLabel ?? false,
+    file: annFile,
+  });
   return { ...parsed, format: detected.format, withOffset };
 }
 
@@ -140,14 +156,27 @@ export async function checkAnnotationFile(annFile: string, options: CheckOptions
     loaded.entries.map(async (entry) => {
       const key = `${entry.path}\u0000${entry.startIndex ?? ''}\u0000${entry.startTime ?? ''}\u0000${entry.endTime ?? ''}`;
       const earlier = seen.get(key);
-      if (earlier !== undefined) problem(entry, 'error', 'duplicate-entry', `duplicate entry "${entry.path}": already on line ${earlier}`);
+      if (earlier !== undefined)
+        problem(entry, 'error', 'duplicate-entry', `duplicate entry "${entry.path}": already on line ${earlier}`);
       else seen.set(key, entry.line ?? 0);
       if (classCount !== undefined) {
         for (const label of entry.labels) {
-          if (label >= classCount) problem(entry, 'error', 'label-out-of-range', `label ${label} is out of range: the label map has ${classCount} classes (0..${classCount - 1})`);
+          if (label >= classCount)
+            problem(
+              entry,
+              'error',
+              'label-out-of-range',
+              `label ${label} is out of range: the label map has ${classCount} classes (0..${classCount - 1})`,
+            );
         }
       }
-      if (!isCreateMlFile(annFile) && /\s/.test(entry.path)) problem(entry, 'warning', 'whitespace-in-path', `path "${entry.path}" contains whitespace: this workbench reads it, mmaction2's own loader does not`);
+      if (!isCreateMlFile(annFile) && /\s/.test(entry.path))
+        problem(
+          entry,
+          'warning',
+          'whitespace-in-path',
+          `path "${entry.path}" contains whitespace: this workbench reads it, mmaction2's own loader does not`,
+        );
       const full = resolveDataPath(options.root, entry.path);
       const kind = await kindOf(full);
       if (kind === 'missing') {
@@ -155,13 +184,27 @@ export async function checkAnnotationFile(annFile: string, options: CheckOptions
         return;
       }
       if (loaded.format === 'video') {
-        if (kind === 'folder') problem(entry, 'error', 'not-a-folder', `"${entry.path}" is a folder; a video list expects files (is this a rawframe list?)`);
+        if (kind === 'folder')
+          problem(
+            entry,
+            'error',
+            'not-a-folder',
+            `"${entry.path}" is a folder; a video list expects files (is this a rawframe list?)`,
+          );
         else if ((await stat(full)).size === 0) problem(entry, 'error', 'empty-file', `"${entry.path}" is empty (0 bytes)`);
         else if (options.probe) {
           const probe = await limited(() => probeVideo(full));
           if (probe.kind === 'error') problem(entry, 'error', 'unreadable', `"${entry.path}": ${probe.reason}`);
-          else if ((entry.startTime !== undefined || entry.endTime !== undefined) && ((entry.startTime ?? 0) >= probe.durationSeconds || (entry.endTime ?? 0) > probe.durationSeconds + 0.5)) {
-            problem(entry, 'error', 'malformed-line', `trim ${entry.startTime ?? 0}..${entry.endTime ?? 'end'} s lies outside the video (${probe.durationSeconds.toFixed(2)} s)`);
+          else if (
+            (entry.startTime !== undefined || entry.endTime !== undefined) &&
+            ((entry.startTime ?? 0) >= probe.durationSeconds || (entry.endTime ?? 0) > probe.durationSeconds + 0.5)
+          ) {
+            problem(
+              entry,
+              'error',
+              'malformed-line',
+              `trim ${entry.startTime ?? 0}..${entry.endTime ?? 'end'} s lies outside the video (${probe.durationSeconds.toFixed(2)} s)`,
+            );
           }
         }
         return;
@@ -180,7 +223,8 @@ export async function checkAnnotationFile(annFile: string, options: CheckOptions
       if (entry.startIndex !== undefined) {
         // With an offset the clip must fit in the folder; frames are numbered from 1 in mmaction2.
         const last = entry.startIndex + total - 1;
-        if (last > available) problem(entry, 'error', 'frame-count', `frames ${entry.startIndex}..${last} requested, the folder holds ${available}`);
+        if (last > available)
+          problem(entry, 'error', 'frame-count', `frames ${entry.startIndex}..${last} requested, the folder holds ${available}`);
       } else if (total !== available) {
         problem(entry, 'error', 'frame-count', `total_frames is ${total}, the folder holds ${available} frames`);
       }
@@ -188,7 +232,15 @@ export async function checkAnnotationFile(annFile: string, options: CheckOptions
   );
   problems.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
   const errors = problems.filter((item) => item.severity === 'error').length;
-  const report: CheckReport = { file: annFile, format: loaded.format, withOffset: loaded.withOffset, entries: loaded.entries.length, problems, errors, warnings: problems.length - errors };
+  const report: CheckReport = {
+    file: annFile,
+    format: loaded.format,
+    withOffset: loaded.withOffset,
+    entries: loaded.entries.length,
+    problems,
+    errors,
+    warnings: problems.length - errors,
+  };
   if (classCount !== undefined) report.classes = classCount;
   return report;
 }

@@ -33,12 +33,15 @@ function resolveTool(name: 'ffmpeg' | 'ffprobe'): Tool {
   const variable = name === 'ffmpeg' ? 'VSWIN_FFMPEG' : 'VSWIN_FFPROBE';
   const requested = process.env[variable];
   if (requested && requested !== 'system' && requested !== 'bundled') {
-    if (!existsSync(requested) && !onPath(requested)) throw new Error(`${variable}: "${requested}" is neither a file nor a command on PATH`);
+    if (!existsSync(requested) && !onPath(requested))
+      throw new Error(`${variable}: "${requested}" is neither a file nor a command on PATH`);
     return { path: requested, source: 'environment' };
   }
   if (requested !== 'system') {
     try {
-      const installer = require(name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe') as { path: string };
+      const installer = require(name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe') as {
+        path: string;
+      };
       if (existsSync(installer.path)) return { path: installer.path, source: 'bundled' };
     } catch {
       // No prebuilt for this platform: fall through to the system binary.
@@ -46,7 +49,9 @@ function resolveTool(name: 'ffmpeg' | 'ffprobe'): Tool {
   }
   const system = onPath(name);
   if (system) return { path: system, source: 'system' };
-  throw new Error(`${name} not found: the bundled @${name}-installer package has no binary for this platform and none is on PATH; install ${name} or set ${variable}`);
+  throw new Error(
+    `${name} not found: the bundled @${name}-installer package has no binary for this platform and none is on PATH; install ${name} or set ${variable}`,
+  );
 }
 
 let cachedTools: Tools | undefined;
@@ -72,7 +77,11 @@ interface ProcessResult {
   stderr: string;
 }
 
-export function runProcess(command: string, args: string[], options: { input?: Uint8Array; timeoutMs?: number; expectedBytes?: number } = {}): Promise<ProcessResult> {
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { input?: Uint8Array; timeoutMs?: number; expectedBytes?: number } = {},
+): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
@@ -158,9 +167,16 @@ export async function probeVideo(path: string, options: { verify?: boolean } = {
 async function runProbe(path: string, countPackets: boolean): Promise<ProbeResult> {
   const tools = resolveTools();
   const args = [
-    '-v', 'error', ...(countPackets ? ['-count_packets'] : []), '-select_streams', 'v:0',
-    '-show_entries', 'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,nb_frames,nb_read_packets,duration:format=duration,format_name',
-    '-of', 'json', path,
+    '-v',
+    'error',
+    ...(countPackets ? ['-count_packets'] : []),
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,nb_frames,nb_read_packets,duration:format=duration,format_name',
+    '-of',
+    'json',
+    path,
   ];
   let result: ProcessResult;
   try {
@@ -183,20 +199,35 @@ async function runProbe(path: string, countPackets: boolean): Promise<ProbeResul
   if (/image2|_pipe$/.test(container)) return { kind: 'error', reason: `not a video: a still image (${codec})` };
   if (result.stderr.trim() !== '') {
     const truncation = result.stderr.split(/\r?\n/).find((line) => /partial file|ended prematurely|truncat/i.test(line));
-    return { kind: 'error', reason: truncation ? `truncated: ${firstErrorLine(truncation)}` : `corrupt: ${firstErrorLine(result.stderr)}` };
+    return {
+      kind: 'error',
+      reason: truncation ? `truncated: ${firstErrorLine(truncation)}` : `corrupt: ${firstErrorLine(result.stderr)}`,
+    };
   }
   const declared = Number(stream.nb_frames ?? 0);
   const read = countPackets ? Number(stream.nb_read_packets ?? 0) : declared;
   // Without a count (no packet pass, no nb_frames in the header) the caller probes again with one.
-  if (!countPackets && declared === 0) return { kind: 'video', codec, container, width: 0, height: 0, totalFrames: 0, fps: 0, durationSeconds: 0 };
+  if (!countPackets && declared === 0)
+    return { kind: 'video', codec, container, width: 0, height: 0, totalFrames: 0, fps: 0, durationSeconds: 0 };
   if (read === 0) return { kind: 'error', reason: 'empty: the video stream has no frames' };
-  if (declared > 0 && read < declared) return { kind: 'error', reason: `truncated: the header declares ${declared} frames, only ${read} are in the file` };
+  if (declared > 0 && read < declared)
+    return { kind: 'error', reason: `truncated: the header declares ${declared} frames, only ${read} are in the file` };
   const width = Number(stream.width ?? 0);
   const height = Number(stream.height ?? 0);
-  if (!(width > 0 && height > 0)) return { kind: 'error', reason: `no frame size in the stream (width ${width}, height ${height})` };
+  if (!(width > 0 && height > 0))
+    return { kind: 'error', reason: `no frame size in the stream (width ${width}, height ${height})` };
   const fps = parseRate(String(stream.avg_frame_rate ?? '')) || parseRate(String(stream.r_frame_rate ?? ''));
   const duration = Number(stream.duration ?? data.format?.duration ?? 0) || (fps > 0 ? read / fps : 0);
-  return { kind: 'video', codec, container, width, height, totalFrames: declared > 0 ? declared : read, fps, durationSeconds: duration };
+  return {
+    kind: 'video',
+    codec,
+    container,
+    width,
+    height,
+    totalFrames: declared > 0 ? declared : read,
+    fps,
+    durationSeconds: duration,
+  };
 }
 
 /**
@@ -205,7 +236,11 @@ async function runProbe(path: string, countPackets: boolean): Promise<ProbeResul
  */
 export async function countDecodedFrames(path: string): Promise<number> {
   const tools = resolveTools();
-  const result = await runProcess(tools.ffprobe.path, ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', path], { timeoutMs: 300_000 });
+  const result = await runProcess(
+    tools.ffprobe.path,
+    ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', path],
+    { timeoutMs: 300_000 },
+  );
   const count = Number(result.stdout.toString('utf8').trim().split(/\r?\n/)[0]);
   return Number.isInteger(count) && count >= 0 ? count : 0;
 }
@@ -223,20 +258,43 @@ export interface FrameIndex {
 
 export async function indexFrames(path: string): Promise<FrameIndex | undefined> {
   const tools = resolveTools();
-  const result = await runProcess(tools.ffprobe.path, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,flags:stream=time_base:format=start_time', '-of', 'json', path], { timeoutMs: 120_000 });
+  const result = await runProcess(
+    tools.ffprobe.path,
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'packet=pts,flags:stream=time_base:format=start_time',
+      '-of',
+      'json',
+      path,
+    ],
+    { timeoutMs: 120_000 },
+  );
   if (result.code !== 0) return undefined;
-  let data: { packets?: { pts?: number; flags?: string }[]; streams?: { time_base?: string }[]; format?: { start_time?: string } };
+  let data: {
+    packets?: { pts?: number; flags?: string }[];
+    streams?: { time_base?: string }[];
+    format?: { start_time?: string };
+  };
   try {
     data = JSON.parse(result.stdout.toString('utf8'));
   } catch {
     return undefined;
   }
   const packets = data.packets ?? [];
-  const [numerator, denominator] = String(data.streams?.[0]?.time_base ?? '').split('/').map(Number);
+  const [numerator, denominator] = String(data.streams?.[0]?.time_base ?? '')
+    .split('/')
+    .map(Number);
   const start = Number(data.format?.start_time ?? 0);
   // Without a timestamp on every packet there is no exact time for a frame number: no seeking.
-  if (!(numerator > 0 && denominator > 0) || packets.length === 0 || packets.some((packet) => typeof packet.pts !== 'number')) return undefined;
-  const order = packets.map((packet, position) => ({ pts: packet.pts as number, key: (packet.flags ?? '').startsWith('K'), position })).sort((a, b) => a.pts - b.pts);
+  if (!(numerator > 0 && denominator > 0) || packets.length === 0 || packets.some((packet) => typeof packet.pts !== 'number'))
+    return undefined;
+  const order = packets
+    .map((packet, position) => ({ pts: packet.pts as number, key: (packet.flags ?? '').startsWith('K'), position }))
+    .sort((a, b) => a.pts - b.pts);
   const times = Float64Array.from(order, (frame) => (frame.pts * numerator) / denominator - start);
   const keyframes = order.flatMap((frame, index) => (frame.key ? [index] : []));
   return { times, keyframes };
@@ -263,7 +321,13 @@ export function planSeek(frameIndex: FrameIndex, first: number): { time: number;
  * one and that frame, so decoding starts at the nearest keyframe instead of the file's start; frame
  * numbers in `select` then count from the first wanted frame.
  */
-export async function decodeVideoFrames(path: string, indices: number[], size: { width: number; height: number }, timeoutMs = 120_000, frameIndex?: FrameIndex): Promise<Clip> {
+export async function decodeVideoFrames(
+  path: string,
+  indices: number[],
+  size: { width: number; height: number },
+  timeoutMs = 120_000,
+  frameIndex?: FrameIndex,
+): Promise<Clip> {
   const tools = resolveTools();
   const wanted = [...new Set(indices)].sort((a, b) => a - b);
   if (wanted.length === 0) throw new Error(`decode ${path}: expected at least one frame index, received none`);
@@ -272,16 +336,35 @@ export async function decodeVideoFrames(path: string, indices: number[], size: {
   const seek = plan ? ['-ss', plan.time.toFixed(6)] : [];
   const expression = wanted.map((index) => `eq(n\\,${index - base})`).join('+');
   const args = [
-    '-v', 'error', '-nostdin', '-threads', '1', '-noautorotate', ...seek, '-i', path,
-    '-vf', `select=${expression}`, '-vsync', '0', '-frames:v', String(wanted.length),
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
+    '-v',
+    'error',
+    '-nostdin',
+    '-threads',
+    '1',
+    '-noautorotate',
+    ...seek,
+    '-i',
+    path,
+    '-vf',
+    `select=${expression}`,
+    '-vsync',
+    '0',
+    '-frames:v',
+    String(wanted.length),
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    'pipe:1',
   ];
   const frameBytes = size.width * size.height * 3;
   const result = await runProcess(tools.ffmpeg.path, args, { timeoutMs, expectedBytes: frameBytes * wanted.length });
   const decoded = Math.floor(result.stdout.length / frameBytes);
   if (result.code !== 0) throw new DecodeError(`ffmpeg failed (exit ${result.code}): ${firstErrorLine(result.stderr)}`);
   if (decoded < wanted.length || result.stdout.length % frameBytes !== 0) {
-    throw new DecodeError(`truncated or corrupt: decoded ${decoded} of ${wanted.length} requested frames (last wanted index ${wanted[wanted.length - 1]}) at ${size.width}x${size.height}`);
+    throw new DecodeError(
+      `truncated or corrupt: decoded ${decoded} of ${wanted.length} requested frames (last wanted index ${wanted[wanted.length - 1]}) at ${size.width}x${size.height}`,
+    );
   }
   const byIndex = new Map<number, Uint8Array>();
   wanted.forEach((index, position) => {
@@ -297,7 +380,9 @@ export class DecodeError extends Error {
 
 /** Image files of a frame folder in natural order (img_2 before img_10). */
 export async function listFrameFiles(folder: string): Promise<string[]> {
-  const names = (await readdir(folder)).filter((name) => !name.startsWith('.') && imageExtensions.has(extname(name).toLowerCase()));
+  const names = (await readdir(folder)).filter(
+    (name) => !name.startsWith('.') && imageExtensions.has(extname(name).toLowerCase()),
+  );
   const collator = new Intl.Collator('en', { numeric: true });
   return names.sort(collator.compare);
 }
@@ -313,14 +398,16 @@ export async function readFrameFolder(folder: string, indices: number[], startIn
     let pending = cache.get(index);
     if (!pending) {
       const name = names[index - startIndex];
-      if (name === undefined) throw new DecodeError(`frame ${index} is outside the folder (${names.length} frames, start index ${startIndex})`);
+      if (name === undefined)
+        throw new DecodeError(`frame ${index} is outside the folder (${names.length} frames, start index ${startIndex})`);
       pending = sharp(join(folder, name))
         .removeAlpha()
         .toColourspace('srgb')
         .raw()
         .toBuffer({ resolveWithObject: true })
         .then(({ data, info }) => {
-          if (info.channels !== 3) throw new DecodeError(`${name}: expected 3 channels after conversion, received ${info.channels}`);
+          if (info.channels !== 3)
+            throw new DecodeError(`${name}: expected 3 channels after conversion, received ${info.channels}`);
           return { data, width: info.width, height: info.height };
         });
       cache.set(index, pending);
@@ -337,5 +424,9 @@ export async function readFrameFolder(folder: string, indices: number[], startIn
   const { width, height } = images[0];
   const odd = images.find((image) => image.width !== width || image.height !== height);
   if (odd) throw new DecodeError(`frames of ${folder} differ in size: ${width}x${height} and ${odd.width}x${odd.height}`);
-  return { width, height, frames: images.map((image) => new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.length)) };
+  return {
+    width,
+    height,
+    frames: images.map((image) => new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.length)),
+  };
 }

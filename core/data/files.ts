@@ -22,5 +22,20 @@ export function toPosixPath(path: string): string {
   return path.split('\\').join('/');
 }
 
-export const videoExtensions = new Set(['.mp4', '.m4v', '.mov', '.avi', '.mkv', '.webm', '.mpg', '.mpeg', '.wmv', '.flv', '.3gp', '.ogv', '.ts', '.mts']);
+export const videoExtensions = new Set([
+  '.mp4',
+  '.m4v',
+  '.mov',
+  '.avi',
+  '.mkv',
+  '.webm',
+  '.mpg',
+  '.mpeg',
+  '.wmv',
+  '.flv',
+  '.3gp',
+  '.ogv',
+  '.ts',
+  '.mts',
+]);
 export const imageExtensions = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff']);

@@ -10,7 +10,16 @@ import { Worker } from 'node:worker_threads';
 import { Random } from '../engine/random.ts';
 import type { AnnotationEntry, AnnotationFormat } from './annotations.ts';
 import { loadAnnotations, resolveDataPath } from './dataset.ts';
-import { countDecodedFrames, DecodeError, decodeVideoFrames, indexFrames, listFrameFiles, probeVideo, readFrameFolder, type FrameIndex } from './decode.ts';
+import {
+  countDecodedFrames,
+  DecodeError,
+  decodeVideoFrames,
+  indexFrames,
+  listFrameFiles,
+  probeVideo,
+  readFrameFolder,
+  type FrameIndex,
+} from './decode.ts';
 import { applyPipeline, planFrames, sampleShape, viewsPerSample, type PipelineSpec } from './pipeline.ts';
 import type { Clip } from './transforms.ts';
 
@@ -178,7 +187,14 @@ class TransformPool {
     return new Promise<Float32Array>((resolve, reject) => {
       const job: TransformJob = {
         id: this.nextId++,
-        message: { spec, width: clip.width, height: clip.height, frameCount: clip.frames.length, pixels, randomState: random.getState() },
+        message: {
+          spec,
+          width: clip.width,
+          height: clip.height,
+          frameCount: clip.frames.length,
+          pixels,
+          randomState: random.getState(),
+        },
         transfer: [pixels.buffer],
         resolve,
         reject,
@@ -245,8 +261,13 @@ type SampleOutcome = { kind: 'ok'; data: Float32Array } | { kind: 'skip'; reason
 const expectedFsCodes = new Set(['ENOENT', 'EACCES', 'ENOTDIR', 'EISDIR', 'EPERM']);
 
 export async function createLoader(options: LoaderOptions): Promise<Loader> {
-  for (const [name, value, min] of [['batchSize', options.batchSize, 1], ['workers', options.workers, 1], ['seed', options.seed, 0]] as const) {
-    if (!Number.isInteger(value) || value < min) throw new Error(`loader.${name}: expected an integer >= ${min}, received ${String(value)}`);
+  for (const [name, value, min] of [
+    ['batchSize', options.batchSize, 1],
+    ['workers', options.workers, 1],
+    ['seed', options.seed, 0],
+  ] as const) {
+    if (!Number.isInteger(value) || value < min)
+      throw new Error(`loader.${name}: expected an integer >= ${min}, received ${String(value)}`);
   }
   let entries: AnnotationEntry[];
   let format: AnnotationFormat;
@@ -263,7 +284,8 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
     });
     entries = loaded.entries;
     format = loaded.format;
-    for (const problem of loaded.problems) problems.push(`${problem.file}:${problem.line}: ${problem.severity}: ${problem.message}`);
+    for (const problem of loaded.problems)
+      problems.push(`${problem.file}:${problem.line}: ${problem.severity}: ${problem.message}`);
   } else {
     throw new Error('loader: expected annFile or samples, received neither');
   }
@@ -273,10 +295,20 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
   const sampleSize = shape.reduce((a, b) => a * b, 1);
   const prefetch = Math.max(0, options.prefetchBatches ?? 2);
   const rawStart = options.rawframeStartIndex ?? 1;
-  const stats: LoaderStats = { samples: 0, batches: 0, skipped: 0, skips: [], decodeMs: 0, transformMs: 0, waitMs: 0, peakInFlight: 0 };
+  const stats: LoaderStats = {
+    samples: 0,
+    batches: 0,
+    skipped: 0,
+    skips: [],
+    decodeMs: 0,
+    transformMs: 0,
+    waitMs: 0,
+    peakInFlight: 0,
+  };
   const sources = new Map<number, Promise<SourceInfo | { error: string }>>();
   const threads = options.transformThreads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0) throw new Error(`loader.transformThreads: expected an integer >= 0, received ${String(threads)}`);
+  if (!Number.isInteger(threads) || threads < 0)
+    throw new Error(`loader.transformThreads: expected an integer >= 0, received ${String(threads)}`);
   const pool = threads > 0 ? new TransformPool(threads) : undefined;
 
   const describeSource = (index: number): Promise<SourceInfo | { error: string }> => {
@@ -309,7 +341,8 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
       if (probed.kind === 'error') return { error: probed.reason };
       probe = probed;
     }
-    if ((entry.startTime !== undefined || entry.endTime !== undefined) && !(probe.fps > 0)) return { error: 'a trimmed entry needs the frame rate, which is unknown' };
+    if ((entry.startTime !== undefined || entry.endTime !== undefined) && !(probe.fps > 0))
+      return { error: 'a trimmed entry needs the frame rate, which is unknown' };
     let offset = 0;
     let total = decodedCount ?? probe.totalFrames;
     if (total === 0) return { error: 'no decodable frames' };
@@ -319,7 +352,13 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
       offset = first;
       total = Math.max(1, end - first);
     }
-    const source: SourceInfo = { totalFrames: total, offset, width: probe.width, height: probe.height, counted: decodedCount !== undefined };
+    const source: SourceInfo = {
+      totalFrames: total,
+      offset,
+      width: probe.width,
+      height: probe.height,
+      counted: decodedCount !== undefined,
+    };
     if (options.seek !== false && offset + total > indexAbove) {
       const index = await indexFrames(full);
       // One packet per frame is what makes packet times frame times; otherwise decode from the start.
@@ -337,12 +376,15 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
       const frameIndices = planFrames(spec, source.totalFrames, 0, random).map((frame) => frame + source.offset);
       const decodeStart = performance.now();
       const full = resolveDataPath(options.root, entry.path);
-      const clip: Clip = format === 'rawframes'
-        ? await readFrameFolder(full, frameIndices, rawStart, source.frameFiles)
-        : await decodeVideoFrames(full, frameIndices, source, undefined, source.frameIndex);
+      const clip: Clip =
+        format === 'rawframes'
+          ? await readFrameFolder(full, frameIndices, rawStart, source.frameFiles)
+          : await decodeVideoFrames(full, frameIndices, source, undefined, source.frameIndex);
       stats.decodeMs += performance.now() - decodeStart;
       const transformStart = performance.now();
-      const data = pool ? await pool.run(spec, clip, random) : applyPipeline(spec, clip, random, new Float32Array(sampleSize)).data;
+      const data = pool
+        ? await pool.run(spec, clip, random)
+        : applyPipeline(spec, clip, random, new Float32Array(sampleSize)).data;
       stats.transformMs += performance.now() - transformStart;
       return { kind: 'ok', data };
     } catch (error) {
@@ -373,7 +415,8 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
   };
 
   async function* iterate(epoch: number): AsyncGenerator<Batch> {
-    if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`loader.epoch: expected an integer >= 0, received ${String(epoch)}`);
+    if (!Number.isInteger(epoch) || epoch < 0)
+      throw new Error(`loader.epoch: expected an integer >= 0, received ${String(epoch)}`);
     const order = epochOrder(entries.length, options.shuffle, options.seed, epoch);
     const window = options.batchSize * (prefetch + 1);
     const pending: (Promise<SampleOutcome> | undefined)[] = new Array(order.length);
@@ -382,7 +425,10 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
     let active = 0;
     let stopped = false;
     const queue: (() => void)[] = [];
-    const acquire = () => (active < options.workers ? (active++, Promise.resolve()) : new Promise<void>((resolve) => queue.push(() => (active++, resolve()))));
+    const acquire = () =>
+      active < options.workers
+        ? (active++, Promise.resolve())
+        : new Promise<void>((resolve) => queue.push(() => (active++, resolve())));
     const release = () => {
       active--;
       queue.shift()?.();
@@ -445,7 +491,9 @@ export async function createLoader(options: LoaderOptions): Promise<Loader> {
     }
   }
 
-  const batchesPerEpoch = options.dropLast ? Math.floor(entries.length / options.batchSize) : Math.ceil(entries.length / options.batchSize);
+  const batchesPerEpoch = options.dropLast
+    ? Math.floor(entries.length / options.batchSize)
+    : Math.ceil(entries.length / options.batchSize);
   return {
     size: entries.length,
     batchesPerEpoch,

@@ -5,7 +5,14 @@
 // every sample its own generator seeded from (seed, epoch, sample), so results do not depend on
 // which decode finishes first.
 import type { Random } from '../engine/random.ts';
-import { applyRandAugment, checkRandAugmentSpec, drawRandAugment, ssv2RandAugment, type RandAugmentDraw, type RandAugmentSpec } from './randaugment.ts';
+import {
+  applyRandAugment,
+  checkRandAugmentSpec,
+  drawRandAugment,
+  ssv2RandAugment,
+  type RandAugmentDraw,
+  type RandAugmentSpec,
+} from './randaugment.ts';
 import { sampleFrames, type OutOfBoundOption } from './sampling.ts';
 import {
   centerCropBox,
@@ -32,7 +39,14 @@ export type CropSpec =
 export interface PipelineSpec {
   name: string;
   mode: PipelineMode;
-  sampling: { clipLen: number; frameInterval: number; numClips: number; testMode: boolean; uniform: boolean; outOfBound: OutOfBoundOption };
+  sampling: {
+    clipLen: number;
+    frameInterval: number;
+    numClips: number;
+    testMode: boolean;
+    uniform: boolean;
+    outOfBound: OutOfBoundOption;
+  };
   /** Resize the short side to this, keeping the aspect ratio (mmaction2 scale=(-1, shortSide)). */
   shortSide: number;
   crop: CropSpec;
@@ -72,8 +86,17 @@ function trainRandAugment(options: PresetOptions, recipe?: RandAugmentSpec): { r
 
 export function k400Train(options: PresetOptions = {}): PipelineSpec {
   return {
-    name: 'k400-train', mode: 'train', ...defaults,
-    sampling: { clipLen: options.clipLen ?? 32, frameInterval: options.frameInterval ?? 2, numClips: options.numClips ?? 1, testMode: false, uniform: false, outOfBound: 'loop' },
+    name: 'k400-train',
+    mode: 'train',
+    ...defaults,
+    sampling: {
+      clipLen: options.clipLen ?? 32,
+      frameInterval: options.frameInterval ?? 2,
+      numClips: options.numClips ?? 1,
+      testMode: false,
+      uniform: false,
+      outOfBound: 'loop',
+    },
     shortSide: options.shortSide ?? 256,
     crop: randomResized(options.cropSize ?? 224, options.areaRange),
     flipRatio: options.flipRatio ?? 0.5,
@@ -83,8 +106,17 @@ export function k400Train(options: PresetOptions = {}): PipelineSpec {
 
 export function k400Val(options: PresetOptions = {}): PipelineSpec {
   return {
-    name: 'k400-val', mode: 'val', ...defaults,
-    sampling: { clipLen: options.clipLen ?? 32, frameInterval: options.frameInterval ?? 2, numClips: options.numClips ?? 1, testMode: true, uniform: false, outOfBound: 'loop' },
+    name: 'k400-val',
+    mode: 'val',
+    ...defaults,
+    sampling: {
+      clipLen: options.clipLen ?? 32,
+      frameInterval: options.frameInterval ?? 2,
+      numClips: options.numClips ?? 1,
+      testMode: true,
+      uniform: false,
+      outOfBound: 'loop',
+    },
     shortSide: options.shortSide ?? 256,
     crop: { kind: 'center', size: options.cropSize ?? 224 },
     flipRatio: 0,
@@ -94,8 +126,17 @@ export function k400Val(options: PresetOptions = {}): PipelineSpec {
 export function k400Test(options: PresetOptions = {}): PipelineSpec {
   const cropSize = options.cropSize ?? 224;
   return {
-    name: 'k400-test', mode: 'test', ...defaults,
-    sampling: { clipLen: options.clipLen ?? 32, frameInterval: options.frameInterval ?? 2, numClips: options.numClips ?? 4, testMode: true, uniform: false, outOfBound: 'loop' },
+    name: 'k400-test',
+    mode: 'test',
+    ...defaults,
+    sampling: {
+      clipLen: options.clipLen ?? 32,
+      frameInterval: options.frameInterval ?? 2,
+      numClips: options.numClips ?? 4,
+      testMode: true,
+      uniform: false,
+      outOfBound: 'loop',
+    },
     shortSide: options.shortSide ?? cropSize,
     crop: { kind: 'three', size: cropSize },
     flipRatio: 0,
@@ -104,8 +145,17 @@ export function k400Test(options: PresetOptions = {}): PipelineSpec {
 
 export function ssv2Train(options: PresetOptions = {}): PipelineSpec {
   return {
-    name: 'ssv2-train', mode: 'train', ...defaults,
-    sampling: { clipLen: options.clipLen ?? 32, frameInterval: 1, numClips: 1, testMode: false, uniform: true, outOfBound: 'loop' },
+    name: 'ssv2-train',
+    mode: 'train',
+    ...defaults,
+    sampling: {
+      clipLen: options.clipLen ?? 32,
+      frameInterval: 1,
+      numClips: 1,
+      testMode: false,
+      uniform: true,
+      outOfBound: 'loop',
+    },
     shortSide: options.shortSide ?? 256,
     crop: randomResized(options.cropSize ?? 224, options.areaRange),
     // Left and right are part of SSv2's labels ("pushing something from left to right").
@@ -119,8 +169,17 @@ export function ssv2Train(options: PresetOptions = {}): PipelineSpec {
 
 export function ssv2Val(options: PresetOptions = {}): PipelineSpec {
   return {
-    name: 'ssv2-val', mode: 'val', ...defaults,
-    sampling: { clipLen: options.clipLen ?? 32, frameInterval: 1, numClips: 1, testMode: true, uniform: true, outOfBound: 'loop' },
+    name: 'ssv2-val',
+    mode: 'val',
+    ...defaults,
+    sampling: {
+      clipLen: options.clipLen ?? 32,
+      frameInterval: 1,
+      numClips: 1,
+      testMode: true,
+      uniform: true,
+      outOfBound: 'loop',
+    },
     shortSide: options.shortSide ?? 256,
     crop: { kind: 'center', size: options.cropSize ?? 224 },
     flipRatio: 0,
@@ -130,8 +189,17 @@ export function ssv2Val(options: PresetOptions = {}): PipelineSpec {
 export function ssv2Test(options: PresetOptions = {}): PipelineSpec {
   const cropSize = options.cropSize ?? 224;
   return {
-    name: 'ssv2-test', mode: 'test', ...defaults,
-    sampling: { clipLen: options.clipLen ?? 32, frameInterval: 1, numClips: 1, testMode: true, uniform: true, outOfBound: 'loop' },
+    name: 'ssv2-test',
+    mode: 'test',
+    ...defaults,
+    sampling: {
+      clipLen: options.clipLen ?? 32,
+      frameInterval: 1,
+      numClips: 1,
+      testMode: true,
+      uniform: true,
+      outOfBound: 'loop',
+    },
     shortSide: options.shortSide ?? cropSize,
     crop: { kind: 'three', size: cropSize },
     flipRatio: 0,
@@ -145,9 +213,28 @@ export function ssv2Test(options: PresetOptions = {}): PipelineSpec {
  */
 export function smallClip(mode: PipelineMode, options: PresetOptions = {}): PipelineSpec {
   const cropSize = options.cropSize ?? 64;
-  const sampling = { clipLen: options.clipLen ?? 8, frameInterval: options.frameInterval ?? 4, numClips: options.numClips ?? (mode === 'test' ? 2 : 1), testMode: mode !== 'train', uniform: false, outOfBound: 'loop' as const };
-  const base = { ...defaults, sampling, shortSide: options.shortSide ?? cropSize, flipRatio: mode === 'train' ? (options.flipRatio ?? 0) : 0 };
-  if (mode === 'train') return { name: 'small-train', mode, ...base, crop: randomResized(cropSize, options.areaRange ?? [0.5, 1]), ...trainRandAugment(options) };
+  const sampling = {
+    clipLen: options.clipLen ?? 8,
+    frameInterval: options.frameInterval ?? 4,
+    numClips: options.numClips ?? (mode === 'test' ? 2 : 1),
+    testMode: mode !== 'train',
+    uniform: false,
+    outOfBound: 'loop' as const,
+  };
+  const base = {
+    ...defaults,
+    sampling,
+    shortSide: options.shortSide ?? cropSize,
+    flipRatio: mode === 'train' ? (options.flipRatio ?? 0) : 0,
+  };
+  if (mode === 'train')
+    return {
+      name: 'small-train',
+      mode,
+      ...base,
+      crop: randomResized(cropSize, options.areaRange ?? [0.5, 1]),
+      ...trainRandAugment(options),
+    };
   if (mode === 'val') return { name: 'small-val', mode, ...base, crop: { kind: 'center', size: cropSize } };
   return { name: 'small-test', mode, ...base, crop: { kind: 'three', size: cropSize } };
 }
@@ -158,17 +245,26 @@ export type PresetFamily = 'k400' | 'ssv2' | 'small';
 export function checkPresetOptions(options: PresetOptions, mode: PipelineMode): void {
   for (const key of ['clipLen', 'frameInterval', 'numClips', 'shortSide', 'cropSize'] as const) {
     const value = options[key];
-    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new Error(`pipeline.${key}: expected an integer >= 1, received ${String(value)}`);
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1))
+      throw new Error(`pipeline.${key}: expected an integer >= 1, received ${String(value)}`);
   }
-  if (options.flipRatio !== undefined && !(options.flipRatio >= 0 && options.flipRatio <= 1)) throw new Error(`pipeline.flipRatio: expected a number in [0, 1], received ${String(options.flipRatio)}`);
+  if (options.flipRatio !== undefined && !(options.flipRatio >= 0 && options.flipRatio <= 1))
+    throw new Error(`pipeline.flipRatio: expected a number in [0, 1], received ${String(options.flipRatio)}`);
   if (options.randAugment) {
-    if (mode !== 'train') throw new Error(`pipeline.randAugment: only train pipelines augment, received it for a ${mode} pipeline`);
+    if (mode !== 'train')
+      throw new Error(`pipeline.randAugment: only train pipelines augment, received it for a ${mode} pipeline`);
     checkRandAugmentSpec(options.randAugment, 'pipeline.randAugment');
   }
   const area = options.areaRange;
-  if (area !== undefined && !(area.length === 2 && area[0] > 0 && area[0] <= area[1])) throw new Error(`pipeline.areaRange: expected [low, high] with 0 < low <= high, received ${JSON.stringify(area)}`);
+  if (area !== undefined && !(area.length === 2 && area[0] > 0 && area[0] <= area[1]))
+    throw new Error(`pipeline.areaRange: expected [low, high] with 0 < low <= high, received ${JSON.stringify(area)}`);
   // Center and three crops cut from the resized frame; a random-resized crop is resized afterwards.
-  if (mode !== 'train' && options.shortSide !== undefined && options.cropSize !== undefined && options.shortSide < options.cropSize) {
+  if (
+    mode !== 'train' &&
+    options.shortSide !== undefined &&
+    options.cropSize !== undefined &&
+    options.shortSide < options.cropSize
+  ) {
     throw new Error(`pipeline.shortSide: must be at least the crop size ${options.cropSize}, received ${options.shortSide}`);
   }
 }
@@ -267,7 +363,15 @@ export function applyPipeline(
   const trace: TransformTrace = { resized, boxes, flipped };
   if (augmented) trace.randAugment = augmented;
   if (spec.randomErasing) {
-    const erased = randomErasing(data, shape, random, spec.randomErasing.probability, spec.randomErasing.areaRange, spec.randomErasing.aspectRange, offset);
+    const erased = randomErasing(
+      data,
+      shape,
+      random,
+      spec.randomErasing.probability,
+      spec.randomErasing.areaRange,
+      spec.randomErasing.aspectRange,
+      offset,
+    );
     if (erased) trace.erased = erased;
   }
   return { data, shape, trace };

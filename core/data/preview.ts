@@ -35,9 +35,17 @@ export function contactSheet(
   return { pixels, width: sheetWidth, height: sheetHeight };
 }
 
-export async function writeContactSheet(path: string, data: Float32Array, shape: readonly number[], mean?: readonly number[], std?: readonly number[]): Promise<{ width: number; height: number }> {
+export async function writeContactSheet(
+  path: string,
+  data: Float32Array,
+  shape: readonly number[],
+  mean?: readonly number[],
+  std?: readonly number[],
+): Promise<{ width: number; height: number }> {
   const sheet = contactSheet(data, shape, mean, std);
-  const png = await sharp(sheet.pixels, { raw: { width: sheet.width, height: sheet.height, channels: 3 } }).png().toBuffer();
+  const png = await sharp(sheet.pixels, { raw: { width: sheet.width, height: sheet.height, channels: 3 } })
+    .png()
+    .toBuffer();
   await writeFileAtomic(path, png);
   return { width: sheet.width, height: sheet.height };
 }

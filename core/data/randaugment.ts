@@ -45,8 +45,24 @@ export type RandAugmentOp =
   | { op: 'cutout'; centerX: number; centerY: number; size: number };
 
 export const randAugmentOps = [
-  'identity', 'autocontrast', 'equalize', 'invert', 'rotate', 'posterize', 'solarize', 'color', 'contrast',
-  'brightness', 'sharpness', 'shear-x', 'shear-y', 'translate-x', 'translate-y', 'cutout', 'blur', 'smooth',
+  'identity',
+  'autocontrast',
+  'equalize',
+  'invert',
+  'rotate',
+  'posterize',
+  'solarize',
+  'color',
+  'contrast',
+  'brightness',
+  'sharpness',
+  'shear-x',
+  'shear-y',
+  'translate-x',
+  'translate-y',
+  'cutout',
+  'blur',
+  'smooth',
 ] as const;
 
 export interface RandAugmentDraw {
@@ -58,10 +74,14 @@ export interface RandAugmentDraw {
 }
 
 export function checkRandAugmentSpec(spec: RandAugmentSpec, where = 'randAugment'): void {
-  if (!Number.isInteger(spec.n) || spec.n < 0 || spec.n > randAugmentOps.length) throw new Error(`${where}.n: expected an integer in [0, ${randAugmentOps.length}], received ${spec.n}`);
-  if (!Number.isInteger(spec.m) || spec.m < 0) throw new Error(`${where}.m: expected a non-negative integer magnitude, received ${spec.m}`);
-  if (!Number.isInteger(spec.cval) || spec.cval < 0 || spec.cval > 255) throw new Error(`${where}.cval: expected an integer in [0, 255], received ${spec.cval}`);
-  if (!(spec.flipRatio >= 0 && spec.flipRatio <= 1)) throw new Error(`${where}.flipRatio: expected a probability in [0, 1], received ${spec.flipRatio}`);
+  if (!Number.isInteger(spec.n) || spec.n < 0 || spec.n > randAugmentOps.length)
+    throw new Error(`${where}.n: expected an integer in [0, ${randAugmentOps.length}], received ${spec.n}`);
+  if (!Number.isInteger(spec.m) || spec.m < 0)
+    throw new Error(`${where}.m: expected a non-negative integer magnitude, received ${spec.m}`);
+  if (!Number.isInteger(spec.cval) || spec.cval < 0 || spec.cval > 255)
+    throw new Error(`${where}.cval: expected an integer in [0, 255], received ${spec.cval}`);
+  if (!(spec.flipRatio >= 0 && spec.flipRatio <= 1))
+    throw new Error(`${where}.flipRatio: expected a probability in [0, 1], received ${spec.flipRatio}`);
 }
 
 /** One draw for a whole clip (mmaction2 calls imgaug's `to_deterministic()` once per clip). */
@@ -140,7 +160,13 @@ function keepOne(size: number, low: number, high: number): { low: number; high: 
   return { low: Math.max(0, low - lowShare), high: Math.max(0, high - (excess - lowShare)) };
 }
 
-export function applyRandAugmentOp(image: Uint8Array, width: number, height: number, op: RandAugmentOp, cval: number): Uint8Array {
+export function applyRandAugmentOp(
+  image: Uint8Array,
+  width: number,
+  height: number,
+  op: RandAugmentOp,
+  cval: number,
+): Uint8Array {
   switch (op.op) {
     case 'identity':
       return image;
@@ -315,7 +341,14 @@ function filter5x5(image: Uint8Array, width: number, height: number, kernel: num
   return filterKernel(image, width, height, kernel, scale, 2);
 }
 
-function filterKernel(image: Uint8Array, width: number, height: number, kernel: number[], scale: number, radius: number): Uint8Array {
+function filterKernel(
+  image: Uint8Array,
+  width: number,
+  height: number,
+  kernel: number[],
+  scale: number,
+  radius: number,
+): Uint8Array {
   const out = Uint8Array.from(image);
   if (width < 2 * radius + 1 || height < 2 * radius + 1) return out;
   const size = 2 * radius + 1;
@@ -435,7 +468,9 @@ function warpAffine(image: Uint8Array, width: number, height: number, data: numb
   const fix = (v: number) => Math.floor(v * 65536 + 0.5);
   const fits = (x: number, y: number) => Math.abs(x * a0 + y * a1 + a2) < 32768 && Math.abs(x * a3 + y * a4 + a5) < 32768;
   if (!(fits(0, 0) && fits(width, height) && fits(0, height) && fits(width, 0))) {
-    throw new Error(`RandAugment: affine warp ${JSON.stringify(data)} leaves Pillow's fixed-point range for a ${width}x${height} frame`);
+    throw new Error(
+      `RandAugment: affine warp ${JSON.stringify(data)} leaves Pillow's fixed-point range for a ${width}x${height} frame`,
+    );
   }
   const f0 = fix(a0);
   const f1 = fix(a1);
@@ -457,7 +492,13 @@ function warpAffine(image: Uint8Array, width: number, height: number, data: numb
 }
 
 /** imgaug cutout_: a square of side size·height centred at (x, y), corners truncated to pixels. */
-function cutout(image: Uint8Array, width: number, height: number, op: Extract<RandAugmentOp, { op: 'cutout' }>, cval: number): Uint8Array {
+function cutout(
+  image: Uint8Array,
+  width: number,
+  height: number,
+  op: Extract<RandAugmentOp, { op: 'cutout' }>,
+  cval: number,
+): Uint8Array {
   const half = (op.size * height) / 2;
   const cx = op.centerX * width;
   const cy = op.centerY * height;

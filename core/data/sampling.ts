@@ -50,14 +50,17 @@ export function resolveSampling(options: SampleFramesOptions): ResolvedSampling 
     ['numClips', resolved.numClips, 1],
     ['startIndex', resolved.startIndex, 0],
   ] as const) {
-    if (!Number.isInteger(value) || value < min) throw new Error(`sampling.${name}: expected an integer >= ${min}, received ${String(value)}`);
+    if (!Number.isInteger(value) || value < min)
+      throw new Error(`sampling.${name}: expected an integer >= ${min}, received ${String(value)}`);
   }
   if (resolved.outOfBound !== 'loop' && resolved.outOfBound !== 'repeat_last') {
     throw new Error(`sampling.outOfBound: expected "loop" or "repeat_last", received "${String(resolved.outOfBound)}"`);
   }
   if (resolved.uniform && resolved.startIndex !== 0) {
     // mmaction2 asserts start_index == 0 for frame_uniform; silently shifting would change the segments.
-    throw new Error(`sampling.startIndex: uniform (SSv2) sampling requires start index 0 as in mmaction2, received ${resolved.startIndex}`);
+    throw new Error(
+      `sampling.startIndex: uniform (SSv2) sampling requires start index 0 as in mmaction2, received ${resolved.startIndex}`,
+    );
   }
   return resolved;
 }

@@ -68,7 +68,16 @@ async function collect(folder: string, className: string, depth: number, into: C
       const full = join(folder, name);
       const info = await stat(full).catch(() => undefined);
       const extension = extname(name).toLowerCase();
-      const kind = info === undefined ? 'unreadable' : info.isDirectory() ? 'folder' : imageExtensions.has(extension) ? 'image' : videoExtensions.has(extension) || extension === '' ? 'video' : 'other';
+      const kind =
+        info === undefined
+          ? 'unreadable'
+          : info.isDirectory()
+            ? 'folder'
+            : imageExtensions.has(extension)
+              ? 'image'
+              : videoExtensions.has(extension) || extension === ''
+                ? 'video'
+                : 'other';
       return { name, full, kind };
     }),
   );
@@ -138,7 +147,8 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
       skipped.push({ path: name, reason: 'not inside a class folder (classes are the top-level folders)' });
     }
   }
-  if (classes.length === 0) throw new Error(`scan: "${root}" has no class folders; expected ROOT/<class>/<video files or frame folders>`);
+  if (classes.length === 0)
+    throw new Error(`scan: "${root}" has no class folders; expected ROOT/<class>/<video files or frame folders>`);
   const relativePath = (path: string) => toPosixPath(relative(root, path));
   let done = 0;
   const probed = await mapLimited(candidates, options.concurrency ?? 4, async (candidate): Promise<ScannedItem | SkippedItem> => {
@@ -147,21 +157,52 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
     try {
       if (candidate.kind === 'other') return { path, reason: `not a video file (extension "${extname(candidate.path)}")` };
       if (candidate.kind === 'unreadable') return { path, reason: 'cannot be read (a dangling link, or no permission)' };
-      if (candidate.kind === 'stray-image') return { path, reason: 'an image outside a frame folder (frames go in CLASS/VIDEO_NAME/img_00001.jpg, a folder per video)' };
+      if (candidate.kind === 'stray-image')
+        return {
+          path,
+          reason: 'an image outside a frame folder (frames go in CLASS/VIDEO_NAME/img_00001.jpg, a folder per video)',
+        };
       if (candidate.kind === 'rawframes') {
         const files = await listFrameFiles(candidate.path);
         const first = await sharp(join(candidate.path, files[0])).metadata();
         const last = await sharp(join(candidate.path, files[files.length - 1])).metadata();
         if (!first.width || !first.height || first.width !== last.width || first.height !== last.height) {
-          return { path, reason: `frame folder with unreadable or inconsistent frames (${first.width}x${first.height} vs ${last.width}x${last.height})` };
+          return {
+            path,
+            reason: `frame folder with unreadable or inconsistent frames (${first.width}x${first.height} vs ${last.width}x${last.height})`,
+          };
         }
-        return { path, label, className: candidate.className, kind: 'rawframes', codec: first.format ?? 'image', container: 'frames', width: first.width, height: first.height, totalFrames: files.length, fps: 0, durationSeconds: 0 };
+        return {
+          path,
+          label,
+          className: candidate.className,
+          kind: 'rawframes',
+          codec: first.format ?? 'image',
+          container: 'frames',
+          width: first.width,
+          height: first.height,
+          totalFrames: files.length,
+          fps: 0,
+          durationSeconds: 0,
+        };
       }
       const size = (await stat(candidate.path)).size;
       if (size === 0) return { path, reason: 'empty file (0 bytes)' };
       const probe = await probeVideo(candidate.path);
       if (probe.kind === 'error') return { path, reason: probe.reason };
-      return { path, label, className: candidate.className, kind: 'video', codec: probe.codec, container: probe.container, width: probe.width, height: probe.height, totalFrames: probe.totalFrames, fps: probe.fps, durationSeconds: probe.durationSeconds };
+      return {
+        path,
+        label,
+        className: candidate.className,
+        kind: 'video',
+        codec: probe.codec,
+        container: probe.container,
+        width: probe.width,
+        height: probe.height,
+        totalFrames: probe.totalFrames,
+        fps: probe.fps,
+        durationSeconds: probe.durationSeconds,
+      };
     } catch (error) {
       return { path, reason: `unreadable: ${(error as Error).message}` };
     } finally {
@@ -174,7 +215,11 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
   const format: AnnotationFormat = videos >= items.length - videos ? 'video' : 'rawframes';
   const wanted = format === 'video' ? 'video' : 'rawframes';
   for (const item of items) {
-    if (item.kind !== wanted) skipped.push({ path: item.path, reason: `a ${item.kind === 'video' ? 'video file' : 'frame folder'} in a dataset of ${format === 'video' ? 'videos' : 'frame folders'}: one annotation file holds one kind` });
+    if (item.kind !== wanted)
+      skipped.push({
+        path: item.path,
+        reason: `a ${item.kind === 'video' ? 'video file' : 'frame folder'} in a dataset of ${format === 'video' ? 'videos' : 'frame folders'}: one annotation file holds one kind`,
+      });
   }
   items = items.filter((item) => item.kind === wanted);
   skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -230,7 +275,12 @@ function statistics(values: number[]): { min: number; max: number; mean: number;
   const middle = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
   const round = (value: number) => Math.round(value * 1000) / 1000;
-  return { min: round(sorted[0]), max: round(sorted[sorted.length - 1]), mean: round(values.reduce((a, b) => a + b, 0) / values.length), median: round(median) };
+  return {
+    min: round(sorted[0]),
+    max: round(sorted[sorted.length - 1]),
+    mean: round(values.reduce((a, b) => a + b, 0) / values.length),
+    median: round(median),
+  };
 }
 
 function histogram(values: string[]): Record<string, number> {
@@ -264,7 +314,12 @@ export interface ScanReport {
 export function buildReport(scan: ScanResult, split: Split, options: SplitOptions, files: Record<string, string>): ScanReport {
   const count = (list: ScannedItem[], label: number) => list.filter((item) => item.label === label).length;
   const classes = scan.classes.map((name, index) => ({
-    index, name, total: count(scan.items, index), train: count(split.train, index), val: count(split.val, index), test: count(split.test, index),
+    index,
+    name,
+    total: count(scan.items, index),
+    train: count(split.train, index),
+    val: count(split.val, index),
+    test: count(split.test, index),
   }));
   const totals = classes.map((entry) => entry.total);
   const smallest = Math.min(...totals);
@@ -272,11 +327,16 @@ export function buildReport(scan: ScanResult, split: Split, options: SplitOption
   const warnings: string[] = [];
   for (const entry of classes) {
     if (entry.total === 0) warnings.push(`class "${entry.name}" (${entry.index}) has no usable samples`);
-    else if (options.val > 0 && entry.val === 0) warnings.push(`class "${entry.name}" has ${entry.total} sample(s): none left for validation`);
+    else if (options.val > 0 && entry.val === 0)
+      warnings.push(`class "${entry.name}" has ${entry.total} sample(s): none left for validation`);
   }
-  if (smallest > 0 && largest / smallest >= 3) warnings.push(`classes are unbalanced: ${smallest} to ${largest} samples (ratio ${(largest / smallest).toFixed(2)})`);
+  if (smallest > 0 && largest / smallest >= 3)
+    warnings.push(`classes are unbalanced: ${smallest} to ${largest} samples (ratio ${(largest / smallest).toFixed(2)})`);
   const spaced = scan.items.filter((item) => /\s/.test(item.path)).length;
-  if (spaced > 0) warnings.push(`${spaced} path(s) contain whitespace: this workbench reads them, mmaction2's own loader splits lines on whitespace and does not`);
+  if (spaced > 0)
+    warnings.push(
+      `${spaced} path(s) contain whitespace: this workbench reads them, mmaction2's own loader splits lines on whitespace and does not`,
+    );
   const timed = scan.items.filter((item) => item.kind === 'video');
   return {
     root: scan.root,
@@ -305,12 +365,26 @@ export function buildReport(scan: ScanResult, split: Split, options: SplitOption
 }
 
 function toEntries(items: ScannedItem[], format: AnnotationFormat): AnnotationEntry[] {
-  return items.map((item) => (format === 'video' ? { path: item.path, labels: [item.label] } : { path: item.path, labels: [item.label], totalFrames: item.totalFrames }));
+  return items.map((item) =>
+    format === 'video'
+      ? { path: item.path, labels: [item.label] }
+      : { path: item.path, labels: [item.label], totalFrames: item.totalFrames },
+  );
 }
 
 /** Writes train/val(/test) lists, classes.txt and report.json into outDir; returns the report. */
-export async function writeScanOutputs(scan: ScanResult, split: Split, options: SplitOptions, outDir: string): Promise<ScanReport> {
-  const files: Record<string, string> = { train: join(outDir, 'train.txt'), val: join(outDir, 'val.txt'), labelMap: join(outDir, 'classes.txt'), report: join(outDir, 'report.json') };
+export async function writeScanOutputs(
+  scan: ScanResult,
+  split: Split,
+  options: SplitOptions,
+  outDir: string,
+): Promise<ScanReport> {
+  const files: Record<string, string> = {
+    train: join(outDir, 'train.txt'),
+    val: join(outDir, 'val.txt'),
+    labelMap: join(outDir, 'classes.txt'),
+    report: join(outDir, 'report.json'),
+  };
   if (options.test > 0) files.test = join(outDir, 'test.txt');
   await writeAnnotationFile(files.train, toEntries(split.train, scan.format), scan.format);
   await writeAnnotationFile(files.val, toEntries(split.val, scan.format), scan.format);
@@ -329,11 +403,17 @@ export async function videoInfoFromReport(reportPath: string): Promise<Record<st
   } catch (error) {
     throw new Error(`${reportPath}: expected a scan report (report.json), ${(error as Error).message}`);
   }
-  if (!Array.isArray(report.items)) throw new Error(`${reportPath}: expected an "items" array (written by vswin data scan), received ${typeof report.items}`);
+  if (!Array.isArray(report.items))
+    throw new Error(`${reportPath}: expected an "items" array (written by vswin data scan), received ${typeof report.items}`);
   const info: Record<string, KnownVideo> = {};
   for (const item of report.items) {
     if (item.kind === 'video' && typeof item.path === 'string' && Number(item.totalFrames) > 0) {
-      info[item.path] = { totalFrames: Number(item.totalFrames), width: Number(item.width), height: Number(item.height), fps: Number(item.fps) };
+      info[item.path] = {
+        totalFrames: Number(item.totalFrames),
+        width: Number(item.width),
+        height: Number(item.height),
+        fps: Number(item.fps),
+      };
     }
   }
   return info;

@@ -32,13 +32,33 @@ export async function encodeVideo(
   const codec = options.codec ?? 'h264';
   const expected = width * height * 3;
   const bad = frames.findIndex((frame) => frame.length !== expected);
-  if (bad >= 0) throw new Error(`encode ${outPath}: frame ${bad} has ${frames[bad].length} bytes, expected ${expected} (${width}x${height} RGB)`);
-  const temporary = join(dirname(outPath), `.${basename(outPath, extname(outPath))}.${process.pid}.${randomBytes(4).toString('hex')}.tmp${extname(outPath)}`);
+  if (bad >= 0)
+    throw new Error(
+      `encode ${outPath}: frame ${bad} has ${frames[bad].length} bytes, expected ${expected} (${width}x${height} RGB)`,
+    );
+  const temporary = join(
+    dirname(outPath),
+    `.${basename(outPath, extname(outPath))}.${process.pid}.${randomBytes(4).toString('hex')}.tmp${extname(outPath)}`,
+  );
   const input = new Uint8Array(expected * frames.length);
   frames.forEach((frame, index) => input.set(frame, index * expected));
   const args = [
-    '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(options.fps ?? 25), '-i', 'pipe:0',
-    ...codecArguments[codec], '-threads', '1',
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${width}x${height}`,
+    '-r',
+    String(options.fps ?? 25),
+    '-i',
+    'pipe:0',
+    ...codecArguments[codec],
+    '-threads',
+    '1',
     ...(options.keyframeInterval ? ['-g', String(options.keyframeInterval)] : []),
     // Index first, so a file cut short still says how many frames it should have had.
     ...(/\.(mp4|mov|m4v)$/i.test(outPath) ? ['-movflags', '+faststart'] : []),
@@ -48,7 +68,8 @@ export async function encodeVideo(
   ];
   try {
     const result = await runProcess(resolveTools().ffmpeg.path, args, { input, timeoutMs: 120_000 });
-    if (result.code !== 0) throw new Error(`encode ${outPath} with ${codec} failed (exit ${result.code}): ${result.stderr.trim()}`);
+    if (result.code !== 0)
+      throw new Error(`encode ${outPath} with ${codec} failed (exit ${result.code}): ${result.stderr.trim()}`);
     await rename(temporary, outPath);
   } finally {
     await rm(temporary, { force: true });
@@ -57,7 +78,16 @@ export async function encodeVideo(
 
 /** Class names for n evenly spaced directions (angle 0 = moving right, counter-clockwise). */
 export function directionNames(count: number): string[] {
-  const compass: Record<number, string> = { 0: 'right', 45: 'up-right', 90: 'up', 135: 'up-left', 180: 'left', 225: 'down-left', 270: 'down', 315: 'down-right' };
+  const compass: Record<number, string> = {
+    0: 'right',
+    45: 'up-right',
+    90: 'up',
+    135: 'up-left',
+    180: 'left',
+    225: 'down-left',
+    270: 'down',
+    315: 'down-right',
+  };
   return Array.from({ length: count }, (_, k) => {
     const degrees = (360 * k) / count;
     const text = Number.isInteger(degrees) ? String(degrees).padStart(3, '0') : degrees.toFixed(1).replace('.', '_');
@@ -74,7 +104,15 @@ export function directionNames(count: number): string[] {
 export type SquareStyle = 'checker' | 'solid';
 
 /** Frames of one synthetic video (RGB, width * height * 3 bytes each). */
-export function syntheticFrames(direction: number, frames: number, width: number, height: number, random: Random, speed = 2, square: SquareStyle = 'checker'): Uint8Array[] {
+export function syntheticFrames(
+  direction: number,
+  frames: number,
+  width: number,
+  height: number,
+  random: Random,
+  speed = 2,
+  square: SquareStyle = 'checker',
+): Uint8Array[] {
   const background = new Uint8Array(width * height * 3);
   // Blocky texture: smooth enough to survive H.264, busy enough that the square is not trivially found.
   const cell = 4;
@@ -153,12 +191,21 @@ export interface SyntheticDataset {
   annotations: { train: string; val: string; labelMap: string };
 }
 
-const extensionOf: Record<VideoCodec, string> = { h264: 'mp4', vp8: 'webm', vp9: 'webm', mjpeg: 'avi', mpeg4: 'avi', ffv1: 'mkv' };
+const extensionOf: Record<VideoCodec, string> = {
+  h264: 'mp4',
+  vp8: 'webm',
+  vp9: 'webm',
+  mjpeg: 'avi',
+  mpeg4: 'avi',
+  ffv1: 'mkv',
+};
 
 export async function generateSyntheticDataset(options: SyntheticOptions): Promise<SyntheticDataset> {
   const { outDir, classes: classCount, perClass, seed } = options;
-  if (!Number.isInteger(classCount) || classCount < 2) throw new Error(`synth: classes must be an integer >= 2, received ${classCount}`);
-  if (!Number.isInteger(perClass) || perClass < 1) throw new Error(`synth: per-class must be an integer >= 1, received ${perClass}`);
+  if (!Number.isInteger(classCount) || classCount < 2)
+    throw new Error(`synth: classes must be an integer >= 2, received ${classCount}`);
+  if (!Number.isInteger(perClass) || perClass < 1)
+    throw new Error(`synth: per-class must be an integer >= 1, received ${perClass}`);
   const frameCount = options.frames ?? 40;
   const size = options.size ?? 64;
   if (size % 2 !== 0 || size < 16) throw new Error(`synth: size must be an even number >= 16 (4:2:0 video), received ${size}`);
@@ -175,7 +222,10 @@ export async function generateSyntheticDataset(options: SyntheticOptions): Promi
       const random = new Random((seed * 1_000_003 + label * 10_007 + k) >>> 0);
       const direction = (2 * Math.PI * label) / classCount;
       const path = `${className}/${className}-${String(k).padStart(3, '0')}.${extensionOf[codec]}`;
-      jobs.push({ file: { path, label, className, split: k < perClass - valCount ? 'train' : 'val' }, frames: () => syntheticFrames(direction, frameCount, size, size, random, options.speed ?? 2, options.square ?? 'checker') });
+      jobs.push({
+        file: { path, label, className, split: k < perClass - valCount ? 'train' : 'val' },
+        frames: () => syntheticFrames(direction, frameCount, size, size, random, options.speed ?? 2, options.square ?? 'checker'),
+      });
     }
   }
   let next = 0;
@@ -187,7 +237,8 @@ export async function generateSyntheticDataset(options: SyntheticOptions): Promi
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 2) }, worker));
   const files = jobs.map((job) => job.file);
-  const entries = (split: 'train' | 'val'): AnnotationEntry[] => files.filter((file) => file.split === split).map((file) => ({ path: file.path, labels: [file.label] }));
+  const entries = (split: 'train' | 'val'): AnnotationEntry[] =>
+    files.filter((file) => file.split === split).map((file) => ({ path: file.path, labels: [file.label] }));
   const annotations = { train: join(outDir, 'train.txt'), val: join(outDir, 'val.txt'), labelMap: join(outDir, 'classes.txt') };
   await writeAnnotationFile(annotations.train, entries('train'), 'video');
   await writeAnnotationFile(annotations.val, entries('val'), 'video');

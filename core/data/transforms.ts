@@ -40,7 +40,11 @@ const coefficientScale = 2048;
  * the edge pixel with weights (1, 0); rows past an edge keep their fraction and read the edge row
  * twice (OpenCV clamps row indices, not weights, which matters for its vectorised rounding).
  */
-function linearTable(source: number, target: number, axis: 'columns' | 'rows'): { low: Int32Array; high: Int32Array; weightLow: Int32Array; weightHigh: Int32Array } {
+function linearTable(
+  source: number,
+  target: number,
+  axis: 'columns' | 'rows',
+): { low: Int32Array; high: Int32Array; weightLow: Int32Array; weightHigh: Int32Array } {
   const scale = 1 / (target / source);
   const low = new Int32Array(target);
   const high = new Int32Array(target);
@@ -134,7 +138,8 @@ export function resizeClip(clip: Clip, width: number, height: number, region?: B
       // OpenCV's vertical pass for 8-bit images drops 4 bits before a 16-bit high multiply, in its
       // SIMD loop and, by a specialisation of its scalar loop, in the row tail alike (checked against
       // cv2.resize of OpenCV 4.6: test/data/golden/resize.json.gz).
-      for (let i = 0; i < rowLength; i++) out[base + i] = (((rowLow[i] >> 4) * wa) >> 16) + (((rowHigh[i] >> 4) * wb) >> 16) + 2 >> 2;
+      for (let i = 0; i < rowLength; i++)
+        out[base + i] = ((((rowLow[i] >> 4) * wa) >> 16) + (((rowHigh[i] >> 4) * wb) >> 16) + 2) >> 2;
     }
     return out;
   });
@@ -142,8 +147,17 @@ export function resizeClip(clip: Clip, width: number, height: number, region?: B
 }
 
 export function cropClip(clip: Clip, box: Box): Clip {
-  if (box.left < 0 || box.top < 0 || box.width < 1 || box.height < 1 || box.left + box.width > clip.width || box.top + box.height > clip.height) {
-    throw new Error(`crop: box ${box.width}x${box.height}+${box.left}+${box.top} does not fit a ${clip.width}x${clip.height} frame`);
+  if (
+    box.left < 0 ||
+    box.top < 0 ||
+    box.width < 1 ||
+    box.height < 1 ||
+    box.left + box.width > clip.width ||
+    box.top + box.height > clip.height
+  ) {
+    throw new Error(
+      `crop: box ${box.width}x${box.height}+${box.left}+${box.top} does not fit a ${clip.width}x${clip.height} frame`,
+    );
   }
   const rowBytes = box.width * 3;
   const frames = clip.frames.map((source) => {
@@ -177,8 +191,14 @@ export function flipClip(clip: Clip): Clip {
 
 /** mmaction2 CenterCrop: left = (w - cw) // 2, top = (h - ch) // 2. */
 export function centerCropBox(width: number, height: number, cropWidth: number, cropHeight: number): Box {
-  if (cropWidth > width || cropHeight > height) throw new Error(`center crop: ${cropWidth}x${cropHeight} does not fit a ${width}x${height} frame`);
-  return { left: Math.floor((width - cropWidth) / 2), top: Math.floor((height - cropHeight) / 2), width: cropWidth, height: cropHeight };
+  if (cropWidth > width || cropHeight > height)
+    throw new Error(`center crop: ${cropWidth}x${cropHeight} does not fit a ${width}x${height} frame`);
+  return {
+    left: Math.floor((width - cropWidth) / 2),
+    top: Math.floor((height - cropHeight) / 2),
+    width: cropWidth,
+    height: cropHeight,
+  };
 }
 
 /**
@@ -194,7 +214,9 @@ export function threeCropBoxes(width: number, height: number, cropWidth: number,
     const step = Math.floor((height - cropHeight) / 2);
     return [0, 2 * step, step].map((top) => ({ left: 0, top, width: cropWidth, height: cropHeight }));
   }
-  throw new Error(`three crop: ${cropWidth}x${cropHeight} needs one side equal to the ${width}x${height} frame's (resize the short side to the crop size first)`);
+  throw new Error(
+    `three crop: ${cropWidth}x${cropHeight} needs one side equal to the ${width}x${height} frame's (resize the short side to the crop size first)`,
+  );
 }
 
 /**
@@ -242,7 +264,8 @@ export function normalizeToNCTHW(
   offset = 0,
   mirror = false,
 ): { data: Float32Array; shape: [number, number, number, number, number] } {
-  if (clip.frames.length % clipLen !== 0) throw new Error(`format shape: ${clip.frames.length} frames is not a multiple of clip length ${clipLen}`);
+  if (clip.frames.length % clipLen !== 0)
+    throw new Error(`format shape: ${clip.frames.length} frames is not a multiple of clip length ${clipLen}`);
   const views = clip.frames.length / clipLen;
   const plane = clip.width * clip.height;
   const size = views * 3 * clipLen * plane;
@@ -265,7 +288,8 @@ export function normalizeToNCTHW(
         const width = clip.width;
         for (let y = 0; y < clip.height; y++) {
           const row = base + y * width;
-          for (let x = 0, i = ((y + 1) * width - 1) * 3 + channel; x < width; x++, i -= 3) data[row + x] = Math.fround(frame[i] - m) * s;
+          for (let x = 0, i = ((y + 1) * width - 1) * 3 + channel; x < width; x++, i -= 3)
+            data[row + x] = Math.fround(frame[i] - m) * s;
         }
       }
     }
@@ -274,7 +298,12 @@ export function normalizeToNCTHW(
 }
 
 /** Inverse of the normalisation, to 0-255 bytes (for previews). */
-export function denormalizeToBytes(value: number, channel: number, mean: readonly number[] = imagenetMean, std: readonly number[] = imagenetStd): number {
+export function denormalizeToBytes(
+  value: number,
+  channel: number,
+  mean: readonly number[] = imagenetMean,
+  std: readonly number[] = imagenetStd,
+): number {
   return Math.max(0, Math.min(255, Math.round(value * std[channel] + mean[channel])));
 }
 
@@ -306,7 +335,7 @@ export function randomErasing(
       for (let v = 0; v < views; v++) {
         for (let c = 0; c < channels; c++) {
           for (let t = 0; t < frames; t++) {
-            const base = offset + (((v * channels + c) * frames + t) * height) * width;
+            const base = offset + ((v * channels + c) * frames + t) * height * width;
             for (let y = top; y < top + boxHeight; y++) data.fill(0, base + y * width + left, base + y * width + left + boxWidth);
           }
         }

@@ -64,11 +64,21 @@ export async function initBackend(flag?: string): Promise<BackendChoice> {
   if (request === 'tensorflow' || request === 'auto') {
     const native = loadNativeTensorflow();
     if ('provider' in native) {
-      choice = { name: 'tensorflow', provider: native.provider, reason: origin ?? `${native.provider} is installed (native TensorFlow)` };
+      choice = {
+        name: 'tensorflow',
+        provider: native.provider,
+        reason: origin ?? `${native.provider} is installed (native TensorFlow)`,
+      };
     } else if (request === 'tensorflow') {
-      throw new Error(`The tensorflow backend was ${origin} but cannot load (${native.error}). Install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node, or use --backend wasm.`);
+      throw new Error(
+        `The tensorflow backend was ${origin} but cannot load (${native.error}). Install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node, or use --backend wasm.`,
+      );
     } else {
-      choice = { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', reason: `default: native TensorFlow unavailable (${native.error})` };
+      choice = {
+        name: 'wasm',
+        provider: '@tensorflow/tfjs-backend-wasm',
+        reason: `default: native TensorFlow unavailable (${native.error})`,
+      };
     }
   } else if (request === 'wasm') {
     choice = { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', reason: origin ?? 'default' };

@@ -174,7 +174,14 @@ export function padEnd(x: Tensor, amounts: readonly number[]): Tensor {
     const [outer, n, inner] = around(y, axis);
     const shape = [...y.shape];
     shape[axis] = n + amount;
-    y = tf.reshape(tf.pad(tf.reshape(y, [outer, n, inner]), [[0, 0], [0, amount], [0, 0]]), shape);
+    y = tf.reshape(
+      tf.pad(tf.reshape(y, [outer, n, inner]), [
+        [0, 0],
+        [0, amount],
+        [0, 0],
+      ]),
+      shape,
+    );
   });
   return y;
 }
@@ -197,7 +204,10 @@ export function roll(x: Tensor, shifts: readonly number[], axes: readonly number
     if (s === 0) return;
     const [outer, , inner] = around(y, axis);
     const flat = tf.reshape(y, [outer, n, inner]);
-    const rolled = tf.concat([tf.slice(flat, [0, n - s, 0], [outer, s, inner]), tf.slice(flat, [0, 0, 0], [outer, n - s, inner])], 1);
+    const rolled = tf.concat(
+      [tf.slice(flat, [0, n - s, 0], [outer, s, inner]), tf.slice(flat, [0, 0, 0], [outer, n - s, inner])],
+      1,
+    );
     y = tf.reshape(rolled, y.shape);
   });
   return y;

@@ -38,7 +38,9 @@ function pipelineConfig(metadata: Record<string, unknown>, config: RunConfig | n
   if (config) return config;
   const pipeline = metadata.pipeline;
   if (!pipeline || typeof pipeline !== 'object') {
-    throw new Error('the checkpoint does not record its data pipeline (it was not written by `vswin train`); pass --config with the run config');
+    throw new Error(
+      'the checkpoint does not record its data pipeline (it was not written by `vswin train`); pass --config with the run config',
+    );
   }
   // A minimal config carrying only what pipelineFor reads.
   return runConfigSchema.parse({
@@ -51,15 +53,23 @@ function pipelineConfig(metadata: Record<string, unknown>, config: RunConfig | n
 }
 
 export async function evaluateCheckpoint(options: EvaluateCheckpointOptions): Promise<ProtocolResult[]> {
-  for (const [label, path] of [['--checkpoint', options.checkpoint], ['--ann', options.annFile], ['--root', options.root]] as const) {
+  for (const [label, path] of [
+    ['--checkpoint', options.checkpoint],
+    ['--ann', options.annFile],
+    ['--root', options.root],
+  ] as const) {
     if (!existsSync(path)) throw new Error(`${label}: ${path} does not exist`);
   }
   const checkpoint = loadCheckpoint(options.checkpoint);
   const metadata = checkpoint.metadata;
   let modelConfig: ModelConfig;
   if (options.config) modelConfig = parseModelConfig(modelConfigOf(options.config), `model of ${options.checkpoint}`);
-  else if (metadata.config && typeof metadata.config === 'object') modelConfig = parseModelConfig(metadata.config, `model config stored in ${options.checkpoint}`);
-  else throw new Error(`${options.checkpoint} does not say which model it holds (no "config" metadata); pass --config with the run config`);
+  else if (metadata.config && typeof metadata.config === 'object')
+    modelConfig = parseModelConfig(metadata.config, `model config stored in ${options.checkpoint}`);
+  else
+    throw new Error(
+      `${options.checkpoint} does not say which model it holds (no "config" metadata); pass --config with the run config`,
+    );
   const dataConfig = pipelineConfig(metadata, options.config);
 
   let classNames: string[] = Array.isArray(metadata.class_names) ? (metadata.class_names as string[]) : [];
@@ -74,8 +84,19 @@ export async function evaluateCheckpoint(options: EvaluateCheckpointOptions): Pr
     const runId = typeof metadata.run_id === 'string' && registry.getRun(metadata.run_id) ? metadata.run_id : null;
     for (const protocol of options.protocols) {
       const spec = pipelineFor(dataConfig, 'test', protocol);
-      const loader = await createLoader({ annFile: options.annFile, root: options.root, pipeline: spec, batchSize: options.batchSize ?? 4, shuffle: false, seed: 0, workers: options.workers ?? 2 });
-      if (loader.size === 0) throw new Error(`--ann: ${options.annFile} has no usable videos${loader.problems.length ? ` (${loader.problems[0]})` : ''}`);
+      const loader = await createLoader({
+        annFile: options.annFile,
+        root: options.root,
+        pipeline: spec,
+        batchSize: options.batchSize ?? 4,
+        shuffle: false,
+        seed: 0,
+        workers: options.workers ?? 2,
+      });
+      if (loader.size === 0)
+        throw new Error(
+          `--ann: ${options.annFile} has no usable videos${loader.problems.length ? ` (${loader.problems[0]})` : ''}`,
+        );
       async function* batches(): AsyncIterable<EvalBatch> {
         for await (const batch of loader.epoch(0)) yield batch;
       }
@@ -85,7 +106,14 @@ export async function evaluateCheckpoint(options: EvaluateCheckpointOptions): Pr
         videoName: (index) => annotations.entries[index]?.path ?? String(index),
         onProgress: (videos) => options.onProgress?.(protocol, videos, loader.size),
       });
-      const evaluationId = registry.addEvaluation({ runId, checkpointPath: options.checkpoint, annFile: options.annFile, root: options.root, report, predictions });
+      const evaluationId = registry.addEvaluation({
+        runId,
+        checkpointPath: options.checkpoint,
+        annFile: options.annFile,
+        root: options.root,
+        report,
+        predictions,
+      });
       results.push({ evaluationId, report, predictions });
     }
   } finally {

@@ -33,21 +33,31 @@ export interface EvaluationOutput {
   predictions: VideoPrediction[];
 }
 
-export async function evaluateModel(model: VideoSwin, batches: AsyncIterable<EvalBatch>, options: EvaluateOptions): Promise<EvaluationOutput> {
+export async function evaluateModel(
+  model: VideoSwin,
+  batches: AsyncIterable<EvalBatch>,
+  options: EvaluateOptions,
+): Promise<EvaluationOutput> {
   const classes = model.config.num_classes;
   const viewsPerVideo = options.views.clips * options.views.crops;
   const chunk = Math.max(1, options.maxViewsPerForward ?? 16);
   const fused: { index: number; label: number; probabilities: Float64Array }[] = [];
   for await (const batch of batches) {
     if (batch.views !== viewsPerVideo) {
-      throw new Error(`the data pipeline produced ${batch.views} views per video, but the protocol ${options.views.clips}x${options.views.crops} needs ${viewsPerVideo}`);
+      throw new Error(
+        `the data pipeline produced ${batch.views} views per video, but the protocol ${options.views.clips}x${options.views.crops} needs ${viewsPerVideo}`,
+      );
     }
     const [rows, ...clipShape] = batch.shape;
     const perView = clipShape.reduce((a, b) => a * b, 1);
     const logits = new Float32Array(rows * classes);
     for (let start = 0; start < rows; start += chunk) {
       const count = Math.min(chunk, rows - start);
-      const out = tf.tidy(() => model.predict(tf.tensor(batch.input.subarray(start * perView, (start + count) * perView), [count, ...clipShape], 'float32')));
+      const out = tf.tidy(() =>
+        model.predict(
+          tf.tensor(batch.input.subarray(start * perView, (start + count) * perView), [count, ...clipShape], 'float32'),
+        ),
+      );
       try {
         logits.set(await out.data(), start * classes);
       } finally {
@@ -55,7 +65,9 @@ export async function evaluateModel(model: VideoSwin, batches: AsyncIterable<Eva
       }
     }
     const probabilities = averageViews(logits, classes, viewsPerVideo);
-    batch.indices.forEach((index, v) => fused.push({ index, label: batch.labels[v], probabilities: probabilities.subarray(v * classes, (v + 1) * classes) }));
+    batch.indices.forEach((index, v) =>
+      fused.push({ index, label: batch.labels[v], probabilities: probabilities.subarray(v * classes, (v + 1) * classes) }),
+    );
     options.onProgress?.(fused.length);
   }
   if (fused.length === 0) throw new Error('evaluation: the annotation file produced no videos');
@@ -67,8 +79,17 @@ export async function evaluateModel(model: VideoSwin, batches: AsyncIterable<Eva
   const k = Math.min(options.topK ?? 5, classes);
   const predictions: VideoPrediction[] = fused.map((f, i) => {
     const best = topK(scores, i * classes, classes, k);
-    return { index: f.index, video: options.videoName(f.index), label: f.label, topClasses: best, topScores: best.map((c) => scores[i * classes + c]) };
+    return {
+      index: f.index,
+      video: options.videoName(f.index),
+      label: f.label,
+      topClasses: best,
+      topScores: best.map((c) => scores[i * classes + c]),
+    };
   });
-  const classNames = options.classNames.length === classes ? options.classNames : Array.from({ length: classes }, (_, c) => options.classNames[c] ?? String(c));
+  const classNames =
+    options.classNames.length === classes
+      ? options.classNames
+      : Array.from({ length: classes }, (_, c) => options.classNames[c] ?? String(c));
   return { report: { views: options.views, metrics, perClass, confusion, classNames }, predictions };
 }

@@ -27,7 +27,9 @@ export function softmaxRows(logits: Float32Array | number[], classes: number): F
  */
 export function averageViews(logits: Float32Array | number[], classes: number, views: number): Float64Array {
   if (logits.length % (classes * views) !== 0) {
-    throw new Error(`averageViews: ${logits.length} scores are not a whole number of videos x ${views} views x ${classes} classes`);
+    throw new Error(
+      `averageViews: ${logits.length} scores are not a whole number of videos x ${views} views x ${classes} classes`,
+    );
   }
   const probabilities = softmaxRows(logits, classes);
   const videos = logits.length / (classes * views);
@@ -64,13 +66,15 @@ export interface FullMetrics {
 
 export function evaluateScores({ scores, labels, classes }: ScoredSet): FullMetrics {
   const videos = labels.length;
-  if (scores.length !== videos * classes) throw new Error(`evaluateScores: ${scores.length} scores for ${videos} videos x ${classes} classes`);
+  if (scores.length !== videos * classes)
+    throw new Error(`evaluateScores: ${scores.length} scores for ${videos} videos x ${classes} classes`);
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let hits1 = 0;
   let hits5 = 0;
   for (let v = 0; v < videos; v++) {
     const label = labels[v];
-    if (!Number.isInteger(label) || label < 0 || label >= classes) throw new Error(`evaluateScores: video ${v} has label ${label}, expected 0..${classes - 1}`);
+    if (!Number.isInteger(label) || label < 0 || label >= classes)
+      throw new Error(`evaluateScores: video ${v} has label ${label}, expected 0..${classes - 1}`);
     const best = topK(scores, v * classes, classes, 5);
     if (best[0] === label) hits1 += 1;
     if (best.includes(label)) hits5 += 1;
@@ -97,7 +101,12 @@ export function evaluateScores({ scores, labels, classes }: ScoredSet): FullMetr
     }
   }
   return {
-    metrics: { top1: videos ? hits1 / videos : 0, top5: videos ? hits5 / videos : 0, meanClassAccuracy: present ? recallSum / present : 0, count: videos },
+    metrics: {
+      top1: videos ? hits1 / videos : 0,
+      top5: videos ? hits5 / videos : 0,
+      meanClassAccuracy: present ? recallSum / present : 0,
+      count: videos,
+    },
     perClass: { precision, recall, support },
     confusion,
   };

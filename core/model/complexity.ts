@@ -59,7 +59,7 @@ export function complexity(config: ModelConfig, clip: { frames: number; height: 
     peak = Math.max(peak, padded * heads * n * 2 * 4 * batch);
     return { stage, dim, heads, depth: cfg.depths[stage], geometry, flops: stageFlops, trainingActivations: activations };
   });
-  flops += (cfg.embed_dim * 2 ** (cfg.depths.length - 1)) * config.num_classes;
+  flops += cfg.embed_dim * 2 ** (cfg.depths.length - 1) * config.num_classes;
   const trainingActivationBytes = stages.reduce((s, st) => s + st.trainingActivations, 0) * 4 * batch;
   return { parameters: parameterCount(config), flopsPerView: flops, stages, trainingActivationBytes, inferencePeakBytes: peak };
 }

@@ -61,7 +61,12 @@ export function mergedGrid(grid: readonly number[]): Triple {
 }
 
 /** Per-stage geometry for an input clip (T, H, W). */
-export function modelGeometry(inputDHW: readonly number[], patch: readonly number[], window: readonly number[], stages: number): StageGeometry[] {
+export function modelGeometry(
+  inputDHW: readonly number[],
+  patch: readonly number[],
+  window: readonly number[],
+  stages: number,
+): StageGeometry[] {
   const result: StageGeometry[] = [];
   let grid = patchGrid(inputDHW, patch);
   for (let i = 0; i < stages; i++) {

@@ -1,10 +1,32 @@
 // SwinTransformer3D + I3D head (fact sheet sections 2-4), in the paper's order: parameters and
 // initialisation, the block, the stage, the backbone, the head; then weights in and out; the factory.
 import { tf, type Tensor } from '../engine/tf.ts';
-import { cropTo, crossEntropy, gatherRows, gelu, layerNorm, linear, mergePatches, padEnd, patchEmbed, roll, windowAttention, windowPartition, windowReverse } from '../engine/ops.ts';
+import {
+  cropTo,
+  crossEntropy,
+  gatherRows,
+  gelu,
+  layerNorm,
+  linear,
+  mergePatches,
+  padEnd,
+  patchEmbed,
+  roll,
+  windowAttention,
+  windowPartition,
+  windowReverse,
+} from '../engine/ops.ts';
 import { Random } from '../engine/random.ts';
 import { type ModelConfig, type ModelConfigInput, parseModelConfig, stageDim } from './config.ts';
-import { clippedIndex, dropPathRates, relativePositionIndex, shiftMask, stageGeometry, type StageGeometry, type Triple } from './geometry.ts';
+import {
+  clippedIndex,
+  dropPathRates,
+  relativePositionIndex,
+  shiftMask,
+  stageGeometry,
+  type StageGeometry,
+  type Triple,
+} from './geometry.ts';
 import { recognizerKeys } from './keys.ts';
 import { VARIANTS } from './variants.ts';
 import type { HostTensor, TensorMap } from './weights/types.ts';
@@ -131,7 +153,14 @@ export class VideoSwin {
   }
 
   /** W-MSA / SW-MSA on windows [B_, N, C]; returns [B_, N, C] and the probabilities. */
-  private attention(windows: Tensor, prefix: string, heads: number, mask: Tensor | null, options: ForwardOptions, probabilities: boolean): { out: Tensor; probs: Tensor | null } {
+  private attention(
+    windows: Tensor,
+    prefix: string,
+    heads: number,
+    mask: Tensor | null,
+    options: ForwardOptions,
+    probabilities: boolean,
+  ): { out: Tensor; probs: Tensor | null } {
     const [bw, n, c] = windows.shape as Triple;
     const hd = c / heads;
     const weight = this.p(`${prefix}.attn.qkv.weight`); // [3C, C]: rows [q | k | v], heads contiguous
@@ -146,7 +175,10 @@ export class VideoSwin {
     const q = tf.mul(project(0), scale);
     const k = project(1);
     const v = project(2);
-    const attnDrop = options.training && this.config.backbone.attn_drop_rate > 0 ? (t: Tensor) => this.dropout(t, this.config.backbone.attn_drop_rate, options) : undefined;
+    const attnDrop =
+      options.training && this.config.backbone.attn_drop_rate > 0
+        ? (t: Tensor) => this.dropout(t, this.config.backbone.attn_drop_rate, options)
+        : undefined;
     const { out, probs } = windowAttention(q, k, v, this.relativeBias(prefix, n), mask, { dropout: attnDrop, probabilities });
     const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [bw, n, c]); // [B_, N, C]
     const projected = linear(merged, this.p(`${prefix}.attn.proj.weight`), this.p(`${prefix}.attn.proj.bias`));
@@ -154,7 +186,14 @@ export class VideoSwin {
   }
 
   /** One Swin block on channels-last x [B, D, H, W, C]. */
-  private block(x: Tensor, stage: number, index: number, geometry: StageGeometry, options: ForwardOptions, capture: AttentionCapture[] | null): Tensor {
+  private block(
+    x: Tensor,
+    stage: number,
+    index: number,
+    geometry: StageGeometry,
+    options: ForwardOptions,
+    capture: AttentionCapture[] | null,
+  ): Tensor {
     const prefix = `backbone.layers.${stage}.blocks.${index}`;
     const heads = this.config.backbone.num_heads[stage];
     const shifted = index % 2 === 1 && geometry.shifted;
@@ -166,7 +205,14 @@ export class VideoSwin {
     y = padEnd(y, [0, padded[0] - d, padded[1] - h, padded[2] - w, 0]);
     if (shifted) y = roll(y, [-shift[0], -shift[1], -shift[2]], [1, 2, 3]);
     const windows = windowPartition(y, window); // [B*nW, N, C]
-    const { out, probs } = this.attention(windows, prefix, heads, shifted ? this.mask(geometry) : null, options, capture !== null);
+    const { out, probs } = this.attention(
+      windows,
+      prefix,
+      heads,
+      shifted ? this.mask(geometry) : null,
+      options,
+      capture !== null,
+    );
     if (capture && probs) capture.push({ stage, block: index, probs, geometry, shifted, batch: b });
     y = windowReverse(out, window, b, padded); // [B, Dp, Hp, Wp, C]
     if (shifted) y = roll(y, [shift[0], shift[1], shift[2]], [1, 2, 3]);
@@ -177,7 +223,11 @@ export class VideoSwin {
     let m = layerNorm(out2, this.p(`${prefix}.norm2.weight`), this.p(`${prefix}.norm2.bias`));
     m = gelu(linear(m, this.p(`${prefix}.mlp.fc1.weight`), this.p(`${prefix}.mlp.fc1.bias`)));
     m = this.dropout(m, this.config.backbone.drop_rate, options);
-    m = this.dropout(linear(m, this.p(`${prefix}.mlp.fc2.weight`), this.p(`${prefix}.mlp.fc2.bias`)), this.config.backbone.drop_rate, options);
+    m = this.dropout(
+      linear(m, this.p(`${prefix}.mlp.fc2.weight`), this.p(`${prefix}.mlp.fc2.bias`)),
+      this.config.backbone.drop_rate,
+      options,
+    );
     out2 = tf.add(out2, this.dropPathBranch(m, rate, options));
     return out2;
   }
@@ -200,7 +250,8 @@ export class VideoSwin {
       throw new Error(`input must be [B, ${cfg.in_chans}, T, H, W] (NCTHW); received shape [${input.shape.join(', ')}]`);
     }
     const wanted = new Set<string>();
-    if (options.attention === 'all') cfg.depths.forEach((depth, s) => Array.from({ length: depth }, (_, j) => wanted.add(`${s}.${j}`)));
+    if (options.attention === 'all')
+      cfg.depths.forEach((depth, s) => Array.from({ length: depth }, (_, j) => wanted.add(`${s}.${j}`)));
     else for (const r of options.attention ?? []) wanted.add(`${r.stage}.${r.block}`);
     const toNcdhw = (t: Tensor) => tf.transpose(t, [0, 4, 1, 2, 3]);
 
@@ -213,7 +264,12 @@ export class VideoSwin {
     const kept = new Set<Tensor>([input]);
 
     const [stem, embedCapture] = scoped(() => {
-      let y = patchEmbed(input, this.p('backbone.patch_embed.proj.weight'), this.p('backbone.patch_embed.proj.bias'), cfg.patch_size); // [B, D, H, W, C]
+      let y = patchEmbed(
+        input,
+        this.p('backbone.patch_embed.proj.weight'),
+        this.p('backbone.patch_embed.proj.bias'),
+        cfg.patch_size,
+      ); // [B, D, H, W, C]
       if (cfg.patch_norm) y = layerNorm(y, this.p('backbone.patch_embed.norm.weight'), this.p('backbone.patch_embed.norm.bias'));
       y = this.dropout(y, cfg.drop_rate, options);
       return options.capture?.patchEmbed ? [y, toNcdhw(y)] : [y];
@@ -310,7 +366,8 @@ export class VideoSwin {
     for (const [key, tensor] of stateDict) {
       const param = this.params.get(key);
       if (!param || !sameShape(param.shape, tensor.shape)) continue;
-      if (tensor.dtype !== 'float32') throw new Error(`parameter "${key}" has dtype ${tensor.fileDtype} in the file; a floating tensor was expected`);
+      if (tensor.dtype !== 'float32')
+        throw new Error(`parameter "${key}" has dtype ${tensor.fileDtype} in the file; a floating tensor was expected`);
       tf.tidy(() => param.assign(tf.tensor(tensor.data as Float32Array, tensor.shape, 'float32')));
       report.loaded.push(key);
     }
@@ -326,7 +383,12 @@ export class VideoSwin {
         continue;
       }
       const param = this.p(key);
-      out.set(key, { shape: [...param.shape], data: param.dataSync() as Float32Array, dtype: 'float32', fileDtype: 'float32' } satisfies HostTensor);
+      out.set(key, {
+        shape: [...param.shape],
+        data: param.dataSync() as Float32Array,
+        dtype: 'float32',
+        fileDtype: 'float32',
+      } satisfies HostTensor);
     }
     return out;
   }
@@ -355,10 +417,12 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 export function describeLoadProblems(report: LoadReport): string {
   const lines: string[] = ['the state dict does not fit the model:'];
-  const list = (keys: string[]) => (keys.length > 6 ? `${keys.slice(0, 6).join(', ')} … (${keys.length} in all)` : keys.join(', '));
+  const list = (keys: string[]) =>
+    keys.length > 6 ? `${keys.slice(0, 6).join(', ')} … (${keys.length} in all)` : keys.join(', ');
   if (report.missing.length) lines.push(`  missing in the file: ${list(report.missing)}`);
   if (report.unexpected.length) lines.push(`  in the file but not in the model: ${list(report.unexpected)}`);
-  for (const m of report.mismatched.slice(0, 8)) lines.push(`  ${m.key}: the model expects [${m.expected}], the file has [${m.received}]`);
+  for (const m of report.mismatched.slice(0, 8))
+    lines.push(`  ${m.key}: the model expects [${m.expected}], the file has [${m.received}]`);
   return lines.join('\n');
 }
 

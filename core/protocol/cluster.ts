@@ -42,7 +42,8 @@ export interface ClusterSettings {
   commandTimeoutSeconds: number;
 }
 
-export type ClusterSettingsInput = Pick<ClusterSettings, 'name' | 'kind' | 'host'> & Partial<Omit<ClusterSettings, 'name' | 'kind' | 'host'>>;
+export type ClusterSettingsInput = Pick<ClusterSettings, 'name' | 'kind' | 'host'> &
+  Partial<Omit<ClusterSettings, 'name' | 'kind' | 'host'>>;
 
 /** Why a remote operation failed, so the UI can say what to fix. */
 export type RemoteErrorKind =
@@ -236,9 +237,20 @@ export interface ClusterCommands {
 export type ClusterCommandName = keyof ClusterCommands;
 
 export const CLUSTER_COMMAND_NAMES: readonly ClusterCommandName[] = [
-  'cluster.list', 'cluster.save', 'cluster.remove', 'cluster.check', 'cluster.preview', 'cluster.submit',
-  'jobs.list', 'jobs.sync', 'jobs.cancel', 'jobs.resume', 'jobs.clone', 'jobs.pull',
+  'cluster.list',
+  'cluster.save',
+  'cluster.remove',
+  'cluster.check',
+  'cluster.preview',
+  'cluster.submit',
+  'jobs.list',
+  'jobs.sync',
+  'jobs.cancel',
+  'jobs.resume',
+  'jobs.clone',
+  'jobs.pull',
 ];
 
 /** Pushed by the job watcher after each poll that changed something (state, metrics, checkpoints). */
-export type ClusterEvent = { kind: 'cluster-job'; result: SyncResult } | { kind: 'cluster-job-error'; runId: string; message: string };
+export type ClusterEvent =
+  { kind: 'cluster-job'; result: SyncResult } | { kind: 'cluster-job-error'; runId: string; message: string };

@@ -3,7 +3,15 @@
 // pushes. Plain JSON data only. Imports nothing (lint rule), so it repeats the few training types
 // it needs structurally instead of importing core/protocol/train.ts.
 // The cluster contract lives beside it in this folder and is part of the same protocol.
-import type { ClusterCommands, ClusterEvent, ClusterJob, ClusterJobSummary, LaunchArgs, LaunchPreview, RemoteCheckpoint } from './cluster.ts';
+import type {
+  ClusterCommands,
+  ClusterEvent,
+  ClusterJob,
+  ClusterJobSummary,
+  LaunchArgs,
+  LaunchPreview,
+  RemoteCheckpoint,
+} from './cluster.ts';
 
 export type Triple = [number, number, number];
 
@@ -216,7 +224,17 @@ export interface WorkbenchCommands {
   'datasets.write': { args: SplitArgs; result: WrittenDataset };
   'datasets.check': { args: { annFile: string; root: string }; result: AnnotationCheck };
   'datasets.videos': { args: { annFile: string; root: string }; result: { path: string; label: number }[] };
-  'datasets.preview': { args: { annFile: string; root: string; preset: 'k400' | 'ssv2' | 'small'; mode: 'train' | 'val' | 'test'; index: number; seed: number }; result: PipelinePreview };
+  'datasets.preview': {
+    args: {
+      annFile: string;
+      root: string;
+      preset: 'k400' | 'ssv2' | 'small';
+      mode: 'train' | 'val' | 'test';
+      index: number;
+      seed: number;
+    };
+    result: PipelinePreview;
+  };
   'config.presets': { args: Record<string, never>; result: { name: string; config: Record<string, unknown> }[] };
   'config.validate': { args: { config: unknown; trainSize?: number }; result: ConfigValidation };
   'train.start': { args: { config: unknown; name: string }; result: { runId: string } };
@@ -227,9 +245,15 @@ export interface WorkbenchCommands {
   'runs.csv': { args: { runIds: string[] }; result: { csv: string } };
   'runs.checkpoints': { args: Record<string, never>; result: CheckpointSummary[] };
   /** views: clips x crops per video, softmax averaged (default 1 x 1, the validation protocol). */
-  'compare.checkpoints': { args: { checkpoints: string[]; annFile: string; root: string; views?: { clips: number; crops: 1 | 3 } }; result: Comparison };
+  'compare.checkpoints': {
+    args: { checkpoints: string[]; annFile: string; root: string; views?: { clips: number; crops: 1 | 3 } };
+    result: Comparison;
+  };
   'attention.view': { args: { checkpoint: string; video: string; stage: number; block: number }; result: AttentionView };
-  'attention.window': { args: { checkpoint: string; video: string; stage: number; block: number; window: number }; result: AttentionWindow };
+  'attention.window': {
+    args: { checkpoint: string; video: string; stage: number; block: number; window: number };
+    result: AttentionWindow;
+  };
   'video.predict': { args: { checkpoint: string; video: string }; result: Prediction };
 }
 
@@ -281,8 +305,19 @@ export interface WorkbenchClusterCommands {
 export type ClusterCommandNameOfWorkbench = keyof WorkbenchClusterCommands;
 
 export const WORKBENCH_CLUSTER_COMMAND_NAMES: readonly ClusterCommandNameOfWorkbench[] = [
-  'cluster.list', 'cluster.save', 'cluster.remove', 'cluster.check', 'cluster.preview', 'cluster.submit',
-  'jobs.list', 'jobs.sync', 'jobs.cancel', 'jobs.resume', 'jobs.clone', 'jobs.pull', 'jobs.log',
+  'cluster.list',
+  'cluster.save',
+  'cluster.remove',
+  'cluster.check',
+  'cluster.preview',
+  'cluster.submit',
+  'jobs.list',
+  'jobs.sync',
+  'jobs.cancel',
+  'jobs.resume',
+  'jobs.clone',
+  'jobs.pull',
+  'jobs.log',
 ];
 
 // Declaration merging adds the cluster commands to the one command map the bridge and the service use.
@@ -295,9 +330,39 @@ export type CommandResult<N extends CommandName> = WorkbenchCommands[N]['result'
 
 /** A training event as in core/protocol/train.ts (kept structural so this file imports nothing). */
 export type TrainingEvent =
-  | { kind: 'run-started'; runId: string; name: string; epochs: number; iterationsPerEpoch: number; startEpoch: number; startIteration: number; backend: string; resumed: boolean }
-  | { kind: 'iteration'; runId: string; epoch: number; iteration: number; epochIteration: number; iterationsPerEpoch: number; loss: number; lr: number; clipsPerSecond: number; etaSeconds: number }
-  | { kind: 'epoch'; runId: string; epoch: number; epochs: number; train: { loss: number; top1: number; clips: number }; val: { loss: number; top1: number; top5: number; meanClassAccuracy: number; count: number } | null; seconds: number; etaSeconds: number }
+  | {
+      kind: 'run-started';
+      runId: string;
+      name: string;
+      epochs: number;
+      iterationsPerEpoch: number;
+      startEpoch: number;
+      startIteration: number;
+      backend: string;
+      resumed: boolean;
+    }
+  | {
+      kind: 'iteration';
+      runId: string;
+      epoch: number;
+      iteration: number;
+      epochIteration: number;
+      iterationsPerEpoch: number;
+      loss: number;
+      lr: number;
+      clipsPerSecond: number;
+      etaSeconds: number;
+    }
+  | {
+      kind: 'epoch';
+      runId: string;
+      epoch: number;
+      epochs: number;
+      train: { loss: number; top1: number; clips: number };
+      val: { loss: number; top1: number; top5: number; meanClassAccuracy: number; count: number } | null;
+      seconds: number;
+      etaSeconds: number;
+    }
   | { kind: 'checkpoint'; runId: string; epoch: number; path: string; reasons: string[] }
   | { kind: 'paused'; runId: string; iteration: number }
   | { kind: 'resumed'; runId: string; iteration: number }
@@ -325,8 +390,26 @@ export type ServiceMessage =
   | { kind: 'event'; event: WorkbenchEvent };
 
 export const COMMAND_NAMES: readonly CommandName[] = [
-  'settings.get', 'fs.list', 'datasets.list', 'datasets.scan', 'datasets.write', 'datasets.check', 'datasets.videos', 'datasets.preview',
-  'config.presets', 'config.validate', 'train.start', 'train.control', 'train.resume', 'runs.list', 'runs.curves', 'runs.csv',
-  'runs.checkpoints', 'compare.checkpoints', 'attention.view', 'attention.window', 'video.predict',
+  'settings.get',
+  'fs.list',
+  'datasets.list',
+  'datasets.scan',
+  'datasets.write',
+  'datasets.check',
+  'datasets.videos',
+  'datasets.preview',
+  'config.presets',
+  'config.validate',
+  'train.start',
+  'train.control',
+  'train.resume',
+  'runs.list',
+  'runs.curves',
+  'runs.csv',
+  'runs.checkpoints',
+  'compare.checkpoints',
+  'attention.view',
+  'attention.window',
+  'video.predict',
   ...WORKBENCH_CLUSTER_COMMAND_NAMES,
 ];

@@ -30,7 +30,8 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
     })
     .sort((a, b) => a.version - b.version);
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`${dir}: migration ${m.version} (${m.name}) breaks the sequence; expected version ${i + 1}`);
+    if (m.version !== i + 1)
+      throw new Error(`${dir}: migration ${m.version} (${m.name}) breaks the sequence; expected version ${i + 1}`);
   });
   return migrations;
 }
@@ -165,7 +166,9 @@ export class Registry {
     const current = this.schemaVersion;
     const latest = migrations.length;
     if (current > latest) {
-      throw new Error(`${this.file}: the registry has schema version ${current}, newer than this workbench knows (${latest}); update the workbench`);
+      throw new Error(
+        `${this.file}: the registry has schema version ${current}, newer than this workbench knows (${latest}); update the workbench`,
+      );
     }
     for (const migration of migrations.slice(current)) {
       this.db.transaction(() => {
@@ -179,7 +182,9 @@ export class Registry {
     const db = this.db;
     return {
       findDataset: db.prepare('SELECT id FROM datasets WHERE root = ? AND train_ann = ? AND val_ann IS ?'),
-      insertDataset: db.prepare('INSERT INTO datasets (name, root, train_ann, val_ann, class_names, num_classes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertDataset: db.prepare(
+        'INSERT INTO datasets (name, root, train_ann, val_ann, class_names, num_classes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
       updateDataset: db.prepare('UPDATE datasets SET name = ?, class_names = ?, num_classes = ? WHERE id = ?'),
       insertRun: db.prepare(
         `INSERT INTO runs (id, name, status, config, config_path, dataset_id, project_version, backend, seed, git_commit, run_dir, epochs, created_at)
@@ -187,17 +192,27 @@ export class Registry {
       ),
       getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
       listRuns: db.prepare('SELECT * FROM runs ORDER BY created_at DESC, id DESC'),
-      startRun: db.prepare("UPDATE runs SET status = 'running', host = ?, pid = ?, backend = ?, started_at = COALESCE(started_at, ?), heartbeat_at = ?, finished_at = NULL, message = NULL WHERE id = ?"),
+      startRun: db.prepare(
+        "UPDATE runs SET status = 'running', host = ?, pid = ?, backend = ?, started_at = COALESCE(started_at, ?), heartbeat_at = ?, finished_at = NULL, message = NULL WHERE id = ?",
+      ),
       setStatus: db.prepare('UPDATE runs SET status = ?, message = ?, finished_at = ?, heartbeat_at = ? WHERE id = ?'),
       progress: db.prepare('UPDATE runs SET epochs_done = ?, iteration = ?, heartbeat_at = ? WHERE id = ?'),
       setDataset: db.prepare('UPDATE runs SET dataset_id = ? WHERE id = ?'),
       live: db.prepare("SELECT id, host, pid FROM runs WHERE status IN ('running', 'paused')"),
-      interrupt: db.prepare("UPDATE runs SET status = 'interrupted', message = ?, finished_at = NULL WHERE id = ? AND status IN ('running', 'paused')"),
-      insertMetric: db.prepare('INSERT OR REPLACE INTO metrics (run_id, scope, split, step, epoch, name, value) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      interrupt: db.prepare(
+        "UPDATE runs SET status = 'interrupted', message = ?, finished_at = NULL WHERE id = ? AND status IN ('running', 'paused')",
+      ),
+      insertMetric: db.prepare(
+        'INSERT OR REPLACE INTO metrics (run_id, scope, split, step, epoch, name, value) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
       truncateIterationMetrics: db.prepare("DELETE FROM metrics WHERE run_id = ? AND scope = 'iteration' AND step >= ?"),
       truncateEpochMetrics: db.prepare("DELETE FROM metrics WHERE run_id = ? AND scope = 'epoch' AND step > ?"),
-      metrics: db.prepare('SELECT scope, split, step, epoch, name, value FROM metrics WHERE run_id = ? ORDER BY scope, step, split, name'),
-      allMetrics: db.prepare('SELECT run_id, scope, split, step, epoch, name, value FROM metrics ORDER BY run_id, scope, step, split, name'),
+      metrics: db.prepare(
+        'SELECT scope, split, step, epoch, name, value FROM metrics WHERE run_id = ? ORDER BY scope, step, split, name',
+      ),
+      allMetrics: db.prepare(
+        'SELECT run_id, scope, split, step, epoch, name, value FROM metrics ORDER BY run_id, scope, step, split, name',
+      ),
       insertCheckpoint: db.prepare(
         'INSERT INTO checkpoints (run_id, epoch, iteration, path, state_path, reasons, metric_name, metric_value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -207,7 +222,9 @@ export class Registry {
         `INSERT INTO evaluations (run_id, checkpoint_path, ann_file, root, clips, crops, top1, top5, mean_class_accuracy, count, per_class, confusion, class_names, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertPrediction: db.prepare('INSERT INTO predictions (evaluation_id, video_index, video, label, top_classes, top_scores) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertPrediction: db.prepare(
+        'INSERT INTO predictions (evaluation_id, video_index, video, label, top_classes, top_scores) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       evaluations: db.prepare('SELECT * FROM evaluations WHERE run_id IS ? ORDER BY id'),
       allEvaluations: db.prepare('SELECT * FROM evaluations ORDER BY id'),
       predictions: db.prepare('SELECT * FROM predictions WHERE evaluation_id = ? ORDER BY video_index'),
@@ -225,21 +242,42 @@ export class Registry {
     for (const row of this.statements.live.all() as { id: string; host: string | null; pid: number | null }[]) {
       // A run on another machine (shared home folder) cannot be probed; leave it to that machine.
       if (row.host !== here || row.pid === null || row.pid === process.pid || processAlive(row.pid)) continue;
-      this.statements.interrupt.run(`process ${row.pid} ended without finishing the run (killed or crashed); resume it with --resume ${row.id}`, row.id);
+      this.statements.interrupt.run(
+        `process ${row.pid} ended without finishing the run (killed or crashed); resume it with --resume ${row.id}`,
+        row.id,
+      );
       recovered.push(row.id);
     }
     return recovered;
   }
 
   /** Finds or registers a dataset by its root and annotation files. */
-  upsertDataset(dataset: { name: string; root: string; trainAnn: string; valAnn: string | null; classNames: string[]; numClasses: number }): number {
-    const existing = this.statements.findDataset.get(dataset.root, dataset.trainAnn, dataset.valAnn) as { id: number } | undefined;
+  upsertDataset(dataset: {
+    name: string;
+    root: string;
+    trainAnn: string;
+    valAnn: string | null;
+    classNames: string[];
+    numClasses: number;
+  }): number {
+    const existing = this.statements.findDataset.get(dataset.root, dataset.trainAnn, dataset.valAnn) as
+      { id: number } | undefined;
     const names = JSON.stringify(dataset.classNames);
     if (existing) {
       this.statements.updateDataset.run(dataset.name, names, dataset.numClasses, existing.id);
       return existing.id;
     }
-    return Number(this.statements.insertDataset.run(dataset.name, dataset.root, dataset.trainAnn, dataset.valAnn, names, dataset.numClasses, now()).lastInsertRowid);
+    return Number(
+      this.statements.insertDataset.run(
+        dataset.name,
+        dataset.root,
+        dataset.trainAnn,
+        dataset.valAnn,
+        names,
+        dataset.numClasses,
+        now(),
+      ).lastInsertRowid,
+    );
   }
 
   createRun(run: NewRun): RunRecord {
@@ -256,8 +294,12 @@ export class Registry {
   requireRun(id: string): RunRecord {
     const run = this.getRun(id);
     if (run) return run;
-    const known = this.listRuns().slice(0, 5).map((r) => r.id);
-    throw new Error(`no run "${id}" in ${this.file}${known.length ? `; recent runs: ${known.join(', ')}` : ' (the registry is empty)'}`);
+    const known = this.listRuns()
+      .slice(0, 5)
+      .map((r) => r.id);
+    throw new Error(
+      `no run "${id}" in ${this.file}${known.length ? `; recent runs: ${known.join(', ')}` : ' (the registry is empty)'}`,
+    );
   }
 
   listRuns(): RunRecord[] {
@@ -323,7 +365,14 @@ export class Registry {
     this.statements.deleteCheckpoint.run(now(), id);
   }
 
-  addEvaluation(entry: { runId: string | null; checkpointPath: string; annFile: string; root: string; report: EvaluationReport; predictions: VideoPrediction[] }): number {
+  addEvaluation(entry: {
+    runId: string | null;
+    checkpointPath: string;
+    annFile: string;
+    root: string;
+    report: EvaluationReport;
+    predictions: VideoPrediction[];
+  }): number {
     return this.db.transaction(() => {
       const { report } = entry;
       const info = this.statements.insertEvaluation.run(
@@ -343,7 +392,15 @@ export class Registry {
         now(),
       );
       const id = Number(info.lastInsertRowid);
-      for (const p of entry.predictions) this.statements.insertPrediction.run(id, p.index, p.video, p.label, JSON.stringify(p.topClasses), JSON.stringify(p.topScores));
+      for (const p of entry.predictions)
+        this.statements.insertPrediction.run(
+          id,
+          p.index,
+          p.video,
+          p.label,
+          JSON.stringify(p.topClasses),
+          JSON.stringify(p.topScores),
+        );
       return id;
     })();
   }
@@ -370,14 +427,54 @@ export class Registry {
     const stem = out.endsWith('.csv') ? out.slice(0, -4) : out;
     const runsFile = out.endsWith('.csv') ? out : `${out}.csv`;
     const runs = this.listRuns();
-    const runColumns = ['id', 'name', 'status', 'epochs', 'epochsDone', 'iteration', 'backend', 'projectVersion', 'seed', 'gitCommit', 'createdAt', 'startedAt', 'finishedAt', 'runDir', 'message', 'config'] as const;
+    const runColumns = [
+      'id',
+      'name',
+      'status',
+      'epochs',
+      'epochsDone',
+      'iteration',
+      'backend',
+      'projectVersion',
+      'seed',
+      'gitCommit',
+      'createdAt',
+      'startedAt',
+      'finishedAt',
+      'runDir',
+      'message',
+      'config',
+    ] as const;
     const runRows = runs.map((r) => runColumns.map((c) => (c === 'config' ? JSON.stringify(r.config) : r[c])));
-    const metricRows = (this.statements.allMetrics.all() as Row[]).map((m) => [m.run_id, m.scope, m.split, m.step, m.epoch, m.name, m.value]);
-    const evaluationRows = (this.statements.allEvaluations.all() as Row[]).map((e) => [e.id, e.run_id, e.checkpoint_path, e.ann_file, `${e.clips}x${e.crops}`, e.top1, e.top5, e.mean_class_accuracy, e.count, e.created_at]);
+    const metricRows = (this.statements.allMetrics.all() as Row[]).map((m) => [
+      m.run_id,
+      m.scope,
+      m.split,
+      m.step,
+      m.epoch,
+      m.name,
+      m.value,
+    ]);
+    const evaluationRows = (this.statements.allEvaluations.all() as Row[]).map((e) => [
+      e.id,
+      e.run_id,
+      e.checkpoint_path,
+      e.ann_file,
+      `${e.clips}x${e.crops}`,
+      e.top1,
+      e.top5,
+      e.mean_class_accuracy,
+      e.count,
+      e.created_at,
+    ]);
     const files: [string, string[], unknown[][]][] = [
       [runsFile, [...runColumns], runRows],
       [`${stem}-metrics.csv`, ['run_id', 'scope', 'split', 'step', 'epoch', 'name', 'value'], metricRows],
-      [`${stem}-evaluations.csv`, ['id', 'run_id', 'checkpoint', 'ann_file', 'views', 'top1', 'top5', 'mean_class_accuracy', 'count', 'created_at'], evaluationRows],
+      [
+        `${stem}-evaluations.csv`,
+        ['id', 'run_id', 'checkpoint', 'ann_file', 'views', 'top1', 'top5', 'mean_class_accuracy', 'count', 'created_at'],
+        evaluationRows,
+      ],
     ];
     for (const [file, header, rows] of files) writeAtomic(file, toCsv(header, rows));
     return files.map(([file]) => file);

@@ -91,12 +91,18 @@ export class AdamW {
       const expAvgSq = tensors.get(`exp_avg_sq.${name}`);
       if (!expAvg && !expAvgSq) continue;
       if (!expAvg || !expAvgSq) throw new Error(`${source}: "${name}" has only one of exp_avg / exp_avg_sq`);
-      for (const [label, host] of [['exp_avg', expAvg], ['exp_avg_sq', expAvgSq]] as const) {
+      for (const [label, host] of [
+        ['exp_avg', expAvg],
+        ['exp_avg_sq', expAvgSq],
+      ] as const) {
         if (host.shape.join(',') !== variable.shape.join(',')) {
           throw new Error(`${source}: ${label}.${name} has shape [${host.shape}], expected [${variable.shape}]`);
         }
       }
-      this.moments.set(name, { expAvg: tf.tensor(expAvg.data as Float32Array, expAvg.shape, 'float32'), expAvgSq: tf.tensor(expAvgSq.data as Float32Array, expAvgSq.shape, 'float32') });
+      this.moments.set(name, {
+        expAvg: tf.tensor(expAvg.data as Float32Array, expAvg.shape, 'float32'),
+        expAvgSq: tf.tensor(expAvgSq.data as Float32Array, expAvgSq.shape, 'float32'),
+      });
     }
     this.stepCount = steps;
   }

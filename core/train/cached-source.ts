@@ -23,11 +23,22 @@ export interface CachedSource extends BatchSource {
   evalBatches(epoch: number): AsyncIterable<EvalBatch>;
 }
 
-export async function cachedSource(options: { annFile: string; root: string; spec: PipelineSpec; batchSize: number; shuffle: boolean; seed: number; workers: number; onProgress?: (done: number, total: number) => void }): Promise<CachedSource> {
+export async function cachedSource(options: {
+  annFile: string;
+  root: string;
+  spec: PipelineSpec;
+  batchSize: number;
+  shuffle: boolean;
+  seed: number;
+  workers: number;
+  onProgress?: (done: number, total: number) => void;
+}): Promise<CachedSource> {
   const loaded = await loadAnnotations(options.annFile, options.root);
-  if (loaded.format !== 'video') throw new Error(`${options.annFile}: the in-memory cache reads video files; this file lists ${loaded.format}`);
+  if (loaded.format !== 'video')
+    throw new Error(`${options.annFile}: the in-memory cache reads video files; this file lists ${loaded.format}`);
   const entries = loaded.entries;
-  if (entries.length === 0) throw new Error(`${options.annFile}: no usable samples${loaded.problems.length ? ` (${loaded.problems[0].message})` : ''}`);
+  if (entries.length === 0)
+    throw new Error(`${options.annFile}: no usable samples${loaded.problems.length ? ` (${loaded.problems[0].message})` : ''}`);
   const clips: Clip[] = new Array(entries.length);
   let bytes = 0;
   let next = 0;
@@ -39,8 +50,15 @@ export async function cachedSource(options: { annFile: string; root: string; spe
       const probe = await probeVideo(path);
       if (probe.kind === 'error') throw new Error(`${path}: ${probe.reason}`);
       bytes += probe.totalFrames * probe.width * probe.height * 3;
-      if (bytes > MAX_CACHE_BYTES) throw new Error(`${options.annFile}: decoded frames would exceed ${MAX_CACHE_BYTES / 2 ** 30} GiB; the in-memory cache is for small datasets`);
-      clips[index] = await decodeVideoFrames(path, Array.from({ length: probe.totalFrames }, (_, i) => i), probe);
+      if (bytes > MAX_CACHE_BYTES)
+        throw new Error(
+          `${options.annFile}: decoded frames would exceed ${MAX_CACHE_BYTES / 2 ** 30} GiB; the in-memory cache is for small datasets`,
+        );
+      clips[index] = await decodeVideoFrames(
+        path,
+        Array.from({ length: probe.totalFrames }, (_, i) => i),
+        probe,
+      );
       options.onProgress?.(++done, entries.length);
     }
   };
@@ -60,10 +78,18 @@ export async function cachedSource(options: { annFile: string; root: string; spe
       members.forEach((index, position) => {
         const clip = clips[index];
         const random = new Random(mixSeed(options.seed, epoch, index));
-        const frames = planFrames(spec, clip.frames.length, 0, random).map((f) => clip.frames[Math.min(f, clip.frames.length - 1)]);
+        const frames = planFrames(spec, clip.frames.length, 0, random).map(
+          (f) => clip.frames[Math.min(f, clip.frames.length - 1)],
+        );
         applyPipeline(spec, { width: clip.width, height: clip.height, frames }, random, input, position * sampleSize);
       });
-      yield { input, shape: [members.length * views, ...shape.slice(1)], labels: Int32Array.from(members.map((m) => entries[m].labels[0])), indices: members, views };
+      yield {
+        input,
+        shape: [members.length * views, ...shape.slice(1)],
+        labels: Int32Array.from(members.map((m) => entries[m].labels[0])),
+        indices: members,
+        views,
+      };
     }
   }
 

@@ -32,7 +32,10 @@ export interface TrainingState extends TrainingPosition {
 
 export function checkpointPaths(runDir: string, epoch: number): { weights: string; state: string } {
   const stem = `epoch_${String(epoch).padStart(4, '0')}`;
-  return { weights: join(runDir, 'checkpoints', `${stem}.safetensors`), state: join(runDir, 'checkpoints', `${stem}.state.safetensors`) };
+  return {
+    weights: join(runDir, 'checkpoints', `${stem}.safetensors`),
+    state: join(runDir, 'checkpoints', `${stem}.state.safetensors`),
+  };
 }
 
 export function writeTrainingCheckpoint(
@@ -49,7 +52,8 @@ export function writeTrainingCheckpoint(
 }
 
 export function readTrainingState(path: string): TrainingState {
-  if (!existsSync(path)) throw new Error(`${path}: training state file not found (it sits beside the weights as epoch_NNNN.state.safetensors)`);
+  if (!existsSync(path))
+    throw new Error(`${path}: training state file not found (it sits beside the weights as epoch_NNNN.state.safetensors)`);
   const { tensors, metadata } = readSafetensors(path);
   if (metadata.format !== CHECKPOINT_FORMAT) {
     throw new Error(`${path}: metadata "format" is ${JSON.stringify(metadata.format)}, expected "${CHECKPOINT_FORMAT}"`);
@@ -61,7 +65,8 @@ export function readTrainingState(path: string): TrainingState {
     throw new Error(`${path}: metadata "position" is not JSON (received ${JSON.stringify(metadata.position)})`);
   }
   for (const field of ['epochsDone', 'iteration', 'optimizerSteps', 'randomState'] as const) {
-    if (!Number.isInteger(position[field])) throw new Error(`${path}: position.${field} is ${JSON.stringify(position[field])}, expected an integer`);
+    if (!Number.isInteger(position[field]))
+      throw new Error(`${path}: position.${field} is ${JSON.stringify(position[field])}, expected an integer`);
   }
   return { ...position, tensors };
 }

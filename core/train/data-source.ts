@@ -16,7 +16,10 @@ export function pipelineFor(config: RunConfig, mode: PipelineMode, views?: ViewP
   if (p.flip_ratio !== undefined) options.flipRatio = p.flip_ratio;
   if (p.area_range !== undefined) options.areaRange = p.area_range;
   if (p.rand_augment !== undefined && mode === 'train') {
-    options.randAugment = p.rand_augment === false ? null : { n: p.rand_augment.n, m: p.rand_augment.m, cval: p.rand_augment.cval, flipRatio: p.rand_augment.flip_ratio };
+    options.randAugment =
+      p.rand_augment === false
+        ? null
+        : { n: p.rand_augment.n, m: p.rand_augment.m, cval: p.rand_augment.cval, flipRatio: p.rand_augment.flip_ratio };
   }
   if (mode === 'test') {
     const clips = views?.clips ?? p.test_clips;
@@ -43,7 +46,16 @@ export interface LoaderSource extends BatchSource {
   loader: Loader;
 }
 
-export async function loaderSource(options: { annFile: string; root: string; spec: PipelineSpec; batchSize: number; shuffle: boolean; seed: number; workers: number; dropLast?: boolean }): Promise<LoaderSource> {
+export async function loaderSource(options: {
+  annFile: string;
+  root: string;
+  spec: PipelineSpec;
+  batchSize: number;
+  shuffle: boolean;
+  seed: number;
+  workers: number;
+  dropLast?: boolean;
+}): Promise<LoaderSource> {
   const loader = await createLoader({
     annFile: options.annFile,
     root: options.root,

@@ -21,20 +21,31 @@ export function buildModel(config: RunConfig): ModelSetup {
       const checkpoint = loadCheckpoint(config.model.pretrained);
       const { stateDict, report } = inflate2dTo3d(checkpoint.stateDict, model.config.backbone);
       if (report.mismatched.length > 0 || report.missing.length > 0) {
-        throw new Error(`model.pretrained: ${config.model.pretrained} does not fit the configured backbone:\n  ${describeInflation(report).join('\n  ')}`);
+        throw new Error(
+          `model.pretrained: ${config.model.pretrained} does not fit the configured backbone:\n  ${describeInflation(report).join('\n  ')}`,
+        );
       }
       const prefixed: TensorMap = new Map([...stateDict].map(([key, tensor]) => [`backbone.${key}`, tensor]));
       const loaded = model.loadStateDict(prefixed, { strict: false });
-      notes.push(`inflated ${loaded.loaded.length} backbone tensors from the 2-D checkpoint ${config.model.pretrained}; the head is freshly initialised`);
+      notes.push(
+        `inflated ${loaded.loaded.length} backbone tensors from the 2-D checkpoint ${config.model.pretrained}; the head is freshly initialised`,
+      );
       notes.push(...describeInflation(report));
     } else if (config.model.load_from) {
       const checkpoint = loadCheckpoint(config.model.load_from);
       const loaded = model.loadStateDict(checkpoint.stateDict, { strict: false, skipMismatched: true });
-      if (loaded.loaded.length === 0) throw new Error(`model.load_from: ${config.model.load_from} has no tensor this model uses (is it a Video Swin recognizer checkpoint?)`);
+      if (loaded.loaded.length === 0)
+        throw new Error(
+          `model.load_from: ${config.model.load_from} has no tensor this model uses (is it a Video Swin recognizer checkpoint?)`,
+        );
       const backboneMissing = loaded.missing.filter((key) => key.startsWith('backbone.'));
-      if (backboneMissing.length > 0) throw new Error(`model.load_from: ${config.model.load_from} lacks ${backboneMissing.length} backbone tensors, e.g. ${backboneMissing.slice(0, 3).join(', ')}`);
+      if (backboneMissing.length > 0)
+        throw new Error(
+          `model.load_from: ${config.model.load_from} lacks ${backboneMissing.length} backbone tensors, e.g. ${backboneMissing.slice(0, 3).join(', ')}`,
+        );
       notes.push(`loaded ${loaded.loaded.length} tensors from ${config.model.load_from}`);
-      for (const m of loaded.mismatched) notes.push(`re-initialised ${m.key}: the checkpoint has [${m.received}], this model needs [${m.expected}]`);
+      for (const m of loaded.mismatched)
+        notes.push(`re-initialised ${m.key}: the checkpoint has [${m.received}], this model needs [${m.expected}]`);
       for (const key of loaded.missing) notes.push(`freshly initialised ${key} (not in the checkpoint)`);
     }
   } catch (error) {

@@ -42,7 +42,12 @@ export function paramGroup(name: string, baseLr: number, baseDecay: number, keys
   return { name, matchedKey: null, lr: baseLr, weightDecay: baseDecay };
 }
 
-export function paramGroups(names: Iterable<string>, baseLr: number, baseDecay: number, keys: Record<string, CustomKey>): Map<string, ParamGroup> {
+export function paramGroups(
+  names: Iterable<string>,
+  baseLr: number,
+  baseDecay: number,
+  keys: Record<string, CustomKey>,
+): Map<string, ParamGroup> {
   const out = new Map<string, ParamGroup>();
   for (const name of names) out.set(name, paramGroup(name, baseLr, baseDecay, keys));
   return out;

@@ -29,16 +29,29 @@ const modelSchema = z
   .strict()
   .superRefine((model, ctx) => {
     if (model.variant !== null && !(model.variant in VARIANTS)) {
-      ctx.addIssue({ code: 'custom', path: ['variant'], message: `unknown variant; allowed: ${Object.keys(VARIANTS).join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['variant'],
+        message: `unknown variant; allowed: ${Object.keys(VARIANTS).join(', ')}`,
+      });
     }
     if (model.variant === null) {
       const full = backboneConfigSchema.safeParse(model.backbone);
       if (!full.success) {
-        for (const issue of full.error.issues) ctx.addIssue({ code: 'custom', path: ['backbone', ...(issue.path as (string | number)[])], message: `${issue.message} (give a "variant" or a complete backbone)` });
+        for (const issue of full.error.issues)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['backbone', ...(issue.path as (string | number)[])],
+            message: `${issue.message} (give a "variant" or a complete backbone)`,
+          });
       }
     }
     if (model.pretrained && model.load_from) {
-      ctx.addIssue({ code: 'custom', path: ['load_from'], message: 'use either "pretrained" (2-D inflation) or "load_from" (3-D checkpoint), not both' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['load_from'],
+        message: 'use either "pretrained" (2-D inflation) or "load_from" (3-D checkpoint), not both',
+      });
     }
   });
 
@@ -120,13 +133,21 @@ export const runConfigSchema = z
     data: dataSchema,
     optimizer: optimizerSchema,
     schedule: scheduleSchema.default({ policy: 'cosine', min_lr: 0, warmup_epochs: 2.5, warmup_ratio: 0.1 }),
-    loss: z.object({ label_smoothing: z.number().min(0).lt(1).default(0) }).strict().default({ label_smoothing: 0 }),
+    loss: z
+      .object({ label_smoothing: z.number().min(0).lt(1).default(0) })
+      .strict()
+      .default({ label_smoothing: 0 }),
     epochs: positiveInt,
     /** Micro-batch: clips per forward/backward (the official `videos_per_gpu / update_interval`). */
     batch_size: positiveInt,
     /** Micro-batches whose gradients accumulate into one optimizer step. */
     update_interval: positiveInt.default(1),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
     evaluation: z
       .object({
         /** Validate every N epochs (and always after the last). */
@@ -240,7 +261,8 @@ function resolveExtends(value: unknown, baseDir: string, source: string, seen: S
   const { extends: parent, ...own } = value;
   const local = absolutePaths(own, baseDir);
   if (parent === undefined) return local;
-  if (typeof parent !== 'string') throw new Error(`${source}: "extends" must be a preset name or a path, received ${JSON.stringify(parent)}`);
+  if (typeof parent !== 'string')
+    throw new Error(`${source}: "extends" must be a preset name or a path, received ${JSON.stringify(parent)}`);
   let base: unknown;
   if (parent.endsWith('.json')) {
     const parentFile = resolve(baseDir, parent);

@@ -29,7 +29,11 @@ export function projectVersion(): string {
 export function gitCommit(): string | null {
   const result = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 5000 });
   if (result.status !== 0) return null;
-  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 5000 });
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    timeout: 5000,
+  });
   return result.stdout.trim() + (dirty.status === 0 && dirty.stdout.trim() ? '+dirty' : '');
 }
 
@@ -58,9 +62,12 @@ export interface SessionResult {
 export async function classNamesOf(config: RunConfig): Promise<string[]> {
   if (!config.data.classes) return Array.from({ length: config.model.num_classes }, (_, i) => String(i));
   const { classes, problems } = await readLabelMap(config.data.classes);
-  if (problems.length) throw new Error(`data.classes: ${config.data.classes}: ${problems.map((p) => `line ${p.line}: ${p.message}`).join('; ')}`);
+  if (problems.length)
+    throw new Error(`data.classes: ${config.data.classes}: ${problems.map((p) => `line ${p.line}: ${p.message}`).join('; ')}`);
   if (classes.length !== config.model.num_classes) {
-    throw new Error(`data.classes: ${config.data.classes} names ${classes.length} classes but model.num_classes is ${config.model.num_classes}; make them agree`);
+    throw new Error(
+      `data.classes: ${config.data.classes} names ${classes.length} classes but model.num_classes is ${config.model.num_classes}; make them agree`,
+    );
   }
   return classes;
 }
@@ -77,9 +84,13 @@ export async function runTrainingSession(options: SessionOptions): Promise<Sessi
       if (run.status === 'running' || run.status === 'paused') {
         throw new Error(`run ${run.id} is ${run.status} in process ${run.pid} on ${run.host}; stop it before resuming`);
       }
-      if (run.status === 'completed') throw new Error(`run ${run.id} already completed all ${run.epochs} epochs; start a new run to train further`);
+      if (run.status === 'completed')
+        throw new Error(`run ${run.id} already completed all ${run.epochs} epochs; start a new run to train further`);
       config = parseRunConfig(run.config, `stored config of run ${run.id}`);
-      const latest = registry.checkpoints(run.id).filter((c) => c.statePath && existsSync(c.statePath) && existsSync(c.path)).at(-1);
+      const latest = registry
+        .checkpoints(run.id)
+        .filter((c) => c.statePath && existsSync(c.statePath) && existsSync(c.path))
+        .at(-1);
       if (latest) {
         resumeFrom = { weights: latest.path, state: latest.statePath as string };
         note(`resuming run ${run.id} from epoch ${latest.epoch} (${latest.path})`);
@@ -99,7 +110,14 @@ export async function runTrainingSession(options: SessionOptions): Promise<Sessi
       renameSync(`${configFile}.tmp`, configFile);
       run = registry.createRun({
         id,
-        name: options.name ?? (options.configPath ? options.configPath.split('/').pop()!.replace(/\.json$/, '') : id),
+        name:
+          options.name ??
+          (options.configPath
+            ? options.configPath
+                .split('/')
+                .pop()!
+                .replace(/\.json$/, '')
+            : id),
         config,
         configPath: options.configPath,
         datasetId: null,
@@ -112,7 +130,14 @@ export async function runTrainingSession(options: SessionOptions): Promise<Sessi
       });
     }
     const classNames = await classNamesOf(config);
-    const datasetId = registry.upsertDataset({ name: config.data.root.split('/').filter(Boolean).pop() ?? config.data.root, root: config.data.root, trainAnn: config.data.train_ann, valAnn: config.data.val_ann, classNames, numClasses: config.model.num_classes });
+    const datasetId = registry.upsertDataset({
+      name: config.data.root.split('/').filter(Boolean).pop() ?? config.data.root,
+      root: config.data.root,
+      trainAnn: config.data.train_ann,
+      valAnn: config.data.val_ann,
+      classNames,
+      numClasses: config.model.num_classes,
+    });
     registry.setRunDataset(run.id, datasetId);
 
     const sources = await dataSources(config, note);
@@ -130,7 +155,13 @@ export async function runTrainingSession(options: SessionOptions): Promise<Sessi
         runDir: run.runDir,
         registry,
         backend: options.backend,
-        weightsMetadata: { config: model.config, class_names: classNames, pipeline: config.data.pipeline, project_version: projectVersion(), backend: options.backend },
+        weightsMetadata: {
+          config: model.config,
+          class_names: classNames,
+          pipeline: config.data.pipeline,
+          project_version: projectVersion(),
+          backend: options.backend,
+        },
         resumeFrom,
         onEvent: options.onEvent,
         control: options.control,
@@ -146,19 +177,64 @@ export async function runTrainingSession(options: SessionOptions): Promise<Sessi
 }
 
 /** Train and val sources of a run: the data engine's streaming loader, or the in-memory cache. */
-export async function dataSources(config: RunConfig, note: (line: string) => void = () => {}): Promise<{ train: BatchSource; val: BatchSource | null; skips: () => string[] }> {
+export async function dataSources(
+  config: RunConfig,
+  note: (line: string) => void = () => {},
+): Promise<{ train: BatchSource; val: BatchSource | null; skips: () => string[] }> {
   const valRoot = config.data.val_root ?? config.data.root;
   const valBatch = Math.max(config.batch_size, 8);
   if (config.data.cache) {
     const progress = (label: string) => (done: number, total: number) => {
       if (done === total) note(`decoded ${total} ${label} videos into memory`);
     };
-    const train = await cachedSource({ annFile: config.data.train_ann, root: config.data.root, spec: pipelineFor(config, 'train'), batchSize: config.batch_size, shuffle: true, seed: config.seed, workers: config.data.workers, onProgress: progress('training') });
-    const val = config.data.val_ann ? await cachedSource({ annFile: config.data.val_ann, root: valRoot, spec: pipelineFor(config, 'val'), batchSize: valBatch, shuffle: false, seed: config.seed, workers: config.data.workers, onProgress: progress('validation') }) : null;
+    const train = await cachedSource({
+      annFile: config.data.train_ann,
+      root: config.data.root,
+      spec: pipelineFor(config, 'train'),
+      batchSize: config.batch_size,
+      shuffle: true,
+      seed: config.seed,
+      workers: config.data.workers,
+      onProgress: progress('training'),
+    });
+    const val = config.data.val_ann
+      ? await cachedSource({
+          annFile: config.data.val_ann,
+          root: valRoot,
+          spec: pipelineFor(config, 'val'),
+          batchSize: valBatch,
+          shuffle: false,
+          seed: config.seed,
+          workers: config.data.workers,
+          onProgress: progress('validation'),
+        })
+      : null;
     return { train, val, skips: () => [] };
   }
-  const train = await loaderSource({ annFile: config.data.train_ann, root: config.data.root, spec: pipelineFor(config, 'train'), batchSize: config.batch_size, shuffle: true, seed: config.seed, workers: config.data.workers });
+  const train = await loaderSource({
+    annFile: config.data.train_ann,
+    root: config.data.root,
+    spec: pipelineFor(config, 'train'),
+    batchSize: config.batch_size,
+    shuffle: true,
+    seed: config.seed,
+    workers: config.data.workers,
+  });
   for (const problem of train.loader.problems.slice(0, 5)) note(`train annotations: ${problem}`);
-  const val = config.data.val_ann ? await loaderSource({ annFile: config.data.val_ann, root: valRoot, spec: pipelineFor(config, 'val'), batchSize: valBatch, shuffle: false, seed: config.seed, workers: config.data.workers }) : null;
-  return { train, val, skips: () => [...train.loader.stats.skips, ...(val?.loader.stats.skips ?? [])].map((s) => `${s.path}: ${s.reason}`) };
+  const val = config.data.val_ann
+    ? await loaderSource({
+        annFile: config.data.val_ann,
+        root: valRoot,
+        spec: pipelineFor(config, 'val'),
+        batchSize: valBatch,
+        shuffle: false,
+        seed: config.seed,
+        workers: config.data.workers,
+      })
+    : null;
+  return {
+    train,
+    val,
+    skips: () => [...train.loader.stats.skips, ...(val?.loader.stats.skips ?? [])].map((s) => `${s.path}: ${s.reason}`),
+  };
 }

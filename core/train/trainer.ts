@@ -73,7 +73,11 @@ export interface TrainResult {
 const metricKey = { top1: 'top1', top5: 'top5', mean_class_accuracy: 'meanClassAccuracy' } as const;
 
 /** Single-clip validation: mean CE loss and classification metrics. */
-export async function validate(model: VideoSwin, source: BatchSource, epoch: number): Promise<ClassificationMetrics & { loss: number }> {
+export async function validate(
+  model: VideoSwin,
+  source: BatchSource,
+  epoch: number,
+): Promise<ClassificationMetrics & { loss: number }> {
   const classes = model.config.num_classes;
   const scores: number[] = [];
   const labels: number[] = [];
@@ -145,13 +149,24 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     bestMetric = state.bestMetric;
     bestEpoch = state.bestEpoch;
     if (registry) {
-      for (const c of registry.checkpoints(runId)) kept.push({ id: c.id, epoch: c.epoch, weights: c.path, state: c.statePath, reasons: c.reasons });
+      for (const c of registry.checkpoints(runId))
+        kept.push({ id: c.id, epoch: c.epoch, weights: c.path, state: c.statePath, reasons: c.reasons });
       registry.truncateMetrics(runId, iteration, epochsDone);
     }
   }
 
   registry?.markRunning(runId, options.backend);
-  emit({ kind: 'run-started', runId, name: registry?.getRun(runId)?.name ?? runId, epochs: config.epochs, iterationsPerEpoch: perEpoch, startEpoch: epochsDone, startIteration: iteration, backend: options.backend, resumed: Boolean(options.resumeFrom) });
+  emit({
+    kind: 'run-started',
+    runId,
+    name: registry?.getRun(runId)?.name ?? runId,
+    epochs: config.epochs,
+    iterationsPerEpoch: perEpoch,
+    startEpoch: epochsDone,
+    startIteration: iteration,
+    backend: options.backend,
+    resumed: Boolean(options.resumeFrom),
+  });
 
   const finish = (status: TrainResult['status'], message: string | null, extra: Partial<TrainResult> = {}): TrainResult => {
     disposeAccumulated();
@@ -161,7 +176,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     emit({ kind: 'run-finished', runId, status, message, seconds });
     const last = kept.at(-1)?.weights ?? null;
     const best = [...kept].reverse().find((c) => c.reasons.includes('best'))?.weights ?? null;
-    return { status, message, epochsDone, iteration, lastCheckpoint: last, bestCheckpoint: best, bestMetric, lastVal: null, lastTrain: null, seconds, ...extra };
+    return {
+      status,
+      message,
+      epochsDone,
+      iteration,
+      lastCheckpoint: last,
+      bestCheckpoint: best,
+      bestMetric,
+      lastVal: null,
+      lastTrain: null,
+      seconds,
+      ...extra,
+    };
   };
 
   let lastVal: TrainResult['lastVal'] = null;
@@ -189,7 +216,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           previous = Date.now();
         }
         const stop = options.control?.stopRequested;
-        if (stop) return finish('stopped', `${stop}; resume from the last checkpoint with --resume ${runId}`, { lastVal, lastTrain });
+        if (stop)
+          return finish('stopped', `${stop}; resume from the last checkpoint with --resume ${runId}`, { lastVal, lastTrain });
 
         let predicted: Tensor | null = null;
         const { value, grads } = tf.tidy(() => {
@@ -207,7 +235,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (!Number.isFinite(loss)) {
           Object.values(grads).forEach((g) => g.dispose());
           const lr = learningRate(opt.lr, iteration, schedule);
-          return finish('failed', `the loss became ${loss} at epoch ${epoch + 1}, iteration ${iteration} (lr ${lr.toExponential(3)}); the run was stopped. Lower optimizer.lr, enable optimizer.clip_grad_norm, or check the input normalisation. The last good checkpoint is kept for --resume.`, { lastVal, lastTrain });
+          return finish(
+            'failed',
+            `the loss became ${loss} at epoch ${epoch + 1}, iteration ${iteration} (lr ${lr.toExponential(3)}); the run was stopped. Lower optimizer.lr, enable optimizer.clip_grad_norm, or check the input normalisation. The last good checkpoint is kept for --resume.`,
+            { lastVal, lastTrain },
+          );
         }
         for (const [variableName, grad] of Object.entries(grads)) {
           const key = variableKey.get(variableName) as string;
@@ -242,7 +274,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           { scope: 'iteration', split: 'train', step: iteration, epoch, name: 'loss', value: loss },
           { scope: 'iteration', split: 'train', step: iteration, epoch, name: 'lr', value: lr },
         ]);
-        emit({ kind: 'iteration', runId, epoch, iteration, epochIteration, iterationsPerEpoch: perEpoch, loss, lr, clipsPerSecond: size / Math.max(meanSeconds, 1e-9), etaSeconds: remaining * meanSeconds });
+        emit({
+          kind: 'iteration',
+          runId,
+          epoch,
+          iteration,
+          epochIteration,
+          iterationsPerEpoch: perEpoch,
+          loss,
+          lr,
+          clipsPerSecond: size / Math.max(meanSeconds, 1e-9),
+          etaSeconds: remaining * meanSeconds,
+        });
         iteration += 1;
         epochIteration += 1;
       }
@@ -268,23 +311,51 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         { scope: 'epoch' as const, split: 'train' as const, step: epochsDone, epoch, name: 'loss', value: lastTrain.loss },
         { scope: 'epoch' as const, split: 'train' as const, step: epochsDone, epoch, name: 'top1', value: lastTrain.top1 },
         ...(lastVal
-          ? (['loss', 'top1', 'top5', 'meanClassAccuracy'] as const).map((name) => ({ scope: 'epoch' as const, split: 'val' as const, step: epochsDone, epoch, name: name === 'meanClassAccuracy' ? 'mean_class_accuracy' : name, value: lastVal![name] }))
+          ? (['loss', 'top1', 'top5', 'meanClassAccuracy'] as const).map((name) => ({
+              scope: 'epoch' as const,
+              split: 'val' as const,
+              step: epochsDone,
+              epoch,
+              name: name === 'meanClassAccuracy' ? 'mean_class_accuracy' : name,
+              value: lastVal![name],
+            }))
           : []),
       ];
 
       const paths = checkpointPaths(options.runDir, epochsDone);
       const tensors: TensorMap = (await optimizer.state()).tensors;
       for (const [key, grad] of accumulated) tensors.set(`accum.${key}`, await hostCopy(grad));
-      writeTrainingCheckpoint(paths, model.stateDict(), { ...(options.weightsMetadata ?? {}), run_id: runId, epoch: epochsDone, step: optimizer.steps, metrics: lastVal ? { ...lastVal } : {} }, {
-        epochsDone,
-        iteration,
-        optimizerSteps: optimizer.steps,
-        randomState: random.getState(),
-        bestMetric,
-        bestEpoch,
-        tensors,
-      });
-      const id = registry?.addCheckpoint({ runId, epoch: epochsDone, iteration, path: paths.weights, statePath: paths.state, reasons, metricName: lastVal ? config.evaluation.metric : null, metricValue }) ?? null;
+      writeTrainingCheckpoint(
+        paths,
+        model.stateDict(),
+        {
+          ...(options.weightsMetadata ?? {}),
+          run_id: runId,
+          epoch: epochsDone,
+          step: optimizer.steps,
+          metrics: lastVal ? { ...lastVal } : {},
+        },
+        {
+          epochsDone,
+          iteration,
+          optimizerSteps: optimizer.steps,
+          randomState: random.getState(),
+          bestMetric,
+          bestEpoch,
+          tensors,
+        },
+      );
+      const id =
+        registry?.addCheckpoint({
+          runId,
+          epoch: epochsDone,
+          iteration,
+          path: paths.weights,
+          statePath: paths.state,
+          reasons,
+          metricName: lastVal ? config.evaluation.metric : null,
+          metricValue,
+        }) ?? null;
       kept.push({ id, epoch: epochsDone, weights: paths.weights, state: paths.state, reasons });
       // Metrics of the epoch are committed with the checkpoint's position, so the registry and the
       // files agree on where a resumed run starts.
@@ -293,7 +364,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       prune(kept, config.checkpoint.keep_last, registry);
 
       const seconds = (Date.now() - epochStart) / 1000;
-      emit({ kind: 'epoch', runId, epoch, epochs: config.epochs, train: lastTrain, val: lastVal ? { ...lastVal, views: { clips: 1, crops: 1 } } : null, seconds, etaSeconds: seconds * (config.epochs - epochsDone) });
+      emit({
+        kind: 'epoch',
+        runId,
+        epoch,
+        epochs: config.epochs,
+        train: lastTrain,
+        val: lastVal ? { ...lastVal, views: { clips: 1, crops: 1 } } : null,
+        seconds,
+        etaSeconds: seconds * (config.epochs - epochsDone),
+      });
     }
   } catch (error) {
     finish('failed', (error as Error).message);

@@ -13,7 +13,13 @@ async function openWindow(): Promise<void> {
   const origin = service.origin;
   // No permission (camera, notifications, ...) is ever needed.
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-  const window = new BrowserWindow({ width: 1400, height: 900, title: 'Video Swin Workbench', show: false, webPreferences: secureWebPreferences(preload) });
+  const window = new BrowserWindow({
+    width: 1400,
+    height: 900,
+    title: 'Video Swin Workbench',
+    show: false,
+    webPreferences: secureWebPreferences(preload),
+  });
   guardContents(window.webContents, origin, (url) => void shell.openExternal(url));
   window.once('ready-to-show', () => window.show());
   await window.loadURL(service.url);
@@ -42,7 +48,19 @@ Menu.setApplicationMenu(
   Menu.buildFromTemplate([
     { role: 'fileMenu' },
     { role: 'editMenu' },
-    { label: 'View', submenu: [{ role: 'reload' }, { role: 'toggleDevTools' }, { type: 'separator' }, { role: 'resetZoom' }, { role: 'zoomIn' }, { role: 'zoomOut' }, { type: 'separator' }, { role: 'togglefullscreen' }] },
+    {
+      label: 'View',
+      submenu: [
+        { role: 'reload' },
+        { role: 'toggleDevTools' },
+        { type: 'separator' },
+        { role: 'resetZoom' },
+        { role: 'zoomIn' },
+        { role: 'zoomOut' },
+        { type: 'separator' },
+        { role: 'togglefullscreen' },
+      ],
+    },
   ]),
 );
 

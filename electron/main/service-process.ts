@@ -30,8 +30,19 @@ export function parseServiceUrl(text: string): { url: string; origin: string } |
 }
 
 export function startServiceProcess(options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
-  const args = [options.vswin ?? join(PROJECT_ROOT, 'bin', 'vswin.js'), 'serve', '--port', '0', ...(options.home ? ['--home', options.home] : []), ...(options.extraArgs ?? [])];
-  const child = spawn(options.node ?? 'node', args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined } });
+  const args = [
+    options.vswin ?? join(PROJECT_ROOT, 'bin', 'vswin.js'),
+    'serve',
+    '--port',
+    '0',
+    ...(options.home ? ['--home', options.home] : []),
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(options.node ?? 'node', args, {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined },
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
@@ -41,7 +52,11 @@ export function startServiceProcess(options: ServiceProcessOptions = {}): Promis
     let stdout = '';
     const timer = setTimeout(() => {
       child.kill('SIGTERM');
-      reject(new Error(`the workbench service printed no URL within ${(options.timeoutMs ?? 120_000) / 1000} s; its errors:\n${stderr}`));
+      reject(
+        new Error(
+          `the workbench service printed no URL within ${(options.timeoutMs ?? 120_000) / 1000} s; its errors:\n${stderr}`,
+        ),
+      );
     }, options.timeoutMs ?? 120_000);
     child.once('error', (error) => {
       clearTimeout(timer);

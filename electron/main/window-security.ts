@@ -61,14 +61,23 @@ export function guardContents(contents: GuardedContents, origin: string, openExt
 /** Arguments of the preload's named functions, checked in the main process (the renderer is untrusted). */
 export function checkFilters(value: unknown): { name: string; extensions: string[] }[] | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((f) => f && typeof f.name === 'string' && Array.isArray(f.extensions) && f.extensions.every((e: unknown) => typeof e === 'string' && /^[\w*]+$/.test(e)))) {
+  if (
+    !Array.isArray(value) ||
+    !value.every(
+      (f) =>
+        f &&
+        typeof f.name === 'string' &&
+        Array.isArray(f.extensions) &&
+        f.extensions.every((e: unknown) => typeof e === 'string' && /^[\w*]+$/.test(e)),
+    )
+  ) {
     throw new Error(`pick-file: filters must be [{ name: string, extensions: string[] }], received ${JSON.stringify(value)}`);
   }
   return value as { name: string; extensions: string[] }[];
 }
 
 export function checkPath(value: unknown): string {
-  if (typeof value !== 'string' || !value.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(value) || value.includes('\0')) {
+  if (typeof value !== 'string' || (!value.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(value)) || value.includes('\0')) {
     throw new Error(`open-in-file-manager: expected an absolute path, received ${JSON.stringify(value)}`);
   }
   return value;

@@ -4,6 +4,7 @@ import { contextBridge, ipcRenderer } from 'electron';
 
 contextBridge.exposeInMainWorld('workbenchNative', {
   pickFolder: (): Promise<string | null> => ipcRenderer.invoke('pick-folder'),
-  pickFile: (filters?: { name: string; extensions: string[] }[]): Promise<string | null> => ipcRenderer.invoke('pick-file', filters),
+  pickFile: (filters?: { name: string; extensions: string[] }[]): Promise<string | null> =>
+    ipcRenderer.invoke('pick-file', filters),
   openInFileManager: (path: string): Promise<void> => ipcRenderer.invoke('open-in-file-manager', path),
 });

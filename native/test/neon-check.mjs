@@ -39,7 +39,8 @@ function works(command, args) {
 function aarch64CheckUnavailable() {
   const missing = [];
   if (!works(crossCompiler, ['--version'])) missing.push(`${crossCompiler} (Debian: gcc-aarch64-linux-gnu)`);
-  if (!existsSync(join(sysroot, 'include', 'stdio.h'))) missing.push(`the aarch64 C library in ${sysroot} (Debian: libc6-dev-arm64-cross)`);
+  if (!existsSync(join(sysroot, 'include', 'stdio.h')))
+    missing.push(`the aarch64 C library in ${sysroot} (Debian: libc6-dev-arm64-cross)`);
   if (!works(qemu, ['--version'])) missing.push(`${qemu} (Debian: qemu-user)`);
   return missing.length > 0 ? `missing ${missing.join(', ')}` : null;
 }
@@ -98,10 +99,16 @@ function buildAddonForArm64(work) {
       say(`FAIL: node-gyp configure --arch=arm64 failed:\n${configure.output.trim().split('\n').slice(-10).join('\n')}`);
       return false;
     }
-    const make = run('make', ['-C', 'build', '-j2', `CC.target=${crossCompiler}`, `CXX.target=${crossCompiler}`, `LINK.target=${crossCompiler}`], { cwd: copy });
+    const make = run(
+      'make',
+      ['-C', 'build', '-j2', `CC.target=${crossCompiler}`, `CXX.target=${crossCompiler}`, `LINK.target=${crossCompiler}`],
+      { cwd: copy },
+    );
     const warnings = make.output.split('\n').filter((line) => /warning:|error:/.test(line));
     if (!make.ok) {
-      say(`FAIL: the addon does not build for arm64 with binding.gyp's flags:\n${(warnings.length ? warnings : make.output.trim().split('\n')).slice(-15).join('\n')}`);
+      say(
+        `FAIL: the addon does not build for arm64 with binding.gyp's flags:\n${(warnings.length ? warnings : make.output.trim().split('\n')).slice(-15).join('\n')}`,
+      );
       return false;
     }
     if (warnings.length > 0) say(`arm64 build warnings:\n${warnings.join('\n')}`);
@@ -109,9 +116,21 @@ function buildAddonForArm64(work) {
   } else {
     // Without node-gyp: every source with the same flags, linked as a shared object whose N-API
     // symbols stay undefined (Node provides them at load time).
-    const sources = readdirSync(join(copy, 'src')).filter((name) => name.endsWith('.c')).map((name) => join(copy, 'src', name));
+    const sources = readdirSync(join(copy, 'src'))
+      .filter((name) => name.endsWith('.c'))
+      .map((name) => join(copy, 'src', name));
     addon = join(copy, 'vswin_kernels.node');
-    const compile = run(crossCompiler, [...cflags, '-fPIC', '-shared', '-DNAPI_VERSION=8', `-I${join(headers, 'include', 'node')}`, '-o', addon, ...sources, '-lm']);
+    const compile = run(crossCompiler, [
+      ...cflags,
+      '-fPIC',
+      '-shared',
+      '-DNAPI_VERSION=8',
+      `-I${join(headers, 'include', 'node')}`,
+      '-o',
+      addon,
+      ...sources,
+      '-lm',
+    ]);
     if (!compile.ok) {
       say(`FAIL: the addon sources do not compile for arm64:\n${compile.output.trim().split('\n').slice(-15).join('\n')}`);
       return false;
@@ -122,7 +141,9 @@ function buildAddonForArm64(work) {
     say(`FAIL: ${addon} is not an aarch64 ELF file (e_machine ${machine})`);
     return false;
   }
-  say(`addon built for arm64 ${nodeGyp ? 'by node-gyp from binding.gyp' : 'by the compiler alone (node-gyp not found)'}: aarch64 ELF, ${crossCompiler}, Node headers from ${headers}`);
+  say(
+    `addon built for arm64 ${nodeGyp ? 'by node-gyp from binding.gyp' : 'by the compiler alone (node-gyp not found)'}: aarch64 ELF, ${crossCompiler}, Node headers from ${headers}`,
+  );
   return true;
 }
 

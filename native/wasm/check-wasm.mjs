@@ -10,7 +10,8 @@ const bytes = readFileSync(path);
 const module = new WebAssembly.Module(bytes);
 const imports = WebAssembly.Module.imports(module);
 const problems = [];
-if (imports.length !== 1 || imports[0].kind !== 'memory') problems.push(`imports ${JSON.stringify(imports)}; expected only a memory`);
+if (imports.length !== 1 || imports[0].kind !== 'memory')
+  problems.push(`imports ${JSON.stringify(imports)}; expected only a memory`);
 
 function readUnsigned(offset) {
   let result = 0;
@@ -38,4 +39,8 @@ if (problems.length > 0) {
   console.error(`${path}: not safe to run in the host's memory: ${problems.join('; ')}`);
   process.exit(1);
 }
-console.log(`${path}: ${bytes.length} bytes, exports ${WebAssembly.Module.exports(module).map((entry) => entry.name).join(', ')}`);
+console.log(
+  `${path}: ${bytes.length} bytes, exports ${WebAssembly.Module.exports(module)
+    .map((entry) => entry.name)
+    .join(', ')}`,
+);

@@ -101,7 +101,12 @@ export function App() {
         <ul>
           {PAGES.map((p, i) => (
             <li key={p.name}>
-              <button type="button" aria-current={page === p.name ? 'page' : undefined} onClick={() => setPage(p.name)} title={`Alt+${i + 1}`}>
+              <button
+                type="button"
+                aria-current={page === p.name ? 'page' : undefined}
+                onClick={() => setPage(p.name)}
+                title={`Alt+${i + 1}`}
+              >
                 {p.title}
               </button>
             </li>

@@ -27,7 +27,19 @@ export function JobProgress({ command }: { command: string }) {
 }
 
 /** Picks a path: the native dialog in Electron, else a keyboard-usable listing from the service. */
-export function PathPicker({ label, value, onChange, kind, id }: { label: string; value: string; onChange: (path: string) => void; kind: 'folder' | 'file'; id: string }) {
+export function PathPicker({
+  label,
+  value,
+  onChange,
+  kind,
+  id,
+}: {
+  label: string;
+  value: string;
+  onChange: (path: string) => void;
+  kind: 'folder' | 'file';
+  id: string;
+}) {
   const [browsing, setBrowsing] = useState(false);
   const [listing, setListing] = useState<FolderListing | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -39,7 +51,11 @@ export function PathPicker({ label, value, onChange, kind, id }: { label: string
       return;
     }
     try {
-      setListing(await bridge().call('fs.list', { path: path ?? (value ? (kind === 'folder' ? value : value.replace(/\/[^/]*$/, '')) : undefined) }));
+      setListing(
+        await bridge().call('fs.list', {
+          path: path ?? (value ? (kind === 'folder' ? value : value.replace(/\/[^/]*$/, '')) : undefined),
+        }),
+      );
       setBrowsing(true);
       setError(null);
     } catch (failure) {

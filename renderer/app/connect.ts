@@ -21,7 +21,11 @@ export function connectStore(): void {
   link.onEvent((event) => workbenchStore.getState().applyEvent(event));
   const load = async () => {
     try {
-      const [settings, datasets, presets] = await Promise.all([link.call('settings.get', {}), link.call('datasets.list', {}), link.call('config.presets', {})]);
+      const [settings, datasets, presets] = await Promise.all([
+        link.call('settings.get', {}),
+        link.call('datasets.list', {}),
+        link.call('config.presets', {}),
+      ]);
       const state = workbenchStore.getState();
       state.setSettings(settings);
       state.setDatasets(datasets);

@@ -103,7 +103,11 @@ export class Bridge {
 
   /** Sends a dropped file to the service, which saves it in the workbench home; returns its path there. */
   async upload(file: File): Promise<string> {
-    const response = await fetch(`./upload?name=${encodeURIComponent(file.name)}`, { method: 'POST', body: file, credentials: 'same-origin' });
+    const response = await fetch(`./upload?name=${encodeURIComponent(file.name)}`, {
+      method: 'POST',
+      body: file,
+      credentials: 'same-origin',
+    });
     const text = await response.text();
     if (!response.ok) throw new Error(`upload of ${file.name} failed: ${text.trim()}`);
     return (JSON.parse(text) as { path: string }).path;

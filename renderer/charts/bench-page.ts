@@ -4,7 +4,15 @@ import { LiveChart, lineTraceType } from './live-chart.ts';
 
 declare global {
   interface Window {
-    benchUi?: (options: { runs: number; points: number; rate: number; seconds: number }) => Promise<{ frameTimes: number[]; setupMs: number; pointsDrawn: number; flushes: number; redraws: number; traceType: string; updateMs: number[] }>;
+    benchUi?: (options: { runs: number; points: number; rate: number; seconds: number }) => Promise<{
+      frameTimes: number[];
+      setupMs: number;
+      pointsDrawn: number;
+      flushes: number;
+      redraws: number;
+      traceType: string;
+      updateMs: number[];
+    }>;
   }
 }
 
@@ -13,7 +21,12 @@ window.benchUi = async ({ runs, points, rate, seconds }) => {
   const started = performance.now();
   const curve = (r: number, i: number) => 2 * Math.exp(-i / (points / 4)) + 0.05 * Math.sin(i / 50 + r) + r * 0.01;
   // The live run streams; the other runs are finished ones overlaid for comparison, as on the Training page.
-  const chart = new LiveChart(element, [{ name: 'live run', smooth: false }], { title: 'benchmark', xTitle: 'iteration', yTitle: 'loss' }, 0);
+  const chart = new LiveChart(
+    element,
+    [{ name: 'live run', smooth: false }],
+    { title: 'benchmark', xTitle: 'iteration', yTitle: 'loss' },
+    0,
+  );
   chart.setBackground(
     Array.from({ length: runs - 1 }, (_, r) => {
       const x = Array.from({ length: points }, (_, i) => i);
@@ -43,5 +56,13 @@ window.benchUi = async ({ runs, points, rate, seconds }) => {
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   clearInterval(interval);
   running = false;
-  return { frameTimes: frameTimes.slice(1), setupMs, pointsDrawn: chart.stats.points, flushes: chart.stats.flushes, redraws: chart.stats.redraws, traceType: lineTraceType(), updateMs: chart.stats.updateMs.slice(updatesBefore) };
+  return {
+    frameTimes: frameTimes.slice(1),
+    setupMs,
+    pointsDrawn: chart.stats.points,
+    flushes: chart.stats.flushes,
+    redraws: chart.stats.redraws,
+    traceType: lineTraceType(),
+    updateMs: chart.stats.updateMs.slice(updatesBefore),
+  };
 };

@@ -68,7 +68,12 @@ export class LiveChart {
   private ranges: { x: [number, number]; y: [number, number] } | null = null;
   readonly stats: LiveChartStats = { flushes: 0, redraws: 0, points: 0, latencies: [], updateMs: [] };
 
-  constructor(private readonly element: HTMLElement, private readonly series: SeriesSpec[], private readonly layout: { title: string; xTitle: string; yTitle: string }, private smoothing = 0.6) {
+  constructor(
+    private readonly element: HTMLElement,
+    private readonly series: SeriesSpec[],
+    private readonly layout: { title: string; xTitle: string; yTitle: string },
+    private smoothing = 0.6,
+  ) {
     this.ready = this.draw();
   }
 
@@ -82,7 +87,15 @@ export class LiveChart {
       const history = this.queue.history.get(traces.length);
       const raw = history ? this.shownPart(history.x, history.y) : { x: [], y: [] };
       this.shown[traces.length] = raw.x.length;
-      traces.push({ type: lineTraceType(), mode: spec.mode ?? 'lines', name: spec.name, x: raw.x, y: raw.y, line: { color: spec.color, width: 1 }, opacity: spec.smooth && this.smoothing > 0 ? 0.35 : 1 });
+      traces.push({
+        type: lineTraceType(),
+        mode: spec.mode ?? 'lines',
+        name: spec.name,
+        x: raw.x,
+        y: raw.y,
+        line: { color: spec.color, width: 1 },
+        opacity: spec.smooth && this.smoothing > 0 ? 0.35 : 1,
+      });
       const smoother = new Smoother(spec.smooth ? this.smoothing : 0);
       this.smoothers.push(smoother);
       if (spec.smooth && this.smoothing > 0) {
@@ -92,7 +105,14 @@ export class LiveChart {
         // The smoothed trace's own history follows the new weight.
         this.queue.history.set(traces.length, { x: [...(history?.x ?? [])], y: values });
         this.shown[traces.length] = smooth.x.length;
-        traces.push({ type: lineTraceType(), mode: 'lines', name: `${spec.name} (smoothed)`, x: smooth.x, y: smooth.y, line: { color: spec.color, width: 2 } });
+        traces.push({
+          type: lineTraceType(),
+          mode: 'lines',
+          name: `${spec.name} (smoothed)`,
+          x: smooth.x,
+          y: smooth.y,
+          line: { color: spec.color, width: 2 },
+        });
       } else {
         this.smoothIndex.push(-1);
       }
@@ -127,7 +147,16 @@ export class LiveChart {
     this.revision += 1;
     const axis = (title: string, range: [number, number] | undefined, type: string) =>
       layered
-        ? { range, autorange: false, type, showgrid: false, zeroline: false, showticklabels: false, title: { text: '' }, color: text }
+        ? {
+            range,
+            autorange: false,
+            type,
+            showgrid: false,
+            zeroline: false,
+            showticklabels: false,
+            title: { text: '' },
+            color: text,
+          }
         : { title: { text: title }, type, color: text, gridcolor: grid };
     const layout = {
       title: { text: this.layout.title, font: { size: 14, color: text } },
@@ -135,7 +164,9 @@ export class LiveChart {
       yaxis: axis(this.layout.yTitle, this.ranges?.y, this.logScale ? 'log' : 'linear'),
       paper_bgcolor: 'rgba(0,0,0,0)',
       plot_bgcolor: 'rgba(0,0,0,0)',
-      legend: layered ? { x: 0.01, y: 0.99, bgcolor: 'rgba(127,127,127,0.15)', font: { color: text } } : { orientation: 'h', font: { color: text } },
+      legend: layered
+        ? { x: 0.01, y: 0.99, bgcolor: 'rgba(127,127,127,0.15)', font: { color: text } }
+        : { orientation: 'h', font: { color: text } },
       margin: { l: 55, r: 15, t: 35, b: 40 },
       // Keeps the user's zoom and pan while points stream in; with a background the ranges are ours (fixed, shared).
       uirevision: layered ? `layered-${this.revision}` : 'live',
@@ -151,11 +182,27 @@ export class LiveChart {
       front,
       Plotly.react(
         back.element,
-        back.series.map((run) => ({ type: lineTraceType(), mode: 'lines', name: run.name, x: run.x, y: run.y, line: { width: 1 }, opacity: 0.55, hoverinfo: 'skip' })),
+        back.series.map((run) => ({
+          type: lineTraceType(),
+          mode: 'lines',
+          name: run.name,
+          x: run.x,
+          y: run.y,
+          line: { width: 1 },
+          opacity: 0.55,
+          hoverinfo: 'skip',
+        })),
         {
           title: { text: '' },
           xaxis: { title: { text: this.layout.xTitle }, range: this.ranges?.x, autorange: false, color: text, gridcolor: grid },
-          yaxis: { title: { text: this.layout.yTitle }, range: this.ranges?.y, autorange: false, type: this.logScale ? 'log' : 'linear', color: text, gridcolor: grid },
+          yaxis: {
+            title: { text: this.layout.yTitle },
+            range: this.ranges?.y,
+            autorange: false,
+            type: this.logScale ? 'log' : 'linear',
+            color: text,
+            gridcolor: grid,
+          },
           showlegend: false,
           paper_bgcolor: 'rgba(0,0,0,0)',
           plot_bgcolor: 'rgba(0,0,0,0)',
@@ -222,7 +269,10 @@ export class LiveChart {
       back.setAttribute('aria-hidden', 'true');
       wrapper.append(back, this.element);
       this.element.style.position = 'relative';
-      this.background = { element: back, series: series.map((run) => ({ name: run.name, ...decimate(run.x, run.y, MAX_SHOWN_POINTS / 4) })) };
+      this.background = {
+        element: back,
+        series: series.map((run) => ({ name: run.name, ...decimate(run.x, run.y, MAX_SHOWN_POINTS / 4) })),
+      };
     }
     this.ready = this.ready.then(() => this.draw());
   }
@@ -304,7 +354,9 @@ export class LiveChart {
     this.frame = 0;
     const drained = this.queue.drain();
     if (!drained) return;
-    const overflow = drained.indices.some((trace, k) => (this.shown[trace] ?? 0) + drained.x[k].length > MAX_SHOWN_POINTS) || this.outOfRange(drained);
+    const overflow =
+      drained.indices.some((trace, k) => (this.shown[trace] ?? 0) + drained.x[k].length > MAX_SHOWN_POINTS) ||
+      this.outOfRange(drained);
     this.ready = this.ready.then(async () => {
       const started = performance.now();
       if (overflow) {
@@ -331,7 +383,9 @@ export class LiveChart {
 
   setLogScale(on: boolean): void {
     this.logScale = on;
-    this.ready = this.ready.then(() => (this.background ? this.draw() : Plotly.relayout(this.element, { 'yaxis.type': on ? 'log' : 'linear' })));
+    this.ready = this.ready.then(() =>
+      this.background ? this.draw() : Plotly.relayout(this.element, { 'yaxis.type': on ? 'log' : 'linear' }),
+    );
   }
 
   /** Redraws with the current theme colours. */

@@ -122,7 +122,12 @@ export function decimate(x: number[], y: number[], buckets: number): { x: number
  * [x0, x1] count, plus their neighbour on each side so the line reaches the window's edges. A
  * window narrow enough to hold at most 2 x buckets points shows every one of them.
  */
-export function decimateWindow(x: number[], y: number[], window: readonly [number, number], buckets: number): { x: number[]; y: number[] } {
+export function decimateWindow(
+  x: number[],
+  y: number[],
+  window: readonly [number, number],
+  buckets: number,
+): { x: number[]; y: number[] } {
   const [x0, x1] = window[0] <= window[1] ? window : [window[1], window[0]];
   const keep: number[] = [];
   for (let i = 0; i < x.length; i++) {
@@ -131,5 +136,9 @@ export function decimateWindow(x: number[], y: number[], window: readonly [numbe
     const previousInside = i > 0 && x[i - 1] >= x0 && x[i - 1] <= x1;
     if (inside || nextInside || previousInside) keep.push(i);
   }
-  return decimate(keep.map((i) => x[i]), keep.map((i) => y[i]), buckets);
+  return decimate(
+    keep.map((i) => x[i]),
+    keep.map((i) => y[i]),
+    buckets,
+  );
 }

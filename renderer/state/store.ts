@@ -3,7 +3,20 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { useStore } from 'zustand';
 import type {
-  AttentionView, CheckpointSummary, Comparison, ConfigValidation, DatasetRef, PipelinePreview, Prediction, RunSummary, ScanSummary, SettingsInfo, TrainingEvent, WorkbenchEvent, WrittenDataset, AnnotationCheck,
+  AttentionView,
+  CheckpointSummary,
+  Comparison,
+  ConfigValidation,
+  DatasetRef,
+  PipelinePreview,
+  Prediction,
+  RunSummary,
+  ScanSummary,
+  SettingsInfo,
+  TrainingEvent,
+  WorkbenchEvent,
+  WrittenDataset,
+  AnnotationCheck,
 } from '../../core/protocol/workbench.ts';
 import type { ClusterJobRow, ClusterLaunchArgs } from '../../core/protocol/workbench.ts';
 import type { ClusterEvent, ClusterSettings } from '../../core/protocol/cluster.ts';
@@ -118,9 +131,17 @@ export interface ClusterSlice {
   applyClusterEvent(event: ClusterEvent): void;
 }
 
-export type WorkbenchState = UiSlice & JobsSlice & SettingsSlice & DatasetsSlice & ConfigSlice & TrainSlice & RunsSlice & InspectSlice & ClusterSlice & {
-  applyEvent(event: WorkbenchEvent): void;
-};
+export type WorkbenchState = UiSlice &
+  JobsSlice &
+  SettingsSlice &
+  DatasetsSlice &
+  ConfigSlice &
+  TrainSlice &
+  RunsSlice &
+  InspectSlice &
+  ClusterSlice & {
+    applyEvent(event: WorkbenchEvent): void;
+  };
 
 type Set = StoreApi<WorkbenchState>['setState'];
 type Get = StoreApi<WorkbenchState>['getState'];
@@ -183,7 +204,9 @@ function line(event: TrainingEvent): string | null {
     case 'iteration':
       return null;
     case 'epoch': {
-      const val = event.val ? `, val loss ${event.val.loss.toFixed(4)}, top-1 ${(event.val.top1 * 100).toFixed(1)}%, top-5 ${(event.val.top5 * 100).toFixed(1)}%` : '';
+      const val = event.val
+        ? `, val loss ${event.val.loss.toFixed(4)}, top-1 ${(event.val.top1 * 100).toFixed(1)}%, top-5 ${(event.val.top5 * 100).toFixed(1)}%`
+        : '';
       return `epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.train.loss.toFixed(4)}${val} (${event.seconds.toFixed(1)} s)`;
     }
     case 'checkpoint':
@@ -222,10 +245,25 @@ const trainSlice = (set: Set, get: Get): TrainSlice => ({
     const log = text ? [...state.log.slice(-(LOG_LINES - 1)), text] : state.log;
     switch (event.kind) {
       case 'run-started':
-        set({ runId: event.runId, runName: event.name, status: 'running', backend: event.backend, epochs: event.epochs, epoch: event.startEpoch, iteration: event.startIteration, totalIterations: event.epochs * event.iterationsPerEpoch, log });
+        set({
+          runId: event.runId,
+          runName: event.name,
+          status: 'running',
+          backend: event.backend,
+          epochs: event.epochs,
+          epoch: event.startEpoch,
+          iteration: event.startIteration,
+          totalIterations: event.epochs * event.iterationsPerEpoch,
+          log,
+        });
         return;
       case 'iteration':
-        set({ iteration: event.iteration + 1, epoch: event.epoch, clipsPerSecond: event.clipsPerSecond, etaSeconds: event.etaSeconds });
+        set({
+          iteration: event.iteration + 1,
+          epoch: event.epoch,
+          clipsPerSecond: event.clipsPerSecond,
+          etaSeconds: event.etaSeconds,
+        });
         return;
       case 'epoch':
         set({ epoch: event.epoch + 1, etaSeconds: event.etaSeconds, log });
@@ -256,7 +294,10 @@ const runsSlice = (set: Set): RunsSlice => ({
   checkpoints: [],
   comparison: null,
   setRuns: (runs) => set((state) => ({ runs, selectedRuns: state.selectedRuns.filter((id) => runs.some((r) => r.id === id)) })),
-  toggleRun: (id) => set((state) => ({ selectedRuns: state.selectedRuns.includes(id) ? state.selectedRuns.filter((r) => r !== id) : [...state.selectedRuns, id] })),
+  toggleRun: (id) =>
+    set((state) => ({
+      selectedRuns: state.selectedRuns.includes(id) ? state.selectedRuns.filter((r) => r !== id) : [...state.selectedRuns, id],
+    })),
   setCheckpoints: (checkpoints) => set({ checkpoints }),
   setComparison: (comparison) => set({ comparison }),
 });
@@ -287,14 +328,35 @@ const clusterSlice = (set: Set): ClusterSlice => ({
           delete errors[job.runId];
           // The row changes at once; the next jobs.list brings the metrics columns.
           const clusterJobs = state.clusterJobs.map((row) =>
-            row.runId === job.runId ? { ...row, ...job, state: status.state, schedulerState: status.schedulerState, reason: status.reason, exitCode: status.exitCode, message: status.message, elapsedSeconds: status.elapsedSeconds, checkpoints } : row,
+            row.runId === job.runId
+              ? {
+                  ...row,
+                  ...job,
+                  state: status.state,
+                  schedulerState: status.schedulerState,
+                  reason: status.reason,
+                  exitCode: status.exitCode,
+                  message: status.message,
+                  elapsedSeconds: status.elapsedSeconds,
+                  checkpoints,
+                }
+              : row,
           );
-          return { clusterJobs, clusterErrors: errors, clusterRevision: state.clusterRevision + 1, clusterChangedRuns: [job.runId] };
+          return {
+            clusterJobs,
+            clusterErrors: errors,
+            clusterRevision: state.clusterRevision + 1,
+            clusterChangedRuns: [job.runId],
+          };
         });
         return;
       }
       case 'cluster-job-error':
-        set((state) => ({ clusterErrors: { ...state.clusterErrors, [event.runId]: event.message }, clusterRevision: state.clusterRevision + 1, clusterChangedRuns: [] }));
+        set((state) => ({
+          clusterErrors: { ...state.clusterErrors, [event.runId]: event.message },
+          clusterRevision: state.clusterRevision + 1,
+          clusterChangedRuns: [],
+        }));
         return;
       default: {
         const unknown: never = event;
@@ -318,7 +380,12 @@ export function createWorkbenchStore(): StoreApi<WorkbenchState> {
     applyEvent: (event) => {
       switch (event.kind) {
         case 'job-progress':
-          set((state) => ({ jobs: { ...state.jobs, [event.jobId]: { command: event.command, done: event.done, total: event.total, message: event.message } } }));
+          set((state) => ({
+            jobs: {
+              ...state.jobs,
+              [event.jobId]: { command: event.command, done: event.done, total: event.total, message: event.message },
+            },
+          }));
           return;
         case 'job-finished':
           set((state) => {

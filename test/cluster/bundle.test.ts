@@ -8,12 +8,22 @@ import { resolveRunConfig } from '../../core/train/run-config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vswin-bundle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-writeFileSync(join(dir, 'train.txt'), Array.from({ length: 37 }, (_, i) => `class${i % 4}/video${i}.mp4 ${i % 4}`).join('\n') + '\n');
+writeFileSync(
+  join(dir, 'train.txt'),
+  Array.from({ length: 37 }, (_, i) => `class${i % 4}/video${i}.mp4 ${i % 4}`).join('\n') + '\n',
+);
 writeFileSync(join(dir, 'val.txt'), 'class0/a.mp4 0\nclass1/b.mp4 1\n');
 writeFileSync(join(dir, 'classes.txt'), 'a\nb\nc\nd\n');
 
 const config = (overrides: Record<string, unknown> = {}) =>
-  resolveRunConfig({ extends: 'k400-swin-t', data: { train_ann: 'train.txt', val_ann: 'val.txt', root: 'videos', classes: 'classes.txt' }, ...overrides }, dir);
+  resolveRunConfig(
+    {
+      extends: 'k400-swin-t',
+      data: { train_ann: 'train.txt', val_ann: 'val.txt', root: 'videos', classes: 'classes.txt' },
+      ...overrides,
+    },
+    dir,
+  );
 
 /** Values of `--flag=value` words on a line (both `#SBATCH --x=y` lines and the srun line). */
 function flags(words: string[]): Record<string, string> {
@@ -35,7 +45,15 @@ describe('run bundle', () => {
   it('0.x: overrides only, LR scaled for the GPU count, sbatch resources equal to the srun line', () => {
     const bundle = buildBundle(config(), { flavor: '0.x', gpus: 4, nodes: 2, runId: 'r1', partition: 'gpu', cpusPerTask: 6 });
     const files = Object.fromEntries(bundle.files.map((file) => [file.path, file.content]));
-    expect(Object.keys(files).sort()).toEqual(['annotations/train.txt', 'annotations/val.txt', 'config.py', 'job.sbatch', 'label_map.txt', 'launch-torchrun.sh', 'manifest.json']);
+    expect(Object.keys(files).sort()).toEqual([
+      'annotations/train.txt',
+      'annotations/val.txt',
+      'config.py',
+      'job.sbatch',
+      'label_map.txt',
+      'launch-torchrun.sh',
+      'manifest.json',
+    ]);
     const m = bundle.manifest;
     // 2 clips x 4 accumulation x 8 GPUs = 64 = the reference batch: the official LR is kept.
     expect(m.globalBatch).toBe(64);
@@ -57,7 +75,8 @@ describe('run bundle', () => {
     const sbatch = flags(lines.filter((line) => line.startsWith('#SBATCH ')).map((line) => line.slice(8)));
     const srunLine = lines.find((line) => line.startsWith('srun '))!;
     const srun = flags(srunLine.split(' '));
-    for (const key of ['nodes', 'ntasks', 'ntasks-per-node', 'gres', 'cpus-per-task', 'partition']) expect(srun[key]).toBe(sbatch[key]);
+    for (const key of ['nodes', 'ntasks', 'ntasks-per-node', 'gres', 'cpus-per-task', 'partition'])
+      expect(srun[key]).toBe(sbatch[key]);
     expect(sbatch).toMatchObject({ nodes: '2', ntasks: '8', 'ntasks-per-node': '4', gres: 'gpu:4', 'cpus-per-task': '6' });
     expect(srunLine).toMatch(/--launcher=slurm/);
     expect(srunLine).toMatch(/--validate/);
@@ -67,7 +86,12 @@ describe('run bundle', () => {
   });
 
   it('1.x: mmengine names, no double LR scaling, a small model overrides the base geometry', () => {
-    const bundle = buildBundle(config({ model: { variant: 'micro', num_classes: 4 }, batch_size: 3, update_interval: 1 }), { flavor: '1.x', gpus: 2, nodes: 1, logInterval: 1 });
+    const bundle = buildBundle(config({ model: { variant: 'micro', num_classes: 4 }, batch_size: 3, update_interval: 1 }), {
+      flavor: '1.x',
+      gpus: 2,
+      nodes: 1,
+      logInterval: 1,
+    });
     const parsed = pythonEval(bundle.files.find((file) => file.path === 'config.py')!.content) as any;
     expect(parsed._base_[0]).toMatch(/swin-tiny-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb\.py$/);
     expect(parsed.model.backbone.arch).toEqual({ _delete_: true, embed_dims: 16, depths: [2, 2, 2, 2], num_heads: [1, 2, 4, 8] });
@@ -94,8 +118,14 @@ describe('run bundle', () => {
     expect(readFileSync(join(out, 'config.py'), 'utf8')).toContain("'/cluster/data/k400'");
     expect(statSync(join(out, 'job.sbatch')).mode & 0o111).not.toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).scaledLr).toBeCloseTo(0.001 / 8, 12);
-    expect(() => buildBundle(config(), { flavor: '2.x' as never, gpus: 1, nodes: 1 })).toThrow(/flavor: expected "0.x" or "1.x", received "2.x"/);
-    expect(() => buildBundle(config(), { flavor: '0.x', gpus: 0, nodes: 1 })).toThrow(/gpus: expected a positive integer, received 0/);
-    expect(() => buildBundle(config({ data: { train_ann: 'missing.txt', root: 'videos' } }), { flavor: '0.x', gpus: 1, nodes: 1 })).toThrow(/data.train_ann: .*missing.txt does not exist/);
+    expect(() => buildBundle(config(), { flavor: '2.x' as never, gpus: 1, nodes: 1 })).toThrow(
+      /flavor: expected "0.x" or "1.x", received "2.x"/,
+    );
+    expect(() => buildBundle(config(), { flavor: '0.x', gpus: 0, nodes: 1 })).toThrow(
+      /gpus: expected a positive integer, received 0/,
+    );
+    expect(() =>
+      buildBundle(config({ data: { train_ann: 'missing.txt', root: 'videos' } }), { flavor: '0.x', gpus: 1, nodes: 1 }),
+    ).toThrow(/data.train_ann: .*missing.txt does not exist/);
   });
 });

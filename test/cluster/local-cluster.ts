@@ -4,7 +4,18 @@
 // /dev/null), and an sshd whose sessions get SLURM_CONF. Every wait is bounded; stop() kills only
 // the daemons this helper started (by the pids they wrote).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +34,21 @@ export interface LocalCluster {
   stop(): void;
 }
 
-const binaries = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scontrol', 'scancel', 'sinfo', 'ssh', 'sftp', 'ssh-keygen', 'runuser', 'python3'];
+const binaries = [
+  'munged',
+  'slurmctld',
+  'slurmd',
+  'sbatch',
+  'squeue',
+  'scontrol',
+  'scancel',
+  'sinfo',
+  'ssh',
+  'sftp',
+  'ssh-keygen',
+  'runuser',
+  'python3',
+];
 
 function which(program: string): string | null {
   const result = spawnSync('bash', ['-c', `command -v ${program} || ls /usr/sbin/${program} 2>/dev/null`], { encoding: 'utf8' });
@@ -37,7 +62,8 @@ export function clusterUnavailableReason(): string | null {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root to start munged, slurmd and sshd';
   const missing = binaries.filter((program) => !which(program));
   if (!existsSync('/usr/sbin/sshd')) missing.push('sshd');
-  if (missing.length) return `missing ${missing.join(', ')} (install the Debian packages slurmctld slurmd slurm-client munge openssh-server openssh-client python3; .ci/run does)`;
+  if (missing.length)
+    return `missing ${missing.join(', ')} (install the Debian packages slurmctld slurmd slurm-client munge openssh-server openssh-client python3; .ci/run does)`;
   if (!existsSync('/etc/munge/munge.key')) return 'no /etc/munge/munge.key (the munge package creates it)';
   const munge = spawnSync('id', ['-u', 'munge']);
   if (munge.status !== 0) return 'no munge user (the munge package creates it)';
@@ -79,7 +105,13 @@ export async function startLocalCluster(): Promise<LocalCluster> {
   const root = mkdtempSync(join(tmpdir(), 'vswin-cluster-'));
   chmodSync(root, 0o755);
   const node = hostname().split('.')[0];
-  const dirs = { mungeRun: join(root, 'munge-run'), mungePrivate: join(root, 'munge-private'), slurm: join(root, 'slurm'), ssh: join(root, 'ssh'), gpu: join(root, 'gpu') };
+  const dirs = {
+    mungeRun: join(root, 'munge-run'),
+    mungePrivate: join(root, 'munge-private'),
+    slurm: join(root, 'slurm'),
+    ssh: join(root, 'ssh'),
+    gpu: join(root, 'gpu'),
+  };
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
   mkdirSync(join(dirs.slurm, 'state'));
   mkdirSync(join(dirs.slurm, 'spool'));
@@ -89,7 +121,8 @@ export async function startLocalCluster(): Promise<LocalCluster> {
   chmodSync(dirs.mungePrivate, 0o700);
   copyFileSync('/etc/munge/munge.key', join(dirs.mungePrivate, 'munge.key'));
   chmodSync(join(dirs.mungePrivate, 'munge.key'), 0o600);
-  for (const path of [dirs.mungeRun, dirs.mungePrivate, join(dirs.mungePrivate, 'munge.key')]) chownSync(path, mungeUid, mungeGid);
+  for (const path of [dirs.mungeRun, dirs.mungePrivate, join(dirs.mungePrivate, 'munge.key')])
+    chownSync(path, mungeUid, mungeGid);
   for (let i = 0; i < 8; i++) symlinkSync('/dev/null', join(dirs.gpu, `gpu${i}`));
 
   const pids: string[] = [];
@@ -97,11 +130,30 @@ export async function startLocalCluster(): Promise<LocalCluster> {
   const stop = () => stopDaemons(started);
   try {
     const socket = join(dirs.mungeRun, 'munge.socket');
-    execFileSync('runuser', ['-u', 'munge', '--', 'munged', `--socket=${socket}`, `--key-file=${join(dirs.mungePrivate, 'munge.key')}`, `--pid-file=${join(dirs.mungeRun, 'munged.pid')}`, `--log-file=${join(dirs.mungePrivate, 'munged.log')}`, `--seed-file=${join(dirs.mungePrivate, 'munged.seed')}`], { timeout: 10_000 });
+    execFileSync(
+      'runuser',
+      [
+        '-u',
+        'munge',
+        '--',
+        'munged',
+        `--socket=${socket}`,
+        `--key-file=${join(dirs.mungePrivate, 'munge.key')}`,
+        `--pid-file=${join(dirs.mungeRun, 'munged.pid')}`,
+        `--log-file=${join(dirs.mungePrivate, 'munged.log')}`,
+        `--seed-file=${join(dirs.mungePrivate, 'munged.seed')}`,
+      ],
+      { timeout: 10_000 },
+    );
     pids.push(join(dirs.mungeRun, 'munged.pid'));
     await waitFor('munged', 10, () => existsSync(socket));
 
-    const [controllerPort, nodePort, sshPort, closedPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [controllerPort, nodePort, sshPort, closedPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const slurmConf = join(dirs.slurm, 'slurm.conf');
     writeFileSync(
       slurmConf,
@@ -191,9 +243,35 @@ export async function startLocalCluster(): Promise<LocalCluster> {
 
     const sshConfigFile = join(dirs.ssh, 'ssh_config');
     const hostBlock = (alias: string, port: number, identity: string) =>
-      [`Host ${alias}`, '  HostName 127.0.0.1', `  Port ${port}`, '  User root', `  IdentityFile ${identity}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${join(dirs.ssh, 'known_hosts')}`, '  StrictHostKeyChecking accept-new', ''].join('\n');
-    writeFileSync(sshConfigFile, [hostBlock('testcluster', sshPort, clientKey), hostBlock('badkey', sshPort, otherKey), hostBlock('closedport', closedPort, clientKey)].join('\n'));
-    return { root, sshConfigFile, host: 'testcluster', badKeyHost: 'badkey', closedPortHost: 'closedport', partition: 'gpu', slurmConf, stop };
+      [
+        `Host ${alias}`,
+        '  HostName 127.0.0.1',
+        `  Port ${port}`,
+        '  User root',
+        `  IdentityFile ${identity}`,
+        '  IdentitiesOnly yes',
+        `  UserKnownHostsFile ${join(dirs.ssh, 'known_hosts')}`,
+        '  StrictHostKeyChecking accept-new',
+        '',
+      ].join('\n');
+    writeFileSync(
+      sshConfigFile,
+      [
+        hostBlock('testcluster', sshPort, clientKey),
+        hostBlock('badkey', sshPort, otherKey),
+        hostBlock('closedport', closedPort, clientKey),
+      ].join('\n'),
+    );
+    return {
+      root,
+      sshConfigFile,
+      host: 'testcluster',
+      badKeyHost: 'badkey',
+      closedPortHost: 'closedport',
+      partition: 'gpu',
+      slurmConf,
+      stop,
+    };
   } catch (error) {
     stop();
     throw error;
@@ -202,7 +280,8 @@ export async function startLocalCluster(): Promise<LocalCluster> {
 
 function stopDaemons(started: { root: string; pids: string[] }): void {
   const slurmConf = join(started.root, 'slurm', 'slurm.conf');
-  if (existsSync(slurmConf)) spawnSync('scancel', ['--full', '--quiet', '--user=root'], { env: { ...process.env, SLURM_CONF: slurmConf }, timeout: 5000 });
+  if (existsSync(slurmConf))
+    spawnSync('scancel', ['--full', '--quiet', '--user=root'], { env: { ...process.env, SLURM_CONF: slurmConf }, timeout: 5000 });
   for (const file of [...started.pids].reverse()) {
     const pid = readPid(file);
     if (pid === null) continue;

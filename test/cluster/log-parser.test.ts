@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { epochTrainRows, isEngineLog, mergeLogs, orderLogFiles, parseLogChunk, parsePythonJson, recordsToRows, type LogRecord } from '../../core/cluster/log-parser.ts';
+import {
+  epochTrainRows,
+  isEngineLog,
+  mergeLogs,
+  orderLogFiles,
+  parseLogChunk,
+  parsePythonJson,
+  recordsToRows,
+  type LogRecord,
+} from '../../core/cluster/log-parser.ts';
 import type { EngineFlavor } from '../../core/protocol/cluster.ts';
 
 const golden = (path: string) => fileURLToPath(new URL(`./golden/${path}`, import.meta.url));
@@ -16,7 +25,9 @@ const find = (rows: ReturnType<typeof recordsToRows>, scope: string, split: stri
 
 describe('parsePythonJson', () => {
   it('reads NaN, Infinity and -Infinity outside strings and leaves strings alone', () => {
-    const value = parsePythonJson('{"a": NaN, "b": Infinity, "c": -Infinity, "d": "NaN, Infinity", "e": [1, NaN], "f": "say \\"NaN\\""}') as Record<string, unknown>;
+    const value = parsePythonJson(
+      '{"a": NaN, "b": Infinity, "c": -Infinity, "d": "NaN, Infinity", "e": [1, NaN], "f": "say \\"NaN\\""}',
+    ) as Record<string, unknown>;
     expect(Number.isNaN(value.a)).toBe(true);
     expect(value.b).toBe(Number.POSITIVE_INFINITY);
     expect(value.c).toBe(Number.NEGATIVE_INFINITY);
@@ -38,7 +49,9 @@ describe('0.x log.json', () => {
     const bytes = read('0x/20240301_101500.log.json');
     expect(bytes[bytes.length - 1]).not.toBe(0x0a);
     // The unfinished last line is not consumed: the next read starts at its first byte.
-    expect(new TextDecoder().decode(bytes.subarray(chunk.consumedBytes))).toBe('{"mode": "train", "epoch": 3, "iter": 2, "lr": 0.0009, "memo');
+    expect(new TextDecoder().decode(bytes.subarray(chunk.consumedBytes))).toBe(
+      '{"mode": "train", "epoch": 3, "iter": 2, "lr": 0.0009, "memo',
+    );
     expect(chunk.consumedLines).toBe(6);
     expect(chunk.problems).toEqual([]);
     expect(chunk.records.map((r) => [r.kind, r.epoch])).toEqual([
@@ -118,13 +131,21 @@ describe('1.x scalars.json', () => {
     expect(find(rows, 'epoch', 'val', 1, 'top1')?.value).toBe(0.5);
     expect(find(rows, 'epoch', 'val', 1, 'mean_class_accuracy')?.value).toBe(0.375);
     // Timing fields of the val loop are not curves.
-    expect(rows.filter((r) => r.split === 'val').map((r) => r.name).sort()).toEqual(['mean_class_accuracy', 'top1', 'top5']);
+    expect(
+      rows
+        .filter((r) => r.split === 'val')
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(['mean_class_accuracy', 'top1', 'top5']);
   });
 
   it('merges a resumed run folder after the first one', () => {
     const paths = ['1x/20240301_113000/vis_data/scalars.json', '1x/20240301_101500/vis_data/scalars.json'];
     expect(orderLogFiles(paths)).toEqual([paths[1], paths[0]]);
-    const rows = mergeLogs(paths.map((p) => parseFile('1.x', p)), context);
+    const rows = mergeLogs(
+      paths.map((p) => parseFile('1.x', p)),
+      context,
+    );
     expect(find(rows, 'iteration', 'train', 5, 'loss')?.value).toBe(1.0);
     expect(find(rows, 'iteration', 'train', 7, 'loss')?.value).toBe(0.7);
     expect(find(rows, 'epoch', 'val', 2, 'top1')?.value).toBe(0.75);
@@ -146,6 +167,11 @@ describe('1.x scalars.json', () => {
   });
 
   it('treats an empty read as a normal, empty state', () => {
-    expect(parseLogChunk('1.x', new Uint8Array(0), 'x')).toEqual({ records: [], problems: [], consumedBytes: 0, consumedLines: 0 });
+    expect(parseLogChunk('1.x', new Uint8Array(0), 'x')).toEqual({
+      records: [],
+      problems: [],
+      consumedBytes: 0,
+      consumedLines: 0,
+    });
   });
 });

@@ -19,17 +19,33 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 /** A backend over a local folder, with a job state the test sets. */
 class FolderBackend implements ClusterBackend {
   readonly settings = parseClusterSettings({ name: 'folder', kind: 'slurm', host: 'nowhere' });
-  state: JobStatus = { state: 'running', schedulerState: 'RUNNING', reason: null, exitCode: null, signal: null, nodes: 'n1', elapsedSeconds: 10, message: null };
+  state: JobStatus = {
+    state: 'running',
+    schedulerState: 'RUNNING',
+    reason: null,
+    exitCode: null,
+    signal: null,
+    nodes: 'n1',
+    elapsedSeconds: 10,
+    message: null,
+  };
   preflight = async () => ({ cluster: 'folder', ok: true, checks: [] });
   upload = async () => '';
   submit = async () => '1';
   status = async () => this.state;
   cancel = async () => undefined;
-  readFrom = async (path: string, offset: number, maxBytes: number) => new Uint8Array(readFileSync(path).subarray(offset, offset + maxBytes));
+  readFrom = async (path: string, offset: number, maxBytes: number) =>
+    new Uint8Array(readFileSync(path).subarray(offset, offset + maxBytes));
   listCheckpoints = async () => [];
   pull = async () => undefined;
   outputTail = async () => 'last line of the output';
-  async snapshot(_jobId: string, remoteDir: string, flavor: EngineFlavor, offsets: ReadonlyMap<string, number>, maxBytes = 1000): Promise<WorkDirSnapshot> {
+  async snapshot(
+    _jobId: string,
+    remoteDir: string,
+    flavor: EngineFlavor,
+    offsets: ReadonlyMap<string, number>,
+    maxBytes = 1000,
+  ): Promise<WorkDirSnapshot> {
     const work = join(remoteDir, 'work');
     const logs: string[] = [];
     const walk = (dir: string, prefix: string) => {
@@ -50,7 +66,13 @@ class FolderBackend implements ClusterBackend {
           .filter((name) => name.endsWith('.pth'))
           .map((name) => ({ name, path: join(work, name), bytes: 1, modifiedAt: '', ...checkpointKind(name) }))
       : [];
-    return { status: this.state, exists: existsSync(remoteDir), logFiles: logs.map((path) => ({ path, bytes: statSync(join(remoteDir, path)).size })), chunks, checkpoints };
+    return {
+      status: this.state,
+      exists: existsSync(remoteDir),
+      logFiles: logs.map((path) => ({ path, bytes: statSync(join(remoteDir, path)).size })),
+      chunks,
+      checkpoints,
+    };
   }
 }
 
@@ -61,9 +83,40 @@ function setup(name: string, flavor: EngineFlavor, itersPerEpoch: number) {
   const registry = Registry.open(home);
   const store = new ClusterStore(registry);
   store.saveCluster({ name: 'folder', kind: 'slurm', host: 'nowhere' });
-  registry.createRun({ id: name, name, config: {}, configPath: null, datasetId: null, projectVersion: '0', backend: 'slurm:folder', seed: 0, gitCommit: null, runDir: home, epochs: 3 });
+  registry.createRun({
+    id: name,
+    name,
+    config: {},
+    configPath: null,
+    datasetId: null,
+    projectVersion: '0',
+    backend: 'slurm:folder',
+    seed: 0,
+    gitCommit: null,
+    runDir: home,
+    epochs: 3,
+  });
   const time = new Date().toISOString();
-  store.addJob({ runId: name, cluster: 'folder', jobId: '1', attempt: 1, flavor, remoteDir, gpus: 1, nodes: 1, itersPerEpoch, loggedLrToBase: 10, state: 'submitted', schedulerState: 'SUBMITTED', reason: null, exitCode: null, message: null, submittedAt: time, updatedAt: time, finishedAt: null });
+  store.addJob({
+    runId: name,
+    cluster: 'folder',
+    jobId: '1',
+    attempt: 1,
+    flavor,
+    remoteDir,
+    gpus: 1,
+    nodes: 1,
+    itersPerEpoch,
+    loggedLrToBase: 10,
+    state: 'submitted',
+    schedulerState: 'SUBMITTED',
+    reason: null,
+    exitCode: null,
+    message: null,
+    submittedAt: time,
+    updatedAt: time,
+    finishedAt: null,
+  });
   return { registry, remoteDir };
 }
 
@@ -86,12 +139,14 @@ describe('syncJob over small chunks', () => {
       let problems = 0;
       for (let at = 0; at < first.length; at += 50) {
         appendFileSync(target(files[0]), first.slice(at, at + 50));
-        for (let poll = 0; poll < 3; poll++) problems += (await syncJob(registry, `chunks-${flavor}`, { factory, maxBytes: 37 })).problems.length;
+        for (let poll = 0; poll < 3; poll++)
+          problems += (await syncJob(registry, `chunks-${flavor}`, { factory, maxBytes: 37 })).problems.length;
       }
       // The resumed run's file appears.
       mkdirSync(join(target(files[1]), '..'), { recursive: true });
       appendFileSync(target(files[1]), golden(files[1]));
-      for (let poll = 0; poll < 12; poll++) problems += (await syncJob(registry, `chunks-${flavor}`, { factory, maxBytes: 37 })).problems.length;
+      for (let poll = 0; poll < 12; poll++)
+        problems += (await syncJob(registry, `chunks-${flavor}`, { factory, maxBytes: 37 })).problems.length;
       backend.state = { ...backend.state, state: 'completed', schedulerState: 'COMPLETED', exitCode: 0 };
       const last = await syncJob(registry, `chunks-${flavor}`, { factory, maxBytes: 37 });
 
@@ -101,7 +156,8 @@ describe('syncJob over small chunks', () => {
         context,
       );
       const stored = registry.metrics(`chunks-${flavor}`).filter((row) => !(row.scope === 'epoch' && row.split === 'train'));
-      const key = (row: { scope: string; split: string; step: number; name: string }) => `${row.scope}|${row.split}|${row.step}|${row.name}`;
+      const key = (row: { scope: string; split: string; step: number; name: string }) =>
+        `${row.scope}|${row.split}|${row.step}|${row.name}`;
       expect(new Map(stored.map((row) => [key(row), row.value]))).toEqual(new Map(expected.map((row) => [key(row), row.value])));
       // The first run's superseded lines leave nothing behind (their extra metric included).
       expect(stored.some((row) => row.name === 'loss_aux')).toBe(false);
@@ -110,7 +166,11 @@ describe('syncJob over small chunks', () => {
       expect(last.status.state).toBe('completed');
       expect(registry.getRun(`chunks-${flavor}`)).toMatchObject({ status: 'completed', epochsDone: 2 });
       // Finished epochs get an epoch-level train loss (mean of the logged ones).
-      expect(registry.metrics(`chunks-${flavor}`).some((row) => row.scope === 'epoch' && row.split === 'train' && row.name === 'loss' && row.step === 1)).toBe(true);
+      expect(
+        registry
+          .metrics(`chunks-${flavor}`)
+          .some((row) => row.scope === 'epoch' && row.split === 'train' && row.name === 'loss' && row.step === 1),
+      ).toBe(true);
       registry.close();
     });
   }
@@ -118,9 +178,17 @@ describe('syncJob over small chunks', () => {
   it('reports a failed job with its last output, once', async () => {
     const { registry } = setup('failed', '0.x', 4);
     const backend = new FolderBackend();
-    backend.state = { ...backend.state, state: 'failed', schedulerState: 'FAILED', exitCode: 3, message: 'FAILED with exit code 3' };
+    backend.state = {
+      ...backend.state,
+      state: 'failed',
+      schedulerState: 'FAILED',
+      exitCode: 3,
+      message: 'FAILED with exit code 3',
+    };
     const result = await syncJob(registry, 'failed', { factory: () => backend });
-    expect(result.status.message).toBe('FAILED with exit code 3; the job wrote no engine log; last output: last line of the output');
+    expect(result.status.message).toBe(
+      'FAILED with exit code 3; the job wrote no engine log; last output: last line of the output',
+    );
     expect(registry.getRun('failed')).toMatchObject({ status: 'failed', message: result.status.message });
     expect(new ClusterStore(registry).latestJob('failed')).toMatchObject({ state: 'failed', exitCode: 3 });
     registry.close();

@@ -67,7 +67,10 @@ describe('mmaction2 video lists', () => {
   it('handles CRLF and a byte-order mark', () => {
     const { entries, problems } = parseAnnotationText('\uFEFFa.mp4 1\r\nb.mp4 2\r\n', { format: 'video' });
     expect(problems).toEqual([]);
-    expect(entries.map((entry) => [entry.path, entry.labels[0]])).toEqual([['a.mp4', 1], ['b.mp4', 2]]);
+    expect(entries.map((entry) => [entry.path, entry.labels[0]])).toEqual([
+      ['a.mp4', 1],
+      ['b.mp4', 2],
+    ]);
   });
 });
 
@@ -83,7 +86,10 @@ describe('mmaction2 rawframe lists', () => {
 
   it('rejects zero frame counts and too few fields', () => {
     const { problems } = parseAnnotationText('dir 0 1\ndir 5\n', { format: 'rawframes' });
-    expect(problems.map((problem) => [problem.line, problem.kind])).toEqual([[1, 'malformed-line'], [2, 'malformed-line']]);
+    expect(problems.map((problem) => [problem.line, problem.kind])).toEqual([
+      [1, 'malformed-line'],
+      [2, 'malformed-line'],
+    ]);
     expect(problems[1].message).toMatch(/frame_dir total_frames label/);
   });
 });
@@ -93,7 +99,10 @@ describe('label maps', () => {
     const classes = ['abseiling', 'air drumming', 'café'];
     expect(parseLabelMap(formatLabelMap(classes)).classes).toEqual(classes);
     const { problems } = parseLabelMap('a\n\nb\na\n', 'map.txt');
-    expect(problems.map((problem) => [problem.line, problem.kind])).toEqual([[2, 'blank-line'], [4, 'duplicate-class']]);
+    expect(problems.map((problem) => [problem.line, problem.kind])).toEqual([
+      [2, 'blank-line'],
+      [4, 'duplicate-class'],
+    ]);
     expect(problems[1].message).toMatch(/"a" already on line 1/);
     expect(() => formatLabelMap(['ok', ''])).toThrow(/class 1: expected a non-empty single-line name/);
   });
@@ -114,7 +123,9 @@ describe('Create ML CSV and JSON', () => {
     expect(converted.entries.map((entry) => entry.labels[0])).toEqual([1, 0, 1]);
     const back = entriesToCreateMl(converted.entries, converted.classes);
     const again = parseCreateMlCsv(formatCreateMlCsv(back));
-    expect(again.records.map(({ video, label, start, end }) => ({ video, label, start, end }))).toEqual(records.map(({ video, label, start, end }) => ({ video, label, start, end })));
+    expect(again.records.map(({ video, label, start, end }) => ({ video, label, start, end }))).toEqual(
+      records.map(({ video, label, start, end }) => ({ video, label, start, end })),
+    );
     const json = parseCreateMlJson(formatCreateMlJson(back));
     expect(json.records.map((record) => record.video)).toEqual(records.map((record) => record.video));
     // mmaction2 lists cannot carry trims: say so instead of dropping them.
@@ -130,6 +141,8 @@ describe('Create ML CSV and JSON', () => {
     const unknown = createMlToEntries([{ video: 'a.mp4', label: 'other', line: 5 }], ['one', 'two'], 'in.csv');
     expect(unknown.problems[0]).toMatchObject({ line: 5, kind: 'unknown-class' });
     expect(parseCreateMlJson('{"video": 1}').problems[0].message).toMatch(/expected a JSON array/);
-    expect(parseCreateMlJson('[{"video": "a.mp4"}]').problems[0].message).toMatch(/item 0: expected \{"video": string, "label": string\}/);
+    expect(parseCreateMlJson('[{"video": "a.mp4"}]').problems[0].message).toMatch(
+      /item 0: expected \{"video": string, "label": string\}/,
+    );
   });
 });

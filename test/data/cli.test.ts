@@ -59,11 +59,22 @@ describe('vswin data (end to end)', () => {
     expect(report.skipped.map((item: { path: string }) => item.path)).toEqual(['à gauche/fake video.mp4', 'à gauche/zero.mp4']);
     expect(report.classes.map((entry: { total: number }) => entry.total)).toEqual([4, 4]);
 
-    const good = await vswin('data', 'check', join(outDir, 'train.txt'), '--root', root, '--label-map', join(outDir, 'classes.txt'));
+    const good = await vswin(
+      'data',
+      'check',
+      join(outDir, 'train.txt'),
+      '--root',
+      root,
+      '--label-map',
+      join(outDir, 'classes.txt'),
+    );
     expect(good.code).toBe(0);
     expect(good.stdout).toMatch(/6 entries \(video\), 0 error\(s\)/);
     const badList = join(folder.path, 'bad list.txt');
-    await writeFile(badList, `${train.split('\n')[0]}\nmissing one.mp4 0\n${train.split('\n')[0]}\nà gauche/zero.mp4 7\nonly-a-path\n`);
+    await writeFile(
+      badList,
+      `${train.split('\n')[0]}\nmissing one.mp4 0\n${train.split('\n')[0]}\nà gauche/zero.mp4 7\nonly-a-path\n`,
+    );
     const bad = await vswin('data', 'check', badList, '--root', root, '--label-map', join(outDir, 'classes.txt'));
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain(`${badList}:2: error: missing`);
@@ -79,37 +90,116 @@ describe('vswin data (end to end)', () => {
     expect((await vswin('data', 'check', badList, '--root', root, '--no-probe')).code).toBe(0);
 
     const sheet = join(folder.path, 'preview sheet.png');
-    const preview = await vswin('data', 'preview', join(outDir, 'val.txt'), '--root', root, '--index', '1', '--pipeline', 'test', '--preset', 'small', '--out', sheet);
+    const preview = await vswin(
+      'data',
+      'preview',
+      join(outDir, 'val.txt'),
+      '--root',
+      root,
+      '--index',
+      '1',
+      '--pipeline',
+      'test',
+      '--preset',
+      'small',
+      '--out',
+      sheet,
+    );
     expect(preview.code).toBe(0);
     // small test preset on 64x64 videos: 3 crops x 2 clips = 6 rows of 8 frames of 64 pixels, 2 px gaps
     expect(await sharp(sheet).metadata()).toMatchObject({ format: 'png', width: 8 * 64 + 9 * 2, height: 6 * 64 + 7 * 2 });
-    const outOfRange = await vswin('data', 'preview', join(outDir, 'val.txt'), '--root', root, '--index', '9', '--pipeline', 'val', '--out', sheet);
+    const outOfRange = await vswin(
+      'data',
+      'preview',
+      join(outDir, 'val.txt'),
+      '--root',
+      root,
+      '--index',
+      '9',
+      '--pipeline',
+      'val',
+      '--out',
+      sheet,
+    );
     expect(outOfRange.code).not.toBe(0);
     expect(outOfRange.stderr).toMatch(/--index: expected 0..1 \(2 usable entries/);
 
     const csv = join(folder.path, 'create ml.csv');
-    const toCsv = await vswin('data', 'convert', join(outDir, 'train.txt'), '--label-map', join(outDir, 'classes.txt'), '--out', csv);
+    const toCsv = await vswin(
+      'data',
+      'convert',
+      join(outDir, 'train.txt'),
+      '--label-map',
+      join(outDir, 'classes.txt'),
+      '--out',
+      csv,
+    );
     expect(toCsv.code).toBe(0);
     expect((await readFile(csv, 'utf8')).split('\n')[0]).toBe('video,label');
     const backDir = join(folder.path, 'back');
     await mkdir(backDir);
-    const back = await vswin('data', 'convert', csv, '--label-map', join(outDir, 'classes.txt'), '--out', join(backDir, 'train.txt'));
+    const back = await vswin(
+      'data',
+      'convert',
+      csv,
+      '--label-map',
+      join(outDir, 'classes.txt'),
+      '--out',
+      join(backDir, 'train.txt'),
+    );
     expect(back.code).toBe(0);
     expect(await readFile(join(backDir, 'train.txt'), 'utf8')).toBe(train);
   });
 
   it('sample prints mmaction2 indices as JSON and rejects bad values', async () => {
     // K400 test, n = 300: offsets 29, 88, 148, 207 (see sampling.test.ts)
-    const test = await vswin('data', 'sample', '--total-frames', '300', '--clip-len', '32', '--frame-interval', '2', '--num-clips', '4', '--test-mode');
+    const test = await vswin(
+      'data',
+      'sample',
+      '--total-frames',
+      '300',
+      '--clip-len',
+      '32',
+      '--frame-interval',
+      '2',
+      '--num-clips',
+      '4',
+      '--test-mode',
+    );
     const indices = JSON.parse(test.stdout) as number[];
     expect(indices).toHaveLength(128);
     expect([indices[0], indices[32], indices[64], indices[96], indices[127]]).toEqual([29, 88, 148, 207, 269]);
     const uniform = await vswin('data', 'sample', '--total-frames', '10', '--clip-len', '4', '--uniform', '--test-mode');
     expect(JSON.parse(uniform.stdout)).toEqual([1, 3, 5, 8]);
-    const repeat = await vswin('data', 'sample', '--total-frames', '10', '--clip-len', '4', '--frame-interval', '4', '--test-mode', '--out-of-bound', 'repeat_last', '--start-index', '1');
+    const repeat = await vswin(
+      'data',
+      'sample',
+      '--total-frames',
+      '10',
+      '--clip-len',
+      '4',
+      '--frame-interval',
+      '4',
+      '--test-mode',
+      '--out-of-bound',
+      'repeat_last',
+      '--start-index',
+      '1',
+    );
     expect(JSON.parse(repeat.stdout)).toEqual([1, 5, 9, 9]);
     // Train mode draws from our generator seeded with --seed: the same indices as the library call.
-    const seeded = await vswin('data', 'sample', '--total-frames', '100', '--clip-len', '8', '--frame-interval', '3', '--seed', '5');
+    const seeded = await vswin(
+      'data',
+      'sample',
+      '--total-frames',
+      '100',
+      '--clip-len',
+      '8',
+      '--frame-interval',
+      '3',
+      '--seed',
+      '5',
+    );
     expect(JSON.parse(seeded.stdout)).toEqual(sampleFrames(100, { clipLen: 8, frameInterval: 3 }, new Random(5)));
     const bad = await vswin('data', 'sample', '--total-frames', 'ten', '--clip-len', '4');
     expect(bad.code).not.toBe(0);

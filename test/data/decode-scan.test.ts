@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAnnotationText } from '../../core/data/annotations.ts';
 import { checkAnnotationFile } from '../../core/data/dataset.ts';
-import { DecodeError, decodeVideoFrames, indexFrames, planSeek, probeVideo, readFrameFolder, resolveTools, runProcess } from '../../core/data/decode.ts';
+import {
+  DecodeError,
+  decodeVideoFrames,
+  indexFrames,
+  planSeek,
+  probeVideo,
+  readFrameFolder,
+  resolveTools,
+  runProcess,
+} from '../../core/data/decode.ts';
 import { encodeVideo } from '../../core/data/synth.ts';
 import { scanDataset, splitDataset, videoInfoFromReport, writeScanOutputs, type ScannedItem } from '../../core/data/scan.ts';
 import { brokenFiles, frameLevel, rampFrameFolder, rampLevel, rampVideo, temporaryFolder } from './fixtures.ts';
@@ -68,49 +77,66 @@ describe('probe and decode', () => {
 
   it('reports broken files with a reason instead of failing', async () => {
     expect(await probeVideo(broken.empty)).toMatchObject({ kind: 'error', reason: expect.stringMatching(/unreadable/) });
-    expect(await probeVideo(broken.text)).toMatchObject({ kind: 'error', reason: expect.stringMatching(/unreadable: .*(moov atom not found|Invalid data)/) });
+    expect(await probeVideo(broken.text)).toMatchObject({
+      kind: 'error',
+      reason: expect.stringMatching(/unreadable: .*(moov atom not found|Invalid data)/),
+    });
     const truncated = await probeVideo(broken.truncated);
     expect(truncated.kind).toBe('error');
     if (truncated.kind === 'error') expect(truncated.reason).toMatch(/truncated|corrupt/);
   });
 
-  it.each(['h264', 'vp8', 'mjpeg'] as const)('seeks to a keyframe near the first wanted frame of %s and decodes the same frames', async (codec) => {
-    // 150 frames, a keyframe every 10: frame t shows red 20 + 6 (t % 30) and green 20 + 6 floor(t / 30).
-    const path = join(folder.path, `long ${codec}.${codec === 'h264' ? 'mp4' : codec === 'vp8' ? 'webm' : 'avi'}`);
-    const frames = Array.from({ length: 150 }, (_, t) => {
-      const frame = new Uint8Array(32 * 32 * 3);
-      for (let p = 0; p < 32 * 32; p++) frame.set([20 + 6 * (t % 30), 20 + 6 * Math.floor(t / 30), 128], p * 3);
-      return frame;
-    });
-    await encodeVideo(frames, 32, 32, path, { codec, keyframeInterval: 10 });
-    const index = await indexFrames(path);
-    expect(index?.times.length).toBe(150);
-    // x264 may place keyframes a frame early; every 10 frames at most in all three codecs.
-    expect(index?.keyframes[0]).toBe(0);
-    expect(Math.max(...index!.keyframes.slice(1).map((frame, k) => frame - index!.keyframes[k]))).toBeLessThanOrEqual(10);
-    // 25 fps: frame 61 starts at 2.44 s; the seek goes midway to frame 60, and 61 becomes frame 0.
-    expect(planSeek(index!, 61)).toEqual({ time: expect.closeTo(2.42, 6), base: 61 });
-    expect(planSeek(index!, 30)).toBeUndefined();
-    const wanted = [93, 61, 61, 149, 100];
-    const sought = await decodeVideoFrames(path, wanted, { width: 32, height: 32 }, 60_000, index);
-    const plain = await decodeVideoFrames(path, wanted, { width: 32, height: 32 });
-    // Decoding from a later keyframe gives the same bytes as decoding from the start.
-    expect(sought.frames).toEqual(plain.frames);
-    // First wanted frame on, just after and just before keyframes, and the very last frame.
-    for (const start of [...index!.keyframes.filter((frame) => frame >= 50).slice(0, 2).flatMap((frame) => [frame - 1, frame, frame + 1]), 149]) {
-      const set = [start, Math.min(149, start + 7)];
-      expect((await decodeVideoFrames(path, set, { width: 32, height: 32 }, 60_000, index)).frames).toEqual((await decodeVideoFrames(path, set, { width: 32, height: 32 })).frames);
-    }
-    const channel = (frame: Uint8Array, c: number) => Math.round(frame.filter((_, i) => i % 3 === c).reduce((a, b) => a + b, 0) / (32 * 32));
-    sought.frames.forEach((frame, k) => {
-      expect(Math.abs(channel(frame, 0) - (20 + 6 * (wanted[k] % 30)))).toBeLessThanOrEqual(3);
-      expect(Math.abs(channel(frame, 1) - (20 + 6 * Math.floor(wanted[k] / 30)))).toBeLessThanOrEqual(3);
-    });
-  });
+  it.each(['h264', 'vp8', 'mjpeg'] as const)(
+    'seeks to a keyframe near the first wanted frame of %s and decodes the same frames',
+    async (codec) => {
+      // 150 frames, a keyframe every 10: frame t shows red 20 + 6 (t % 30) and green 20 + 6 floor(t / 30).
+      const path = join(folder.path, `long ${codec}.${codec === 'h264' ? 'mp4' : codec === 'vp8' ? 'webm' : 'avi'}`);
+      const frames = Array.from({ length: 150 }, (_, t) => {
+        const frame = new Uint8Array(32 * 32 * 3);
+        for (let p = 0; p < 32 * 32; p++) frame.set([20 + 6 * (t % 30), 20 + 6 * Math.floor(t / 30), 128], p * 3);
+        return frame;
+      });
+      await encodeVideo(frames, 32, 32, path, { codec, keyframeInterval: 10 });
+      const index = await indexFrames(path);
+      expect(index?.times.length).toBe(150);
+      // x264 may place keyframes a frame early; every 10 frames at most in all three codecs.
+      expect(index?.keyframes[0]).toBe(0);
+      expect(Math.max(...index!.keyframes.slice(1).map((frame, k) => frame - index!.keyframes[k]))).toBeLessThanOrEqual(10);
+      // 25 fps: frame 61 starts at 2.44 s; the seek goes midway to frame 60, and 61 becomes frame 0.
+      expect(planSeek(index!, 61)).toEqual({ time: expect.closeTo(2.42, 6), base: 61 });
+      expect(planSeek(index!, 30)).toBeUndefined();
+      const wanted = [93, 61, 61, 149, 100];
+      const sought = await decodeVideoFrames(path, wanted, { width: 32, height: 32 }, 60_000, index);
+      const plain = await decodeVideoFrames(path, wanted, { width: 32, height: 32 });
+      // Decoding from a later keyframe gives the same bytes as decoding from the start.
+      expect(sought.frames).toEqual(plain.frames);
+      // First wanted frame on, just after and just before keyframes, and the very last frame.
+      for (const start of [
+        ...index!.keyframes
+          .filter((frame) => frame >= 50)
+          .slice(0, 2)
+          .flatMap((frame) => [frame - 1, frame, frame + 1]),
+        149,
+      ]) {
+        const set = [start, Math.min(149, start + 7)];
+        expect((await decodeVideoFrames(path, set, { width: 32, height: 32 }, 60_000, index)).frames).toEqual(
+          (await decodeVideoFrames(path, set, { width: 32, height: 32 })).frames,
+        );
+      }
+      const channel = (frame: Uint8Array, c: number) =>
+        Math.round(frame.filter((_, i) => i % 3 === c).reduce((a, b) => a + b, 0) / (32 * 32));
+      sought.frames.forEach((frame, k) => {
+        expect(Math.abs(channel(frame, 0) - (20 + 6 * (wanted[k] % 30)))).toBeLessThanOrEqual(3);
+        expect(Math.abs(channel(frame, 1) - (20 + 6 * Math.floor(wanted[k] / 30)))).toBeLessThanOrEqual(3);
+      });
+    },
+  );
 
   it('a frame past the end is a DecodeError naming what was missing', async () => {
     await expect(decodeVideoFrames(videos.h264, [2, 25], { width: 32, height: 32 })).rejects.toThrow(DecodeError);
-    await expect(decodeVideoFrames(videos.h264, [2, 25], { width: 32, height: 32 })).rejects.toThrow(/decoded 1 of 2 requested frames \(last wanted index 25\)/);
+    await expect(decodeVideoFrames(videos.h264, [2, 25], { width: 32, height: 32 })).rejects.toThrow(
+      /decoded 1 of 2 requested frames \(last wanted index 25\)/,
+    );
   });
 
   it('reads rawframe folders through sharp with the start index', async () => {
@@ -118,7 +144,9 @@ describe('probe and decode', () => {
     await rampFrameFolder(frames, 6);
     const clip = await readFrameFolder(frames, [1, 6, 3], 1);
     expect(clip).toMatchObject({ width: 24, height: 24 });
-    expect(clip.frames.map(frameLevel)).toEqual([rampLevel(0), rampLevel(5), rampLevel(2)].map((level) => expect.closeTo(level, 0)));
+    expect(clip.frames.map(frameLevel)).toEqual(
+      [rampLevel(0), rampLevel(5), rampLevel(2)].map((level) => expect.closeTo(level, 0)),
+    );
     await expect(readFrameFolder(frames, [7], 1)).rejects.toThrow(/frame 7 is outside the folder \(6 frames, start index 1\)/);
   });
 });
@@ -144,11 +172,26 @@ describe('scan, split and check', () => {
     await put('ünïcödé/.DS_Store', 'x');
     await put('.hidden class/x.mp4', good);
     await put('loose.mp4', good);
-    await put('ünïcödé/poster.jpg', await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).jpeg().toBuffer());
+    await put(
+      'ünïcödé/poster.jpg',
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } })
+        .jpeg()
+        .toBuffer(),
+    );
     await symlink(join(root, 'ünïcödé'), join(root, 'ünïcödé', 'loop'));
     await symlink(join(root, 'nowhere.mp4'), join(root, 'ünïcödé', 'dangling.mp4'));
     const audio = join(folder.path, 'audio only.mp4');
-    const encoded = await runProcess(resolveTools().ffmpeg.path, ['-v', 'error', '-f', 'lavfi', '-i', 'sine=duration=0.5', '-c:a', 'aac', audio]);
+    const encoded = await runProcess(resolveTools().ffmpeg.path, [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=duration=0.5',
+      '-c:a',
+      'aac',
+      audio,
+    ]);
     expect(encoded.code).toBe(0);
     await put('ünïcödé/audio only.mp4', await readFile(audio));
   });
@@ -158,15 +201,37 @@ describe('scan, split and check', () => {
     expect(scan.classes).toEqual(['jumping jacks', 'ünïcödé']);
     expect(scan.format).toBe('video');
     expect(scan.items.map((item) => [item.path, item.label])).toEqual([
-      ['jumping jacks/clip 0.mp4', 0], ['jumping jacks/clip 1.mp4', 0], ['jumping jacks/clip 2.mp4', 0], ['jumping jacks/clip 3.mp4', 0], ['jumping jacks/clip 4.mp4', 0],
+      ['jumping jacks/clip 0.mp4', 0],
+      ['jumping jacks/clip 1.mp4', 0],
+      ['jumping jacks/clip 2.mp4', 0],
+      ['jumping jacks/clip 3.mp4', 0],
+      ['jumping jacks/clip 4.mp4', 0],
       ['jumping jacks/deeper/nested folder/späť.mp4', 0],
-      ['ünïcödé/a.webm', 1], ['ünïcödé/b.avi', 1], ['ünïcödé/c.mkv', 1],
+      ['ünïcödé/a.webm', 1],
+      ['ünïcödé/b.avi', 1],
+      ['ünïcödé/c.mkv', 1],
     ]);
-    expect(scan.items.map((item) => item.codec).sort()).toEqual(['h264', 'h264', 'h264', 'h264', 'h264', 'h264', 'mjpeg', 'mpeg4', 'vp8']);
+    expect(scan.items.map((item) => item.codec).sort()).toEqual([
+      'h264',
+      'h264',
+      'h264',
+      'h264',
+      'h264',
+      'h264',
+      'mjpeg',
+      'mpeg4',
+      'vp8',
+    ]);
     const reasons = Object.fromEntries(scan.skipped.map((item) => [item.path, item.reason]));
     expect(Object.keys(reasons).sort()).toEqual([
-      'loose.mp4', 'ünïcödé/audio only.mp4', 'ünïcödé/broken/empty.mp4', 'ünïcödé/broken/fake.mp4', 'ünïcödé/broken/truncated.mp4',
-      'ünïcödé/dangling.mp4', 'ünïcödé/notes.txt', 'ünïcödé/poster.jpg',
+      'loose.mp4',
+      'ünïcödé/audio only.mp4',
+      'ünïcödé/broken/empty.mp4',
+      'ünïcödé/broken/fake.mp4',
+      'ünïcödé/broken/truncated.mp4',
+      'ünïcödé/dangling.mp4',
+      'ünïcödé/notes.txt',
+      'ünïcödé/poster.jpg',
     ]);
     expect(reasons['ünïcödé/audio only.mp4']).toBe('no video stream');
     expect(reasons['ünïcödé/dangling.mp4']).toMatch(/dangling link/);
@@ -190,7 +255,10 @@ describe('scan, split and check', () => {
     expect(perClass(split.train)).toEqual([4, 2]);
     const out = join(folder.path, 'annotations');
     const report = await writeScanOutputs(scan, split, options, out);
-    expect(report.classes.map((entry) => [entry.name, entry.total, entry.train, entry.val])).toEqual([['jumping jacks', 6, 4, 2], ['ünïcödé', 3, 2, 1]]);
+    expect(report.classes.map((entry) => [entry.name, entry.total, entry.train, entry.val])).toEqual([
+      ['jumping jacks', 6, 4, 2],
+      ['ünïcödé', 3, 2, 1],
+    ]);
     expect(report.skipped).toHaveLength(8);
     expect(report.fps).toEqual({ min: 25, max: 25, mean: 25, median: 25 });
     expect(report.frames).toEqual({ min: 20, max: 20, mean: 20, median: 20 });
@@ -200,7 +268,14 @@ describe('scan, split and check', () => {
     const known = await videoInfoFromReport(join(out, 'report.json'));
     expect(known['ünïcödé/b.avi']).toEqual({ totalFrames: 20, width: 32, height: 32, fps: 25 });
     await expect(videoInfoFromReport(join(out, 'classes.txt'))).rejects.toThrow(/classes.txt: expected a scan report/);
-    expect(saved.items.find((item: { path: string }) => item.path === 'ünïcödé/a.webm')).toMatchObject({ codec: 'vp8', width: 32, height: 32, totalFrames: 20, fps: 25, label: 1 });
+    expect(saved.items.find((item: { path: string }) => item.path === 'ünïcödé/a.webm')).toMatchObject({
+      codec: 'vp8',
+      width: 32,
+      height: 32,
+      totalFrames: 20,
+      fps: 25,
+      label: 1,
+    });
     expect(await readFile(join(out, 'classes.txt'), 'utf8')).toBe('jumping jacks\nünïcödé\n');
     const trainText = await readFile(join(out, 'train.txt'), 'utf8');
     expect(parseAnnotationText(trainText, { format: 'video' }).entries).toHaveLength(6);
@@ -220,12 +295,18 @@ describe('scan, split and check', () => {
     await rampFrameFolder(join(frameRoot, 'clap', 'v3'), 3);
     const scan = await scanDataset(frameRoot);
     expect(scan.format).toBe('rawframes');
-    expect(scan.items.map((item) => [item.path, item.totalFrames, item.label])).toEqual([['clap/v3', 3, 0], ['wave/v 1', 5, 1], ['wave/v2', 4, 1]]);
+    expect(scan.items.map((item) => [item.path, item.totalFrames, item.label])).toEqual([
+      ['clap/v3', 3, 0],
+      ['wave/v 1', 5, 1],
+      ['wave/v2', 4, 1],
+    ]);
     const list = join(frameRoot, '..', 'frames.txt');
     await writeFile(list, 'wave/v 1 5 1\nwave/v2 7 1\nclap/v3 2 2 0\nwave/v2 4 1\n');
     const report = await checkAnnotationFile(list, { root: frameRoot });
     expect(report.format).toBe('rawframes');
-    expect(report.problems.filter((problem) => problem.severity === 'error').map((problem) => [problem.line, problem.kind])).toEqual([
+    expect(
+      report.problems.filter((problem) => problem.severity === 'error').map((problem) => [problem.line, problem.kind]),
+    ).toEqual([
       [2, 'frame-count'],
       // three trailing numbers without an offset column: the path becomes "clap/v3 2", which is missing
       [3, 'missing-file'],
@@ -235,7 +316,9 @@ describe('scan, split and check', () => {
     await writeFile(withOffset, 'wave/v 1 2 3 1\nwave/v2 3 4 1\n');
     const offsetReport = await checkAnnotationFile(withOffset, { root: frameRoot, format: 'rawframes', withOffset: true });
     // frames 2..4 fit in 5; frames 3..6 do not fit in 4
-    expect(offsetReport.problems.filter((problem) => problem.severity === 'error').map((problem) => [problem.line, problem.message])).toEqual([[2, 'frames 3..6 requested, the folder holds 4']]);
+    expect(
+      offsetReport.problems.filter((problem) => problem.severity === 'error').map((problem) => [problem.line, problem.message]),
+    ).toEqual([[2, 'frames 3..6 requested, the folder holds 4']]);
   });
 
   it('a missing root or one without class folders is a clear error', async () => {

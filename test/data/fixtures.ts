@@ -28,7 +28,9 @@ export async function rampFrameFolder(folder: string, frames: number, size = 24)
   await mkdir(folder, { recursive: true });
   for (let t = 0; t < frames; t++) {
     const pixels = Buffer.alloc(size * size * 3, rampLevel(t));
-    await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: 95 }).toFile(join(folder, `img_${String(t + 1).padStart(5, '0')}.jpg`));
+    await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toFile(join(folder, `img_${String(t + 1).padStart(5, '0')}.jpg`));
   }
 }
 

@@ -18,7 +18,9 @@ const lengths = [12, 16, 20, 24, 28, 14, 18, 22];
 beforeAll(async () => {
   folder = await temporaryFolder('loader');
   root = join(folder.path, 'videos');
-  await Promise.all(lengths.map((frames, k) => rampVideo(join(root, k % 2 ? 'b' : 'a', `v ${k}.mp4`), frames, k % 3 === 0 ? 'mjpeg' : 'h264')));
+  await Promise.all(
+    lengths.map((frames, k) => rampVideo(join(root, k % 2 ? 'b' : 'a', `v ${k}.mp4`), frames, k % 3 === 0 ? 'mjpeg' : 'h264')),
+  );
   await brokenFiles(join(root, 'broken'), join(root, 'a', 'v 0.mp4'));
   const lines = lengths.map((_, k) => `${k % 2 ? 'b' : 'a'}/v ${k}.mp4 ${k % 2}`);
   // Broken samples spread through the list: truncated, missing, empty, text.
@@ -45,16 +47,28 @@ async function collect(iterable: AsyncIterable<Batch>): Promise<Batch[]> {
 /** Gray level of view 0, channel 0, frame t of sample b (top-left pixel), de-normalised. */
 function level(batch: Batch, sample: number, t: number): number {
   const [, channels, frames, height, width] = batch.shape;
-  const value = batch.input[(((sample * batch.views) * channels + 0) * frames + t) * height * width];
+  const value = batch.input[((sample * batch.views * channels + 0) * frames + t) * height * width];
   return Math.round(value * imagenetStd[0] + imagenetMean[0]);
 }
 
 describe('loader', () => {
   it('decodes the frames SampleFrames picks, in order, and skips broken samples with reasons', async () => {
-    const loader = await createLoader({ annFile, root, pipeline: valPipeline, batchSize: 3, shuffle: false, seed: 0, workers: 2 });
+    const loader = await createLoader({
+      annFile,
+      root,
+      pipeline: valPipeline,
+      batchSize: 3,
+      shuffle: false,
+      seed: 0,
+      workers: 2,
+    });
     expect(loader.size).toBe(12);
     const batches = await collect(loader.epoch(0));
-    expect(batches.map((batch) => batch.shape)).toEqual([[3, 3, 4, 16, 16], [3, 3, 4, 16, 16], [2, 3, 4, 16, 16]]);
+    expect(batches.map((batch) => batch.shape)).toEqual([
+      [3, 3, 4, 16, 16],
+      [3, 3, 4, 16, 16],
+      [2, 3, 4, 16, 16],
+    ]);
     expect(loader.stats.samples).toBe(8);
     expect(loader.stats.skipped).toBe(4);
     expect(loader.stats.skips.map((skip) => [skip.path, skip.reason.split(':')[0]])).toEqual([
@@ -74,7 +88,8 @@ describe('loader', () => {
   });
 
   it('gives the same batches for any number of workers, and repeats an epoch exactly', async () => {
-    const make = (workers: number) => createLoader({ annFile, root, pipeline: trainPipeline, batchSize: 4, shuffle: true, seed: 7, workers });
+    const make = (workers: number) =>
+      createLoader({ annFile, root, pipeline: trainPipeline, batchSize: 4, shuffle: true, seed: 7, workers });
     const one = await make(1);
     const three = await make(3);
     const a = await collect(one.epoch(2));
@@ -87,7 +102,16 @@ describe('loader', () => {
     expect(other.map((batch) => batch.indices)).not.toEqual(a.map((batch) => batch.indices));
     expect(one.stats.skipped).toBe(12);
     // Transforms in worker threads continue each sample's generator: identical output.
-    const threaded = await createLoader({ annFile, root, pipeline: trainPipeline, batchSize: 4, shuffle: true, seed: 7, workers: 2, transformThreads: 2 });
+    const threaded = await createLoader({
+      annFile,
+      root,
+      pipeline: trainPipeline,
+      batchSize: 4,
+      shuffle: true,
+      seed: 7,
+      workers: 2,
+      transformThreads: 2,
+    });
     try {
       const c = await collect(threaded.epoch(2));
       expect(c.map((batch) => batch.indices)).toEqual(a.map((batch) => batch.indices));
@@ -98,7 +122,16 @@ describe('loader', () => {
   });
 
   it('keeps at most batchSize * (prefetch + 1) samples in flight while the consumer is slow', async () => {
-    const loader = await createLoader({ annFile, root, pipeline: valPipeline, batchSize: 2, shuffle: false, seed: 0, workers: 3, prefetchBatches: 1 });
+    const loader = await createLoader({
+      annFile,
+      root,
+      pipeline: valPipeline,
+      batchSize: 2,
+      shuffle: false,
+      seed: 0,
+      workers: 3,
+      prefetchBatches: 1,
+    });
     for await (const _batch of loader.epoch(0)) await new Promise((resolve) => setTimeout(resolve, 30));
     expect(loader.stats.peakInFlight).toBe(4);
     expect(loader.stats.samples).toBe(8);
@@ -110,7 +143,16 @@ describe('loader', () => {
     expect(epochOrder(50, true, 1, 4)).toEqual(order);
     expect(epochOrder(50, true, 1, 5)).not.toEqual(order);
     expect(epochOrder(5, false, 1, 4)).toEqual([0, 1, 2, 3, 4]);
-    const loader = await createLoader({ annFile, root, pipeline: valPipeline, batchSize: 3, shuffle: false, seed: 0, workers: 2, dropLast: true });
+    const loader = await createLoader({
+      annFile,
+      root,
+      pipeline: valPipeline,
+      batchSize: 3,
+      shuffle: false,
+      seed: 0,
+      workers: 2,
+      dropLast: true,
+    });
     const batches = await collect(loader.epoch(0));
     expect(batches.map((batch) => batch.indices.length)).toEqual([3, 3]);
   });
@@ -120,7 +162,13 @@ describe('loader', () => {
     await rampFrameFolder(join(frameRoot, 'x', 'clip'), 9);
     const loader = await createLoader({
       samples: [{ path: 'x/clip', labels: [1], totalFrames: 9 }],
-      format: 'rawframes', root: frameRoot, pipeline: valPipeline, batchSize: 1, shuffle: false, seed: 0, workers: 1,
+      format: 'rawframes',
+      root: frameRoot,
+      pipeline: valPipeline,
+      batchSize: 1,
+      shuffle: false,
+      seed: 0,
+      workers: 1,
     });
     const [batch] = await collect(loader.epoch(0));
     // n = 9, span 8: avg = 2, offset int(1) = 1 -> 1, 3, 5, 7 -> files img_00002, 4, 6, 8 (start index 1)
@@ -129,14 +177,25 @@ describe('loader', () => {
     // -> 1, 2, 3, 4 + start 3 = frames 4..7 = files img_00004..img_00007 = ramp steps 3..6
     const cut = await createLoader({
       samples: [{ path: 'x/clip', labels: [1], startIndex: 3, totalFrames: 5 }],
-      format: 'rawframes', root: frameRoot, pipeline: smallClip('val', { clipLen: 4, frameInterval: 1, shortSide: 16, cropSize: 16 }), batchSize: 1, shuffle: false, seed: 0, workers: 1,
+      format: 'rawframes',
+      root: frameRoot,
+      pipeline: smallClip('val', { clipLen: 4, frameInterval: 1, shortSide: 16, cropSize: 16 }),
+      batchSize: 1,
+      shuffle: false,
+      seed: 0,
+      workers: 1,
     });
     const [cutBatch] = await collect(cut.epoch(0));
     expect([0, 1, 2, 3].map((t) => level(cutBatch, 0, t))).toEqual([3, 4, 5, 6].map(rampLevel));
     // Trim 0.4 s .. 0.8 s of a 25 fps video: frames 10..19 (10 frames); span 8: avg 3, offset int(1.5) = 1
     const trimmed = await createLoader({
       samples: [{ path: 'b/v 7.mp4', labels: [1], startTime: 0.4, endTime: 0.8 }],
-      root, pipeline: valPipeline, batchSize: 1, shuffle: false, seed: 0, workers: 1,
+      root,
+      pipeline: valPipeline,
+      batchSize: 1,
+      shuffle: false,
+      seed: 0,
+      workers: 1,
     });
     const [clip] = await collect(trimmed.epoch(0));
     [11, 13, 15, 17].forEach((frame, t) => expect(Math.abs(level(clip, 0, t) - rampLevel(frame))).toBeLessThanOrEqual(2));
@@ -149,19 +208,40 @@ describe('loader', () => {
     // 20 frames, clip 20 at interval 1 in test mode: avg = 1, offset int(0.5) = 0 -> 0..19; frame 19
     // does not decode, so the loader counts 19 frames and samples again: 0..18 then 19 % 19 = 0.
     const spec = smallClip('val', { clipLen: 20, frameInterval: 1, shortSide: 16, cropSize: 16 });
-    const loader = await createLoader({ samples: [{ path: 'cut tail.mp4', labels: [0] }, { path: 'broken/truncated.mp4', labels: [1] }], root, pipeline: spec, batchSize: 2, shuffle: false, seed: 0, workers: 1 });
+    const loader = await createLoader({
+      samples: [
+        { path: 'cut tail.mp4', labels: [0] },
+        { path: 'broken/truncated.mp4', labels: [1] },
+      ],
+      root,
+      pipeline: spec,
+      batchSize: 2,
+      shuffle: false,
+      seed: 0,
+      workers: 1,
+    });
     const [batch] = await collect(loader.epoch(0));
     expect(batch.indices).toEqual([0]);
     expect(Math.abs(level(batch, 0, 18) - rampLevel(18))).toBeLessThanOrEqual(2);
     expect(Math.abs(level(batch, 0, 19) - rampLevel(0))).toBeLessThanOrEqual(2);
-    expect(loader.stats.skips.map((skip) => skip.reason)).toEqual([expect.stringMatching(/^truncated or corrupt: the header declares 12 frames, \d+ decode$/)]);
+    expect(loader.stats.skips.map((skip) => skip.reason)).toEqual([
+      expect.stringMatching(/^truncated or corrupt: the header declares 12 frames, \d+ decode$/),
+    ]);
   });
 
   it('reads Create ML CSV files with trims, and checks them', async () => {
     const csv = join(folder.path, 'create ml.csv');
     // b/v 7.mp4 has 22 frames at 25 fps: 0.4..0.8 s is frames 10..19 (see the trim test above)
     await writeFile(csv, 'video,label,start,end\n"b/v 7.mp4",wave,0.4,0.8\na/v 0.mp4,clap,,\n');
-    const loader = await createLoader({ annFile: csv, root, pipeline: valPipeline, batchSize: 2, shuffle: false, seed: 0, workers: 1 });
+    const loader = await createLoader({
+      annFile: csv,
+      root,
+      pipeline: valPipeline,
+      batchSize: 2,
+      shuffle: false,
+      seed: 0,
+      workers: 1,
+    });
     const [batch] = await collect(loader.epoch(0));
     // sorted class names: clap = 0, wave = 1
     expect(Array.from(batch.labels)).toEqual([1, 0]);
@@ -170,7 +250,10 @@ describe('loader', () => {
     await writeFile(map, 'wave\n');
     await writeFile(csv, 'video,label,start,end\nb/v 7.mp4,wave,5,6\na/v 0.mp4,clap,,\n');
     const report = await checkAnnotationFile(csv, { root, labelMap: map, probe: true });
-    expect(report.problems.map((problem) => [problem.line, problem.kind])).toEqual([[2, 'malformed-line'], [3, 'unknown-class']]);
+    expect(report.problems.map((problem) => [problem.line, problem.kind])).toEqual([
+      [2, 'malformed-line'],
+      [3, 'unknown-class'],
+    ]);
     expect(report.problems[0].message).toMatch(/trim 5..6 s lies outside the video \(0.88 s\)/);
   });
 
@@ -178,7 +261,8 @@ describe('loader', () => {
     const frames = Array.from({ length: 300 }, (_, t) => new Uint8Array(32 * 32 * 3).fill(20 + (t % 40) * 5));
     await encodeVideo(frames, 32, 32, join(root, 'long.mp4'), { keyframeInterval: 12 });
     const samples = Array.from({ length: 6 }, () => ({ path: 'long.mp4', labels: [0] }));
-    const make = (seek: boolean) => createLoader({ samples, root, pipeline: trainPipeline, batchSize: 3, shuffle: false, seed: 2, workers: 2, seek });
+    const make = (seek: boolean) =>
+      createLoader({ samples, root, pipeline: trainPipeline, batchSize: 3, shuffle: false, seed: 2, workers: 2, seek });
     const [sought, plain] = await Promise.all([make(true), make(false)]);
     const a = await collect(sought.epoch(0));
     const b = await collect(plain.epoch(0));
@@ -189,8 +273,14 @@ describe('loader', () => {
   it('uses known frame counts instead of probing', async () => {
     // a/v 4.mp4 has 28 frames; told it has 12: avg = 12 - 8 + 1 = 5, offset int(2.5) = 2 -> 2, 4, 6, 8
     const loader = await createLoader({
-      samples: [{ path: 'a/v 4.mp4', labels: [0] }], videoInfo: { 'a/v 4.mp4': { totalFrames: 12, width: 32, height: 32 } },
-      root, pipeline: valPipeline, batchSize: 1, shuffle: false, seed: 0, workers: 1,
+      samples: [{ path: 'a/v 4.mp4', labels: [0] }],
+      videoInfo: { 'a/v 4.mp4': { totalFrames: 12, width: 32, height: 32 } },
+      root,
+      pipeline: valPipeline,
+      batchSize: 1,
+      shuffle: false,
+      seed: 0,
+      workers: 1,
     });
     const [batch] = await collect(loader.epoch(0));
     [2, 4, 6, 8].forEach((frame, t) => expect(Math.abs(level(batch, 0, t) - rampLevel(frame))).toBeLessThanOrEqual(2));
@@ -198,7 +288,15 @@ describe('loader', () => {
 
   it('multi-view batches keep the views of a sample together', async () => {
     const testPipeline = smallClip('test', { clipLen: 4, frameInterval: 2, numClips: 2, shortSide: 16, cropSize: 16 });
-    const loader = await createLoader({ annFile, root, pipeline: testPipeline, batchSize: 2, shuffle: false, seed: 0, workers: 2 });
+    const loader = await createLoader({
+      annFile,
+      root,
+      pipeline: testPipeline,
+      batchSize: 2,
+      shuffle: false,
+      seed: 0,
+      workers: 2,
+    });
     const iterator = loader.epoch(0)[Symbol.asyncIterator]();
     const first = (await iterator.next()).value as Batch;
     await iterator.return?.();
@@ -208,9 +306,23 @@ describe('loader', () => {
   });
 
   it('rejects bad options with the value received', async () => {
-    await expect(createLoader({ annFile, root, pipeline: valPipeline, batchSize: 0, shuffle: false, seed: 0, workers: 1 })).rejects.toThrow(/batchSize: expected an integer >= 1, received 0/);
-    await expect(createLoader({ root, pipeline: valPipeline, batchSize: 1, shuffle: false, seed: 0, workers: 1 })).rejects.toThrow(/expected annFile or samples/);
+    await expect(
+      createLoader({ annFile, root, pipeline: valPipeline, batchSize: 0, shuffle: false, seed: 0, workers: 1 }),
+    ).rejects.toThrow(/batchSize: expected an integer >= 1, received 0/);
+    await expect(
+      createLoader({ root, pipeline: valPipeline, batchSize: 1, shuffle: false, seed: 0, workers: 1 }),
+    ).rejects.toThrow(/expected annFile or samples/);
     await mkdir(join(folder.path, 'empty'), { recursive: true });
-    await expect(createLoader({ annFile: join(folder.path, 'empty', 'nothing.txt'), root, pipeline: valPipeline, batchSize: 1, shuffle: false, seed: 0, workers: 1 })).rejects.toThrow(/nothing.txt: cannot read the annotation file \(ENOENT\)/);
+    await expect(
+      createLoader({
+        annFile: join(folder.path, 'empty', 'nothing.txt'),
+        root,
+        pipeline: valPipeline,
+        batchSize: 1,
+        shuffle: false,
+        seed: 0,
+        workers: 1,
+      }),
+    ).rejects.toThrow(/nothing.txt: cannot read the annotation file \(ENOENT\)/);
   });
 });

@@ -3,7 +3,15 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../core/engine/random.ts';
 import { applyPipeline, ssv2Train } from '../../core/data/pipeline.ts';
-import { applyRandAugment, applyRandAugmentOp, drawRandAugment, randAugmentOps, ssv2RandAugment, type RandAugmentDraw, type RandAugmentOp } from '../../core/data/randaugment.ts';
+import {
+  applyRandAugment,
+  applyRandAugmentOp,
+  drawRandAugment,
+  randAugmentOps,
+  ssv2RandAugment,
+  type RandAugmentDraw,
+  type RandAugmentOp,
+} from '../../core/data/randaugment.ts';
 import type { Clip } from '../../core/data/transforms.ts';
 
 interface Golden {
@@ -13,7 +21,9 @@ interface Golden {
 }
 
 // Written by test/data/golden/make-randaugment-golden.py with Pillow 9.4 (Debian's python3-pil).
-const golden = JSON.parse(gunzipSync(readFileSync(new URL('./golden/randaugment.json.gz', import.meta.url))).toString()) as Golden;
+const golden = JSON.parse(
+  gunzipSync(readFileSync(new URL('./golden/randaugment.json.gz', import.meta.url))).toString(),
+) as Golden;
 const bytes = (base64: string) => new Uint8Array(Buffer.from(base64, 'base64'));
 
 function noiseFrame(width: number, height: number, seed: number): Uint8Array {
@@ -31,7 +41,8 @@ describe('RandAugment operations equal Pillow byte for byte', () => {
         const actual = applyRandAugmentOp(input, frame.width, frame.height, op, golden.cval);
         let differing = 0;
         for (let i = 0; i < expected.length; i++) if (expected[i] !== actual[i]) differing++;
-        if (differing > 0 || actual.length !== expected.length) mismatches.push(`${JSON.stringify(op)}: ${differing} of ${expected.length} bytes differ`);
+        if (differing > 0 || actual.length !== expected.length)
+          mismatches.push(`${JSON.stringify(op)}: ${differing} of ${expected.length} bytes differ`);
       }
       expect(mismatches).toEqual([]);
       expect(frame.cases.length).toBeGreaterThanOrEqual(38);
@@ -73,7 +84,8 @@ describe('RandAugment draws (imgaug n=4, m=7)', () => {
     expect(values('rotate')).toEqual(['{"degrees":-7}', '{"degrees":7}']);
     expect(values('posterize')).toEqual(['{"bits":7}']); // 8 - int(7 * 6 / 30)
     expect(values('solarize')).toEqual(['{"threshold":197}']); // 256 - int(7 * 256 / 30)
-    for (const name of ['color', 'contrast', 'brightness', 'sharpness']) expect(values(name)).toEqual(['{"factor":0.79}', '{"factor":1.21}']);
+    for (const name of ['color', 'contrast', 'brightness', 'sharpness'])
+      expect(values(name)).toEqual(['{"factor":0.79}', '{"factor":1.21}']);
     expect(values('shear-x')).toEqual(['{"degrees":-4.010705}', '{"degrees":4.010705}']);
     expect(values('translate-y')).toEqual(['{"fraction":-0.077}', '{"fraction":0.077}']);
     expect(values('equalize')).toEqual(['{}']);

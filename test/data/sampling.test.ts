@@ -33,19 +33,28 @@ describe('SampleFrames test mode (exact mmaction2 indices)', () => {
 
   it('short video with repeat_last repeats the largest in-range index of the clip', () => {
     // same indices; the 7 indices 50..62 are out of range and become max(in range) = 48
-    expect(sampleFrames(50, { clipLen: 32, frameInterval: 2, testMode: true, outOfBound: 'repeat_last' })).toEqual([...range(0, 25, 2), ...new Array(7).fill(48)]);
+    expect(sampleFrames(50, { clipLen: 32, frameInterval: 2, testMode: true, outOfBound: 'repeat_last' })).toEqual([
+      ...range(0, 25, 2),
+      ...new Array(7).fill(48),
+    ]);
     // n = 10, clip 4, interval 4: offsets 0 (10 <= 15); [0, 4, 8, 12] -> 12 becomes 8
     expect(sampleFrames(10, { clipLen: 4, frameInterval: 4, testMode: true, outOfBound: 'repeat_last' })).toEqual([0, 4, 8, 8]);
   });
 
   it('boundaries n = span - 1 and n = span', () => {
     // n = 63: 63 > 63 is false -> offsets 0 -> 0..62 step 2 with 4 clips, all identical
-    expect(sampleFrames(63, { clipLen: 32, frameInterval: 2, numClips: 4, testMode: true })).toEqual(new Array(4).fill(range(0, 32, 2)).flat());
+    expect(sampleFrames(63, { clipLen: 32, frameInterval: 2, numClips: 4, testMode: true })).toEqual(
+      new Array(4).fill(range(0, 32, 2)).flat(),
+    );
     // n = 64: avg = 1/4 = 0.25; int(c*0.25 + 0.125) = int(0.125|0.375|0.625|0.875) = 0 for every clip
-    expect(sampleFrames(64, { clipLen: 32, frameInterval: 2, numClips: 4, testMode: true })).toEqual(new Array(4).fill(range(0, 32, 2)).flat());
+    expect(sampleFrames(64, { clipLen: 32, frameInterval: 2, numClips: 4, testMode: true })).toEqual(
+      new Array(4).fill(range(0, 32, 2)).flat(),
+    );
     // n = 68: avg = 5/4 = 1.25; int(0.625) = 0, int(1.875) = 1, int(3.125) = 3, int(4.375) = 4
     const offsets = [0, 1, 3, 4];
-    expect(sampleFrames(68, { clipLen: 32, frameInterval: 2, numClips: 4, testMode: true })).toEqual(offsets.flatMap((offset) => range(offset, 32, 2)));
+    expect(sampleFrames(68, { clipLen: 32, frameInterval: 2, numClips: 4, testMode: true })).toEqual(
+      offsets.flatMap((offset) => range(offset, 32, 2)),
+    );
   });
 
   it('adds the start index after looping (rawframe folders numbered from 1)', () => {
@@ -83,7 +92,9 @@ describe('SSv2 uniform sampling (frame_uniform)', () => {
 
   it('ignores interval and clip count as mmaction2 does, and rejects a start index', () => {
     expect(sampleFrames(10, { clipLen: 4, uniform: true, testMode: true, numClips: 3, frameInterval: 5 })).toEqual([1, 3, 5, 8]);
-    expect(() => sampleFrames(10, { clipLen: 4, uniform: true, startIndex: 1 })).toThrow(/uniform \(SSv2\) sampling requires start index 0.*received 1/);
+    expect(() => sampleFrames(10, { clipLen: 4, uniform: true, startIndex: 1 })).toThrow(
+      /uniform \(SSv2\) sampling requires start index 0.*received 1/,
+    );
   });
 });
 
@@ -104,7 +115,9 @@ describe('SampleFrames train mode', () => {
 
   it('very short videos start at 0 and loop', () => {
     // n = 10 < 31: avg = (10 - 32 + 1)//1 = -21; 10 > 32 false; avg != 0 -> offset 0; 0..30 step 2 mod 10
-    expect(sampleFrames(10, { clipLen: 16, frameInterval: 2 }, new Random(5))).toEqual(range(0, 16, 2).map((index) => index % 10));
+    expect(sampleFrames(10, { clipLen: 16, frameInterval: 2 }, new Random(5))).toEqual(
+      range(0, 16, 2).map((index) => index % 10),
+    );
   });
 
   it('random offsets stay in [c*avg, c*avg + avg) and repeat with the seed', () => {
@@ -132,6 +145,8 @@ describe('SampleFrames train mode', () => {
   it('rejects bad options with the value received', () => {
     expect(() => sampleFrames(0, { clipLen: 4 })).toThrow(/total frames must be an integer >= 1, received 0/);
     expect(() => sampleFrames(10, { clipLen: 0 })).toThrow(/clipLen: expected an integer >= 1, received 0/);
-    expect(() => sampleFrames(10, { clipLen: 2, outOfBound: 'clamp' as never })).toThrow(/outOfBound: expected "loop" or "repeat_last", received "clamp"/);
+    expect(() => sampleFrames(10, { clipLen: 2, outOfBound: 'clamp' as never })).toThrow(
+      /outOfBound: expected "loop" or "repeat_last", received "clamp"/,
+    );
   });
 });

@@ -20,7 +20,12 @@ function squareStart(frame: Uint8Array, size: number): { x: number; y: number } 
 describe('synthetic motion videos, solid square (the demo recipe)', () => {
   it('moves the square 1 px per frame in the class direction (0 = right, 90 = up) with wrap-around', () => {
     const size = 32;
-    for (const [direction, dx, dy] of [[0, 1, 0], [Math.PI / 2, 0, -1], [Math.PI, -1, 0], [(3 * Math.PI) / 2, 0, 1]] as const) {
+    for (const [direction, dx, dy] of [
+      [0, 1, 0],
+      [Math.PI / 2, 0, -1],
+      [Math.PI, -1, 0],
+      [(3 * Math.PI) / 2, 0, 1],
+    ] as const) {
       const frames = syntheticFrames(direction, 6, size, size, new Random(5), 1, 'solid');
       expect(frames).toHaveLength(6);
       const first = squareStart(frames[0], size);

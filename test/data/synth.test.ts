@@ -24,7 +24,9 @@ function squareMask(frame: Uint8Array): Uint8Array {
 
 function roll(mask: Uint8Array, size: number, dx: number, dy: number): Uint8Array {
   const out = new Uint8Array(mask.length);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) out[(((y + dy) % size + size) % size) * size + (((x + dx) % size + size) % size)] = mask[y * size + x];
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++)
+      out[((((y + dy) % size) + size) % size) * size + ((((x + dx) % size) + size) % size)] = mask[y * size + x];
   return out;
 }
 
@@ -45,7 +47,8 @@ describe('synthetic motion videos', () => {
       const first = frames[0];
       const last = frames[frames.length - 1];
       const union = masks[0].map((value, p) => value | masks[masks.length - 1][p]);
-      for (let p = 0; p < union.length; p++) if (!union[p]) expect(last.subarray(p * 3, p * 3 + 3)).toEqual(first.subarray(p * 3, p * 3 + 3));
+      for (let p = 0; p < union.length; p++)
+        if (!union[p]) expect(last.subarray(p * 3, p * 3 + 3)).toEqual(first.subarray(p * 3, p * 3 + 3));
     });
     // Same square (8x8 = 64 pixels) in every frame of every class: one frame cannot tell the class.
     expect([...squareSizes]).toEqual([64]);
@@ -54,7 +57,14 @@ describe('synthetic motion videos', () => {
   it('writes decodable videos, stratified lists and a label map', async () => {
     const folder = await temporaryFolder('synth');
     cleanups.push(folder.remove);
-    const dataset = await generateSyntheticDataset({ outDir: folder.path, classes: 3, perClass: 5, seed: 4, frames: 16, size: 32 });
+    const dataset = await generateSyntheticDataset({
+      outDir: folder.path,
+      classes: 3,
+      perClass: 5,
+      seed: 4,
+      frames: 16,
+      size: 32,
+    });
     expect(dataset.classes).toEqual(['right', 'angle-120', 'angle-240']);
     expect(dataset.files).toHaveLength(15);
     const info = await probeVideo(join(dataset.root, dataset.files[0].path));
@@ -67,8 +77,18 @@ describe('synthetic motion videos', () => {
     expect(parseLabelMap(await readFile(dataset.annotations.labelMap, 'utf8')).classes).toEqual(dataset.classes);
     const again = await temporaryFolder('synth-again');
     cleanups.push(again.remove);
-    const second = await generateSyntheticDataset({ outDir: again.path, classes: 3, perClass: 5, seed: 4, frames: 16, size: 32, codec: 'vp8' });
+    const second = await generateSyntheticDataset({
+      outDir: again.path,
+      classes: 3,
+      perClass: 5,
+      seed: 4,
+      frames: 16,
+      size: 32,
+      codec: 'vp8',
+    });
     expect(second.files[0].path).toMatch(/\.webm$/);
-    await expect(generateSyntheticDataset({ outDir: again.path, classes: 1, perClass: 1, seed: 0 })).rejects.toThrow(/classes must be an integer >= 2, received 1/);
+    await expect(generateSyntheticDataset({ outDir: again.path, classes: 1, perClass: 1, seed: 0 })).rejects.toThrow(
+      /classes must be an integer >= 2, received 1/,
+    );
   });
 });

@@ -14,7 +14,16 @@ import {
   threeCropBoxes,
   type Clip,
 } from '../../core/data/transforms.ts';
-import { applyPipeline, k400Test, k400Train, k400Val, presetPipeline, sampleShape, smallClip, ssv2Train } from '../../core/data/pipeline.ts';
+import {
+  applyPipeline,
+  k400Test,
+  k400Train,
+  k400Val,
+  presetPipeline,
+  sampleShape,
+  smallClip,
+  ssv2Train,
+} from '../../core/data/pipeline.ts';
 
 /** A clip whose pixel (x, y) of frame t holds (x, y, t) in its three channels. */
 function coordinateClip(width: number, height: number, frames: number): Clip {
@@ -52,7 +61,18 @@ describe('Resize', () => {
     // 2 -> 3: the middle sample sits at 0.5: weights 1024/1024 -> (255 * 1024 * 2048 + 2^21) >> 22 = 128
     expect(firstChannel(resizeClip(gray([[0, 255]]), 3, 1))).toEqual([0, 128, 255]);
     // 4 -> 2 (no anti-aliasing): x = 2d + 0.5 samples midway between pixel pairs
-    expect(firstChannel(resizeClip(gray([[0, 10, 20, 30], [40, 50, 60, 70]]), 2, 1))).toEqual([25, 45]);
+    expect(
+      firstChannel(
+        resizeClip(
+          gray([
+            [0, 10, 20, 30],
+            [40, 50, 60, 70],
+          ]),
+          2,
+          1,
+        ),
+      ),
+    ).toEqual([25, 45]);
   });
 
   it('rounds like OpenCV in every byte of a row, the tail included', () => {
@@ -71,15 +91,28 @@ describe('Resize', () => {
   it('equals cv2.resize (OpenCV 4.6, INTER_LINEAR) byte for byte', () => {
     // Written by test/data/golden/make-resize-golden.py with Debian's python3-opencv.
     const golden = JSON.parse(gunzipSync(readFileSync(new URL('./golden/resize.json.gz', import.meta.url))).toString()) as {
-      cases: { name: string; width: number; height: number; targetWidth: number; targetHeight: number; input: string; output: string }[];
+      cases: {
+        name: string;
+        width: number;
+        height: number;
+        targetWidth: number;
+        targetHeight: number;
+        input: string;
+        output: string;
+      }[];
     };
     const mismatches: string[] = [];
     for (const c of golden.cases) {
       const expected = Buffer.from(c.output, 'base64');
-      const actual = resizeClip({ width: c.width, height: c.height, frames: [new Uint8Array(Buffer.from(c.input, 'base64'))] }, c.targetWidth, c.targetHeight).frames[0];
+      const actual = resizeClip(
+        { width: c.width, height: c.height, frames: [new Uint8Array(Buffer.from(c.input, 'base64'))] },
+        c.targetWidth,
+        c.targetHeight,
+      ).frames[0];
       let differing = 0;
       for (let i = 0; i < expected.length; i++) if (expected[i] !== actual[i]) differing++;
-      if (differing > 0 || expected.length !== actual.length) mismatches.push(`${c.name} ${c.width}x${c.height} -> ${c.targetWidth}x${c.targetHeight}: ${differing} bytes differ`);
+      if (differing > 0 || expected.length !== actual.length)
+        mismatches.push(`${c.name} ${c.width}x${c.height} -> ${c.targetWidth}x${c.targetHeight}: ${differing} bytes differ`);
     }
     expect(golden.cases.length).toBeGreaterThanOrEqual(40);
     expect(mismatches).toEqual([]);
@@ -152,7 +185,9 @@ describe('Normalize and FormatShape', () => {
     expect(data[(((1 * 3 + 0) * 2 + 1) * 2 + 1) * 3 + 2]).toBeCloseTo((2 - 123.675) / 58.395, 6);
     expect(() => normalizeToNCTHW(clip, 3)).toThrow(/4 frames is not a multiple of clip length 3/);
     // The mirrored pass equals flipping first.
-    expect(normalizeToNCTHW(clip, 2, undefined, undefined, undefined, 0, true).data).toEqual(normalizeToNCTHW(flipClip(clip), 2).data);
+    expect(normalizeToNCTHW(clip, 2, undefined, undefined, undefined, 0, true).data).toEqual(
+      normalizeToNCTHW(flipClip(clip), 2).data,
+    );
   });
 
   it('random erasing zeroes one box, the same on every frame', () => {
@@ -174,13 +209,21 @@ describe('pipelines', () => {
     expect(sampleShape(smallClip('train', { cropSize: 32 }))).toEqual([1, 3, 8, 32, 32]);
     expect(ssv2Train().flipRatio).toBe(0);
     expect(sampleShape(presetPipeline('ssv2', 'test', { clipLen: 16 }))).toEqual([3, 3, 16, 224, 224]);
-    expect(() => presetPipeline('k400', 'train', { cropSize: 0 })).toThrow(/pipeline.cropSize: expected an integer >= 1, received 0/);
-    expect(() => presetPipeline('small', 'val', { shortSide: 20, cropSize: 32 })).toThrow(/pipeline.shortSide: must be at least the crop size 32, received 20/);
+    expect(() => presetPipeline('k400', 'train', { cropSize: 0 })).toThrow(
+      /pipeline.cropSize: expected an integer >= 1, received 0/,
+    );
+    expect(() => presetPipeline('small', 'val', { shortSide: 20, cropSize: 32 })).toThrow(
+      /pipeline.shortSide: must be at least the crop size 32, received 20/,
+    );
     expect(ssv2Train().randAugment).toEqual({ n: 4, m: 7, cval: 128, flipRatio: 0.5 });
     expect(k400Train().randAugment).toBeUndefined();
     expect(presetPipeline('ssv2', 'train', { randAugment: null }).randAugment).toBeUndefined();
-    expect(() => presetPipeline('ssv2', 'val', { randAugment: { n: 2, m: 9, cval: 128, flipRatio: 0 } })).toThrow(/pipeline.randAugment: only train pipelines augment, received it for a val pipeline/);
-    expect(() => presetPipeline('k400', 'train', { randAugment: { n: 19, m: 9, cval: 128, flipRatio: 0 } })).toThrow(/pipeline.randAugment.n: expected an integer in \[0, 18\], received 19/);
+    expect(() => presetPipeline('ssv2', 'val', { randAugment: { n: 2, m: 9, cval: 128, flipRatio: 0 } })).toThrow(
+      /pipeline.randAugment: only train pipelines augment, received it for a val pipeline/,
+    );
+    expect(() => presetPipeline('k400', 'train', { randAugment: { n: 19, m: 9, cval: 128, flipRatio: 0 } })).toThrow(
+      /pipeline.randAugment.n: expected an integer in \[0, 18\], received 19/,
+    );
   });
 
   it('test views are ordered crops outermost, then clips, then time', () => {
@@ -192,10 +235,22 @@ describe('pipelines', () => {
     expect(trace.boxes.map((box) => box.left)).toEqual([0, 2, 1]);
     const plane = 16;
     const pixel = (view: number, channel: number, t: number) => data[((view * 3 + channel) * 2 + t) * plane];
-    const bytes = (value: number, channel: number) => 0 + Math.round(value * [58.395, 57.12, 57.375][channel] + [123.675, 116.28, 103.53][channel]);
+    const bytes = (value: number, channel: number) =>
+      0 + Math.round(value * [58.395, 57.12, 57.375][channel] + [123.675, 116.28, 103.53][channel]);
     // view = crop * 2 + clip: x of the top-left pixel is the crop's left, t is clip * 2 + time
-    const seen = Array.from({ length: 6 }, (_, view) => [bytes(pixel(view, 0, 0), 0), bytes(pixel(view, 2, 0), 2), bytes(pixel(view, 2, 1), 2)]);
-    expect(seen).toEqual([[0, 0, 1], [0, 2, 3], [2, 0, 1], [2, 2, 3], [1, 0, 1], [1, 2, 3]]);
+    const seen = Array.from({ length: 6 }, (_, view) => [
+      bytes(pixel(view, 0, 0), 0),
+      bytes(pixel(view, 2, 0), 2),
+      bytes(pixel(view, 2, 1), 2),
+    ]);
+    expect(seen).toEqual([
+      [0, 0, 1],
+      [0, 2, 3],
+      [2, 0, 1],
+      [2, 2, 3],
+      [1, 0, 1],
+      [1, 2, 3],
+    ]);
   });
 
   it('train pipeline is deterministic for a seed and flips about half the time', () => {

@@ -42,7 +42,9 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     if (!demo) throw new Error(`vswin serve made no demo dataset in ${served.home}`);
     dataRoot = demo.root;
     // The stand-in writes checkpoints holding exactly the keys of the demo run's model.
-    const keys = [...recognizerKeys(parseModelConfig(modelConfigOf(resolveRunConfig(demoRunConfig(demo), served.home))))].map(([key, spec]) => [key, spec.shape]);
+    const keys = [...recognizerKeys(parseModelConfig(modelConfigOf(resolveRunConfig(demoRunConfig(demo), served.home))))].map(
+      ([key, spec]) => [key, spec.shape],
+    );
     writeFileSync(join(work, 'keys.json'), JSON.stringify(keys));
     browser = await openBrowser(served.url);
   });
@@ -80,7 +82,10 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await form.getByRole('button', { name: 'Show generated files' }).click();
     await form.getByRole('tablist', { name: 'Generated files' }).waitFor();
     await form.getByRole('button', { name: 'Submit' }).click();
-    await page.getByRole('status').filter({ hasText: /Submitted run .* to local as job \d+/ }).waitFor({ timeout: 30_000 });
+    await page
+      .getByRole('status')
+      .filter({ hasText: /Submitted run .* to local as job \d+/ })
+      .waitFor({ timeout: 30_000 });
   }
 
   it('trains a local run to compare against later', async () => {
@@ -92,7 +97,10 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await page.getByLabel('Run name').fill('local-run');
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     // It trains while the cluster is set up; the comparison waits for it.
-    await page.getByTestId('train-status').filter({ hasText: /running|completed/ }).waitFor({ timeout: 60_000 });
+    await page
+      .getByTestId('train-status')
+      .filter({ hasText: /running|completed/ })
+      .waitFor({ timeout: 60_000 });
   });
 
   it('adds the cluster in the settings and checks it item by item', async () => {
@@ -113,11 +121,15 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await form.getByLabel('SSH config file', { exact: true }).fill(cluster.sshConfigFile);
     await form.getByLabel('CPUs per task', { exact: true }).fill('1');
     await form.getByLabel('Connect timeout (s)', { exact: true }).fill('5');
-    await form.getByLabel('Environment (NAME=value per line)', { exact: true }).fill(`VSWIN_STANDIN_KEYS=${join(work, 'keys.json')}`);
+    await form
+      .getByLabel('Environment (NAME=value per line)', { exact: true })
+      .fill(`VSWIN_STANDIN_KEYS=${join(work, 'keys.json')}`);
     // A bad field is named before anything is saved.
     await form.getByLabel('GPUs per node', { exact: true }).fill('eight');
     await form.getByRole('button', { name: 'Save cluster' }).click();
-    await expect(form.getByRole('alert').innerText()).resolves.toBe('GPUs per node: expected a whole number of at least 1, received "eight"');
+    await expect(form.getByRole('alert').innerText()).resolves.toBe(
+      'GPUs per node: expected a whole number of at least 1, received "eight"',
+    );
     await form.getByLabel('GPUs per node', { exact: true }).fill('8');
     await form.getByRole('button', { name: 'Save cluster' }).click();
     const clusters = page.getByRole('table', { name: 'Clusters' });
@@ -128,10 +140,14 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     const results = page.getByRole('list', { name: 'Preflight results of local' });
     await results.waitFor({ timeout: 30_000 });
     const items = await results.getByRole('listitem').allInnerTexts();
-    expect(items.map((item) => item.split(':')[0].replace(/^\W+/, ''))).toEqual(expect.arrayContaining(['ssh', 'scheduler', 'partition', 'gpus', 'engine', 'data-root']));
+    expect(items.map((item) => item.split(':')[0].replace(/^\W+/, ''))).toEqual(
+      expect.arrayContaining(['ssh', 'scheduler', 'partition', 'gpus', 'engine', 'data-root']),
+    );
     for (const item of items) expect(item).toMatch(/^✓ /);
     expect(items.find((item) => item.includes('gpus'))).toMatch(/8 GPU/);
-    await expect(page.getByRole('region', { name: 'Check of local' }).innerText()).resolves.toContain('local: every check passed');
+    await expect(page.getByRole('region', { name: 'Check of local' }).innerText()).resolves.toContain(
+      'local: every check passed',
+    );
     await screenshot(page, 'cluster-settings-check');
 
     // A cluster whose key the server refuses: its check says so, item by item, and it can be removed.
@@ -145,8 +161,12 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await page.getByRole('button', { name: 'Check refused' }).click();
     const refused = page.getByRole('list', { name: 'Preflight results of refused' });
     await refused.waitFor({ timeout: 30_000 });
-    await expect(refused.getByRole('listitem').allInnerTexts()).resolves.toEqual([expect.stringMatching(/^✗ ssh: .*refused the key/)]);
-    await expect(page.getByRole('region', { name: 'Check of refused' }).innerText()).resolves.toContain('refused: 1 check(s) failed');
+    await expect(refused.getByRole('listitem').allInnerTexts()).resolves.toEqual([
+      expect.stringMatching(/^✗ ssh: .*refused the key/),
+    ]);
+    await expect(page.getByRole('region', { name: 'Check of refused' }).innerText()).resolves.toContain(
+      'refused: 1 check(s) failed',
+    );
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Remove refused' }).click();
     await page.getByRole('button', { name: 'Remove refused' }).waitFor({ state: 'detached' });
@@ -174,7 +194,9 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     const runChecks = form.getByRole('list', { name: 'Preflight results of local with this run' });
     await runChecks.waitFor({ timeout: 30_000 });
     const runItems = await runChecks.getByRole('listitem').allInnerTexts();
-    expect(runItems.map((item) => item.split(':')[0].replace(/^\W+/, ''))).toEqual(expect.arrayContaining(['base-config', 'annotations']));
+    expect(runItems.map((item) => item.split(':')[0].replace(/^\W+/, ''))).toEqual(
+      expect.arrayContaining(['base-config', 'annotations']),
+    );
     for (const item of runItems) expect(item).toMatch(/^✓ /);
     await form.getByRole('button', { name: 'Show generated files' }).click();
     const tabs = page.getByRole('tablist', { name: 'Generated files' });
@@ -182,7 +204,9 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     const names = await tabs.getByRole('tab').allInnerTexts();
     expect(names.slice(0, 3)).toEqual(['config.py', 'job.sbatch', 'manifest.json']);
     expect(names).toEqual(expect.arrayContaining(['annotations/train.txt']));
-    await expect(page.getByLabel('Contents of config.py').innerText()).resolves.toMatch(/_base_ = \[?'.*swin_tiny_patch244_window877_kinetics400_1k\.py/);
+    await expect(page.getByLabel('Contents of config.py').innerText()).resolves.toMatch(
+      /_base_ = \[?'.*swin_tiny_patch244_window877_kinetics400_1k\.py/,
+    );
     await page.getByRole('tab', { name: 'config.py' }).focus();
     // The tabs move with the arrow keys.
     await page.keyboard.press('ArrowRight');
@@ -192,13 +216,21 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     expect(sbatch).toMatch(/srun --partition=gpu --nodes=1 --ntasks=2 --ntasks-per-node=2 --gres=gpu:2/);
     expect(sbatch).toMatch(/export VSWIN_STANDIN_SLEEP="1\.5"/);
     await page.getByRole('tab', { name: 'manifest.json' }).click();
-    const manifest = JSON.parse(await page.getByLabel('Contents of manifest.json').innerText()) as { gpus: number; itersPerEpoch: number; epochs: number; flavor: string };
+    const manifest = JSON.parse(await page.getByLabel('Contents of manifest.json').innerText()) as {
+      gpus: number;
+      itersPerEpoch: number;
+      epochs: number;
+      flavor: string;
+    };
     expect(manifest).toMatchObject({ gpus: 2, flavor: '0.x', epochs: 3 });
     await page.getByRole('tab', { name: 'job.sbatch' }).click();
     await screenshot(page, 'cluster-launch-preview');
     const previewed = /Run (\S+) goes to/.exec(await form.getByTestId('generated-files').innerText())?.[1];
     await form.getByRole('button', { name: 'Submit' }).click();
-    await page.getByRole('status').filter({ hasText: `Submitted run ${previewed} to local as job` }).waitFor({ timeout: 30_000 });
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Submitted run ${previewed} to local as job` })
+      .waitFor({ timeout: 30_000 });
 
     // Beside the local runs: select the cluster run and watch its loss curve while the job runs.
     await openPage(page, 'Runs & checkpoints');
@@ -206,11 +238,20 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await page.getByLabel('Select run cluster-run').check();
     const lossPlot = page.getByRole('img', { name: 'Train loss of the selected runs' });
     await lossPlot.waitFor();
-    const points = () => lossPlot.evaluate((element) => ((element as unknown as { data?: { x: number[] }[] }).data ?? []).reduce((sum, trace) => sum + trace.x.length, 0));
-    await page.waitForFunction(() => {
-      const element = document.querySelector('[aria-label="Train loss of the selected runs"]') as unknown as { data?: { x: number[] }[] } | null;
-      return (element?.data?.[0]?.x.length ?? 0) > 1;
-    }, undefined, { timeout: 30_000 });
+    const points = () =>
+      lossPlot.evaluate((element) =>
+        ((element as unknown as { data?: { x: number[] }[] }).data ?? []).reduce((sum, trace) => sum + trace.x.length, 0),
+      );
+    await page.waitForFunction(
+      () => {
+        const element = document.querySelector('[aria-label="Train loss of the selected runs"]') as unknown as {
+          data?: { x: number[] }[];
+        } | null;
+        return (element?.data?.[0]?.x.length ?? 0) > 1;
+      },
+      undefined,
+      { timeout: 30_000 },
+    );
     const whileRunning = await points();
     const stateThen = await jobState(page, 'cluster-run').innerText();
     expect(stateThen).toMatch(/^RUNNING/);
@@ -219,13 +260,21 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await screenshot(page, 'cluster-job-running-curves');
     await waitForState(page, 'cluster-run', /^COMPLETED/, 60);
     // Every iteration's loss (log interval 1) is drawn once the last poll is in.
-    await page.waitForFunction((expected) => {
-      const element = document.querySelector('[aria-label="Train loss of the selected runs"]') as unknown as { data?: { x: number[] }[] } | null;
-      return (element?.data?.[0]?.x.length ?? 0) === expected;
-    }, manifest.itersPerEpoch * manifest.epochs, { timeout: 20_000 });
+    await page.waitForFunction(
+      (expected) => {
+        const element = document.querySelector('[aria-label="Train loss of the selected runs"]') as unknown as {
+          data?: { x: number[] }[];
+        } | null;
+        return (element?.data?.[0]?.x.length ?? 0) === expected;
+      },
+      manifest.itersPerEpoch * manifest.epochs,
+      { timeout: 20_000 },
+    );
     const row = page.getByRole('table', { name: 'Cluster jobs' }).locator('tr', { hasText: 'cluster-run' });
     await expect(row.innerText()).resolves.toMatch(/3\/3/);
-    await expect(page.getByRole('table', { name: 'Runs' }).locator('tr', { hasText: 'cluster-run' }).innerText()).resolves.toMatch(/completed\s+3\/3/);
+    await expect(
+      page.getByRole('table', { name: 'Runs' }).locator('tr', { hasText: 'cluster-run' }).innerText(),
+    ).resolves.toMatch(/completed\s+3\/3/);
   });
 
   it('cancels a running job, shows a failing one as FAILED with its exit code and log, resumes it, clones a run', async () => {
@@ -246,7 +295,9 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await expect(page.getByRole('button', { name: 'Resume cancel-me' }).isVisible()).resolves.toBe(true);
     await waitForState(page, 'fail-me', /^FAILED \(exit 3\)/, 40);
     // The job's message (exit code, the output's last lines) is the row under the job's.
-    await expect(page.locator('table[aria-label="Cluster jobs"] tr:has(td:text-is("fail-me")) + tr.job-note').innerText()).resolves.toMatch(/exit code 3.*failing at epoch 2 as asked/);
+    await expect(
+      page.locator('table[aria-label="Cluster jobs"] tr:has(td:text-is("fail-me")) + tr.job-note').innerText(),
+    ).resolves.toMatch(/exit code 3.*failing at epoch 2 as asked/);
     await page.getByRole('button', { name: 'Open log of fail-me' }).click();
     const log = page.getByRole('region', { name: /^Log of job \d+$/ });
     await log.waitFor({ timeout: 20_000 });
@@ -256,10 +307,16 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
 
     // Resume resubmits in the same folder: the stand-in resumes after epoch 1 and fails at epoch 2 again.
     await page.getByRole('button', { name: 'Resume fail-me' }).click();
-    await page.waitForFunction(() => {
-      const row = Array.from(document.querySelectorAll('table[aria-label="Cluster jobs"] tr')).find((tr) => tr.querySelector('td')?.textContent === 'fail-me');
-      return /attempt 2/.test(row?.textContent ?? '') && /FAILED \(exit 3\)/.test(row?.textContent ?? '');
-    }, undefined, { timeout: 40_000 });
+    await page.waitForFunction(
+      () => {
+        const row = Array.from(document.querySelectorAll('table[aria-label="Cluster jobs"] tr')).find(
+          (tr) => tr.querySelector('td')?.textContent === 'fail-me',
+        );
+        return /attempt 2/.test(row?.textContent ?? '') && /FAILED \(exit 3\)/.test(row?.textContent ?? '');
+      },
+      undefined,
+      { timeout: 40_000 },
+    );
 
     // Clone puts the run's config and launch choices back into the launch form.
     await page.getByRole('button', { name: 'Clone cluster-run' }).click();
@@ -278,11 +335,18 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await page.getByRole('button', { name: 'Pull checkpoint of cluster-run' }).click();
     await page.getByText(/pulled best_top1_acc_epoch_\d\.pth of cluster-run/).waitFor({ timeout: 30_000 });
     await openPage(page, 'Training');
-    await page.waitForFunction(() => document.querySelector('[data-testid="train-status"]')?.textContent === 'completed', undefined, { timeout: 120_000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="train-status"]')?.textContent === 'completed',
+      undefined,
+      { timeout: 120_000 },
+    );
     await openPage(page, 'Runs & checkpoints');
     const boxes = page.getByRole('group', { name: /Checkpoints/ });
     await boxes.getByLabel(/^cluster-run epoch 3 \(best\) val 60\.0%/).check();
-    await boxes.getByLabel(/^local-run epoch 1/).first().check();
+    await boxes
+      .getByLabel(/^local-run epoch 1/)
+      .first()
+      .check();
     await page.getByRole('button', { name: 'Compare', exact: true }).click();
     const metrics = page.getByRole('table', { name: 'Metrics side by side' });
     await metrics.waitFor({ timeout: 90_000 });

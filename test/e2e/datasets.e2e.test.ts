@@ -36,7 +36,9 @@ it('scans the demo folder, lists its classes and writes train/val/classes files'
   await page.getByRole('textbox', { name: 'Annotation file', exact: true }).fill(join(out, 'val.txt'));
   await page.getByRole('textbox', { name: 'Data root', exact: true }).fill(root);
   await page.getByRole('button', { name: 'Validate' }).click();
-  await expect(page.getByRole('status', { name: 'Validation result' }).innerText()).resolves.toContain('8 entries, 4 classes: no errors');
+  await expect(page.getByRole('status', { name: 'Validation result' }).innerText()).resolves.toContain(
+    '8 entries, 4 classes: no errors',
+  );
   await page.getByRole('button', { name: 'Preview frames' }).click();
   await page.getByRole('img', { name: /Frames the train pipeline gives/ }).waitFor();
   expect(session.browser.errors).toEqual([]);
@@ -66,7 +68,10 @@ it('gives every control on every page an accessible name and every page one h1',
       const unnamed = Array.from(document.querySelectorAll('input, select, textarea, button'))
         .filter((element) => {
           const control = element as HTMLInputElement;
-          const named = (control.labels && control.labels.length > 0) || control.getAttribute('aria-label') || (element.tagName === 'BUTTON' && element.textContent?.trim());
+          const named =
+            (control.labels && control.labels.length > 0) ||
+            control.getAttribute('aria-label') ||
+            (element.tagName === 'BUTTON' && element.textContent?.trim());
           return !named;
         })
         .map((element) => element.outerHTML.slice(0, 80));

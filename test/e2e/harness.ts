@@ -12,7 +12,15 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SCREENSHOTS = join(ROOT, 'test-output', 'e2e');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-export const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 
 export interface Served {
   url: string;
@@ -23,9 +31,13 @@ export interface Served {
 
 /** Runs the real CLI; resolves when it prints its `Workbench: URL` line. */
 export async function serve(extraArgs: string[] = []): Promise<Served> {
-  if (!existsSync(join(ROOT, 'renderer', 'dist', 'index.html'))) throw new Error('renderer/dist is missing: run `npm run build:ui` before the end-to-end tests');
+  if (!existsSync(join(ROOT, 'renderer', 'dist', 'index.html')))
+    throw new Error('renderer/dist is missing: run `npm run build:ui` before the end-to-end tests');
   const home = mkdtempSync(join(tmpdir(), 'vswin-e2e-'));
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'vswin.js'), 'serve', '--home', home, '--port', '0', ...extraArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'vswin.js'), 'serve', '--home', home, '--port', '0', ...extraArgs], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -69,7 +81,12 @@ export interface Browser {
 
 export async function openBrowser(url: string): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'vswin-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1400, height: 1000 } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1400, height: 1000 },
+  });
   const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));

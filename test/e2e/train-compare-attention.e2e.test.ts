@@ -21,15 +21,27 @@ it('trains the demo config and draws loss points while the run is going', async 
   const status = page.getByTestId('train-status');
   const chart = page.getByTestId('loss-chart');
   // Points must appear before the run ends: that is what "live" means.
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') ?? 0) > 0, undefined, { timeout: 60_000 });
+  await page.waitForFunction(
+    () => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') ?? 0) > 0,
+    undefined,
+    { timeout: 60_000 },
+  );
   const statusWhileDrawing = await status.innerText();
   expect(['running', 'completed']).toContain(statusWhileDrawing);
-  await page.waitForFunction(() => document.querySelector('[data-testid="train-status"]')?.textContent === 'completed', undefined, { timeout: 120_000 });
-  const drawn = await page.evaluate(() => (window as unknown as { __vswinCharts?: Record<string, { points: number; flushes: number }> }).__vswinCharts?.loss);
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="train-status"]')?.textContent === 'completed',
+    undefined,
+    { timeout: 120_000 },
+  );
+  const drawn = await page.evaluate(
+    () => (window as unknown as { __vswinCharts?: Record<string, { points: number; flushes: number }> }).__vswinCharts?.loss,
+  );
   // 2 epochs x 6 iterations of train loss (raw + smoothed) and 2 val losses.
   expect(drawn?.points).toBe(2 * 12 + 2);
   expect(drawn?.flushes).toBeGreaterThan(1);
-  const traces = await chart.evaluate((element) => (element as unknown as { data: { x: number[] }[] }).data.map((trace) => trace.x.length));
+  const traces = await chart.evaluate((element) =>
+    (element as unknown as { data: { x: number[] }[] }).data.map((trace) => trace.x.length),
+  );
   expect(traces).toEqual([12, 12, 2]);
   await expect(page.getByLabel('Training log').innerText()).resolves.toContain('run completed');
   await screenshot(page, 'training-live-curves');
@@ -64,7 +76,9 @@ it('compares the two epoch checkpoints of the run', async () => {
   await page.mouse.move(box.x + box.width / 8, box.y + box.height / 8, { steps: 3 });
   await page.mouse.click(box.x + box.width / 8, box.y + box.height / 8);
   await page.getByRole('region', { name: 'Clips of the selected cell' }).waitFor();
-  await expect(page.getByRole('region', { name: 'Clips of the selected cell' }).getByRole('heading').innerText()).resolves.toMatch(/true right, predicted right by e2e-run epoch 1/);
+  await expect(
+    page.getByRole('region', { name: 'Clips of the selected cell' }).getByRole('heading').innerText(),
+  ).resolves.toMatch(/true right, predicted right by e2e-run epoch 1/);
   // Pick the cell (true class 0, predicted as checkpoint 1 says for a class-0 clip) with the keyboard-usable selects.
   await page.getByRole('combobox', { name: 'Checkpoint of the cell', exact: true }).selectOption({ index: 0 });
   await page.getByRole('combobox', { name: 'True class', exact: true }).selectOption({ index: 0 });
@@ -83,7 +97,9 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   await page.getByRole('button', { name: 'Show windows' }).click();
   const strip = page.getByRole('group', { name: 'Sampled frames with the window grid' });
   await strip.waitFor({ timeout: 60_000 });
-  await expect(page.getByRole('heading', { name: /Stage 1, block 2: shifted windows of 2x4x4 tokens/ }).isVisible()).resolves.toBe(true);
+  await expect(
+    page.getByRole('heading', { name: /Stage 1, block 2: shifted windows of 2x4x4 tokens/ }).isVisible(),
+  ).resolves.toBe(true);
   const frames = strip.getByRole('button');
   await expect(frames.count()).resolves.toBe(8);
   await frames.nth(2).click({ position: { x: 70, y: 40 } });
@@ -92,13 +108,16 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   await summary.waitFor();
   await expect(summary.innerText()).resolves.toMatch(/over 32 tokens of its window \(window \d+ of \d+\)/);
   await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(1, 2, 4)');
-  const painted = await frames.nth(2).locator('canvas').evaluate((canvas) => {
-    const context = (canvas as HTMLCanvasElement).getContext('2d') as CanvasRenderingContext2D;
-    const data = context.getImageData(0, 0, (canvas as HTMLCanvasElement).width, (canvas as HTMLCanvasElement).height).data;
-    let red = 0;
-    for (let i = 0; i < data.length; i += 4) if (data[i] === 255 && data[i + 1] === 40 && data[i + 3] > 0) red += 1;
-    return red;
-  });
+  const painted = await frames
+    .nth(2)
+    .locator('canvas')
+    .evaluate((canvas) => {
+      const context = (canvas as HTMLCanvasElement).getContext('2d') as CanvasRenderingContext2D;
+      const data = context.getImageData(0, 0, (canvas as HTMLCanvasElement).width, (canvas as HTMLCanvasElement).height).data;
+      let red = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] === 255 && data[i + 1] === 40 && data[i + 3] > 0) red += 1;
+      return red;
+    });
   expect(painted).toBeGreaterThan(0);
   await expect(page.getByRole('table', { name: 'Top-5 prediction' }).locator('tr').count()).resolves.toBe(4);
   await screenshot(page, 'attention-heatmap');
@@ -110,7 +129,9 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   await page.keyboard.press('ArrowUp');
   await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(3, 3, 3)');
   // The heatmap follows the keyboard too (its window is fetched when it is not the one held).
-  await page.waitForFunction(() => document.querySelector('[data-testid="heatmap-summary"]')?.textContent?.includes('token (3, 3, 3)'));
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="heatmap-summary"]')?.textContent?.includes('token (3, 3, 3)'),
+  );
   expect(session.browser.errors).toEqual([]);
 });
 
@@ -120,7 +141,9 @@ it('predicts the top-5 of an uploaded video', async () => {
   const video = join(session.served.home, 'datasets', 'demo', 'videos', 'left', 'left-000.mp4');
   await page.getByLabel('choose a file to upload').setInputFiles(video);
   const uploaded = page.getByRole('textbox', { name: "Video on the service's disk" });
-  await page.waitForFunction(() => /uploads\/\d+-left-000\.mp4$/.test((document.getElementById('try-video') as HTMLInputElement | null)?.value ?? ''));
+  await page.waitForFunction(() =>
+    /uploads\/\d+-left-000\.mp4$/.test((document.getElementById('try-video') as HTMLInputElement | null)?.value ?? ''),
+  );
   expect(await uploaded.inputValue()).toContain(join(session.served.home, 'uploads'));
   await page.getByRole('button', { name: 'Predict' }).click();
   const top5 = page.getByRole('table', { name: 'Top-5 prediction' });

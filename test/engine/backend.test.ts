@@ -6,7 +6,9 @@ describe('backend choice', () => {
   it('parses requests and rejects unknown names with the value received', () => {
     expect(parseBackendRequest(undefined, 'x')).toBe('auto');
     expect(parseBackendRequest('wasm', 'x')).toBe('wasm');
-    expect(() => parseBackendRequest('gpu', '--backend')).toThrow(/--backend: unknown backend "gpu"; expected one of auto, tensorflow, wasm, cpu/);
+    expect(() => parseBackendRequest('gpu', '--backend')).toThrow(
+      /--backend: unknown backend "gpu"; expected one of auto, tensorflow, wasm, cpu/,
+    );
   });
 
   it('falls back to wasm when native TensorFlow is not installed, and says why', async () => {

@@ -5,7 +5,22 @@ const names = async (argv?: string[]) => (await buildProgram(argv)).commands.map
 
 describe('vswin command loading', () => {
   it('loads every command module for help and for unknown words', async () => {
-    const all = ['doctor', 'forward', 'model', 'checkpoint', 'data', 'train', 'eval', 'runs', 'demo', 'serve', 'export', 'cluster', 'submit', 'jobs'];
+    const all = [
+      'doctor',
+      'forward',
+      'model',
+      'checkpoint',
+      'data',
+      'train',
+      'eval',
+      'runs',
+      'demo',
+      'serve',
+      'export',
+      'cluster',
+      'submit',
+      'jobs',
+    ];
     expect(await names()).toEqual(all);
     expect(await names(['node', 'vswin', '--help'])).toEqual(all);
     expect(await names(['node', 'vswin', 'no-such-command'])).toEqual(all);

@@ -24,7 +24,11 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function forward(config: string, checkpoint: string, input: string, output: string, extra: string[] = []) {
-  return run(process.execPath, [BIN, 'forward', '--model-config', config, '--checkpoint', checkpoint, '--input', input, '--output', output, ...extra], { maxBuffer: 1 << 20 });
+  return run(
+    process.execPath,
+    [BIN, 'forward', '--model-config', config, '--checkpoint', checkpoint, '--input', input, '--output', output, ...extra],
+    { maxBuffer: 1 << 20 },
+  );
 }
 
 describe('vswin forward', () => {
@@ -42,7 +46,21 @@ describe('vswin forward', () => {
   it('runs another configuration (no qkv bias, no patch norm, 3 stages, odd sizes) like the in-process model', async () => {
     await initBackend('cpu');
     const modelConfig: ModelConfigInput = {
-      backbone: { patch_size: [1, 2, 3], in_chans: 2, embed_dim: 8, depths: [1, 3, 2], num_heads: [2, 2, 4], window_size: [3, 3, 2], mlp_ratio: 2.5, qkv_bias: false, qk_scale: 0.3, drop_rate: 0, attn_drop_rate: 0, drop_path_rate: 0.2, patch_norm: false },
+      backbone: {
+        patch_size: [1, 2, 3],
+        in_chans: 2,
+        embed_dim: 8,
+        depths: [1, 3, 2],
+        num_heads: [2, 2, 4],
+        window_size: [3, 3, 2],
+        mlp_ratio: 2.5,
+        qkv_bias: false,
+        qk_scale: 0.3,
+        drop_rate: 0,
+        attn_drop_rate: 0,
+        drop_path_rate: 0.2,
+        patch_norm: false,
+      },
       num_classes: 3,
     };
     const model = createVideoSwin(modelConfig, { seed: 9 });
@@ -68,8 +86,13 @@ describe('vswin forward', () => {
     const config = join(dir, 'fixture.json');
     writeFileSync(config, JSON.stringify({ backbone: manifest.config.backbone, num_classes: 7 }));
     const failure = forward(config, `${FIXTURES}weights.safetensors`, `${FIXTURES}io.safetensors`, join(dir, 'x.safetensors'));
-    await expect(failure).rejects.toMatchObject({ stderr: expect.stringMatching(/cls_head.fc_cls.weight: the model expects \[7,96\], the file has \[5,96\]/) });
-    const wrongKey = forward(config, `${FIXTURES}weights.safetensors`, `${FIXTURES}io.safetensors`, join(dir, 'x.safetensors'), ['--input-key', 'nope']);
+    await expect(failure).rejects.toMatchObject({
+      stderr: expect.stringMatching(/cls_head.fc_cls.weight: the model expects \[7,96\], the file has \[5,96\]/),
+    });
+    const wrongKey = forward(config, `${FIXTURES}weights.safetensors`, `${FIXTURES}io.safetensors`, join(dir, 'x.safetensors'), [
+      '--input-key',
+      'nope',
+    ]);
     await expect(wrongKey).rejects.toMatchObject({ stderr: expect.stringMatching(/has no tensor "nope"; it holds: .*input/) });
   });
 });

@@ -45,7 +45,13 @@ function call(command: string, args: unknown): Promise<unknown> {
 
 beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'vswin-service-cluster-'));
-  launched = await launchWorkbench({ home, demo: false, backend: 'cpu', staticDir: join(home, 'no-ui'), clusterPollSeconds: 0.5 });
+  launched = await launchWorkbench({
+    home,
+    demo: false,
+    backend: 'cpu',
+    staticDir: join(home, 'no-ui'),
+    clusterPollSeconds: 0.5,
+  });
   const { port, token } = launched.service;
   const connected = await open(`ws://127.0.0.1:${port}/ws?token=${token}`);
   if (!connected.socket) throw new Error(`could not connect: ${connected.status}`);
@@ -76,7 +82,13 @@ describe('cluster routes of the workbench service', () => {
   });
 
   it('saves, lists and removes a cluster', async () => {
-    const saved = (await call('cluster.save', { name: 'hpc', kind: 'slurm', host: 'me@login.example', partition: 'gpu', remoteRoot: '/scratch/me/runs' })) as { name: string; gpusPerNode: number; flavor: string };
+    const saved = (await call('cluster.save', {
+      name: 'hpc',
+      kind: 'slurm',
+      host: 'me@login.example',
+      partition: 'gpu',
+      remoteRoot: '/scratch/me/runs',
+    })) as { name: string; gpusPerNode: number; flavor: string };
     expect(saved).toMatchObject({ name: 'hpc', gpusPerNode: 8, flavor: '1.x' });
     expect(((await call('cluster.list', {})) as { name: string }[]).map((c) => c.name)).toEqual(['hpc']);
     expect(await call('cluster.remove', { name: 'hpc' })).toEqual({ removed: true });
@@ -85,56 +97,136 @@ describe('cluster routes of the workbench service', () => {
   });
 
   it('names the bad field, the value received and what was expected', async () => {
-    await expect(call('cluster.save', { name: 'bad name', kind: 'pbs', host: 'x' })).rejects.toThrow(/name: letters, digits.*\(received "bad name"\)[\s\S]*kind: .*\(received "pbs"\)/);
-    await expect(call('cluster.save', { name: 'a', kind: 'slurm', host: 'x', gpusPerNode: 0 })).rejects.toThrow(/gpusPerNode: .*\(received 0\)/);
-    await expect(call('cluster.save', { name: 'a', kind: 'slurm', host: 'x', colour: 'red' })).rejects.toThrow(/unknown field\(s\) colour/);
+    await expect(call('cluster.save', { name: 'bad name', kind: 'pbs', host: 'x' })).rejects.toThrow(
+      /name: letters, digits.*\(received "bad name"\)[\s\S]*kind: .*\(received "pbs"\)/,
+    );
+    await expect(call('cluster.save', { name: 'a', kind: 'slurm', host: 'x', gpusPerNode: 0 })).rejects.toThrow(
+      /gpusPerNode: .*\(received 0\)/,
+    );
+    await expect(call('cluster.save', { name: 'a', kind: 'slurm', host: 'x', colour: 'red' })).rejects.toThrow(
+      /unknown field\(s\) colour/,
+    );
     await call('cluster.save', { name: 'hpc', kind: 'slurm', host: 'me@login.example' });
-    await expect(call('cluster.preview', { config: {}, cluster: 'hpc', gpus: 0 })).rejects.toThrow(/cluster\.preview: invalid arguments \(gpus: .*\(received 0\)\)/);
-    await expect(call('cluster.submit', { config: 'not an object', cluster: 'hpc' })).rejects.toThrow(/cluster\.submit: invalid arguments \(config: .*\(received "not an object"\)\)/);
-    await expect(call('cluster.preview', { config: {}, cluster: 'hpc', flavor: '2.x' })).rejects.toThrow(/flavor: .*\(received "2\.x"\)/);
-    await expect(call('cluster.submit', { config: {}, cluster: 'hpc', environment: { 'BAD-NAME': '1' } })).rejects.toThrow('cluster.submit: invalid arguments (environment: "BAD-NAME" is not a shell variable name (expected letters, digits and "_", not starting with a digit) (received {"BAD-NAME":"1"}))');
+    await expect(call('cluster.preview', { config: {}, cluster: 'hpc', gpus: 0 })).rejects.toThrow(
+      /cluster\.preview: invalid arguments \(gpus: .*\(received 0\)\)/,
+    );
+    await expect(call('cluster.submit', { config: 'not an object', cluster: 'hpc' })).rejects.toThrow(
+      /cluster\.submit: invalid arguments \(config: .*\(received "not an object"\)\)/,
+    );
+    await expect(call('cluster.preview', { config: {}, cluster: 'hpc', flavor: '2.x' })).rejects.toThrow(
+      /flavor: .*\(received "2\.x"\)/,
+    );
+    await expect(call('cluster.submit', { config: {}, cluster: 'hpc', environment: { 'BAD-NAME': '1' } })).rejects.toThrow(
+      'cluster.submit: invalid arguments (environment: "BAD-NAME" is not a shell variable name (expected letters, digits and "_", not starting with a digit) (received {"BAD-NAME":"1"}))',
+    );
     await expect(call('jobs.cancel', {})).rejects.toThrow(/jobs\.cancel: invalid arguments \(runId: .*\(received nothing\)\)/);
     await expect(call('jobs.pull', { runId: 'r' })).rejects.toThrow(/jobs\.pull: invalid arguments \(which: /);
     await expect(call('jobs.log', { runId: 7 })).rejects.toThrow(/jobs\.log: runId: expected a run id or a job id, received 7/);
-    await expect(call('jobs.list', { refresh: 'yes' })).rejects.toThrow(/jobs\.list: expected \{ refresh\?: boolean \}, received \{"refresh":"yes"\}/);
+    await expect(call('jobs.list', { refresh: 'yes' })).rejects.toThrow(
+      /jobs\.list: expected \{ refresh\?: boolean \}, received \{"refresh":"yes"\}/,
+    );
   });
 
   it('names an unknown cluster with the known ones, and an unknown run', async () => {
     await expect(call('cluster.check', { name: 'nowhere' })).rejects.toThrow('no cluster "nowhere"; known clusters: hpc');
-    await expect(call('cluster.preview', { config: { extends: 'k400-swin-t' }, cluster: 'nowhere' })).rejects.toThrow(/no cluster "nowhere"; known clusters: hpc/);
+    await expect(call('cluster.preview', { config: { extends: 'k400-swin-t' }, cluster: 'nowhere' })).rejects.toThrow(
+      /no cluster "nowhere"; known clusters: hpc/,
+    );
     for (const command of ['jobs.sync', 'jobs.cancel', 'jobs.resume', 'jobs.log', 'jobs.pull']) {
-      await expect(call(command, { runId: 'no-such-run', ...(command === 'jobs.pull' ? { which: 'best' } : {}) }), command).rejects.toThrow(/no cluster job for "no-such-run" \(a run id or a job id\); nothing was submitted yet/);
+      await expect(
+        call(command, { runId: 'no-such-run', ...(command === 'jobs.pull' ? { which: 'best' } : {}) }),
+        command,
+      ).rejects.toThrow(/no cluster job for "no-such-run" \(a run id or a job id\); nothing was submitted yet/);
     }
     await expect(call('jobs.clone', { runId: 'no-such-run' })).rejects.toThrow(/no run "no-such-run" in .*registry\.sqlite/);
     expect(await call('jobs.list', { refresh: true })).toEqual([]);
   });
 
   it('still names unknown commands, listing the cluster ones too', async () => {
-    await expect(call('cluster.explode', {})).rejects.toThrow(/unknown command "cluster.explode"; expected one of settings.get, .*cluster.list, .*jobs.log/);
+    await expect(call('cluster.explode', {})).rejects.toThrow(
+      /unknown command "cluster.explode"; expected one of settings.get, .*cluster.list, .*jobs.log/,
+    );
   });
 
   it('the watcher reports a job whose cluster cannot be reached as an error event, and keeps the job', async () => {
     const registry = launched.workbench.registry;
-    await call('cluster.save', { name: 'gone', kind: 'slurm', host: 'nosuchhost.invalid', connectTimeoutSeconds: 2, commandTimeoutSeconds: 5 });
+    await call('cluster.save', {
+      name: 'gone',
+      kind: 'slurm',
+      host: 'nosuchhost.invalid',
+      connectTimeoutSeconds: 2,
+      commandTimeoutSeconds: 5,
+    });
     // A job of an earlier session on a cluster that no longer resolves (as after a restart, or a rename of the host).
     const time = new Date().toISOString();
-    registry.createRun({ id: 'run-gone', name: 'gone-run', config: {}, configPath: null, datasetId: null, projectVersion: 'test', backend: 'slurm:gone', seed: 0, gitCommit: null, runDir: join(home, 'runs', 'run-gone'), epochs: 3 });
-    new ClusterStore(registry).addJob({ runId: 'run-gone', cluster: 'gone', jobId: '41', attempt: 1, flavor: '1.x', remoteDir: '/scratch/run-gone', gpus: 8, nodes: 1, itersPerEpoch: 10, loggedLrToBase: 10, state: 'running', schedulerState: 'RUNNING', reason: null, exitCode: null, message: null, submittedAt: time, updatedAt: time, finishedAt: null });
+    registry.createRun({
+      id: 'run-gone',
+      name: 'gone-run',
+      config: {},
+      configPath: null,
+      datasetId: null,
+      projectVersion: 'test',
+      backend: 'slurm:gone',
+      seed: 0,
+      gitCommit: null,
+      runDir: join(home, 'runs', 'run-gone'),
+      epochs: 3,
+    });
+    new ClusterStore(registry).addJob({
+      runId: 'run-gone',
+      cluster: 'gone',
+      jobId: '41',
+      attempt: 1,
+      flavor: '1.x',
+      remoteDir: '/scratch/run-gone',
+      gpus: 8,
+      nodes: 1,
+      itersPerEpoch: 10,
+      loggedLrToBase: 10,
+      state: 'running',
+      schedulerState: 'RUNNING',
+      reason: null,
+      exitCode: null,
+      message: null,
+      submittedAt: time,
+      updatedAt: time,
+      finishedAt: null,
+    });
     const deadline = Date.now() + 20_000;
     let error: Extract<ClusterEvent, { kind: 'cluster-job-error' }> | undefined;
     while (!error && Date.now() < deadline) {
       await new Promise((resolveWait) => setTimeout(resolveWait, 100));
-      error = events.map((event) => (event.kind === 'cluster' ? event.event : null)).find((event): event is Extract<ClusterEvent, { kind: 'cluster-job-error' }> => event?.kind === 'cluster-job-error' && event.runId === 'run-gone');
+      error = events
+        .map((event) => (event.kind === 'cluster' ? event.event : null))
+        .find(
+          (event): event is Extract<ClusterEvent, { kind: 'cluster-job-error' }> =>
+            event?.kind === 'cluster-job-error' && event.runId === 'run-gone',
+        );
     }
     expect(error?.message).toMatch(/does not resolve/);
-    const rows = (await call('jobs.list', {})) as { runId: string; state: string; runName: string; elapsedSeconds: number | null }[];
-    expect(rows.find((row) => row.runId === 'run-gone')).toMatchObject({ state: 'running', runName: 'gone-run', elapsedSeconds: null });
+    const rows = (await call('jobs.list', {})) as {
+      runId: string;
+      state: string;
+      runName: string;
+      elapsedSeconds: number | null;
+    }[];
+    expect(rows.find((row) => row.runId === 'run-gone')).toMatchObject({
+      state: 'running',
+      runName: 'gone-run',
+      elapsedSeconds: null,
+    });
     await expect(call('jobs.list', { refresh: true })).resolves.toHaveLength(1);
   });
 
   it('reports each command as a job, like the other commands', async () => {
-    const finished = events.filter((event): event is Extract<WorkbenchEvent, { kind: 'job-finished' }> => event.kind === 'job-finished');
-    expect(finished.some((event) => event.command === 'cluster.check' && !event.ok && /no cluster "nowhere"/.test(event.message ?? ''))).toBe(true);
+    const finished = events.filter(
+      (event): event is Extract<WorkbenchEvent, { kind: 'job-finished' }> => event.kind === 'job-finished',
+    );
+    expect(
+      finished.some(
+        (event) => event.command === 'cluster.check' && !event.ok && /no cluster "nowhere"/.test(event.message ?? ''),
+      ),
+    ).toBe(true);
     expect(finished.some((event) => event.command === 'cluster.list' && event.ok)).toBe(true);
   });
 });

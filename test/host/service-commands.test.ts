@@ -9,7 +9,16 @@ import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { Workbench } from '../../core/host/service/commands.ts';
 import { demoRunConfig, ensureDemoDataset } from '../../core/host/service/demo.ts';
-import { attentionView, attentionWindow, compareCheckpoints, evaluationSpec, forgetLoadedModel, keptAttentionCapture, loadedModel, predictVideo } from '../../core/host/service/inference.ts';
+import {
+  attentionView,
+  attentionWindow,
+  compareCheckpoints,
+  evaluationSpec,
+  forgetLoadedModel,
+  keptAttentionCapture,
+  loadedModel,
+  predictVideo,
+} from '../../core/host/service/inference.ts';
 import { createLoader } from '../../core/data/loader.ts';
 import { modelCallWorkerStarts } from '../../core/host/service/compute-pool.ts';
 import { runTraining } from '../../core/host/service/training.ts';
@@ -39,11 +48,25 @@ function expectRowsSumToOne(window: Pick<AttentionWindow, 'probs' | 'heads' | 't
 /** The full attention capture of one block, computed here with the model's forward (as the service's attention does). */
 async function fullCapture(checkpoint: string, video: string, stage: number, block: number): Promise<Float32Array> {
   const { info, model } = loadedModel(checkpoint);
-  const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: evaluationSpec(info), batchSize: 1, shuffle: false, seed: 0, workers: 1 });
+  const loader = await createLoader({
+    samples: [{ path: basename(video), labels: [0] }],
+    format: 'video',
+    root: dirname(video),
+    pipeline: evaluationSpec(info),
+    batchSize: 1,
+    shuffle: false,
+    seed: 0,
+    workers: 1,
+  });
   for await (const batch of loader.epoch(0)) {
     const shape = [1, ...batch.shape.slice(1)];
-    const input = batch.input.subarray(0, shape.reduce((a, b) => a * b, 1));
-    const probs = tf.tidy(() => model.forward(tf.tensor(input, shape, 'float32'), { attention: [{ stage, block }] }).attention[0].probs);
+    const input = batch.input.subarray(
+      0,
+      shape.reduce((a, b) => a * b, 1),
+    );
+    const probs = tf.tidy(
+      () => model.forward(tf.tensor(input, shape, 'float32'), { attention: [{ stage, block }] }).attention[0].probs,
+    );
     try {
       return (await probs.data()) as Float32Array;
     } finally {
@@ -68,12 +91,18 @@ afterAll(async () => {
 
 describe('argument and config errors', () => {
   it('names the unknown command and the allowed ones', async () => {
-    await expect(call('datasets.delete', {})).rejects.toThrow(/unknown command "datasets.delete"; expected one of settings.get, /);
+    await expect(call('datasets.delete', {})).rejects.toThrow(
+      /unknown command "datasets.delete"; expected one of settings.get, /,
+    );
   });
 
   it('names the field, the value received and what was expected', async () => {
-    await expect(call('datasets.scan', { root: 'relative/folder' })).rejects.toThrow('datasets.scan: root: root: expected an absolute path (received "relative/folder")');
-    await expect(call('datasets.write', { root: dataset.root, outDir: join(home, 'x'), val: 2, test: 0, seed: 0 })).rejects.toThrow(/val: .*received 2/);
+    await expect(call('datasets.scan', { root: 'relative/folder' })).rejects.toThrow(
+      'datasets.scan: root: root: expected an absolute path (received "relative/folder")',
+    );
+    await expect(
+      call('datasets.write', { root: dataset.root, outDir: join(home, 'x'), val: 2, test: 0, seed: 0 }),
+    ).rejects.toThrow(/val: .*received 2/);
     await expect(call('train.control', { runId: 'r', command: 'explode' })).rejects.toThrow(/command: .*received "explode"/);
   });
 
@@ -82,14 +111,22 @@ describe('argument and config errors', () => {
     const result = (await call('config.validate', { config })) as { ok: boolean; issues: { path: string; message: string }[] };
     expect(result.ok).toBe(false);
     expect(result.issues.map((i) => i.path).sort()).toEqual(['batch_size', 'epochs']);
-    const missing = (await call('config.validate', { config: { ...demoRunConfig(dataset), data: { ...(demoRunConfig(dataset).data as object), train_ann: join(home, 'nope.txt') } } })) as { ok: boolean; issues: { message: string }[] };
+    const missing = (await call('config.validate', {
+      config: {
+        ...demoRunConfig(dataset),
+        data: { ...(demoRunConfig(dataset).data as object), train_ann: join(home, 'nope.txt') },
+      },
+    })) as { ok: boolean; issues: { message: string }[] };
     expect(missing.ok).toBe(false);
     expect(missing.issues[0].message).toContain('nope.txt does not exist');
   });
 
   it('estimates cost for a valid config on the running backend', async () => {
     const before = tf.memory().numTensors;
-    const result = (await call('config.validate', { config: demoRunConfig(dataset) })) as { ok: boolean; estimate: { parameters: number; secondsPerEpoch: number; backend: string } };
+    const result = (await call('config.validate', { config: demoRunConfig(dataset) })) as {
+      ok: boolean;
+      estimate: { parameters: number; secondsPerEpoch: number; backend: string };
+    };
     expect(result.ok).toBe(true);
     expect(result.estimate.backend).toBe('wasm');
     expect(result.estimate.parameters).toBeGreaterThan(100_000);
@@ -102,7 +139,12 @@ describe('model-backed commands', () => {
   let checkpoints: string[] = [];
 
   it('trains a run to completion, recording events, runs and checkpoints', async () => {
-    const config = { ...demoRunConfig(dataset), epochs: 2, batch_size: 3, data: { ...(demoRunConfig(dataset).data as object), workers: 1 } };
+    const config = {
+      ...demoRunConfig(dataset),
+      epochs: 2,
+      batch_size: 3,
+      data: { ...(demoRunConfig(dataset).data as object), workers: 1 },
+    };
     const { runId } = (await call('train.start', { config, name: 'unit' })) as { runId: string };
     const result = await workbench.training.wait(runId);
     expect(result?.status).toBe('completed');
@@ -112,15 +154,23 @@ describe('model-backed commands', () => {
     expect(kinds.filter((k) => k === 'epoch')).toHaveLength(2);
     const runs = (await call('runs.list', {})) as { id: string; status: string; epochsDone: number }[];
     expect(runs).toMatchObject([{ id: runId, status: 'completed', epochsDone: 2 }]);
-    checkpoints = ((await call('runs.checkpoints', {})) as { path: string; runId: string }[]).filter((c) => c.runId === runId).map((c) => c.path);
+    checkpoints = ((await call('runs.checkpoints', {})) as { path: string; runId: string }[])
+      .filter((c) => c.runId === runId)
+      .map((c) => c.path);
     expect(checkpoints).toHaveLength(2);
     const csv = (await call('runs.csv', { runIds: [runId] })) as { csv: string };
     expect(csv.csv.split('\n')[0]).toBe('run_id,run_name,scope,split,step,epoch,metric,value');
   });
 
   it('pauses, resumes and stops a run, then continues it from its last checkpoint', async () => {
-    const config = { ...demoRunConfig(dataset), epochs: 3, batch_size: 3, data: { ...(demoRunConfig(dataset).data as object), workers: 1 } };
-    const seen = (runId: string, kind: string) => events.some((e) => e.kind === 'train' && e.event.runId === runId && e.event.kind === kind);
+    const config = {
+      ...demoRunConfig(dataset),
+      epochs: 3,
+      batch_size: 3,
+      data: { ...(demoRunConfig(dataset).data as object), workers: 1 },
+    };
+    const seen = (runId: string, kind: string) =>
+      events.some((e) => e.kind === 'train' && e.event.runId === runId && e.event.kind === kind);
     const until = async (check: () => boolean) => {
       for (let i = 0; i < 600 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
       expect(check()).toBe(true);
@@ -136,12 +186,16 @@ describe('model-backed commands', () => {
     await call('train.control', { runId, command: 'stop' });
     const stopped = await workbench.training.wait(runId);
     expect(stopped?.status).toBe('stopped');
-    await expect(call('train.control', { runId, command: 'pause' })).rejects.toThrow(`run ${runId} is not running in this service`);
+    await expect(call('train.control', { runId, command: 'pause' })).rejects.toThrow(
+      `run ${runId} is not running in this service`,
+    );
     await call('train.resume', { runId });
     const resumed = await workbench.training.wait(runId);
     expect(resumed?.status).toBe('completed');
     expect(resumed?.epochsDone).toBe(3);
-    expect(events.some((e) => e.kind === 'train' && e.event.runId === runId && e.event.kind === 'run-started' && e.event.resumed)).toBe(true);
+    expect(
+      events.some((e) => e.kind === 'train' && e.event.runId === runId && e.event.kind === 'run-started' && e.event.resumed),
+    ).toBe(true);
   });
 
   it('compares checkpoints, shows attention and predicts (in compute workers)', async () => {
@@ -155,7 +209,12 @@ describe('model-backed commands', () => {
     expect(comparison.weightChange.stages.map((s) => s.length)).toEqual([2, 2, 2, 2]);
     expect(comparison.weightChange.stages.flat().every((v) => v > 0)).toBe(true);
 
-    const video = join(dataset.root, (await call('datasets.videos', { annFile: dataset.valAnn, root: dataset.root }) as { path: string }[])[0].path.split('/videos/')[1]);
+    const video = join(
+      dataset.root,
+      ((await call('datasets.videos', { annFile: dataset.valAnn, root: dataset.root })) as { path: string }[])[0].path.split(
+        '/videos/',
+      )[1],
+    );
     const view = (await call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 1 })) as AttentionView;
     expect(view.shifted).toBe(true);
     // The view carries the geometry, not the attention: that stays in the worker, one window per call.
@@ -165,7 +224,14 @@ describe('model-backed commands', () => {
     expect(view.windowsPerClip).toBeGreaterThan(1);
     const args = { checkpoint: checkpoints[1], video, stage: 0, block: 1 };
     const last = (await call('attention.window', { ...args, window: view.windowsPerClip - 1 })) as AttentionWindow;
-    expect(last).toMatchObject({ stage: 0, block: 1, window: view.windowsPerClip - 1, heads: view.heads, tokensPerWindow: view.tokensPerWindow, windowsPerClip: view.windowsPerClip });
+    expect(last).toMatchObject({
+      stage: 0,
+      block: 1,
+      window: view.windowsPerClip - 1,
+      heads: view.heads,
+      tokensPerWindow: view.tokensPerWindow,
+      windowsPerClip: view.windowsPerClip,
+    });
     expectRowsSumToOne(last);
     const first = (await call('attention.window', { ...args, window: 0 })) as AttentionWindow;
     expectRowsSumToOne(first);
@@ -178,11 +244,19 @@ describe('model-backed commands', () => {
       `attention.window: window must be an integer in [0, ${view.windowsPerClip}) for stage 0 of this clip, received ${view.windowsPerClip}`,
     );
     await expect(call('attention.window', { ...args, window: -1 })).rejects.toThrow(/attention\.window: window: .*received -1/);
-    await expect(call('attention.window', { ...args, window: 1.5 })).rejects.toThrow(/attention\.window: window: .*received 1\.5/);
-    await expect(call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 7 })).rejects.toThrow('attention: block must be 0..1 in stage 0, received 7');
-    await expect(call('attention.window', { ...args, block: 7, window: 0 })).rejects.toThrow('attention: block must be 0..1 in stage 0, received 7');
+    await expect(call('attention.window', { ...args, window: 1.5 })).rejects.toThrow(
+      /attention\.window: window: .*received 1\.5/,
+    );
+    await expect(call('attention.view', { checkpoint: checkpoints[1], video, stage: 0, block: 7 })).rejects.toThrow(
+      'attention: block must be 0..1 in stage 0, received 7',
+    );
+    await expect(call('attention.window', { ...args, block: 7, window: 0 })).rejects.toThrow(
+      'attention: block must be 0..1 in stage 0, received 7',
+    );
 
-    const prediction = (await call('video.predict', { checkpoint: checkpoints[1], video })) as { top5: { label: string; score: number }[] };
+    const prediction = (await call('video.predict', { checkpoint: checkpoints[1], video })) as {
+      top5: { label: string; score: number }[];
+    };
     expect(prediction.top5).toHaveLength(3);
     // Attention and prediction share one worker that keeps the model; a checkpoint file that
     // changes on disk is read again (its other weights give other scores).
@@ -197,24 +271,68 @@ describe('model-backed commands', () => {
     expect(after.top5).toEqual(((await call('video.predict', { checkpoint: checkpoints[0], video })) as typeof prediction).top5);
     expect(after.top5).not.toEqual(before.top5);
     expect(modelCallWorkerStarts()).toBe(starts);
-    const multiView = (await call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root, views: { clips: 2, crops: 3 } })) as { checkpoints: { views: { clips: number; crops: number }; confusion: number[][] }[] };
+    const multiView = (await call('compare.checkpoints', {
+      checkpoints,
+      annFile: dataset.valAnn,
+      root: dataset.root,
+      views: { clips: 2, crops: 3 },
+    })) as { checkpoints: { views: { clips: number; crops: number }; confusion: number[][] }[] };
     expect(multiView.checkpoints[0].views).toEqual({ clips: 2, crops: 3 });
     expect(multiView.checkpoints[0].confusion.flat().reduce((a, b) => a + b, 0)).toBe(comparison.videos.length);
-    await expect(call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root, views: { clips: 2, crops: 2 } })).rejects.toThrow(/views.crops/);
+    await expect(
+      call('compare.checkpoints', { checkpoints, annFile: dataset.valAnn, root: dataset.root, views: { clips: 2, crops: 2 } }),
+    ).rejects.toThrow(/views.crops/);
     expect(prediction.top5.reduce((a, p) => a + p.score, 0)).toBeCloseTo(1, 5);
   });
 
   it('runs training and the model calls in this thread without leaking tensors', async () => {
     // The workers run the same functions; called here, their tensors can be counted.
     const before = tf.memory().numTensors;
-    const config = workbench.training.resolve({ ...demoRunConfig(dataset), epochs: 1, batch_size: 3, data: { ...(demoRunConfig(dataset).data as object), workers: 1 } });
+    const config = workbench.training.resolve({
+      ...demoRunConfig(dataset),
+      epochs: 1,
+      batch_size: 3,
+      data: { ...(demoRunConfig(dataset).data as object), workers: 1 },
+    });
     const runId = 'in-thread';
     const runDir = join(home, 'runs', runId);
-    workbench.registry.createRun({ id: runId, name: runId, config, configPath: null, datasetId: null, projectVersion: 'test', backend: 'wasm', seed: 0, gitCommit: null, runDir, epochs: 1 });
-    const result = await runTraining({ runId, config, runDir, resumeFrom: null, registry: workbench.registry, control: new TrainControl(), onEvent: () => undefined });
+    workbench.registry.createRun({
+      id: runId,
+      name: runId,
+      config,
+      configPath: null,
+      datasetId: null,
+      projectVersion: 'test',
+      backend: 'wasm',
+      seed: 0,
+      gitCommit: null,
+      runDir,
+      epochs: 1,
+    });
+    const result = await runTraining({
+      runId,
+      config,
+      runDir,
+      resumeFrom: null,
+      registry: workbench.registry,
+      control: new TrainControl(),
+      onEvent: () => undefined,
+    });
     expect(result.status).toBe('completed');
-    const video = join(dataset.root, (await call('datasets.videos', { annFile: dataset.valAnn, root: dataset.root }) as { path: string }[])[0].path.split('/videos/')[1]);
-    await compareCheckpoints(checkpoints, dataset.valAnn as string, dataset.root, (path) => path, () => undefined, { clips: 2, crops: 1 });
+    const video = join(
+      dataset.root,
+      ((await call('datasets.videos', { annFile: dataset.valAnn, root: dataset.root })) as { path: string }[])[0].path.split(
+        '/videos/',
+      )[1],
+    );
+    await compareCheckpoints(
+      checkpoints,
+      dataset.valAnn as string,
+      dataset.root,
+      (path) => path,
+      () => undefined,
+      { clips: 2, crops: 1 },
+    );
     await attentionView(checkpoints[0], video, 1, 1);
     await predictVideo(checkpoints[0], video, () => undefined);
     // The model calls keep the last checkpoint's model for the next call: freed here, or when
@@ -224,7 +342,13 @@ describe('model-backed commands', () => {
     expect(tf.memory().numTensors).toBe(kept);
     // The block's attention is kept as host memory for the window calls, and only that one.
     const size = view.heads * view.tokensPerWindow ** 2;
-    expect(keptAttentionCapture()).toEqual({ checkpoint: checkpoints[1], video, stage: 0, block: 1, values: view.windowsPerClip * size });
+    expect(keptAttentionCapture()).toEqual({
+      checkpoint: checkpoints[1],
+      video,
+      stage: 0,
+      block: 1,
+      values: view.windowsPerClip * size,
+    });
     // Each window equals its slice of the full capture, computed here with the model's forward.
     const full = await fullCapture(checkpoints[1], video, 0, 1);
     expect(full.length).toBe(view.windowsPerClip * size);

@@ -8,12 +8,28 @@ import { describe, expect, it } from 'vitest';
 import { buildPreload } from '../../electron/build.ts';
 import { electronBinary } from '../../electron/electron-binary.ts';
 import { parseServiceUrl, startServiceProcess } from '../../electron/main/service-process.ts';
-import { checkFilters, checkPath, guardContents, isAllowedNavigation, secureWebPreferences, type GuardedContents } from '../../electron/main/window-security.ts';
+import {
+  checkFilters,
+  checkPath,
+  guardContents,
+  isAllowedNavigation,
+  secureWebPreferences,
+  type GuardedContents,
+} from '../../electron/main/window-security.ts';
 
 describe('window security', () => {
   it('turns on isolation and the sandbox and leaves Node out of the page', () => {
     const preferences = secureWebPreferences('/app/preload.cjs');
-    expect(preferences).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, nodeIntegrationInWorker: false, nodeIntegrationInSubFrames: false, webSecurity: true, webviewTag: false, preload: '/app/preload.cjs' });
+    expect(preferences).toMatchObject({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      webviewTag: false,
+      preload: '/app/preload.cjs',
+    });
   });
 
   it('allows navigation only inside the service origin', () => {
@@ -30,7 +46,8 @@ describe('window security', () => {
     const listeners = new Map<string, (event: { preventDefault(): void }, url: string) => void>();
     let openHandler: ((details: { url: string }) => { action: 'deny' }) | null = null;
     const contents: GuardedContents = {
-      on: ((event: string, listener: (event: { preventDefault(): void }, url: string) => void) => listeners.set(event, listener)) as GuardedContents['on'],
+      on: ((event: string, listener: (event: { preventDefault(): void }, url: string) => void) =>
+        listeners.set(event, listener)) as GuardedContents['on'],
       setWindowOpenHandler: (handler) => (openHandler = handler),
     };
     const opened: string[] = [];
@@ -53,7 +70,9 @@ describe('window security', () => {
 
   it('checks the arguments of the preload functions in the main process', () => {
     expect(checkFilters(undefined)).toBeUndefined();
-    expect(checkFilters([{ name: 'Videos', extensions: ['mp4', 'webm'] }])).toEqual([{ name: 'Videos', extensions: ['mp4', 'webm'] }]);
+    expect(checkFilters([{ name: 'Videos', extensions: ['mp4', 'webm'] }])).toEqual([
+      { name: 'Videos', extensions: ['mp4', 'webm'] },
+    ]);
     expect(() => checkFilters([{ name: 'x', extensions: ['../../etc'] }])).toThrow(/filters must be/);
     expect(() => checkFilters('mp4')).toThrow(/received "mp4"/);
     expect(checkPath('/home/user/.vswin')).toBe('/home/user/.vswin');
@@ -77,7 +96,10 @@ describe('preload', () => {
 
 describe('service child process', () => {
   it('parses the URL line of vswin serve and nothing else', () => {
-    expect(parseServiceUrl('home: /x\nWorkbench: http://127.0.0.1:41234/?token=ab_C-9\n')).toEqual({ url: 'http://127.0.0.1:41234/?token=ab_C-9', origin: 'http://127.0.0.1:41234' });
+    expect(parseServiceUrl('home: /x\nWorkbench: http://127.0.0.1:41234/?token=ab_C-9\n')).toEqual({
+      url: 'http://127.0.0.1:41234/?token=ab_C-9',
+      origin: 'http://127.0.0.1:41234',
+    });
     expect(parseServiceUrl('Workbench: http://0.0.0.0:1/?token=x')).toBeNull();
     expect(parseServiceUrl('backend: wasm')).toBeNull();
   });
@@ -98,7 +120,9 @@ describe('service child process', () => {
   });
 
   it('reports a clear error when node cannot be started', async () => {
-    await expect(startServiceProcess({ node: '/nonexistent/node', timeoutMs: 5000 })).rejects.toThrow(/could not start the workbench service with "\/nonexistent\/node"/);
+    await expect(startServiceProcess({ node: '/nonexistent/node', timeoutMs: 5000 })).rejects.toThrow(
+      /could not start the workbench service with "\/nonexistent\/node"/,
+    );
   });
 });
 

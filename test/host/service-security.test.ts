@@ -16,17 +16,26 @@ interface Reply {
 
 function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'GET', headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, method: 'GET', headers: { host: `127.0.0.1:${port}`, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
 }
 
-function connect(port: number, query: string, headers: Record<string, string> = {}): Promise<{ socket: WebSocket | null; status: number | null }> {
+function connect(
+  port: number,
+  query: string,
+  headers: Record<string, string> = {},
+): Promise<{ socket: WebSocket | null; status: number | null }> {
   return new Promise((resolve) => {
     const socket = new WebSocket(`ws://127.0.0.1:${port}/ws${query}`, { headers });
     socket.on('open', () => resolve({ socket, status: null }));
@@ -35,7 +44,12 @@ function connect(port: number, query: string, headers: Record<string, string> = 
   });
 }
 
-function call(socket: WebSocket, id: number, command: string, args: unknown = {}): Promise<{ ok: boolean; result?: unknown; error?: string }> {
+function call(
+  socket: WebSocket,
+  id: number,
+  command: string,
+  args: unknown = {},
+): Promise<{ ok: boolean; result?: unknown; error?: string }> {
   return new Promise((resolve) => {
     const onMessage = (data: WebSocket.RawData) => {
       const message = JSON.parse(String(data));
@@ -124,7 +138,10 @@ describe('HTTP access', () => {
     expect(otherPort.status).toBe(403);
     const rebound = await get(service.port, `/?token=${service.token}`, { host: `evil.example:${service.port}` });
     expect(rebound.status).toBe(403);
-    const same = await get(service.port, `/?token=${service.token}`, { origin: `http://localhost:${service.port}`, host: `localhost:${service.port}` });
+    const same = await get(service.port, `/?token=${service.token}`, {
+      origin: `http://localhost:${service.port}`,
+      host: `localhost:${service.port}`,
+    });
     expect(same.status).toBe(200);
   });
 
@@ -157,7 +174,13 @@ describe('HTTP access', () => {
     const inside = await get(service.port, `/media?path=${encodeURIComponent(join(base, 'media', 'clip.mp4'))}`, cookie);
     expect(inside.status).toBe(200);
     expect(inside.headers['content-type']).toBe('video/mp4');
-    for (const path of [join(base, 'secret.txt'), join(base, 'media', '..', 'secret.txt'), join(base, 'media', 'link.mp4'), 'media/clip.mp4', '/etc/passwd']) {
+    for (const path of [
+      join(base, 'secret.txt'),
+      join(base, 'media', '..', 'secret.txt'),
+      join(base, 'media', 'link.mp4'),
+      'media/clip.mp4',
+      '/etc/passwd',
+    ]) {
       const reply = await get(service.port, `/media?path=${encodeURIComponent(path)}`, cookie);
       expect(reply.status, path).toBe(404);
       expect(reply.body).not.toContain(SECRET);
@@ -169,11 +192,22 @@ describe('HTTP access', () => {
 describe('uploads', () => {
   function post(path: string, body: string, headers: Record<string, string>): Promise<Reply> {
     return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: service.port, path, method: 'POST', headers: { host: `127.0.0.1:${service.port}`, 'content-type': 'application/octet-stream', ...headers } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-      });
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: service.port,
+          path,
+          method: 'POST',
+          headers: { host: `127.0.0.1:${service.port}`, 'content-type': 'application/octet-stream', ...headers },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }),
+          );
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

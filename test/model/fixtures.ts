@@ -42,7 +42,14 @@ export function toleranceRatio(got: ArrayLike<number>, ref: ArrayLike<number>, a
 }
 
 /** Asserts a tensor equals a fixture tensor within atol + rtol |ref| elementwise, shapes included. */
-export function expectCloseTo(name: string, got: Tensor | { shape: number[]; data: ArrayLike<number> }, file: string, key: string, atol = 1e-4, rtol = 1e-4): void {
+export function expectCloseTo(
+  name: string,
+  got: Tensor | { shape: number[]; data: ArrayLike<number> },
+  file: string,
+  key: string,
+  atol = 1e-4,
+  rtol = 1e-4,
+): void {
   const ref = fixtureTensor(file, key);
   const data = 'dataSync' in got ? got.dataSync() : got.data;
   expect([...got.shape], `${name}: shape`).toEqual(ref.shape);

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { clippedIndex, dropPathRates, effectiveWindow, modelGeometry, relativePositionIndex, shiftMask, stageGeometry } from '../../core/model/geometry.ts';
+import {
+  clippedIndex,
+  dropPathRates,
+  effectiveWindow,
+  modelGeometry,
+  relativePositionIndex,
+  shiftMask,
+  stageGeometry,
+} from '../../core/model/geometry.ts';
 import { fixtureTensor, manifest } from './fixtures.ts';
 
 describe('window geometry', () => {
@@ -25,7 +33,11 @@ describe('window geometry', () => {
     expect(swinT[3].shift).toEqual([4, 0, 0]);
     expect(swinT.every((g) => g.tokensPerWindow === 392)).toBe(true);
     const ssv2 = modelGeometry([32, 224, 224], [2, 4, 4], [16, 7, 7], 4);
-    expect(ssv2.slice(0, 3).map((g) => g.shift)).toEqual([[0, 3, 3], [0, 3, 3], [0, 3, 3]]);
+    expect(ssv2.slice(0, 3).map((g) => g.shift)).toEqual([
+      [0, 3, 3],
+      [0, 3, 3],
+      [0, 3, 3],
+    ]);
     expect(ssv2[3].shifted).toBe(false);
     expect(effectiveWindow([7, 7, 7], [8, 7, 7])).toEqual({ window: [7, 7, 7], shift: [0, 0, 0] });
     expect(stageGeometry([9, 8, 7], [8, 7, 7]).padded).toEqual([16, 14, 7]);

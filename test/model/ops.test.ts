@@ -1,11 +1,25 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../core/engine/backend.ts';
-import { gatherRows, gelu, layerNorm, linear, mergePatches, patchEmbed, roll, windowPartition, windowReverse } from '../../core/engine/ops.ts';
+import {
+  gatherRows,
+  gelu,
+  layerNorm,
+  linear,
+  mergePatches,
+  patchEmbed,
+  roll,
+  windowPartition,
+  windowReverse,
+} from '../../core/engine/ops.ts';
 import { Random } from '../../core/engine/random.ts';
 import { tf, type Tensor } from '../../core/engine/tf.ts';
 
 const random = new Random(7);
-const randn = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal()), shape);
+const randn = (shape: number[]) =>
+  tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal()),
+    shape,
+  );
 
 function maxDiff(a: Tensor, b: Tensor): number {
   expect(a.shape).toEqual(b.shape);
@@ -32,11 +46,17 @@ describe.each(['wasm', 'cpu'] as const)('ops on %s', (backend) => {
       const b = randn([4]);
       const reference = (xs: Tensor, ws: Tensor, bs: Tensor) => tf.add(tf.matMul(tf.reshape(xs, [6, 5]), ws, false, true), bs);
       expect(maxDiff(tf.reshape(linear(x, w, b), [6, 4]), reference(x, w, b))).toBeLessThan(1e-5);
-      const ours = tf.grads((xs: Tensor, ws: Tensor, bs: Tensor) => tf.sum(tf.mul(linear(xs, ws, bs), tf.reshape(tf.range(0, 24), [2, 3, 4]))))([x, w, b]);
-      const theirs = tf.grads((xs: Tensor, ws: Tensor, bs: Tensor) => tf.sum(tf.mul(reference(xs, ws, bs), tf.reshape(tf.range(0, 24), [6, 4]))))([x, w, b]);
+      const ours = tf.grads((xs: Tensor, ws: Tensor, bs: Tensor) =>
+        tf.sum(tf.mul(linear(xs, ws, bs), tf.reshape(tf.range(0, 24), [2, 3, 4]))),
+      )([x, w, b]);
+      const theirs = tf.grads((xs: Tensor, ws: Tensor, bs: Tensor) =>
+        tf.sum(tf.mul(reference(xs, ws, bs), tf.reshape(tf.range(0, 24), [6, 4]))),
+      )([x, w, b]);
       ours.forEach((g, i) => expect(maxDiff(g, theirs[i])).toBeLessThan(1e-3));
       const noBias = tf.grads((xs: Tensor, ws: Tensor) => tf.sum(tf.square(linear(xs, ws, null))))([x, w]);
-      const noBiasRef = tf.grads((xs: Tensor, ws: Tensor) => tf.sum(tf.square(tf.matMul(tf.reshape(xs, [6, 5]), ws, false, true))))([x, w]);
+      const noBiasRef = tf.grads((xs: Tensor, ws: Tensor) =>
+        tf.sum(tf.square(tf.matMul(tf.reshape(xs, [6, 5]), ws, false, true))),
+      )([x, w]);
       noBias.forEach((g, i) => expect(maxDiff(g, noBiasRef[i])).toBeLessThan(1e-3));
     });
   });
@@ -74,10 +94,12 @@ describe.each(['wasm', 'cpu'] as const)('ops on %s', (backend) => {
       const x = tf.reshape(tf.range(0, 24), [2, 3, 4]);
       const rolled = roll(x, [-1, 2], [1, 2]).arraySync() as number[][][];
       const source = x.arraySync() as number[][][];
-      for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) {
-        // torch.roll: out[(i + shift) mod n] = in[i]
-        expect(rolled[a][(b - 1 + 3) % 3][(c + 2) % 4]).toBe(source[a][b][c]);
-      }
+      for (let a = 0; a < 2; a++)
+        for (let b = 0; b < 3; b++)
+          for (let c = 0; c < 4; c++) {
+            // torch.roll: out[(i + shift) mod n] = in[i]
+            expect(rolled[a][(b - 1 + 3) % 3][(c + 2) % 4]).toBe(source[a][b][c]);
+          }
       expect(maxDiff(roll(roll(x, [-1, 2], [1, 2]), [1, -2], [1, 2]), x)).toBe(0);
     });
   });
@@ -88,7 +110,9 @@ describe.each(['wasm', 'cpu'] as const)('ops on %s', (backend) => {
       const windows = windowPartition(x, [2, 3, 2]);
       expect(windows.shape).toEqual([2 * 2 * 2 * 2, 12, 3]);
       // Window 1 of batch 0 is (d0, h0, w1): its first token is x[0, 0, 0, 2].
-      expect(Array.from(windows.slice([1, 0, 0], [1, 1, 3]).dataSync())).toEqual(Array.from(x.slice([0, 0, 0, 2, 0], [1, 1, 1, 1, 3]).dataSync()));
+      expect(Array.from(windows.slice([1, 0, 0], [1, 1, 3]).dataSync())).toEqual(
+        Array.from(x.slice([0, 0, 0, 2, 0], [1, 1, 1, 1, 3]).dataSync()),
+      );
       expect(maxDiff(windowReverse(windows, [2, 3, 2], 2, [4, 6, 4]), x)).toBe(0);
     });
   });
@@ -112,8 +136,22 @@ describe.each(['wasm', 'cpu'] as const)('ops on %s', (backend) => {
       const w = randn([4, 3, 2, 2, 2]);
       const b = randn([4]);
       const ours = patchEmbed(x, w, b, [2, 2, 2]); // [1, 2, 3, 3, 4]
-      const padded = tf.pad(x, [[0, 0], [0, 0], [0, 1], [0, 1], [0, 0]]);
-      const conv = tf.add(tf.conv3d(tf.transpose(padded, [0, 2, 3, 4, 1]) as tf.Tensor5D, tf.transpose(w, [2, 3, 4, 1, 0]) as tf.Tensor5D, [2, 2, 2], 'valid'), b);
+      const padded = tf.pad(x, [
+        [0, 0],
+        [0, 0],
+        [0, 1],
+        [0, 1],
+        [0, 0],
+      ]);
+      const conv = tf.add(
+        tf.conv3d(
+          tf.transpose(padded, [0, 2, 3, 4, 1]) as tf.Tensor5D,
+          tf.transpose(w, [2, 3, 4, 1, 0]) as tf.Tensor5D,
+          [2, 2, 2],
+          'valid',
+        ),
+        b,
+      );
       expect(maxDiff(ours, conv)).toBeLessThan(1e-4);
     });
   });
@@ -123,7 +161,19 @@ describe.each(['wasm', 'cpu'] as const)('ops on %s', (backend) => {
       const table = randn([5, 2]);
       const index = Int32Array.from([4, 0, 4, 2]);
       expect(Array.from(gatherRows(table, index).dataSync())).toEqual(Array.from(tf.gather(table, Array.from(index)).dataSync()));
-      const grad = tf.grad((t: Tensor) => tf.sum(tf.mul(gatherRows(t, index), tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]]))))(table);
+      const grad = tf.grad((t: Tensor) =>
+        tf.sum(
+          tf.mul(
+            gatherRows(t, index),
+            tf.tensor2d([
+              [1, 2],
+              [3, 4],
+              [5, 6],
+              [7, 8],
+            ]),
+          ),
+        ),
+      )(table);
       expect(Array.from(grad.dataSync())).toEqual([3, 4, 0, 0, 7, 8, 0, 0, 6, 8]);
     });
   });
@@ -134,7 +184,15 @@ describe.each(['wasm', 'cpu'] as const)('ops on %s', (backend) => {
     const b = randn([8]);
     expectNoLeak(() => {
       const grads = tf.grads((xs: Tensor, ws: Tensor, bs: Tensor) =>
-        tf.sum(gelu(layerNorm(linear(roll(windowReverse(windowPartition(xs, [2, 3, 2]), [2, 3, 2], 2, [4, 6, 4]), [1, 1], [1, 2]), ws, bs), bs, bs))),
+        tf.sum(
+          gelu(
+            layerNorm(
+              linear(roll(windowReverse(windowPartition(xs, [2, 3, 2]), [2, 3, 2], 2, [4, 6, 4]), [1, 1], [1, 2]), ws, bs),
+              bs,
+              bs,
+            ),
+          ),
+        ),
       )([x, w, b]);
       tf.dispose(grads);
       const table = randn([5, 2]);

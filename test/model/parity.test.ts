@@ -28,14 +28,24 @@ describe.each(['wasm', 'cpu'] as const)('parity with the official implementation
   });
 
   afterAll(() => {
-    tf.dispose([input, result.logits, result.backboneOut, result.patchEmbed!, ...result.blocks!.flat(), ...result.stages!, ...result.attention.map((a) => a.probs)]);
+    tf.dispose([
+      input,
+      result.logits,
+      result.backboneOut,
+      result.patchEmbed!,
+      ...result.blocks!.flat(),
+      ...result.stages!,
+      ...result.attention.map((a) => a.probs),
+    ]);
     model.dispose();
   });
 
   it('patch embedding', () => expectCloseTo('patch_embed_out', result.patchEmbed!, 'io.safetensors', 'patch_embed_out'));
 
   it('every block output', () => {
-    result.blocks!.forEach((blocks, i) => blocks.forEach((b, j) => expectCloseTo(`stage${i}_block${j}_out`, b, 'io.safetensors', `stage${i}_block${j}_out`)));
+    result.blocks!.forEach((blocks, i) =>
+      blocks.forEach((b, j) => expectCloseTo(`stage${i}_block${j}_out`, b, 'io.safetensors', `stage${i}_block${j}_out`)),
+    );
   });
 
   it('every stage output, the backbone output and the logits', () => {
@@ -48,17 +58,35 @@ describe.each(['wasm', 'cpu'] as const)('parity with the official implementation
     const byBlock = new Map(result.attention.map((a) => [`${a.stage}.${a.block}`, a]));
     for (const key of ['2.0', '2.1', '3.0', '3.1']) {
       const [s, b] = key.split('.');
-      expectCloseTo(`attention ${key}`, byBlock.get(key)!.probs, 'attn.safetensors', `attn_probs_stage${s}_block${b}_all`, 1e-5, 0);
+      expectCloseTo(
+        `attention ${key}`,
+        byBlock.get(key)!.probs,
+        'attn.safetensors',
+        `attn_probs_stage${s}_block${b}_all`,
+        1e-5,
+        0,
+      );
     }
     for (const block of [0, 1]) {
       const capture = byBlock.get(`0.${block}`)!;
       expect(capture.shifted).toBe(block === 1);
       const windows = capture.geometry.windowsPerClip;
       const pick = (index: number) => tf.tidy(() => tf.squeeze(tf.slice(capture.probs, [index, 0, 0, 0], [1, -1, -1, -1]), [0]));
-      const cases: [string, number][] = [['first_window', 0], ['last_window', windows - 1], ['batch1_last_window', 2 * windows - 1]];
+      const cases: [string, number][] = [
+        ['first_window', 0],
+        ['last_window', windows - 1],
+        ['batch1_last_window', 2 * windows - 1],
+      ];
       for (const [suffix, index] of cases) {
         const t = pick(index);
-        expectCloseTo(`attention 0.${block} ${suffix}`, t, 'attn.safetensors', `attn_probs_stage0_block${block}_${suffix}`, 1e-5, 0);
+        expectCloseTo(
+          `attention 0.${block} ${suffix}`,
+          t,
+          'attn.safetensors',
+          `attn_probs_stage0_block${block}_${suffix}`,
+          1e-5,
+          0,
+        );
         t.dispose();
       }
     }

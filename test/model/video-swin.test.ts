@@ -11,14 +11,18 @@ import { createVideoSwin } from '../../core/model/video-swin.ts';
 
 const clip = (seed: number, shape = [2, 3, 4, 32, 32]) => {
   const random = new Random(seed);
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal()), shape);
+  return tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal()),
+    shape,
+  );
 };
 
 describe('variants', () => {
   it('have the official parameter counts (fact sheet table 1)', () => {
     const count = (name: string) => {
       let total = 0;
-      for (const spec of recognizerKeys(parseModelConfig(VARIANTS[name].config)).values()) if (spec.kind === 'param') total += spec.shape.reduce((a, b) => a * b, 1);
+      for (const spec of recognizerKeys(parseModelConfig(VARIANTS[name].config)).values())
+        if (spec.kind === 'param') total += spec.shape.reduce((a, b) => a * b, 1);
       return total;
     };
     expect((count('swin_t') / 1e6).toFixed(2)).toBe('28.16');
@@ -30,15 +34,20 @@ describe('variants', () => {
   it('have the README FLOPs per 32x224x224 view within 0.5 % (LayerNorm/softmax elementwise work is not counted)', () => {
     const readme: Record<string, number> = { swin_t: 87.9, swin_s: 165.9, swin_b: 281.6, swin_b_ssv2: 320.6 };
     for (const [name, gflops] of Object.entries(readme)) {
-      const ours = complexity(parseModelConfig(VARIANTS[name].config), { frames: 32, height: 224, width: 224 }).flopsPerView / 1e9;
+      const ours =
+        complexity(parseModelConfig(VARIANTS[name].config), { frames: 32, height: 224, width: 224 }).flopsPerView / 1e9;
       expect(Math.abs(ours - gflops) / gflops, name).toBeLessThan(0.005);
     }
   });
 
   it('reject inconsistent configs with the field, value and rule', () => {
     expect(() => createVideoSwin('swin_x')).toThrow(/unknown model variant "swin_x"; expected one of swin_t/);
-    expect(() => parseModelConfig({ backbone: { ...VARIANTS.micro.config.backbone, num_heads: [3, 2, 4, 8] }, num_classes: 4 })).toThrow(/num_heads.0: stage 0 has dim 16, which 3 heads do not divide \(received 3\)/);
-    expect(() => parseModelConfig({ backbone: { ...VARIANTS.micro.config.backbone, window_size: [2, 0, 4] }, num_classes: 4 })).toThrow(/window_size.1/);
+    expect(() =>
+      parseModelConfig({ backbone: { ...VARIANTS.micro.config.backbone, num_heads: [3, 2, 4, 8] }, num_classes: 4 }),
+    ).toThrow(/num_heads.0: stage 0 has dim 16, which 3 heads do not divide \(received 3\)/);
+    expect(() =>
+      parseModelConfig({ backbone: { ...VARIANTS.micro.config.backbone, window_size: [2, 0, 4] }, num_classes: 4 }),
+    ).toThrow(/window_size.1/);
   });
 });
 
@@ -56,7 +65,9 @@ describe.each(['wasm', 'cpu'] as const)('VideoSwin on %s', (backend) => {
     const std = Math.sqrt(qkv.reduce((s, v) => s + v * v, 0) / qkv.length);
     expect(std).toBeGreaterThan(0.015);
     expect(std).toBeLessThan(0.025);
-    expect(Array.from(b.params.get('cls_head.fc_cls.weight')!.dataSync())).toEqual(Array.from(a.params.get('cls_head.fc_cls.weight')!.dataSync()));
+    expect(Array.from(b.params.get('cls_head.fc_cls.weight')!.dataSync())).toEqual(
+      Array.from(a.params.get('cls_head.fc_cls.weight')!.dataSync()),
+    );
     a.dispose();
     b.dispose();
   });
@@ -81,7 +92,8 @@ describe.each(['wasm', 'cpu'] as const)('VideoSwin on %s', (backend) => {
   it('train mode: drop path and dropout follow the seeded source; eval is deterministic', () => {
     const model = createVideoSwin('micro', { backbone: { drop_path_rate: 0.5 } });
     const x = clip(2);
-    const run = (seed: number) => tf.tidy(() => Array.from(model.forward(x, { training: true, random: new Random(seed).uniform }).logits.dataSync()));
+    const run = (seed: number) =>
+      tf.tidy(() => Array.from(model.forward(x, { training: true, random: new Random(seed).uniform }).logits.dataSync()));
     expect(run(11)).toEqual(run(11));
     expect(run(11)).not.toEqual(run(12));
     expect(() => model.forward(x, { training: true })).toThrow(/needs options.random/);
@@ -96,7 +108,9 @@ describe.each(['wasm', 'cpu'] as const)('VideoSwin on %s', (backend) => {
     const x = clip(4);
     const random = new Random(5);
     const step = () => {
-      const { value, grads } = model.gradients(() => crossEntropy(model.forward(x, { training: true, random: random.uniform }).logits, [0, 3]));
+      const { value, grads } = model.gradients(() =>
+        crossEntropy(model.forward(x, { training: true, random: random.uniform }).logits, [0, 3]),
+      );
       expect(grads.size).toBe(model.params.size);
       tf.dispose([value, ...grads.values()]);
     };
@@ -122,7 +136,14 @@ describe.each(['wasm', 'cpu'] as const)('VideoSwin on %s', (backend) => {
     expect(tf.memory().numTensors - before).toBe(2); // logits + backboneOut
     const captured = model.forward(x, { attention: [{ stage: 1, block: 1 }], capture: { blocks: true } });
     expect(tf.memory().numTensors - before).toBe(2 + 2 + 1 + 8); // + logits, backboneOut, probs, 8 block outputs
-    tf.dispose([plain.logits, plain.backboneOut, captured.logits, captured.backboneOut, captured.attention[0].probs, ...captured.blocks!.flat()]);
+    tf.dispose([
+      plain.logits,
+      plain.backboneOut,
+      captured.logits,
+      captured.backboneOut,
+      captured.attention[0].probs,
+      ...captured.blocks!.flat(),
+    ]);
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
     model.dispose();
@@ -135,10 +156,14 @@ describe.each(['wasm', 'cpu'] as const)('VideoSwin on %s', (backend) => {
     expect(state.get('backbone.layers.0.blocks.0.attn.relative_position_index')!.shape).toEqual([32, 32]);
     const report = b.loadStateDict(state, { strict: true });
     expect(report.loaded).toHaveLength(b.params.size);
-    expect(Array.from(b.params.get('cls_head.fc_cls.weight')!.dataSync())).toEqual(Array.from(a.params.get('cls_head.fc_cls.weight')!.dataSync()));
+    expect(Array.from(b.params.get('cls_head.fc_cls.weight')!.dataSync())).toEqual(
+      Array.from(a.params.get('cls_head.fc_cls.weight')!.dataSync()),
+    );
 
     const other = createVideoSwin('micro', { numClasses: 7 });
-    expect(() => other.loadStateDict(state)).toThrow(/cls_head.fc_cls.weight: the model expects \[7,128\], the file has \[4,128\]/);
+    expect(() => other.loadStateDict(state)).toThrow(
+      /cls_head.fc_cls.weight: the model expects \[7,128\], the file has \[4,128\]/,
+    );
     const partial = other.loadStateDict(state, { skipMismatched: true });
     expect(partial.mismatched.map((m) => m.key)).toEqual(['cls_head.fc_cls.weight', 'cls_head.fc_cls.bias']);
     state.delete('backbone.norm.bias');

@@ -36,7 +36,9 @@ describe('run registry', () => {
     const registry = Registry.open(dir);
     expect(registry.schemaVersion).toBe(loadMigrations().length);
     expect(registry.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    const tables = (registry.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    const tables = (
+      registry.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]
+    ).map((t) => t.name);
     expect(tables).toEqual(['checkpoints', 'datasets', 'evaluations', 'metrics', 'predictions', 'runs']);
     registry.close();
     // Re-opening does not re-run migrations (they would fail on existing tables).
@@ -57,8 +59,24 @@ describe('run registry', () => {
   it('stores runs, metrics, checkpoints, evaluations and predictions, and exports CSV', () => {
     const dir = home();
     const registry = Registry.open(dir);
-    const datasetId = registry.upsertDataset({ name: 'demo', root: '/d', trainAnn: '/d/train.txt', valAnn: '/d/val.txt', classNames: ['a', 'b'], numClasses: 2 });
-    expect(registry.upsertDataset({ name: 'demo2', root: '/d', trainAnn: '/d/train.txt', valAnn: '/d/val.txt', classNames: ['a', 'b'], numClasses: 2 })).toBe(datasetId);
+    const datasetId = registry.upsertDataset({
+      name: 'demo',
+      root: '/d',
+      trainAnn: '/d/train.txt',
+      valAnn: '/d/val.txt',
+      classNames: ['a', 'b'],
+      numClasses: 2,
+    });
+    expect(
+      registry.upsertDataset({
+        name: 'demo2',
+        root: '/d',
+        trainAnn: '/d/train.txt',
+        valAnn: '/d/val.txt',
+        classNames: ['a', 'b'],
+        numClasses: 2,
+      }),
+    ).toBe(datasetId);
     const id = newRunId();
     expect(id).toMatch(/^\d{8}-\d{6}-[0-9a-f]{4}$/);
     registry.createRun({ ...newRun(id, join(dir, 'runs', id)), datasetId });
@@ -68,7 +86,16 @@ describe('run registry', () => {
       { scope: 'iteration', split: 'train', step: 1, epoch: 0, name: 'loss', value: 1.25 },
     ]);
     registry.recordProgress(id, 1, 2, [{ scope: 'epoch', split: 'val', step: 1, epoch: 0, name: 'top1', value: 0.5 }]);
-    const checkpointId = registry.addCheckpoint({ runId: id, epoch: 1, iteration: 2, path: '/x/epoch_1.safetensors', statePath: '/x/epoch_1.state.safetensors', reasons: ['last', 'best'], metricName: 'top1', metricValue: 0.5 });
+    const checkpointId = registry.addCheckpoint({
+      runId: id,
+      epoch: 1,
+      iteration: 2,
+      path: '/x/epoch_1.safetensors',
+      statePath: '/x/epoch_1.state.safetensors',
+      reasons: ['last', 'best'],
+      metricName: 'top1',
+      metricValue: 0.5,
+    });
     registry.markCheckpointDeleted(checkpointId);
     expect(registry.checkpoints(id)).toEqual([]);
     expect(registry.checkpoints(id, true)[0].reasons).toEqual(['last', 'best']);
@@ -77,13 +104,28 @@ describe('run registry', () => {
       checkpointPath: '/x/epoch_1.safetensors',
       annFile: '/d/val.txt',
       root: '/d',
-      report: { views: { clips: 4, crops: 3 }, metrics: { top1: 0.5, top5: 1, meanClassAccuracy: 0.5, count: 2 }, perClass: { precision: [1, 0], recall: [1, 0], support: [1, 1] }, confusion: [[1, 0], [1, 0]], classNames: ['a', 'b'] },
+      report: {
+        views: { clips: 4, crops: 3 },
+        metrics: { top1: 0.5, top5: 1, meanClassAccuracy: 0.5, count: 2 },
+        perClass: { precision: [1, 0], recall: [1, 0], support: [1, 1] },
+        confusion: [
+          [1, 0],
+          [1, 0],
+        ],
+        classNames: ['a', 'b'],
+      },
       predictions: [
         { index: 0, video: 'a/1.mp4', label: 0, topClasses: [0, 1], topScores: [0.9, 0.1] },
         { index: 1, video: 'b/1.mp4', label: 1, topClasses: [0, 1], topScores: [0.6, 0.4] },
       ],
     });
-    expect(registry.predictions(evaluationId)[1]).toEqual({ index: 1, video: 'b/1.mp4', label: 1, topClasses: [0, 1], topScores: [0.6, 0.4] });
+    expect(registry.predictions(evaluationId)[1]).toEqual({
+      index: 1,
+      video: 'b/1.mp4',
+      label: 1,
+      topClasses: [0, 1],
+      topScores: [0.6, 0.4],
+    });
     expect(registry.evaluations(id)[0]).toMatchObject({ clips: 4, crops: 3, top1: 0.5 });
     registry.setStatus(id, 'completed');
     const run = registry.requireRun(id);
@@ -94,7 +136,11 @@ describe('run registry', () => {
     expect(registry.metrics(id).map((m) => `${m.scope}:${m.step}`)).toEqual(['iteration:0']);
 
     const files = registry.exportCsv(join(dir, 'export', 'runs.csv'));
-    expect(files.map((f) => f.slice(dir.length))).toEqual(['/export/runs.csv', '/export/runs-metrics.csv', '/export/runs-evaluations.csv']);
+    expect(files.map((f) => f.slice(dir.length))).toEqual([
+      '/export/runs.csv',
+      '/export/runs-metrics.csv',
+      '/export/runs-evaluations.csv',
+    ]);
     const runsCsv = readFileSync(files[0], 'utf8').split('\n');
     expect(runsCsv[0].split(',').slice(0, 3)).toEqual(['id', 'name', 'status']);
     expect(runsCsv[1]).toContain(`${id},test run,completed`);
@@ -106,7 +152,15 @@ describe('run registry', () => {
   });
 
   it('quotes CSV cells only when needed', () => {
-    expect(toCsv(['a', 'b'], [[1, 'x,y'], [null, 'line\nbreak']])).toBe('a,b\n1,"x,y"\n,"line\nbreak"\n');
+    expect(
+      toCsv(
+        ['a', 'b'],
+        [
+          [1, 'x,y'],
+          [null, 'line\nbreak'],
+        ],
+      ),
+    ).toBe('a,b\n1,"x,y"\n,"line\nbreak"\n');
   });
 
   it('marks a run whose process was SIGKILLed as interrupted on the next open', async () => {

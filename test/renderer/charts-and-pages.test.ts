@@ -58,9 +58,18 @@ function geometryOf(grid: Triple, window: Triple, shifted: boolean): Geometry {
 
 describe('attention window math', () => {
   for (const [grid, window] of [
-    [[4, 8, 8], [2, 4, 4]],
-    [[4, 7, 7], [2, 4, 4]],
-    [[8, 14, 14], [8, 7, 7]],
+    [
+      [4, 8, 8],
+      [2, 4, 4],
+    ],
+    [
+      [4, 7, 7],
+      [2, 4, 4],
+    ],
+    [
+      [8, 14, 14],
+      [8, 7, 7],
+    ],
   ] as [Triple, Triple][]) {
     for (const shifted of [false, true]) {
       it(`maps every token of grid ${grid.join('x')}, window ${window.join('x')}, ${shifted ? 'shifted' : 'regular'} to one window slot and back`, () => {
@@ -131,8 +140,23 @@ describe('config editor helpers', () => {
 
 describe('runs table columns', () => {
   it('shows only the config fields that differ between runs', () => {
-    const run = (flatConfig: Record<string, string>) => ({ id: 'x', name: 'x', status: 'completed', backend: 'wasm', epochs: 1, epochsDone: 1, createdAt: '', bestMetric: null, flatConfig });
-    expect(differingFields([run({ epochs: '2', lr: '0.1', description: '"a"' }), run({ epochs: '3', lr: '0.1', description: '"b"', seed: '1' })])).toEqual(['epochs', 'seed']);
+    const run = (flatConfig: Record<string, string>) => ({
+      id: 'x',
+      name: 'x',
+      status: 'completed',
+      backend: 'wasm',
+      epochs: 1,
+      epochsDone: 1,
+      createdAt: '',
+      bestMetric: null,
+      flatConfig,
+    });
+    expect(
+      differingFields([
+        run({ epochs: '2', lr: '0.1', description: '"a"' }),
+        run({ epochs: '3', lr: '0.1', description: '"b"', seed: '1' }),
+      ]),
+    ).toEqual(['epochs', 'seed']);
     expect(differingFields([run({ epochs: '2' })])).toEqual([]);
   });
 });

@@ -3,7 +3,17 @@ import { describe, expect, it } from 'vitest';
 import { createWorkbenchStore } from '../../renderer/state/store.ts';
 import type { TrainingEvent } from '../../core/protocol/workbench.ts';
 
-const started: TrainingEvent = { kind: 'run-started', runId: 'r1', name: 'demo', epochs: 2, iterationsPerEpoch: 3, startEpoch: 0, startIteration: 0, backend: 'wasm', resumed: false };
+const started: TrainingEvent = {
+  kind: 'run-started',
+  runId: 'r1',
+  name: 'demo',
+  epochs: 2,
+  iterationsPerEpoch: 3,
+  startEpoch: 0,
+  startIteration: 0,
+  backend: 'wasm',
+  resumed: false,
+};
 
 describe('training slice', () => {
   it('follows a run from start to finish and keeps a readable log', () => {
@@ -12,17 +22,45 @@ describe('training slice', () => {
     expect(store.getState().status).toBe('starting');
     store.getState().applyEvent({ kind: 'train', event: started, sentAt: 0 });
     expect(store.getState()).toMatchObject({ runId: 'r1', status: 'running', totalIterations: 6, backend: 'wasm' });
-    store.getState().applyEvent({ kind: 'train', event: { kind: 'iteration', runId: 'r1', epoch: 0, iteration: 1, epochIteration: 1, iterationsPerEpoch: 3, loss: 1.2, lr: 0.001, clipsPerSecond: 12.5, etaSeconds: 9 }, sentAt: 0 });
+    store.getState().applyEvent({
+      kind: 'train',
+      event: {
+        kind: 'iteration',
+        runId: 'r1',
+        epoch: 0,
+        iteration: 1,
+        epochIteration: 1,
+        iterationsPerEpoch: 3,
+        loss: 1.2,
+        lr: 0.001,
+        clipsPerSecond: 12.5,
+        etaSeconds: 9,
+      },
+      sentAt: 0,
+    });
     expect(store.getState()).toMatchObject({ iteration: 2, clipsPerSecond: 12.5, etaSeconds: 9 });
     store.getState().applyEvent({ kind: 'train', event: { kind: 'paused', runId: 'r1', iteration: 2 }, sentAt: 0 });
     expect(store.getState().status).toBe('paused');
     store.getState().applyEvent({ kind: 'train', event: { kind: 'resumed', runId: 'r1', iteration: 2 }, sentAt: 0 });
     store.getState().applyEvent({
       kind: 'train',
-      event: { kind: 'epoch', runId: 'r1', epoch: 0, epochs: 2, train: { loss: 1.1, top1: 0.4, clips: 12 }, val: { loss: 1.0, top1: 0.5, top5: 1, meanClassAccuracy: 0.5, count: 4 }, seconds: 2, etaSeconds: 2 },
+      event: {
+        kind: 'epoch',
+        runId: 'r1',
+        epoch: 0,
+        epochs: 2,
+        train: { loss: 1.1, top1: 0.4, clips: 12 },
+        val: { loss: 1.0, top1: 0.5, top5: 1, meanClassAccuracy: 0.5, count: 4 },
+        seconds: 2,
+        etaSeconds: 2,
+      },
       sentAt: 0,
     });
-    store.getState().applyEvent({ kind: 'train', event: { kind: 'run-finished', runId: 'r1', status: 'completed', message: null, seconds: 4 }, sentAt: 0 });
+    store.getState().applyEvent({
+      kind: 'train',
+      event: { kind: 'run-finished', runId: 'r1', status: 'completed', message: null, seconds: 4 },
+      sentAt: 0,
+    });
     const state = store.getState();
     expect(state.status).toBe('completed');
     expect(state.epoch).toBe(1);
@@ -37,10 +75,21 @@ describe('training slice', () => {
     expect(Object.keys(state).filter((key) => /^(points|series|curves?|losses)$/i.test(key) || /Points$/.test(key))).toEqual([]);
   });
 
-  it('ignores another client\'s run once it follows one', () => {
+  it("ignores another client's run once it follows one", () => {
     const store = createWorkbenchStore();
     store.getState().applyTrainEvent(started);
-    store.getState().applyTrainEvent({ kind: 'iteration', runId: 'other', epoch: 0, iteration: 5, epochIteration: 5, iterationsPerEpoch: 9, loss: 3, lr: 1, clipsPerSecond: 99, etaSeconds: 1 });
+    store.getState().applyTrainEvent({
+      kind: 'iteration',
+      runId: 'other',
+      epoch: 0,
+      iteration: 5,
+      epochIteration: 5,
+      iterationsPerEpoch: 9,
+      loss: 3,
+      lr: 1,
+      clipsPerSecond: 99,
+      etaSeconds: 1,
+    });
     expect(store.getState().iteration).toBe(0);
     expect(store.getState().clipsPerSecond).toBe(0);
   });
@@ -49,9 +98,18 @@ describe('training slice', () => {
 describe('jobs, notices and config slices', () => {
   it('tracks job progress until the job finishes', () => {
     const store = createWorkbenchStore();
-    store.getState().applyEvent({ kind: 'job-progress', jobId: 'job-1', command: 'datasets.scan', done: 3, total: 10, message: 'probing videos' });
+    store.getState().applyEvent({
+      kind: 'job-progress',
+      jobId: 'job-1',
+      command: 'datasets.scan',
+      done: 3,
+      total: 10,
+      message: 'probing videos',
+    });
     expect(store.getState().jobs['job-1']).toEqual({ command: 'datasets.scan', done: 3, total: 10, message: 'probing videos' });
-    store.getState().applyEvent({ kind: 'job-finished', jobId: 'job-1', command: 'datasets.scan', ok: true, message: null, seconds: 1 });
+    store
+      .getState()
+      .applyEvent({ kind: 'job-finished', jobId: 'job-1', command: 'datasets.scan', ok: true, message: null, seconds: 1 });
     expect(store.getState().jobs).toEqual({});
   });
 
@@ -80,7 +138,17 @@ describe('jobs, notices and config slices', () => {
 
   it('drops selected runs that no longer exist', () => {
     const store = createWorkbenchStore();
-    const run = (id: string) => ({ id, name: id, status: 'completed', backend: 'wasm', epochs: 1, epochsDone: 1, createdAt: '', bestMetric: null, flatConfig: {} });
+    const run = (id: string) => ({
+      id,
+      name: id,
+      status: 'completed',
+      backend: 'wasm',
+      epochs: 1,
+      epochsDone: 1,
+      createdAt: '',
+      bestMetric: null,
+      flatConfig: {},
+    });
     store.getState().setRuns([run('a'), run('b')]);
     store.getState().toggleRun('a');
     store.getState().toggleRun('b');

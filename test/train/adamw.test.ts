@@ -49,21 +49,45 @@ describe('AdamW with the official groups', () => {
 
   it('round-trips its state so a restored optimizer continues identically', async () => {
     const make = (tag: string) => {
-      const p = new Map([['cls_head.fc_cls.weight', tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25]]), true, `${tag}.w`)]]);
+      const p = new Map([
+        [
+          'cls_head.fc_cls.weight',
+          tf.variable(
+            tf.tensor2d([
+              [0.5, -1],
+              [2, 0.25],
+            ]),
+            true,
+            `${tag}.w`,
+          ),
+        ],
+      ]);
       return { p, o: new AdamW(p, paramGroups(p.keys(), 0.1, 0.01, {}), { betas: [0.9, 0.999], eps: 1e-8 }) };
     };
     const a = make('state-a');
     const b = make('state-b');
-    const grad = new Map([['cls_head.fc_cls.weight', tf.tensor2d([[0.1, 0.2], [-0.3, 0.4]])]]);
+    const grad = new Map([
+      [
+        'cls_head.fc_cls.weight',
+        tf.tensor2d([
+          [0.1, 0.2],
+          [-0.3, 0.4],
+        ]),
+      ],
+    ]);
     a.o.step(grad, (g) => g.lr);
     const saved = await a.o.state();
     b.p.get('cls_head.fc_cls.weight')!.assign(a.p.get('cls_head.fc_cls.weight')!);
     b.o.loadState(saved.steps, saved.tensors);
     a.o.step(grad, (g) => g.lr);
     b.o.step(grad, (g) => g.lr);
-    expect(Array.from(b.p.get('cls_head.fc_cls.weight')!.dataSync())).toEqual(Array.from(a.p.get('cls_head.fc_cls.weight')!.dataSync()));
+    expect(Array.from(b.p.get('cls_head.fc_cls.weight')!.dataSync())).toEqual(
+      Array.from(a.p.get('cls_head.fc_cls.weight')!.dataSync()),
+    );
     expect(b.o.steps).toBe(2);
-    expect(() => b.o.loadState(1, new Map([['exp_avg.cls_head.fc_cls.weight', saved.tensors.get('exp_avg.cls_head.fc_cls.weight')!]]))).toThrow(/only one of/);
+    expect(() =>
+      b.o.loadState(1, new Map([['exp_avg.cls_head.fc_cls.weight', saved.tensors.get('exp_avg.cls_head.fc_cls.weight')!]])),
+    ).toThrow(/only one of/);
     for (const x of [a, b]) {
       x.o.dispose();
       x.p.forEach((v) => v.dispose());

@@ -31,7 +31,14 @@ beforeAll(async () => {
     configFile,
     JSON.stringify({
       model: { variant: 'micro', num_classes: 2, drop_path_rate: 0.1, head_dropout: 0 },
-      data: { train_ann: 'data/train.txt', val_ann: 'data/val.txt', root: 'data/videos', classes: 'data/classes.txt', pipeline: { preset: 'small', clip_len: 4, frame_interval: 2, short_side: 16, crop_size: 16 }, workers: 2 },
+      data: {
+        train_ann: 'data/train.txt',
+        val_ann: 'data/val.txt',
+        root: 'data/videos',
+        classes: 'data/classes.txt',
+        pipeline: { preset: 'small', clip_len: 4, frame_interval: 2, short_side: 16, crop_size: 16 },
+        workers: 2,
+      },
       optimizer: { lr: 1e-3, weight_decay: 0.05, paramwise: 'none' },
       schedule: { warmup_epochs: 0.5 },
       epochs: 4,
@@ -48,7 +55,16 @@ afterAll(() => {
 describe('vswin train / eval / runs', () => {
   it('reports a bad config with the field and the value', () => {
     const bad = join(dir, 'bad.json');
-    writeFileSync(bad, JSON.stringify({ model: { variant: 'micro', num_classes: 0 }, data: { train_ann: 'x', root: 'y', pipeline: { preset: 'small' } }, optimizer: { lr: 1, weight_decay: 0 }, epochs: 1, batch_size: 1 }));
+    writeFileSync(
+      bad,
+      JSON.stringify({
+        model: { variant: 'micro', num_classes: 0 },
+        data: { train_ann: 'x', root: 'y', pipeline: { preset: 'small' } },
+        optimizer: { lr: 1, weight_decay: 0 },
+        epochs: 1,
+        batch_size: 1,
+      }),
+    );
     const result = vswin(['train', bad, '--home', home]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/model\.num_classes: .*\(received 0\)/);
@@ -57,7 +73,9 @@ describe('vswin train / eval / runs', () => {
   });
 
   it('survives SIGKILL mid-epoch: the run shows as interrupted and --resume completes it', async () => {
-    const child = spawn(process.execPath, [BIN, '--backend', 'wasm', 'train', configFile, '--home', home, '--name', 'killed'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '--backend', 'wasm', 'train', configFile, '--home', home, '--name', 'killed'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const file = join(home, 'registry.sqlite');
@@ -67,7 +85,8 @@ describe('vswin train / eval / runs', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       try {
         const db = new Database(file, { readonly: true, fileMustExist: true });
-        const row = db.prepare("SELECT id, epochs_done, iteration FROM runs WHERE name = 'killed'").get() as { id: string; epochs_done: number; iteration: number } | undefined;
+        const row = db.prepare("SELECT id, epochs_done, iteration FROM runs WHERE name = 'killed'").get() as
+          { id: string; epochs_done: number; iteration: number } | undefined;
         db.close();
         if (row && row.epochs_done === 1 && row.iteration > 8) runId = row.id;
       } catch {
@@ -91,7 +110,10 @@ describe('vswin train / eval / runs', () => {
     const registry = Registry.open(home);
     const run = registry.requireRun(runId);
     expect(run).toMatchObject({ status: 'completed', epochsDone: 4, iteration: 32 });
-    const steps = registry.metrics(runId).filter((m) => m.scope === 'iteration' && m.name === 'loss').map((m) => m.step);
+    const steps = registry
+      .metrics(runId)
+      .filter((m) => m.scope === 'iteration' && m.name === 'loss')
+      .map((m) => m.step);
     expect(steps).toEqual(Array.from({ length: 32 }, (_, i) => i));
     const epochs = registry.metrics(runId).filter((m) => m.scope === 'epoch' && m.split === 'val' && m.name === 'top1');
     expect(epochs.map((m) => m.step)).toEqual([1, 2, 3, 4]);
@@ -99,7 +121,19 @@ describe('vswin train / eval / runs', () => {
     registry.close();
     expect(best).toBeDefined();
 
-    const evaluation = vswin(['eval', '--checkpoint', best!.path, '--ann', join(dir, 'data/val.txt'), '--root', join(dir, 'data/videos'), '--views', '2x3', '--home', home]);
+    const evaluation = vswin([
+      'eval',
+      '--checkpoint',
+      best!.path,
+      '--ann',
+      join(dir, 'data/val.txt'),
+      '--root',
+      join(dir, 'data/videos'),
+      '--views',
+      '2x3',
+      '--home',
+      home,
+    ]);
     expect(evaluation.code, evaluation.stderr).toBe(0);
     expect(evaluation.stdout).toMatch(/1 clip x 1 crop\s+\d+\.\d%/);
     expect(evaluation.stdout).toMatch(/2 clips x 3 crops\s+\d+\.\d%/);
@@ -109,7 +143,9 @@ describe('vswin train / eval / runs', () => {
 
     const exported = vswin(['runs', 'export', '--csv', join(dir, 'out', 'runs.csv'), '--home', home]);
     expect(exported.code, exported.stderr).toBe(0);
-    const metricsCsv = readFileSync(join(dir, 'out', 'runs-metrics.csv'), 'utf8').trim().split('\n');
+    const metricsCsv = readFileSync(join(dir, 'out', 'runs-metrics.csv'), 'utf8')
+      .trim()
+      .split('\n');
     expect(metricsCsv[0]).toBe('run_id,scope,split,step,epoch,name,value');
     expect(metricsCsv.filter((line) => line.startsWith(`${runId},iteration,train,`) && line.includes(',loss,'))).toHaveLength(32);
   });

@@ -9,7 +9,14 @@ export const CLIP: [number, number, number] = [4, 16, 16]; // T, H, W
  * `count` clips of `classes` classes: noise plus a class-specific brightness per channel, so a
  * tiny model separates them within a few epochs. Shuffled per epoch from (seed, epoch) only.
  */
-export function memorySource(options: { count: number; classes: number; batchSize: number; seed: number; shuffle?: boolean; poison?: boolean }): BatchSource {
+export function memorySource(options: {
+  count: number;
+  classes: number;
+  batchSize: number;
+  seed: number;
+  shuffle?: boolean;
+  poison?: boolean;
+}): BatchSource {
   const [t, h, w] = CLIP;
   const size = 3 * t * h * w;
   const random = new Random(options.seed);

@@ -24,14 +24,25 @@ describe('starting weights', () => {
     const key = 'backbone.layers.1.blocks.0.attn.qkv.weight';
     expect(Array.from(model.params.get(key)!.dataSync())).toEqual(Array.from(reference.get(key)!.data));
     expect(model.params.get('cls_head.fc_cls.weight')!.shape).toEqual([7, 96]);
-    expect(notes.join('\n')).toMatch(/re-initialised cls_head\.fc_cls\.weight: the checkpoint has \[5,96\], this model needs \[7,96\]/);
+    expect(notes.join('\n')).toMatch(
+      /re-initialised cls_head\.fc_cls\.weight: the checkpoint has \[5,96\], this model needs \[7,96\]/,
+    );
     model.dispose();
   });
 
   it('inflates 2-D ImageNet weights (pretrained) and rejects a checkpoint that does not fit', () => {
     const c = manifest.inflation.same.case;
-    const backbone = { patch_size: c.patch_3d, embed_dim: c.embed_dim, depths: c.depths, num_heads: c.num_heads, window_size: c.window_3d };
-    const config = parseRunConfig({ ...base, model: { backbone, num_classes: 3, pretrained: `${FIXTURES}${manifest.inflation.same.files.checkpoint_2d}` } });
+    const backbone = {
+      patch_size: c.patch_3d,
+      embed_dim: c.embed_dim,
+      depths: c.depths,
+      num_heads: c.num_heads,
+      window_size: c.window_3d,
+    };
+    const config = parseRunConfig({
+      ...base,
+      model: { backbone, num_classes: 3, pretrained: `${FIXTURES}${manifest.inflation.same.files.checkpoint_2d}` },
+    });
     const { model, notes } = buildModel(config);
     const expected = fixture(manifest.inflation.same.files.expected_3d);
     for (const [key, tensor] of expected) {
@@ -43,7 +54,14 @@ describe('starting weights', () => {
     }
     expect(notes[0]).toMatch(/^inflated \d+ backbone tensors/);
     model.dispose();
-    const wrong = parseRunConfig({ ...base, model: { backbone: { ...backbone, embed_dim: 32 }, num_classes: 3, pretrained: `${FIXTURES}${manifest.inflation.same.files.checkpoint_2d}` } });
+    const wrong = parseRunConfig({
+      ...base,
+      model: {
+        backbone: { ...backbone, embed_dim: 32 },
+        num_classes: 3,
+        pretrained: `${FIXTURES}${manifest.inflation.same.files.checkpoint_2d}`,
+      },
+    });
     expect(() => buildModel(wrong)).toThrow(/model\.pretrained: .* does not fit the configured backbone/);
   });
 });

@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkConfigFiles, loadRunConfig, modelConfigOf, parseRunConfig, presetJson, presetNames, resolveRunConfig } from '../../core/train/run-config.ts';
+import {
+  checkConfigFiles,
+  loadRunConfig,
+  modelConfigOf,
+  parseRunConfig,
+  presetJson,
+  presetNames,
+  resolveRunConfig,
+} from '../../core/train/run-config.ts';
 import { parseViews, pipelineFor } from '../../core/train/data-source.ts';
 
 const dirs: string[] = [];
@@ -25,9 +33,20 @@ const minimal = {
 
 describe('run config', () => {
   it('ships the official recipes with the fact sheet values', () => {
-    expect(presetNames()).toEqual(expect.arrayContaining(['k400-swin-t', 'k400-swin-s', 'k400-swin-b-1k', 'k400-swin-b-22k', 'k600-swin-b-22k', 'ssv2-swin-b']));
+    expect(presetNames()).toEqual(
+      expect.arrayContaining([
+        'k400-swin-t',
+        'k400-swin-s',
+        'k400-swin-b-1k',
+        'k400-swin-b-22k',
+        'k600-swin-b-22k',
+        'ssv2-swin-b',
+      ]),
+    );
     const t = parseRunConfig(presetJson('k400-swin-t'));
-    expect([t.optimizer.lr, t.optimizer.weight_decay, t.epochs, t.batch_size, t.update_interval, t.model.drop_path_rate]).toEqual([1e-3, 0.02, 30, 2, 4, 0.1]);
+    expect([t.optimizer.lr, t.optimizer.weight_decay, t.epochs, t.batch_size, t.update_interval, t.model.drop_path_rate]).toEqual(
+      [1e-3, 0.02, 30, 2, 4, 0.1],
+    );
     expect(t.schedule).toEqual({ policy: 'cosine', min_lr: 0, warmup_epochs: 2.5, warmup_ratio: 0.1 });
     expect(t.optimizer.paramwise).toBe('official');
     const b = parseRunConfig(presetJson('k400-swin-b-1k'));
@@ -36,7 +55,14 @@ describe('run config', () => {
     expect([b22.optimizer.lr, b22.model.drop_path_rate]).toEqual([3e-4, 0.2]);
     expect(parseRunConfig(presetJson('k600-swin-b-22k')).model.num_classes).toBe(600);
     const ssv2 = parseRunConfig(presetJson('ssv2-swin-b'));
-    expect([ssv2.model.variant, ssv2.model.num_classes, ssv2.epochs, ssv2.loss.label_smoothing, ssv2.model.drop_path_rate, ssv2.optimizer.lr]).toEqual(['swin_b_ssv2', 174, 60, 0.1, 0.4, 3e-4]);
+    expect([
+      ssv2.model.variant,
+      ssv2.model.num_classes,
+      ssv2.epochs,
+      ssv2.loss.label_smoothing,
+      ssv2.model.drop_path_rate,
+      ssv2.optimizer.lr,
+    ]).toEqual(['swin_b_ssv2', 174, 60, 0.1, 0.4, 3e-4]);
     expect(modelConfigOf(ssv2).backbone.window_size).toEqual([16, 7, 7]);
     // Test views: K400 4 clips x 3 crops, SSv2 1 x 3.
     expect(pipelineFor(t, 'test').sampling.numClips).toBe(4);
@@ -50,7 +76,12 @@ describe('run config', () => {
       return parseRunConfig({ ...value, data: { ...value.data, pipeline: { ...value.data.pipeline, ...extra } } });
     };
     expect(pipelineFor(pipelineOf({ rand_augment: false }), 'train').randAugment).toBeUndefined();
-    expect(pipelineFor(pipelineOf({ rand_augment: { n: 2, m: 9, flip_ratio: 0 } }), 'train').randAugment).toEqual({ n: 2, m: 9, cval: 128, flipRatio: 0 });
+    expect(pipelineFor(pipelineOf({ rand_augment: { n: 2, m: 9, flip_ratio: 0 } }), 'train').randAugment).toEqual({
+      n: 2,
+      m: 9,
+      cval: 128,
+      flipRatio: 0,
+    });
     expect(() => pipelineOf({ rand_augment: { n: 2 } })).toThrow(/rand_augment/);
     // The small CPU presets parse and build a valid model config.
     for (const name of ['cpu-small', 'cpu-tiny']) {
@@ -84,7 +115,15 @@ describe('run config', () => {
   it('extends a preset, resolves paths against the config file, and lists missing files', () => {
     const dir = tempDir();
     const file = join(dir, 'run.json');
-    writeFileSync(file, JSON.stringify({ extends: 'k400-swin-t', model: { num_classes: 10 }, data: { train_ann: 'lists/train.txt', root: 'clips' }, epochs: 3 }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        extends: 'k400-swin-t',
+        model: { num_classes: 10 },
+        data: { train_ann: 'lists/train.txt', root: 'clips' },
+        epochs: 3,
+      }),
+    );
     const config = loadRunConfig(file);
     expect(config.model.variant).toBe('swin_t');
     expect(config.model.num_classes).toBe(10);
@@ -97,16 +136,24 @@ describe('run config', () => {
     expect(() => loadRunConfig(join(dir, 'nope.json'))).toThrow(/nope\.json: file not found/);
     writeFileSync(join(dir, 'broken.json'), '{"model": ');
     expect(() => loadRunConfig(join(dir, 'broken.json'))).toThrow(/broken\.json: not valid JSON/);
-    expect(() => resolveRunConfig({ ...minimal, extends: 'nope' }, dir)).toThrow(/unknown preset "nope"; allowed: cpu-small, cpu-tiny, k400-swin-b-1k/);
+    expect(() => resolveRunConfig({ ...minimal, extends: 'nope' }, dir)).toThrow(
+      /unknown preset "nope"; allowed: cpu-small, cpu-tiny, k400-swin-b-1k/,
+    );
   });
 
   it('requires a complete backbone without a variant, and one of pretrained/load_from', () => {
-    expect(() => parseRunConfig({ ...minimal, model: { num_classes: 3, backbone: { embed_dim: 8 } } })).toThrow(/model\.backbone\.patch_size/);
-    expect(() => parseRunConfig({ ...minimal, model: { variant: 'micro', num_classes: 3, pretrained: 'a.pth', load_from: 'b.pth' } })).toThrow(/not both/);
+    expect(() => parseRunConfig({ ...minimal, model: { num_classes: 3, backbone: { embed_dim: 8 } } })).toThrow(
+      /model\.backbone\.patch_size/,
+    );
+    expect(() =>
+      parseRunConfig({ ...minimal, model: { variant: 'micro', num_classes: 3, pretrained: 'a.pth', load_from: 'b.pth' } }),
+    ).toThrow(/not both/);
   });
 
   it('parses view protocols', () => {
     expect(parseViews('4x3')).toEqual({ clips: 4, crops: 3 });
-    expect(() => parseViews('4x2')).toThrow('--views: expected CLIPSxCROPS with CLIPS >= 1 and CROPS 1 or 3 (e.g. 4x3, 1x1), received "4x2"');
+    expect(() => parseViews('4x2')).toThrow(
+      '--views: expected CLIPSxCROPS with CLIPS >= 1 and CROPS 1 or 3 (e.g. 4x3, 1x1), received "4x2"',
+    );
   });
 });

@@ -54,7 +54,10 @@ describe('official parameter groups (first match wins)', () => {
   });
 
   it('matches every parameter group of the parity manifest', () => {
-    const groups = manifest.adamw.param_groups as Record<string, { matched_key: string | null; lr: number; weight_decay: number }>;
+    const groups = manifest.adamw.param_groups as Record<
+      string,
+      { matched_key: string | null; lr: number; weight_decay: number }
+    >;
     const names = Object.keys(groups);
     expect(names.length).toBeGreaterThan(100);
     for (const name of names) {

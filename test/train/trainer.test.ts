@@ -39,7 +39,14 @@ describe('training loop', () => {
     const afterSteps: number[] = [];
     const runDir = tempDir();
     const result = await train({
-      runId: 'loss-test', config, model, train: trainSource, val: valSource, runDir, registry: null, backend: 'wasm',
+      runId: 'loss-test',
+      config,
+      model,
+      train: trainSource,
+      val: valSource,
+      runDir,
+      registry: null,
+      backend: 'wasm',
       onEvent: (event) => {
         events.push(event);
         if (event.kind === 'iteration' && (event.iteration + 1) % 2 === 0) afterSteps.push(tf.memory().numTensors);
@@ -56,7 +63,9 @@ describe('training loop', () => {
     expect(result.lastVal!.top1).toBeGreaterThan(0.6);
     const iterations = events.filter((e) => e.kind === 'iteration');
     expect(iterations).toHaveLength(4 * 6);
-    expect(iterations.every((e) => e.kind === 'iteration' && e.lr > 0 && e.clipsPerSecond > 0 && Number.isFinite(e.loss))).toBe(true);
+    expect(iterations.every((e) => e.kind === 'iteration' && e.lr > 0 && e.clipsPerSecond > 0 && Number.isFinite(e.loss))).toBe(
+      true,
+    );
     // keep_last 2 + best: the oldest checkpoints were pruned.
     expect(existsSync(join(runDir, 'checkpoints', 'epoch_0004.safetensors'))).toBe(true);
     expect(existsSync(join(runDir, 'checkpoints', 'epoch_0004.state.safetensors'))).toBe(true);
@@ -70,18 +79,47 @@ describe('training loop', () => {
     const source = () => memorySource({ count: 12, classes: 3, batchSize: 4, seed: 5 });
 
     const straight = createVideoSwin(modelConfigOf(config), { seed: 2 });
-    const uninterrupted = await train({ runId: 'straight', config, model: straight, train: source(), val: null, runDir: tempDir(), registry: null, backend: 'wasm' });
+    const uninterrupted = await train({
+      runId: 'straight',
+      config,
+      model: straight,
+      train: source(),
+      val: null,
+      runDir: tempDir(),
+      registry: null,
+      backend: 'wasm',
+    });
     expect(uninterrupted.status).toBe('completed');
     const expected = straight.stateDict();
     straight.dispose();
 
     const home = tempDir();
     const registry = Registry.open(home);
-    registry.createRun({ id: 'resumed', name: 'r', config, configPath: null, datasetId: null, projectVersion: 'test', backend: 'wasm', seed: 3, gitCommit: null, runDir: join(home, 'run'), epochs: 2 });
+    registry.createRun({
+      id: 'resumed',
+      name: 'r',
+      config,
+      configPath: null,
+      datasetId: null,
+      projectVersion: 'test',
+      backend: 'wasm',
+      seed: 3,
+      gitCommit: null,
+      runDir: join(home, 'run'),
+      epochs: 2,
+    });
     const control = new TrainControl();
     const first = createVideoSwin(modelConfigOf(config), { seed: 2 });
     const stopped = await train({
-      runId: 'resumed', config, model: first, train: source(), val: null, runDir: join(home, 'run'), registry, backend: 'wasm', control,
+      runId: 'resumed',
+      config,
+      model: first,
+      train: source(),
+      val: null,
+      runDir: join(home, 'run'),
+      registry,
+      backend: 'wasm',
+      control,
       onEvent: (event) => {
         if (event.kind === 'epoch') control.send({ kind: 'stop', reason: 'test stop' });
       },
@@ -94,7 +132,17 @@ describe('training loop', () => {
     const checkpoint = registry.checkpoints('resumed').at(-1)!;
     expect(checkpoint.epoch).toBe(1);
     const second = createVideoSwin(modelConfigOf(config), { seed: 99 });
-    const resumed = await train({ runId: 'resumed', config, model: second, train: source(), val: null, runDir: join(home, 'run'), registry, backend: 'wasm', resumeFrom: { weights: checkpoint.path, state: checkpoint.statePath! } });
+    const resumed = await train({
+      runId: 'resumed',
+      config,
+      model: second,
+      train: source(),
+      val: null,
+      runDir: join(home, 'run'),
+      registry,
+      backend: 'wasm',
+      resumeFrom: { weights: checkpoint.path, state: checkpoint.statePath! },
+    });
     expect(resumed.status).toBe('completed');
     expect(resumed.iteration).toBe(6);
     const got = second.stateDict();
@@ -114,7 +162,16 @@ describe('training loop', () => {
     const model = createVideoSwin(modelConfigOf(config), { seed: 1 });
     tf.tidy(() => model.predict(tf.zeros([1, 3, 4, 16, 16])));
     const before = tf.memory().numTensors;
-    const result = await train({ runId: 'nan', config, model, train: memorySource({ count: 8, classes: 3, batchSize: 4, seed: 1, shuffle: false, poison: true }), val: null, runDir: tempDir(), registry: null, backend: 'wasm' });
+    const result = await train({
+      runId: 'nan',
+      config,
+      model,
+      train: memorySource({ count: 8, classes: 3, batchSize: 4, seed: 1, shuffle: false, poison: true }),
+      val: null,
+      runDir: tempDir(),
+      registry: null,
+      backend: 'wasm',
+    });
     expect(result.status).toBe('failed');
     expect(result.message).toMatch(/the loss became NaN at epoch 1, iteration 0/);
     expect(tf.memory().numTensors).toBe(before);
@@ -127,7 +184,15 @@ describe('training loop', () => {
     const control = new TrainControl();
     const kinds: string[] = [];
     const result = await train({
-      runId: 'pause', config, model, train: memorySource({ count: 8, classes: 3, batchSize: 4, seed: 1 }), val: null, runDir: tempDir(), registry: null, backend: 'wasm', control,
+      runId: 'pause',
+      config,
+      model,
+      train: memorySource({ count: 8, classes: 3, batchSize: 4, seed: 1 }),
+      val: null,
+      runDir: tempDir(),
+      registry: null,
+      backend: 'wasm',
+      control,
       onEvent: (event) => {
         kinds.push(event.kind);
         if (event.kind === 'iteration' && event.iteration === 0) {

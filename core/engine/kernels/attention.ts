@@ -12,13 +12,26 @@ export const WINDOW_ATTENTION = 'VswinWindowAttention';
 
 export function windowAttentionKernel(provider: KernelProvider, _context: KernelContext): KernelFunction {
   return (args) => {
-    const { q, k, v, bias, mask } = args.inputs as { q: TensorInfo; k: TensorInfo; v: TensorInfo; bias: TensorInfo; mask?: TensorInfo };
+    const { q, k, v, bias, mask } = args.inputs as {
+      q: TensorInfo;
+      k: TensorInfo;
+      v: TensorInfo;
+      bias: TensorInfo;
+      mask?: TensorInfo;
+    };
     const [batch, heads, n, dim] = q.shape;
     const windows = mask ? mask.shape[0] : 1;
     const backend = wasmBackendOf(args);
     const out = backend.makeOutput(q.shape, 'float32');
-    provider.windowAttention!(floatView(backend, q), floatView(backend, k), floatView(backend, v), floatView(backend, bias),
-      mask ? floatView(backend, mask) : null, floatView(backend, out), Int32Array.from([batch, heads, n, dim, windows]));
+    provider.windowAttention!(
+      floatView(backend, q),
+      floatView(backend, k),
+      floatView(backend, v),
+      floatView(backend, bias),
+      mask ? floatView(backend, mask) : null,
+      floatView(backend, out),
+      Int32Array.from([batch, heads, n, dim, windows]),
+    );
     return out;
   };
 }
@@ -47,7 +60,8 @@ function checkShapes(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, mask: Tensor
   const problems: string[] = [];
   if (q.rank !== 4) problems.push(`q has shape [${q.shape}], expected [windows*batch, heads, tokens, dim]`);
   if (!same(k) || !same(v)) problems.push(`k [${k.shape}] and v [${v.shape}] must match q [${q.shape}]`);
-  if (bias.shape.join() !== [heads, n, n].join()) problems.push(`bias has shape [${bias.shape}], expected [${heads}, ${n}, ${n}]`);
+  if (bias.shape.join() !== [heads, n, n].join())
+    problems.push(`bias has shape [${bias.shape}], expected [${heads}, ${n}, ${n}]`);
   if (mask && (mask.rank !== 3 || mask.shape[1] !== n || mask.shape[2] !== n || batch % mask.shape[0] !== 0)) {
     problems.push(`mask has shape [${mask.shape}], expected [windows, ${n}, ${n}] with windows dividing ${batch}`);
   }
@@ -67,7 +81,13 @@ export function fusedWindowAttention(q: Tensor, k: Tensor, v: Tensor, bias: Tens
   const forward = (inputs: Tensor[]): Tensor => {
     const [qi, ki, vi, bi, mi] = inputs;
     return fused
-      ? (tf.engine().runKernel(WINDOW_ATTENTION, mi ? { q: qi, k: ki, v: vi, bias: bi, mask: mi } : { q: qi, k: ki, v: vi, bias: bi }, {}) as Tensor)
+      ? (tf
+          .engine()
+          .runKernel(
+            WINDOW_ATTENTION,
+            mi ? { q: qi, k: ki, v: vi, bias: bi, mask: mi } : { q: qi, k: ki, v: vi, bias: bi },
+            {},
+          ) as Tensor)
       : composed(qi, ki, vi, bi, mi ?? null);
   };
   const backward = (dy: Tensor, saved: Tensor[]): Tensor[] => {

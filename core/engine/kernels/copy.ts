@@ -4,13 +4,28 @@
 import { tf } from '../tf.ts';
 import { MAX_RANK, type KernelProvider } from './provider.ts';
 import { contiguousStrides, fitsInt32, simplifyWalk, sizeOf } from './strides.ts';
-import { wasmBackendOf, type KernelArgs, type KernelContext, type KernelFunction, type KernelResult, type TensorInfo } from './kernel-types.ts';
+import {
+  wasmBackendOf,
+  type KernelArgs,
+  type KernelContext,
+  type KernelFunction,
+  type KernelResult,
+  type TensorInfo,
+} from './kernel-types.ts';
 
 const COPYABLE = new Set(['float32', 'int32']);
 
 /** Copies x[offset + sum(i_d * strides[d])] into a new tensor of `outShape` (walked over `walkShape`). */
-function stridedCopy(provider: KernelProvider, args: KernelArgs, x: TensorInfo, outShape: number[], walkShape: number[],
-  strides: number[], offset: number, context: KernelContext): KernelResult {
+function stridedCopy(
+  provider: KernelProvider,
+  args: KernelArgs,
+  x: TensorInfo,
+  outShape: number[],
+  walkShape: number[],
+  strides: number[],
+  offset: number,
+  context: KernelContext,
+): KernelResult {
   const walk = simplifyWalk(walkShape, [strides]);
   const rank = walk.shape.length;
   const params = [rank, offset, ...walk.shape, ...walk.strides[0]];
@@ -31,7 +46,16 @@ export function transposeKernel(provider: KernelProvider, context: KernelContext
     if (!COPYABLE.has(x.dtype) || perm.length !== x.shape.length) return context.original(args);
     const inStrides = contiguousStrides(x.shape);
     const outShape = perm.map((axis) => x.shape[axis]);
-    return stridedCopy(provider, args, x, outShape, outShape, perm.map((axis) => inStrides[axis]), 0, context);
+    return stridedCopy(
+      provider,
+      args,
+      x,
+      outShape,
+      outShape,
+      perm.map((axis) => inStrides[axis]),
+      0,
+      context,
+    );
   };
 }
 
@@ -52,15 +76,31 @@ export function stridedSliceKernel(provider: KernelProvider, context: KernelCont
   return (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     const attrs = args.attrs as {
-      begin: number[]; end: number[]; strides: number[];
-      beginMask: number; endMask: number; ellipsisMask: number; newAxisMask: number; shrinkAxisMask: number;
+      begin: number[];
+      end: number[];
+      strides: number[];
+      beginMask: number;
+      endMask: number;
+      ellipsisMask: number;
+      newAxisMask: number;
+      shrinkAxisMask: number;
     };
     if (!COPYABLE.has(x.dtype)) return context.original(args);
-    const info = tf.slice_util.sliceInfo(x.shape, attrs.begin, attrs.end, attrs.strides, attrs.beginMask, attrs.endMask,
-      attrs.ellipsisMask, attrs.newAxisMask, attrs.shrinkAxisMask);
-    const walkShape = info.isSimpleSlice || info.sliceDim0
-      ? tf.slice_util.computeOutShape(info.begin, info.end, info.strides).map((extent) => Math.max(0, extent))
-      : info.finalShapeSparse;
+    const info = tf.slice_util.sliceInfo(
+      x.shape,
+      attrs.begin,
+      attrs.end,
+      attrs.strides,
+      attrs.beginMask,
+      attrs.endMask,
+      attrs.ellipsisMask,
+      attrs.newAxisMask,
+      attrs.shrinkAxisMask,
+    );
+    const walkShape =
+      info.isSimpleSlice || info.sliceDim0
+        ? tf.slice_util.computeOutShape(info.begin, info.end, info.strides).map((extent) => Math.max(0, extent))
+        : info.finalShapeSparse;
     if (walkShape.length !== x.shape.length) return context.original(args);
     const inStrides = contiguousStrides(x.shape);
     const offset = info.begin.reduce((sum, index, d) => sum + index * inStrides[d], 0);
@@ -76,14 +116,23 @@ export function gatherKernel(provider: KernelProvider, context: KernelContext): 
     const { axis, batchDims } = args.attrs as { axis: number; batchDims?: number };
     if (!COPYABLE.has(x.dtype) || indices.dtype !== 'int32') return context.original(args);
     const parsedAxis = tf.util.parseAxisParam(axis, x.shape)[0];
-    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.Tensor, indices as tf.Tensor, parsedAxis, batchDims ?? 0);
+    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(
+      x as tf.Tensor,
+      indices as tf.Tensor,
+      parsedAxis,
+      batchDims ?? 0,
+    );
     const count = sizeOf(indices.shape) / Math.max(info.batchSize, 1);
     const params = [info.batchSize, info.outerSize, info.dimSize, info.sliceSize, count];
     if (!fitsInt32(params) || !fitsInt32([sizeOf(x.shape), sizeOf(info.outputShape)])) return context.original(args);
     const backend = wasmBackendOf(args);
     const out = backend.makeOutput(info.outputShape, x.dtype);
-    const bad = provider.gather!(backend.typedArrayFromHeap(x) as Float32Array | Int32Array, backend.typedArrayFromHeap(indices) as Int32Array,
-      backend.typedArrayFromHeap(out) as Float32Array | Int32Array, Int32Array.from(params));
+    const bad = provider.gather!(
+      backend.typedArrayFromHeap(x) as Float32Array | Int32Array,
+      backend.typedArrayFromHeap(indices) as Int32Array,
+      backend.typedArrayFromHeap(out) as Float32Array | Int32Array,
+      Int32Array.from(params),
+    );
     if (bad >= 0) {
       const value = (backend.typedArrayFromHeap(indices) as Int32Array)[bad];
       backend.disposeData(out.dataId);
@@ -163,7 +212,11 @@ export function splitKernel(provider: KernelProvider, context: KernelContext): K
       const params = [walk.shape.length, begin * strides[dim], ...walk.shape, ...walk.strides[0]];
       const out = backend.makeOutput(shape, x.dtype);
       if (sizeOf(shape) > 0) {
-        provider.stridedCopy(backend.typedArrayFromHeap(x) as Float32Array | Int32Array, backend.typedArrayFromHeap(out) as Float32Array | Int32Array, Int32Array.from(params));
+        provider.stridedCopy(
+          backend.typedArrayFromHeap(x) as Float32Array | Int32Array,
+          backend.typedArrayFromHeap(out) as Float32Array | Int32Array,
+          Int32Array.from(params),
+        );
       }
       parts.push(out);
       begin += extent;

@@ -79,7 +79,11 @@ function replaceKernels(provider: KernelProvider, table: Record<string, KernelEn
     const original = tf.getKernel(name, 'wasm');
     if (entry.added) {
       if (original) tf.unregisterKernel(name, 'wasm');
-      tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: entry.factory(provider, { original: missing, kernel }) as tf.KernelFunc });
+      tf.registerKernel({
+        kernelName: name,
+        backendName: 'wasm',
+        kernelFunc: entry.factory(provider, { original: missing, kernel }) as tf.KernelFunc,
+      });
       added.add(name);
       continue;
     }
@@ -98,7 +102,10 @@ function replaceKernels(provider: KernelProvider, table: Record<string, KernelEn
  * backend that just started. An explicit request that cannot be met throws, so a test run with
  * VSWIN_KERNELS=native never silently measures the stock kernels.
  */
-export function installFastKernels(choice: { name: string }, request: string | undefined = process.env[KERNELS_ENV]): FastKernelStatus {
+export function installFastKernels(
+  choice: { name: string },
+  request: string | undefined = process.env[KERNELS_ENV],
+): FastKernelStatus {
   const wanted = parseKernelRequest(request, KERNELS_ENV);
   uninstallFastKernels();
   if (choice.name !== 'wasm') {
@@ -121,13 +128,18 @@ export function installFastKernels(choice: { name: string }, request: string | u
   const simd = loadWasmKernels(tf.backend());
   if (!simd.ok) {
     if (wanted === 'wasm') throw new Error(`${KERNELS_ENV}=wasm: ${simd.reason}`);
-    status = stockStatus(`auto: ${native?.ok === false ? native.reason : 'no native addon'}; WebAssembly SIMD tier unavailable: ${simd.reason}`);
+    status = stockStatus(
+      `auto: ${native?.ok === false ? native.reason : 'no native addon'}; WebAssembly SIMD tier unavailable: ${simd.reason}`,
+    );
     return fastKernelStatus();
   }
   const kernels = replaceKernels(simd.provider, kernelTable());
   const { isa, threads } = simd.provider.info();
   const threading = wasmThreadingStatus();
-  const why = wanted === 'wasm' ? `requested with ${KERNELS_ENV}=wasm` : `auto: ${native?.ok === false ? native.reason : 'no native addon'}, so the WebAssembly SIMD tier runs`;
+  const why =
+    wanted === 'wasm'
+      ? `requested with ${KERNELS_ENV}=wasm`
+      : `auto: ${native?.ok === false ? native.reason : 'no native addon'}, so the WebAssembly SIMD tier runs`;
   const reason = threading.problem ? `${why}; one thread instead of ${threading.requested}: ${threading.problem}` : why;
   status = { tier: 'wasm', reason, isa, threads, kernels };
   return fastKernelStatus();

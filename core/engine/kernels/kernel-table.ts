@@ -1,10 +1,27 @@
 // The table of replaced kernels: name -> the provider method it needs and its factory.
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul.ts';
-import { gatherKernel, identityKernel, padKernel, sliceKernel, splitKernel, stridedSliceKernel, transposeKernel } from './copy.ts';
+import {
+  gatherKernel,
+  identityKernel,
+  padKernel,
+  sliceKernel,
+  splitKernel,
+  stridedSliceKernel,
+  transposeKernel,
+} from './copy.ts';
 import { binaryKernel, erfKernel, softmaxKernel } from './elementwise.ts';
 import { WINDOW_ATTENTION, windowAttentionKernel } from './attention.ts';
 import { ADAMW, adamWKernel } from './optimizer.ts';
-import { GELU, GELU_GRAD, geluGradKernel, geluKernel, LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel } from './norm-and-gelu.ts';
+import {
+  GELU,
+  GELU_GRAD,
+  geluGradKernel,
+  geluKernel,
+  LAYER_NORM,
+  LAYER_NORM_GRAD,
+  layerNormGradKernel,
+  layerNormKernel,
+} from './norm-and-gelu.ts';
 import type { KernelContext, KernelFunction } from './kernel-types.ts';
 import type { KernelProvider } from './provider.ts';
 

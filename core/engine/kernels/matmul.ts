@@ -41,9 +41,16 @@ function planGemm(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB:
   // batch stride; they are left to the original kernel.
   if ((sizeA !== 1 && sizeA !== batch) || (sizeB !== 1 && sizeB !== batch)) return null;
   const geometry = [
-    batch, m, n, k,
-    sizeA === 1 ? 0 : m * k, transposeA ? 1 : k, transposeA ? m : 1,
-    sizeB === 1 ? 0 : k * n, transposeB ? 1 : n, transposeB ? k : 1,
+    batch,
+    m,
+    n,
+    k,
+    sizeA === 1 ? 0 : m * k,
+    transposeA ? 1 : k,
+    transposeA ? m : 1,
+    sizeB === 1 ? 0 : k * n,
+    transposeB ? 1 : n,
+    transposeB ? k : 1,
   ];
   if (!fitsInt32(geometry) || !fitsInt32([batch * m * k, batch * k * n, batch * m * n])) return null;
   return { outShape: [...outBatch, m, n], batch, m, n, geometry };
@@ -60,14 +67,30 @@ export function biasStrides(biasShape: readonly number[], batch: number, m: numb
   return [batches === 1 ? 0 : rows * columns, rows === 1 ? 0 : columns, columns === 1 ? 0 : 1];
 }
 
-function runGemm(provider: KernelProvider, args: Parameters<KernelFunction>[0], plan: GemmPlan, a: TensorInfo, b: TensorInfo,
-  bias: TensorInfo | null, strides: [number, number, number], activation: number, alpha: number): TensorInfo {
+function runGemm(
+  provider: KernelProvider,
+  args: Parameters<KernelFunction>[0],
+  plan: GemmPlan,
+  a: TensorInfo,
+  b: TensorInfo,
+  bias: TensorInfo | null,
+  strides: [number, number, number],
+  activation: number,
+  alpha: number,
+): TensorInfo {
   const backend = wasmBackendOf(args);
   // Allocate first: allocation may grow the wasm heap and detach views taken earlier.
   const out = backend.makeOutput(plan.outShape, 'float32');
   if (plan.batch * plan.m * plan.n === 0) return out;
   const params = Int32Array.from([...plan.geometry, ...strides, activation]);
-  provider.gemm(floatView(backend, a), floatView(backend, b), floatView(backend, out), bias ? floatView(backend, bias) : null, params, alpha);
+  provider.gemm(
+    floatView(backend, a),
+    floatView(backend, b),
+    floatView(backend, out),
+    bias ? floatView(backend, bias) : null,
+    params,
+    alpha,
+  );
   return out;
 }
 
@@ -83,9 +106,17 @@ export function batchMatMulKernel(provider: KernelProvider, context: KernelConte
 
 export function fusedMatMulKernel(provider: KernelProvider, context: KernelContext): KernelFunction {
   return (args) => {
-    const { a, b, bias, preluActivationWeights } = args.inputs as { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+    const { a, b, bias, preluActivationWeights } = args.inputs as {
+      a: TensorInfo;
+      b: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
     const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as {
-      transposeA: boolean; transposeB: boolean; activation: string; leakyreluAlpha?: number;
+      transposeA: boolean;
+      transposeB: boolean;
+      activation: string;
+      leakyreluAlpha?: number;
     };
     const plan = planGemm(a, b, transposeA, transposeB);
     if (!plan || (bias && bias.dtype !== 'float32')) return context.original(args);
@@ -94,17 +125,26 @@ export function fusedMatMulKernel(provider: KernelProvider, context: KernelConte
       const found = biasStrides(bias.shape, plan.batch, plan.m, plan.n);
       if (!found) {
         // The stock kernel would add this bias wrongly, so falling back is not an option.
-        throw new Error(`_FusedMatMul: bias of shape [${bias.shape}] cannot be broadcast onto the [${plan.batch}, ${plan.m}, ${plan.n}] product; expected a bias of shape [n], [m, n] or one batch entry per product. Use matMul followed by add.`);
+        throw new Error(
+          `_FusedMatMul: bias of shape [${bias.shape}] cannot be broadcast onto the [${plan.batch}, ${plan.m}, ${plan.n}] product; expected a bias of shape [n], [m, n] or one batch entry per product. Use matMul followed by add.`,
+        );
       }
       strides = found;
     }
     const isPrelu = activation === 'prelu';
     const code = isPrelu ? ACTIVATIONS.linear : ACTIVATIONS[activation as keyof typeof ACTIVATIONS];
-    if (code === undefined) throw new Error(`_FusedMatMul: unsupported activation "${activation}"; expected one of ${Object.keys(ACTIVATIONS).join(', ')}, prelu`);
+    if (code === undefined)
+      throw new Error(
+        `_FusedMatMul: unsupported activation "${activation}"; expected one of ${Object.keys(ACTIVATIONS).join(', ')}, prelu`,
+      );
     const out = runGemm(provider, args, plan, a, b, bias ?? null, strides, code, leakyreluAlpha ?? 0.2);
     if (!isPrelu) return out;
     if (!preluActivationWeights) throw new Error('_FusedMatMul: activation "prelu" needs preluActivationWeights');
-    const result = context.kernel('Prelu')({ inputs: { x: out, alpha: preluActivationWeights }, backend: args.backend, attrs: {} }) as TensorInfo;
+    const result = context.kernel('Prelu')({
+      inputs: { x: out, alpha: preluActivationWeights },
+      backend: args.backend,
+      attrs: {},
+    }) as TensorInfo;
     wasmBackendOf(args).disposeData(out.dataId);
     return result;
   };

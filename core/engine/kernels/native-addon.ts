@@ -45,7 +45,10 @@ export function nativeAddonCandidates(search: AddonSearch): string[] {
   const candidates: string[] = [];
   const resources = resourcesFolder(search);
   if (resources) {
-    candidates.push(join(resources, 'native', NATIVE_ADDON_FILE), join(resources, 'app.asar.unpacked', 'native', 'build', 'Release', NATIVE_ADDON_FILE));
+    candidates.push(
+      join(resources, 'native', NATIVE_ADDON_FILE),
+      join(resources, 'app.asar.unpacked', 'native', 'build', 'Release', NATIVE_ADDON_FILE),
+    );
   }
   if (search.devPath) candidates.push(search.devPath);
   return candidates;
@@ -68,7 +71,10 @@ export function loadNativeKernels(path?: string): NativeLoad {
   const found = candidates.find((candidate) => existsSync(candidate));
   if (!found) {
     const where = candidates.length === 1 ? `${candidates[0]} is missing` : `none of ${candidates.join(', ')} exists`;
-    return { ok: false, reason: `native addon not built (${where}; run "node scripts/build-native.mjs", which needs python3, make and a C compiler)` };
+    return {
+      ok: false,
+      reason: `native addon not built (${where}; run "node scripts/build-native.mjs", which needs python3, make and a C compiler)`,
+    };
   }
   const known = cache.get(found);
   if (known) return known;

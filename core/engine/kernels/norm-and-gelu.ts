@@ -29,8 +29,17 @@ export function layerNormKernel(provider: KernelProvider, _context: KernelContex
     const y = backend.makeOutput(x.shape, 'float32');
     const mean = backend.makeOutput([rows], 'float32');
     const rstd = backend.makeOutput([rows], 'float32');
-    provider.layerNorm!(floatView(backend, x), floatView(backend, gamma), floatView(backend, beta), floatView(backend, y),
-      floatView(backend, mean), floatView(backend, rstd), rows, cols, eps);
+    provider.layerNorm!(
+      floatView(backend, x),
+      floatView(backend, gamma),
+      floatView(backend, beta),
+      floatView(backend, y),
+      floatView(backend, mean),
+      floatView(backend, rstd),
+      rows,
+      cols,
+      eps,
+    );
     return [y, mean, rstd];
   };
 }
@@ -43,8 +52,18 @@ export function layerNormGradKernel(provider: KernelProvider, _context: KernelCo
     const dx = backend.makeOutput(x.shape, 'float32');
     const dgamma = backend.makeOutput([cols], 'float32');
     const dbeta = backend.makeOutput([cols], 'float32');
-    provider.layerNormGrad!(floatView(backend, dy), floatView(backend, x), floatView(backend, gamma), floatView(backend, mean),
-      floatView(backend, rstd), floatView(backend, dx), floatView(backend, dgamma), floatView(backend, dbeta), rows, cols);
+    provider.layerNormGrad!(
+      floatView(backend, dy),
+      floatView(backend, x),
+      floatView(backend, gamma),
+      floatView(backend, mean),
+      floatView(backend, rstd),
+      floatView(backend, dx),
+      floatView(backend, dgamma),
+      floatView(backend, dbeta),
+      rows,
+      cols,
+    );
     return [dx, dgamma, dbeta];
   };
 }
@@ -71,8 +90,12 @@ export function geluGradKernel(provider: KernelProvider, _context: KernelContext
 
 const has = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
 
-function withSavedGradient(forward: (inputs: Tensor[], save: tf.GradSaveFunc) => { value: Tensor; gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[] }) {
-  return tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => forward(args.slice(0, -1) as Tensor[], args[args.length - 1] as tf.GradSaveFunc));
+function withSavedGradient(
+  forward: (inputs: Tensor[], save: tf.GradSaveFunc) => { value: Tensor; gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[] },
+) {
+  return tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) =>
+    forward(args.slice(0, -1) as Tensor[], args[args.length - 1] as tf.GradSaveFunc),
+  );
 }
 
 const layerNormOps = new Map<number, ReturnType<typeof withSavedGradient>>();
@@ -85,7 +108,8 @@ function layerNormOp(eps: number) {
       save([x, gamma, mean, rstd]);
       return {
         value,
-        gradFunc: (dy, [xs, gs, ms, rs]) => tf.engine().runKernel(LAYER_NORM_GRAD, { dy, x: xs, gamma: gs, mean: ms, rstd: rs }, {}) as Tensor[],
+        gradFunc: (dy, [xs, gs, ms, rs]) =>
+          tf.engine().runKernel(LAYER_NORM_GRAD, { dy, x: xs, gamma: gs, mean: ms, rstd: rs }, {}) as Tensor[],
       };
     }
     const mean = tf.mean(x, 1, true);
@@ -97,7 +121,10 @@ function layerNormOp(eps: number) {
       value: tf.add(tf.mul(normalized, gamma), beta),
       gradFunc: (dy, [xhat, r, gs]) => {
         const g = tf.mul(dy, gs);
-        const dx = tf.mul(r, tf.sub(tf.sub(g, tf.mean(g, 1, true)), tf.mul(xhat, tf.div(tf.sum(tf.mul(g, xhat), 1, true), cols))));
+        const dx = tf.mul(
+          r,
+          tf.sub(tf.sub(g, tf.mean(g, 1, true)), tf.mul(xhat, tf.div(tf.sum(tf.mul(g, xhat), 1, true), cols))),
+        );
         return [dx, tf.sum(tf.mul(dy, xhat), 0), tf.sum(dy, 0)];
       },
     };
@@ -108,7 +135,9 @@ function layerNormOp(eps: number) {
 export function fusedLayerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
   const cols = x.shape[x.rank - 1];
   if (gamma.shape.join() !== `${cols}` || beta.shape.join() !== `${cols}`) {
-    throw new Error(`fusedLayerNorm: gamma [${gamma.shape}] and beta [${beta.shape}] must both have shape [${cols}] (the last axis of x [${x.shape}])`);
+    throw new Error(
+      `fusedLayerNorm: gamma [${gamma.shape}] and beta [${beta.shape}] must both have shape [${cols}] (the last axis of x [${x.shape}])`,
+    );
   }
   let op = layerNormOps.get(eps);
   if (!op) layerNormOps.set(eps, (op = layerNormOp(eps)));

@@ -22,13 +22,21 @@ export interface AdamWStep {
 
 export function adamWKernel(provider: KernelProvider, _context: KernelContext): KernelFunction {
   return (args) => {
-    const { param, grad, expAvg, expAvgSq } = args.inputs as Record<'param' | 'grad', TensorInfo> & Partial<Record<'expAvg' | 'expAvgSq', TensorInfo>>;
+    const { param, grad, expAvg, expAvgSq } = args.inputs as Record<'param' | 'grad', TensorInfo> &
+      Partial<Record<'expAvg' | 'expAvgSq', TensorInfo>>;
     const s = args.attrs as unknown as AdamWStep;
     const backend = wasmBackendOf(args);
     const outputs = [0, 1, 2].map(() => backend.makeOutput(param.shape, 'float32'));
-    provider.adamw!(floatView(backend, param), floatView(backend, grad), expAvg ? floatView(backend, expAvg) : null,
-      expAvgSq ? floatView(backend, expAvgSq) : null, floatView(backend, outputs[0]), floatView(backend, outputs[1]), floatView(backend, outputs[2]),
-      Float64Array.from([s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.correction1, s.correction2Sqrt]));
+    provider.adamw!(
+      floatView(backend, param),
+      floatView(backend, grad),
+      expAvg ? floatView(backend, expAvg) : null,
+      expAvgSq ? floatView(backend, expAvgSq) : null,
+      floatView(backend, outputs[0]),
+      floatView(backend, outputs[1]),
+      floatView(backend, outputs[2]),
+      Float64Array.from([s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.correction1, s.correction2Sqrt]),
+    );
     return outputs;
   };
 }
@@ -37,10 +45,18 @@ export function adamWKernel(provider: KernelProvider, _context: KernelContext): 
  * The AdamW step for one parameter: returns the updated parameter and moments (new tensors; the
  * caller assigns the parameter and disposes the old moments). Pass null moments on the first step.
  */
-export function fusedAdamWUpdate(param: Tensor, grad: Tensor, expAvg: Tensor | null, expAvgSq: Tensor | null, step: AdamWStep): { param: Tensor; expAvg: Tensor; expAvgSq: Tensor } {
+export function fusedAdamWUpdate(
+  param: Tensor,
+  grad: Tensor,
+  expAvg: Tensor | null,
+  expAvgSq: Tensor | null,
+  step: AdamWStep,
+): { param: Tensor; expAvg: Tensor; expAvgSq: Tensor } {
   const same = (t: Tensor) => t.shape.length === param.shape.length && t.shape.every((extent, d) => extent === param.shape[d]);
   if (!same(grad) || (expAvg && !same(expAvg)) || (expAvgSq && !same(expAvgSq)) || (expAvg === null) !== (expAvgSq === null)) {
-    throw new Error(`fusedAdamWUpdate: grad [${grad.shape}] and both moments (or neither) must have the parameter's shape [${param.shape}]`);
+    throw new Error(
+      `fusedAdamWUpdate: grad [${grad.shape}] and both moments (or neither) must have the parameter's shape [${param.shape}]`,
+    );
   }
   if (tf.getKernel(ADAMW, tf.getBackend()) && [param, grad].every((t) => t.dtype === 'float32')) {
     const inputs: tf.NamedTensorMap = expAvg && expAvgSq ? { param, grad, expAvg, expAvgSq } : { param, grad };

@@ -17,13 +17,51 @@ export interface KernelProvider {
   erf?(input: Float32Array, output: Float32Array): void;
   softmax?(input: Float32Array, output: Float32Array, rows: number, cols: number): void;
   /** params: batch, heads, n, dim, windows. See fusedWindowAttention (attention.ts). */
-  windowAttention?(q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array, mask: Float32Array | null, out: Float32Array, params: Int32Array): void;
+  windowAttention?(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    bias: Float32Array,
+    mask: Float32Array | null,
+    out: Float32Array,
+    params: Int32Array,
+  ): void;
   gelu?(input: Float32Array, output: Float32Array): void;
   geluGrad?(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
-  layerNorm?(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, rows: number, cols: number, eps: number): void;
-  layerNormGrad?(dy: Float32Array, x: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number): void;
+  layerNorm?(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  layerNormGrad?(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    rows: number,
+    cols: number,
+  ): void;
   /** settings: lr, beta1, beta2, eps, weightDecay, correction1, correction2Sqrt */
-  adamw?(param: Float32Array, grad: Float32Array, expAvg: Float32Array | null, expAvgSq: Float32Array | null, outParam: Float32Array, outExpAvg: Float32Array, outExpAvgSq: Float32Array, settings: Float64Array): void;
+  adamw?(
+    param: Float32Array,
+    grad: Float32Array,
+    expAvg: Float32Array | null,
+    expAvgSq: Float32Array | null,
+    outParam: Float32Array,
+    outExpAvg: Float32Array,
+    outExpAvgSq: Float32Array,
+    settings: Float64Array,
+  ): void;
   info(): { isa: string; threads: number };
   /** Forces a matrix micro-kernel family ("avx512", "avx2", "neon", "portable") or "auto"; false if the CPU lacks it. */
   setIsa?(name: string): boolean;

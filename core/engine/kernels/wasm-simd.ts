@@ -22,20 +22,55 @@ interface KernelExports {
   job_words(): number;
   gemm(...args: number[]): void;
   strided_copy(input: number, output: number, rank: number, offset: number, params: number): void;
-  gather(x: number, indices: number, out: number, batch: number, outer: number, dim: number, slice: number, count: number): number;
+  gather(
+    x: number,
+    indices: number,
+    out: number,
+    batch: number,
+    outer: number,
+    dim: number,
+    slice: number,
+    count: number,
+  ): number;
   binary(op: number, a: number, b: number, out: number, rank: number, params: number): void;
   erf(input: number, output: number, size: number): void;
   gelu(x: number, y: number, size: number): void;
   gelu_grad(dy: number, x: number, dx: number, size: number): void;
-  layer_norm(x: number, gamma: number, beta: number, y: number, mean: number, rstd: number, rows: number, cols: number, eps: number): void;
-  layer_norm_grad(dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number, rows: number, cols: number): void;
+  layer_norm(
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    mean: number,
+    rstd: number,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  layer_norm_grad(
+    dy: number,
+    x: number,
+    gamma: number,
+    mean: number,
+    rstd: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    rows: number,
+    cols: number,
+  ): void;
   adamw(...args: number[]): void;
   run(job: number, scratch: number): void;
 }
 
 /** The members of tfjs's wasm backend this tier needs (its Emscripten module). */
 interface EmscriptenHost {
-  wasm: { asm: { memory?: WebAssembly.Memory }; _malloc(bytes: number): number; _free(address: number): void; HEAP32: Int32Array };
+  wasm: {
+    asm: { memory?: WebAssembly.Memory };
+    _malloc(bytes: number): number;
+    _free(address: number): void;
+    HEAP32: Int32Array;
+  };
 }
 
 // Job layout shared with kernels.c (run()): op, then the arguments after op/next/tasks.
@@ -63,9 +98,12 @@ function highestIndex(shape: number[], strides: number[], base = 0): number | nu
 }
 
 /** The thread count VSWIN_WASM_THREADS asks for, else the machine's available parallelism. */
-export function wasmThreadRequest(value: string | undefined = typeof process !== 'undefined' ? process.env[WASM_THREADS_ENV] : undefined): number {
+export function wasmThreadRequest(
+  value: string | undefined = typeof process !== 'undefined' ? process.env[WASM_THREADS_ENV] : undefined,
+): number {
   if (value === undefined || value === '') {
-    const cores = typeof availableParallelism === 'function' ? availableParallelism() : (globalThis.navigator?.hardwareConcurrency ?? 1);
+    const cores =
+      typeof availableParallelism === 'function' ? availableParallelism() : (globalThis.navigator?.hardwareConcurrency ?? 1);
     return Math.min(MAX_THREADS, Math.max(1, cores));
   }
   const count = Number(value);
@@ -135,7 +173,8 @@ export function wasmThreadingStatus(): { threads: number; requested: number; pro
  * ready. `always`: send every matmul and attention to the threads, however small.
  */
 export async function useWasmThreads(count: number, options: { always?: boolean } = {}): Promise<void> {
-  if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS) throw new RangeError(`useWasmThreads: expected 1 to ${MAX_THREADS} threads, got ${count}`);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS)
+    throw new RangeError(`useWasmThreads: expected 1 to ${MAX_THREADS} threads, got ${count}`);
   await shutdownWasmThreads();
   threading = { ...startThreads(count), always: options.always };
   if (threading.pool && !threading.pool.waitUntilReady(10_000)) threading.problem = 'worker threads did not start within 10 s';
@@ -194,7 +233,8 @@ export function loadWasmKernels(backend: unknown, path = WASM_KERNELS_PATH): Was
 function instantiate(backend: unknown, path: string): WasmLoad {
   const host = backend as EmscriptenHost;
   const memory = host?.wasm?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) return { ok: false, reason: 'the wasm backend does not expose its memory (tfjs-backend-wasm internals changed)' };
+  if (!(memory instanceof WebAssembly.Memory))
+    return { ok: false, reason: 'the wasm backend does not expose its memory (tfjs-backend-wasm internals changed)' };
   if (!existsSync(path)) return { ok: false, reason: `${path} is missing (rebuild with native/wasm/build-wasm.sh)` };
   try {
     currentThreading();
@@ -215,7 +255,8 @@ function instantiate(backend: unknown, path: string): WasmLoad {
   const paramsAddress = host.wasm._malloc(4 * MAX_RANK * 4);
   const jobWords = kernels.job_words();
   const jobAddress = host.wasm._malloc(4 * jobWords);
-  if (scratchBlock === 0 || paramsAddress === 0 || jobAddress === 0) return { ok: false, reason: 'could not allocate the kernels\' scratch in the wasm heap' };
+  if (scratchBlock === 0 || paramsAddress === 0 || jobAddress === 0)
+    return { ok: false, reason: "could not allocate the kernels' scratch in the wasm heap" };
   /** Scratch of at least `bytes`; call only after taking every operand's address (growing the heap detaches views). */
   const scratchOf = (bytes: number): number => {
     if (bytes > scratchBytes) {
@@ -241,7 +282,8 @@ function instantiate(backend: unknown, path: string): WasmLoad {
     if (!ok) throw new RangeError(`wasm kernels: ${message}`);
   };
   const same = (size: number, views: [ArrayBufferView & { length: number }, string][]) => {
-    for (const [view, name] of views) check(view.length >= size, `${name} has ${view.length} elements, expected at least ${size}`);
+    for (const [view, name] of views)
+      check(view.length >= size, `${name} has ${view.length} elements, expected at least ${size}`);
   };
 
   const provider: KernelProvider = {
@@ -251,7 +293,8 @@ function instantiate(backend: unknown, path: string): WasmLoad {
       const bEnd = (highestIndex([batch, k, n], [bBatch, bRow, bCol]) ?? Infinity) + 1;
       const biasEnd = bias ? (highestIndex([batch, m, n], [biasBatch, biasRow, biasCol]) ?? Infinity) + 1 : 0;
       // Same wording as the native tier's, plus the sizes.
-      const reach = (length: number, end: number) => `(${length} elements; ${Number.isFinite(end) ? `they reach element ${end - 1}` : 'they reach below element 0'})`;
+      const reach = (length: number, end: number) =>
+        `(${length} elements; ${Number.isFinite(end) ? `they reach element ${end - 1}` : 'they reach below element 0'})`;
       check(aEnd <= a.length, `a is smaller than its strides say ${reach(a.length, aEnd)}`);
       check(bEnd <= b.length, `b is smaller than its strides say ${reach(b.length, bEnd)}`);
       check(batch * m * n <= c.length, `c is smaller than batch*m*n (${c.length} elements, expected ${batch * m * n})`);
@@ -266,21 +309,74 @@ function instantiate(backend: unknown, path: string): WasmLoad {
         const { rowsPerTask, colsPerTask } = gemmBands(batch, m, n, pool.threads);
         const rowBands = Math.ceil(m / rowsPerTask);
         const colBands = Math.ceil(n / colsPerTask);
-        pool.run(OP_GEMM, batch * rowBands * colBands, [sharedA.address, sharedB.address, sharedC.address, bias ? sharedBias.address : 0,
-          batch, m, n, k, aBatch, aRow, aCol, bBatch, bRow, bCol, biasBatch, biasRow, biasCol, activation, 0, rowsPerTask, colsPerTask, rowBands, colBands],
-        { index: GEMM_ALPHA, value: alpha });
+        pool.run(
+          OP_GEMM,
+          batch * rowBands * colBands,
+          [
+            sharedA.address,
+            sharedB.address,
+            sharedC.address,
+            bias ? sharedBias.address : 0,
+            batch,
+            m,
+            n,
+            k,
+            aBatch,
+            aRow,
+            aCol,
+            bBatch,
+            bRow,
+            bCol,
+            biasBatch,
+            biasRow,
+            biasCol,
+            activation,
+            0,
+            rowsPerTask,
+            colsPerTask,
+            rowBands,
+            colBands,
+          ],
+          { index: GEMM_ALPHA, value: alpha },
+        );
         c.set(sharedC.floats.subarray(0, batch * m * n));
         return;
       }
       const addresses = [address(a, 'a'), address(b, 'b'), address(c, 'c'), bias ? address(bias, 'bias') : 0];
-      kernels.gemm(...addresses, batch, m, n, k, aBatch, aRow, aCol, bBatch, bRow, bCol, biasBatch, biasRow, biasCol, activation, alpha, scratchOf(0));
+      kernels.gemm(
+        ...addresses,
+        batch,
+        m,
+        n,
+        k,
+        aBatch,
+        aRow,
+        aCol,
+        bBatch,
+        bRow,
+        bCol,
+        biasBatch,
+        biasRow,
+        biasCol,
+        activation,
+        alpha,
+        scratchOf(0),
+      );
     },
     windowAttention(q, k, v, bias, mask, out, params) {
       const [batch, heads, n, dim, windows] = params;
       const size = batch * heads * n * dim;
-      check(batch >= 0 && heads >= 0 && n >= 0 && dim >= 0 && windows >= 1, `batch ${batch}, heads ${heads}, n ${n}, dim ${dim} must be >= 0 and windows ${windows} >= 1`);
+      check(
+        batch >= 0 && heads >= 0 && n >= 0 && dim >= 0 && windows >= 1,
+        `batch ${batch}, heads ${heads}, n ${n}, dim ${dim} must be >= 0 and windows ${windows} >= 1`,
+      );
       check(batch % windows === 0, `batch ${batch} is not a multiple of windows ${windows}`);
-      same(size, [[q, 'q'], [k, 'k'], [v, 'v'], [out, 'out']]);
+      same(size, [
+        [q, 'q'],
+        [k, 'k'],
+        [v, 'v'],
+        [out, 'out'],
+      ]);
       same(heads * n * n, [[bias, 'bias']]);
       if (mask) same(windows * n * n, [[mask, 'mask']]);
       if (batch * heads * n === 0) return;
@@ -294,11 +390,33 @@ function instantiate(backend: unknown, path: string): WasmLoad {
         sv.floats.set(v.subarray(0, size));
         sb.floats.set(bias.subarray(0, heads * n * n));
         if (mask) sm.floats.set(mask.subarray(0, maskFloats));
-        pool.run(OP_ATTENTION, batch * heads, [sq.address, sk.address, sv.address, sb.address, mask ? sm.address : 0, so.address, heads, n, dim, windows]);
+        pool.run(OP_ATTENTION, batch * heads, [
+          sq.address,
+          sk.address,
+          sv.address,
+          sb.address,
+          mask ? sm.address : 0,
+          so.address,
+          heads,
+          n,
+          dim,
+          windows,
+        ]);
         out.set(so.floats);
         return;
       }
-      const args = [address(q, 'q'), address(k, 'k'), address(v, 'v'), address(bias, 'bias'), mask ? address(mask, 'mask') : 0, address(out, 'out'), heads, n, dim, windows];
+      const args = [
+        address(q, 'q'),
+        address(k, 'k'),
+        address(v, 'v'),
+        address(bias, 'bias'),
+        mask ? address(mask, 'mask') : 0,
+        address(out, 'out'),
+        heads,
+        n,
+        dim,
+        windows,
+      ];
       runHere(OP_ATTENTION, batch * heads, args, scratchOf(kernels.attention_scratch_bytes(n)));
     },
     stridedCopy(input, output, params) {
@@ -331,7 +449,10 @@ function instantiate(backend: unknown, path: string): WasmLoad {
       const shape = Array.from(params.subarray(1, 1 + rank));
       const aStrides = Array.from(params.subarray(1 + rank, 1 + 2 * rank));
       const bStrides = Array.from(params.subarray(1 + 2 * rank, 1 + 3 * rank));
-      check((highestIndex(shape, aStrides) ?? Infinity) < a.length && (highestIndex(shape, bStrides) ?? Infinity) < b.length, 'an input is smaller than its strides say');
+      check(
+        (highestIndex(shape, aStrides) ?? Infinity) < a.length && (highestIndex(shape, bStrides) ?? Infinity) < b.length,
+        'an input is smaller than its strides say',
+      );
       check(shape.reduce((x, y) => x * y, 1) <= out.length, 'output too small');
       if (shape.includes(0)) return;
       const words = paramsAddress >> 2;
@@ -351,32 +472,92 @@ function instantiate(backend: unknown, path: string): WasmLoad {
       kernels.gelu(address(input, 'input'), address(output, 'output'), input.length);
     },
     geluGrad(dy, x, dx) {
-      same(x.length, [[dy, 'dy'], [dx, 'dx']]);
+      same(x.length, [
+        [dy, 'dy'],
+        [dx, 'dx'],
+      ]);
       kernels.gelu_grad(address(dy, 'dy'), address(x, 'x'), address(dx, 'dx'), x.length);
     },
     layerNorm(x, gamma, beta, y, mean, rstd, rows, cols, eps) {
       check(rows >= 0 && cols >= 0, `rows ${rows} and cols ${cols} must be >= 0`);
-      same(rows * cols, [[x, 'x'], [y, 'y']]);
-      same(cols, [[gamma, 'gamma'], [beta, 'beta']]);
-      same(rows, [[mean, 'mean'], [rstd, 'rstd']]);
-      kernels.layer_norm(address(x, 'x'), address(gamma, 'gamma'), address(beta, 'beta'), address(y, 'y'), address(mean, 'mean'), address(rstd, 'rstd'), rows, cols, eps);
+      same(rows * cols, [
+        [x, 'x'],
+        [y, 'y'],
+      ]);
+      same(cols, [
+        [gamma, 'gamma'],
+        [beta, 'beta'],
+      ]);
+      same(rows, [
+        [mean, 'mean'],
+        [rstd, 'rstd'],
+      ]);
+      kernels.layer_norm(
+        address(x, 'x'),
+        address(gamma, 'gamma'),
+        address(beta, 'beta'),
+        address(y, 'y'),
+        address(mean, 'mean'),
+        address(rstd, 'rstd'),
+        rows,
+        cols,
+        eps,
+      );
     },
     layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, cols) {
       check(rows >= 0 && cols >= 0, `rows ${rows} and cols ${cols} must be >= 0`);
-      same(rows * cols, [[dy, 'dy'], [x, 'x'], [dx, 'dx']]);
-      same(cols, [[gamma, 'gamma'], [dgamma, 'dgamma'], [dbeta, 'dbeta']]);
-      same(rows, [[mean, 'mean'], [rstd, 'rstd']]);
-      kernels.layer_norm_grad(address(dy, 'dy'), address(x, 'x'), address(gamma, 'gamma'), address(mean, 'mean'), address(rstd, 'rstd'),
-        address(dx, 'dx'), address(dgamma, 'dgamma'), address(dbeta, 'dbeta'), rows, cols);
+      same(rows * cols, [
+        [dy, 'dy'],
+        [x, 'x'],
+        [dx, 'dx'],
+      ]);
+      same(cols, [
+        [gamma, 'gamma'],
+        [dgamma, 'dgamma'],
+        [dbeta, 'dbeta'],
+      ]);
+      same(rows, [
+        [mean, 'mean'],
+        [rstd, 'rstd'],
+      ]);
+      kernels.layer_norm_grad(
+        address(dy, 'dy'),
+        address(x, 'x'),
+        address(gamma, 'gamma'),
+        address(mean, 'mean'),
+        address(rstd, 'rstd'),
+        address(dx, 'dx'),
+        address(dgamma, 'dgamma'),
+        address(dbeta, 'dbeta'),
+        rows,
+        cols,
+      );
     },
     adamw(param, grad, expAvg, expAvgSq, outParam, outExpAvg, outExpAvgSq, settings) {
       check((expAvg === null) === (expAvgSq === null), 'expAvg and expAvgSq must both be given or both be null');
-      check(settings.length >= 7, `settings has ${settings.length} values, expected 7 (lr, beta1, beta2, eps, weightDecay, correction1, correction2Sqrt)`);
-      const views: [Float32Array, string][] = [[grad, 'grad'], [outParam, 'outParam'], [outExpAvg, 'outExpAvg'], [outExpAvgSq, 'outExpAvgSq']];
+      check(
+        settings.length >= 7,
+        `settings has ${settings.length} values, expected 7 (lr, beta1, beta2, eps, weightDecay, correction1, correction2Sqrt)`,
+      );
+      const views: [Float32Array, string][] = [
+        [grad, 'grad'],
+        [outParam, 'outParam'],
+        [outExpAvg, 'outExpAvg'],
+        [outExpAvgSq, 'outExpAvgSq'],
+      ];
       if (expAvg && expAvgSq) views.push([expAvg, 'expAvg'], [expAvgSq, 'expAvgSq']);
       same(param.length, views);
-      kernels.adamw(address(param, 'param'), address(grad, 'grad'), expAvg ? address(expAvg, 'expAvg') : 0, expAvgSq ? address(expAvgSq, 'expAvgSq') : 0,
-        address(outParam, 'outParam'), address(outExpAvg, 'outExpAvg'), address(outExpAvgSq, 'outExpAvgSq'), param.length, ...Array.from(settings.subarray(0, 7)));
+      kernels.adamw(
+        address(param, 'param'),
+        address(grad, 'grad'),
+        expAvg ? address(expAvg, 'expAvg') : 0,
+        expAvgSq ? address(expAvgSq, 'expAvgSq') : 0,
+        address(outParam, 'outParam'),
+        address(outExpAvg, 'outExpAvg'),
+        address(outExpAvgSq, 'outExpAvgSq'),
+        param.length,
+        ...Array.from(settings.subarray(0, 7)),
+      );
     },
     info: () => ({ isa: 'wasm-simd128', threads: wasmThreadingStatus().threads }),
   };

@@ -60,16 +60,27 @@ export interface WorkerHandle {
  * Starts one worker running WORKER_SOURCE with `data`; throws if threads cannot start here.
  * `onError` is called if the worker fails later (the pool then stops using its threads).
  */
-export type WorkerSpawner = (source: string, data: { module: WebAssembly.Module; memory: WebAssembly.Memory; index: number; workers: number },
-  onError: (message: string) => void) => WorkerHandle;
+export type WorkerSpawner = (
+  source: string,
+  data: { module: WebAssembly.Module; memory: WebAssembly.Memory; index: number; workers: number },
+  onError: (message: string) => void,
+) => WorkerHandle;
 
 /** Browser and Electron-renderer spawner (needs cross-origin isolation for SharedArrayBuffer). */
 export function browserSpawner(): WorkerSpawner | null {
-  const scope = globalThis as unknown as { Worker?: new (url: string) => { postMessage(data: unknown): void; terminate(): void }; Blob?: typeof Blob; URL?: typeof URL };
+  const scope = globalThis as unknown as {
+    Worker?: new (url: string) => { postMessage(data: unknown): void; terminate(): void };
+    Blob?: typeof Blob;
+    URL?: typeof URL;
+  };
   if (!scope.Worker || !scope.Blob || !scope.URL?.createObjectURL) return null;
   const url = scope.URL.createObjectURL(new scope.Blob([WORKER_SOURCE], { type: 'text/javascript' }));
   return (_source, data, onError) => {
-    const worker = new scope.Worker!(url) as unknown as { postMessage(data: unknown): void; terminate(): void; onerror: ((event: { message?: string }) => void) | null };
+    const worker = new scope.Worker!(url) as unknown as {
+      postMessage(data: unknown): void;
+      terminate(): void;
+      onerror: ((event: { message?: string }) => void) | null;
+    };
     worker.onerror = (event) => onError(event.message ?? 'worker error');
     worker.postMessage(data);
     return { terminate: async () => worker.terminate() };
@@ -103,8 +114,10 @@ export class WasmThreadPool {
 
   /** Throws (with the reason) when shared memory or workers are unavailable. */
   constructor(module: WebAssembly.Module, threads: number, spawn: WorkerSpawner) {
-    if (!Number.isInteger(threads) || threads < 2) throw new RangeError(`wasm thread pool: threads must be an integer >= 2, got ${threads}`);
-    if (typeof SharedArrayBuffer === 'undefined') throw new Error('SharedArrayBuffer is unavailable (a browser page needs cross-origin isolation)');
+    if (!Number.isInteger(threads) || threads < 2)
+      throw new RangeError(`wasm thread pool: threads must be an integer >= 2, got ${threads}`);
+    if (typeof SharedArrayBuffer === 'undefined')
+      throw new Error('SharedArrayBuffer is unavailable (a browser page needs cross-origin isolation)');
     // The module asks for at least 2 pages (the linker reserves a stack the code never uses).
     this.memory = new WebAssembly.Memory({ initial: 32, maximum: MAX_PAGES, shared: true });
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as PoolExports;
@@ -116,7 +129,8 @@ export class WasmThreadPool {
       const onError = (message: string) => {
         this.failure ??= `a worker thread failed: ${message}`;
       };
-      for (let index = 1; index < threads; index++) this.workers.push(spawn(WORKER_SOURCE, { module, memory: this.memory, index, workers: threads - 1 }, onError));
+      for (let index = 1; index < threads; index++)
+        this.workers.push(spawn(WORKER_SOURCE, { module, memory: this.memory, index, workers: threads - 1 }, onError));
     } catch (error) {
       void this.close();
       throw error;

@@ -22,14 +22,21 @@ const layoutWords: Record<Diagnosis['layout'], string> = {
   vswin: 'safetensors with vswin metadata',
 };
 
-const size = (bytes: number) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
+const size = (bytes: number) =>
+  bytes >= 2 ** 30
+    ? `${(bytes / 2 ** 30).toFixed(2)} GiB`
+    : bytes >= 2 ** 20
+      ? `${(bytes / 2 ** 20).toFixed(1)} MiB`
+      : `${(bytes / 1024).toFixed(1)} KiB`;
 
 function formatDiagnosis(diagnosis: Diagnosis): string {
   const lines = [
     `file:      ${diagnosis.path}`,
     `format:    ${diagnosis.format === 'pth' ? 'PyTorch torch.save (.pth zip)' : 'safetensors'}, ${layoutWords[diagnosis.layout]}`,
     `kind:      ${kindWords[diagnosis.kind]}${diagnosis.kind === 'vswin' ? (diagnosis.hasHead ? ', with classification head' : ', backbone only') : ''}`,
-    `tensors:   ${diagnosis.tensorCount}, ${diagnosis.elementCount.toLocaleString('en-US')} elements, ${size(diagnosis.dataBytes)} (${Object.entries(diagnosis.fileDtypes)
+    `tensors:   ${diagnosis.tensorCount}, ${diagnosis.elementCount.toLocaleString('en-US')} elements, ${size(diagnosis.dataBytes)} (${Object.entries(
+      diagnosis.fileDtypes,
+    )
       .map(([dtype, count]) => `${count} ${dtype}`)
       .join(', ')})`,
   ];
@@ -57,7 +64,9 @@ function formatDiagnosis(diagnosis: Diagnosis): string {
   }
   if (diagnosis.comparison) {
     const { missing, unexpected, misshaped, against, loadsStrictly } = diagnosis.comparison;
-    lines.push(`against the ${against}: ${missing.length} missing, ${unexpected.length} unexpected, ${misshaped.length} mis-shaped; ${loadsStrictly ? 'loads' : 'does not load'} strictly`);
+    lines.push(
+      `against the ${against}: ${missing.length} missing, ${unexpected.length} unexpected, ${misshaped.length} mis-shaped; ${loadsStrictly ? 'loads' : 'does not load'} strictly`,
+    );
   }
   lines.push('findings:');
   for (const finding of diagnosis.findings) lines.push(`  [${finding.severity}] ${finding.message.replace(/\n/g, '\n  ')}`);
@@ -85,7 +94,10 @@ Examples:
     .command('inspect')
     .description('say what a checkpoint is, guess its config from the shapes, and (with --model-config) what would not load')
     .argument('<file>', '.pth or .safetensors file')
-    .option('--model-config <file>', 'model config JSON ({"backbone": {...}, "num_classes": N}) or variant name (swin_t, ...) to check the file against')
+    .option(
+      '--model-config <file>',
+      'model config JSON ({"backbone": {...}, "num_classes": N}) or variant name (swin_t, ...) to check the file against',
+    )
     .option('--json', 'print the diagnosis as JSON')
     .addHelpText('after', '\nExit status: 0 when no finding is an error, 1 otherwise (or when the file cannot be read).\n')
     .action((file: string, opts: { modelConfig?: string; json?: boolean }) => {
@@ -97,11 +109,16 @@ Examples:
 
   checkpoint
     .command('convert')
-    .description('write any readable checkpoint as a vswin safetensors file; --inflate turns 2-D ImageNet Swin weights into a 3-D backbone')
+    .description(
+      'write any readable checkpoint as a vswin safetensors file; --inflate turns 2-D ImageNet Swin weights into a 3-D backbone',
+    )
     .argument('<in>', '.pth or .safetensors input')
     .argument('<out>', 'safetensors output (written atomically)')
     .option('--inflate', 'inflate a 2-D Swin checkpoint into 3-D backbone weights (keys "backbone.*"); needs --model-config')
-    .option('--model-config <file>', 'model config JSON or variant name; stored in the output metadata, and the 3-D target of --inflate')
+    .option(
+      '--model-config <file>',
+      'model config JSON or variant name; stored in the output metadata, and the 3-D target of --inflate',
+    )
     .addHelpText(
       'after',
       `
@@ -113,7 +130,8 @@ official inflate_weights builds it: patch embedding split over time, bias tables
     )
     .action((input: string, output: string, opts: { inflate?: boolean; modelConfig?: string }) => {
       const config = opts.modelConfig ? resolveModelConfig(opts.modelConfig) : undefined;
-      if (opts.inflate && !config) throw new Error('--inflate needs --model-config CFG.json: the 3-D window and patch size come from the config');
+      if (opts.inflate && !config)
+        throw new Error('--inflate needs --model-config CFG.json: the 3-D window and patch size come from the config');
       const loaded = loadCheckpoint(input);
       for (const note of loaded.notes) process.stderr.write(`note: ${note}\n`);
       const metadata: Record<string, unknown> = { source: input, source_format: loaded.format, source_layout: loaded.layout };
@@ -122,15 +140,23 @@ official inflate_weights builds it: patch embedding split over time, bias tables
       if (opts.inflate) {
         const diagnosis = diagnoseLoaded(loaded);
         if (diagnosis.kind !== 'swin2d') {
-          throw new Error(`${input} is a ${kindWords[diagnosis.kind]}, not 2-D Swin weights; --inflate only applies to 2-D checkpoints (drop --inflate to convert it as is)`);
+          throw new Error(
+            `${input} is a ${kindWords[diagnosis.kind]}, not 2-D Swin weights; --inflate only applies to 2-D checkpoints (drop --inflate to convert it as is)`,
+          );
         }
         const { stateDict: inflated, report } = inflate2dTo3d(loaded.stateDict, config!.backbone);
         const lines = describeInflation(report);
-        if (report.mismatched.length) throw new Error(`${input} cannot be inflated into ${opts.modelConfig}:\n  ${lines.join('\n  ')}`);
+        if (report.mismatched.length)
+          throw new Error(`${input} cannot be inflated into ${opts.modelConfig}:\n  ${lines.join('\n  ')}`);
         for (const line of lines) process.stderr.write(`inflate: ${line}\n`);
         stateDict = new Map([...inflated].map(([key, tensor]) => [`backbone.${key}`, tensor]));
         metadata.inflated_from_2d = true;
-        metadata.inflation = { resized: report.resized.length, tiled: report.tiled.length, ignored: report.ignored.map((entry) => entry.key), missing: report.missing };
+        metadata.inflation = {
+          resized: report.resized.length,
+          tiled: report.tiled.length,
+          ignored: report.ignored.map((entry) => entry.key),
+          missing: report.missing,
+        };
       } else {
         stateDict = loaded.stateDict;
         const diagnosis = diagnoseLoaded(loaded, config);
@@ -140,8 +166,12 @@ official inflate_weights builds it: patch embedding split over time, bias tables
           stateDict = new Map([...stateDict].map(([key, tensor]) => [`backbone.${key}`, tensor]));
           process.stderr.write('note: added the "backbone." prefix to every key of this backbone-only file\n');
         }
-        if (diagnosis.kind === 'swin2d') process.stderr.write('note: these are 2-D ImageNet Swin weights; add --inflate --model-config CFG.json to get 3-D backbone weights\n');
-        for (const finding of diagnosis.findings) if (finding.severity !== 'info') process.stderr.write(`${finding.severity}: ${finding.message}\n`);
+        if (diagnosis.kind === 'swin2d')
+          process.stderr.write(
+            'note: these are 2-D ImageNet Swin weights; add --inflate --model-config CFG.json to get 3-D backbone weights\n',
+          );
+        for (const finding of diagnosis.findings)
+          if (finding.severity !== 'info') process.stderr.write(`${finding.severity}: ${finding.message}\n`);
       }
       if (config) metadata.config = config;
       else if (loaded.layout === 'vswin' && loaded.metadata.config !== undefined) metadata.config = loaded.metadata.config;

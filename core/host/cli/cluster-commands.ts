@@ -4,7 +4,18 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildBundle, writeBundle } from '../../cluster/bundle.ts';
 import { ClusterStore } from '../../cluster/store.ts';
-import { cancelJob, checkCluster, cloneSubmission, createBackend, prepareSubmission, pullCheckpoint, resumeJob, submitRun, syncActiveJobs, syncJob } from '../../cluster/tracking.ts';
+import {
+  cancelJob,
+  checkCluster,
+  cloneSubmission,
+  createBackend,
+  prepareSubmission,
+  pullCheckpoint,
+  resumeJob,
+  submitRun,
+  syncActiveJobs,
+  syncJob,
+} from '../../cluster/tracking.ts';
 import type { LogRecord } from '../../cluster/log-parser.ts';
 import type { ClusterJob, ClusterSettingsInput, EngineFlavor, PreflightReport } from '../../protocol/cluster.ts';
 import { finishedJobStates } from '../../protocol/cluster.ts';
@@ -16,7 +27,8 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const homeOption = ['--home <dir>', 'workbench home holding the registry (default $VSWIN_HOME or ~/.vswin)'] as const;
 
 function flavorOption(value: string): EngineFlavor {
-  if (value !== '0.x' && value !== '1.x') throw new Error(`--flavor: expected "0.x" (official Video Swin repo) or "1.x" (mmaction2 1.x), received "${value}"`);
+  if (value !== '0.x' && value !== '1.x')
+    throw new Error(`--flavor: expected "0.x" (official Video Swin repo) or "1.x" (mmaction2 1.x), received "${value}"`);
   return value;
 }
 
@@ -30,7 +42,10 @@ function withRegistry<T>(home: string | undefined, action: (registry: Registry) 
 }
 
 /** A run config file, or the config of a run in the registry. */
-function configOf(source: string, home: string | undefined): { config: RunConfig; configPath: string | null; runId: string | null } {
+function configOf(
+  source: string,
+  home: string | undefined,
+): { config: RunConfig; configPath: string | null; runId: string | null } {
   if (existsSync(source)) return { config: loadRunConfig(source), configPath: resolve(source), runId: null };
   const registry = Registry.open(workbenchHome(home));
   try {
@@ -54,53 +69,87 @@ function describeJob(job: ClusterJob): string {
 
 function describeRecord(record: LogRecord): string {
   const values = Object.entries(record.values)
-    .filter(([key]) => ['loss', 'lr', 'top1_acc', 'top5_acc', 'acc/top1', 'acc/top5', 'mean_class_accuracy', 'acc/mean1'].includes(key))
+    .filter(([key]) =>
+      ['loss', 'lr', 'top1_acc', 'top5_acc', 'acc/top1', 'acc/top5', 'mean_class_accuracy', 'acc/mean1'].includes(key),
+    )
     .map(([key, value]) => `${key} ${Number.isFinite(value) ? Number(value.toPrecision(5)) : value}`)
     .join('  ');
-  return record.kind === 'train' ? `train epoch ${record.epoch} iter ${record.iteration}  ${values}` : `val   epoch ${record.epoch}  ${values}`;
+  return record.kind === 'train'
+    ? `train epoch ${record.epoch} iter ${record.iteration}  ${values}`
+    : `val   epoch ${record.epoch}  ${values}`;
 }
 
 export function registerClusterCommands(program: Command): void {
   program
     .command('export')
-    .description('write an mmaction2 run bundle (config.py over the official config, annotations, sbatch and torchrun scripts, manifest)')
+    .description(
+      'write an mmaction2 run bundle (config.py over the official config, annotations, sbatch and torchrun scripts, manifest)',
+    )
     .argument('<run-or-config>', 'a run config JSON file or a run id of the registry')
     .requiredOption('--out <dir>', 'bundle folder to write')
-    .option('--flavor <flavor>', 'mmaction2 generation: 0.x (official Video Swin repo) or 1.x', flavorOption, '1.x' as EngineFlavor)
+    .option(
+      '--flavor <flavor>',
+      'mmaction2 generation: 0.x (official Video Swin repo) or 1.x',
+      flavorOption,
+      '1.x' as EngineFlavor,
+    )
     .option('--gpus <n>', 'GPUs per node', intOption('--gpus', 1), 8)
     .option('--nodes <n>', 'nodes', intOption('--nodes', 1), 1)
-    .option('--data-root <dir>', 'dataset folder on the cluster (default: the config\'s data.root)')
-    .option('--engine-dir <dir>', 'engine checkout on the cluster (default ~/Video-Swin-Transformer for 0.x, ~/mmaction2 for 1.x)')
+    .option('--data-root <dir>', "dataset folder on the cluster (default: the config's data.root)")
+    .option(
+      '--engine-dir <dir>',
+      'engine checkout on the cluster (default ~/Video-Swin-Transformer for 0.x, ~/mmaction2 for 1.x)',
+    )
     .option('--python <path>', 'python of the engine environment on the cluster', 'python')
     .option('--partition <name>', 'Slurm partition')
     .option('--cpus-per-task <n>', 'CPUs per GPU process', intOption('--cpus-per-task', 1), 4)
     .option('--time <limit>', 'Slurm time limit, e.g. 2-00:00:00')
-    .option('--log-interval <n>', 'log every N iterations (default: the official config\'s)', intOption('--log-interval', 1))
+    .option('--log-interval <n>', "log every N iterations (default: the official config's)", intOption('--log-interval', 1))
     .option(...homeOption)
-    .action((source: string, options: { out: string; flavor: EngineFlavor; gpus: number; nodes: number; dataRoot?: string; engineDir?: string; python: string; partition?: string; cpusPerTask: number; time?: string; logInterval?: number; home?: string }) => {
-      const { config, runId } = configOf(source, options.home);
-      const bundle = buildBundle(config, {
-        flavor: options.flavor,
-        gpus: options.gpus,
-        nodes: options.nodes,
-        runId,
-        dataRoot: options.dataRoot ?? null,
-        engineDir: options.engineDir,
-        python: options.python,
-        partition: options.partition ?? null,
-        cpusPerTask: options.cpusPerTask,
-        timeLimit: options.time ?? null,
-        logInterval: options.logInterval ?? null,
-      });
-      const dir = resolve(options.out);
-      writeBundle(bundle, dir);
-      const m = bundle.manifest;
-      out(`wrote ${bundle.files.length} files to ${dir}`);
-      out(`  base config ${m.baseConfig} (${m.flavor}); ${m.worldSize} GPU process(es), global batch ${m.globalBatch}; LR ${m.baseLr} at batch ${m.referenceBatch} -> ${m.scaledLr}`);
-      out(`  ${m.trainVideos} training videos, ${m.itersPerEpoch} iterations per epoch, ${m.epochs} epochs`);
-      for (const note of m.notes) out(`  note: ${note}`);
-      out(`  submit on the cluster: cd <this folder> && sbatch job.sbatch   (or: bash launch-torchrun.sh on one machine)`);
-    });
+    .action(
+      (
+        source: string,
+        options: {
+          out: string;
+          flavor: EngineFlavor;
+          gpus: number;
+          nodes: number;
+          dataRoot?: string;
+          engineDir?: string;
+          python: string;
+          partition?: string;
+          cpusPerTask: number;
+          time?: string;
+          logInterval?: number;
+          home?: string;
+        },
+      ) => {
+        const { config, runId } = configOf(source, options.home);
+        const bundle = buildBundle(config, {
+          flavor: options.flavor,
+          gpus: options.gpus,
+          nodes: options.nodes,
+          runId,
+          dataRoot: options.dataRoot ?? null,
+          engineDir: options.engineDir,
+          python: options.python,
+          partition: options.partition ?? null,
+          cpusPerTask: options.cpusPerTask,
+          timeLimit: options.time ?? null,
+          logInterval: options.logInterval ?? null,
+        });
+        const dir = resolve(options.out);
+        writeBundle(bundle, dir);
+        const m = bundle.manifest;
+        out(`wrote ${bundle.files.length} files to ${dir}`);
+        out(
+          `  base config ${m.baseConfig} (${m.flavor}); ${m.worldSize} GPU process(es), global batch ${m.globalBatch}; LR ${m.baseLr} at batch ${m.referenceBatch} -> ${m.scaledLr}`,
+        );
+        out(`  ${m.trainVideos} training videos, ${m.itersPerEpoch} iterations per epoch, ${m.epochs} epochs`);
+        for (const note of m.notes) out(`  note: ${note}`);
+        out(`  submit on the cluster: cd <this folder> && sbatch job.sbatch   (or: bash launch-torchrun.sh on one machine)`);
+      },
+    );
 
   const cluster = program.command('cluster').description('clusters and GPU machines runs can be handed to (mmaction2 over SSH)');
   cluster
@@ -112,7 +161,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--port <n>', 'SSH port', intOption('--port', 1))
     .option('--identity <file>', 'SSH private key')
     .option('--ssh-config <file>', 'an OpenSSH config file other than ~/.ssh/config')
-    .option('--partition <name>', 'Slurm partition (default: the cluster\'s default)')
+    .option('--partition <name>', "Slurm partition (default: the cluster's default)")
     .option('--engine-dir <dir>', 'mmaction2 / Video-Swin-Transformer checkout on the cluster', '~/mmaction2')
     .option('--python <path>', 'python of the engine environment', 'python')
     .option('--remote-root <dir>', 'folder on the cluster for run folders', '~/vswin-runs')
@@ -156,7 +205,9 @@ export function registerClusterCommands(program: Command): void {
           commandTimeoutSeconds: options.timeout as number,
         };
         const saved = new ClusterStore(registry).saveCluster(input);
-        out(`saved cluster ${saved.name} (${saved.kind} via ssh ${saved.host}); check it with: vswin cluster check ${saved.name}`);
+        out(
+          `saved cluster ${saved.name} (${saved.kind} via ssh ${saved.host}); check it with: vswin cluster check ${saved.name}`,
+        );
       }),
     );
   cluster
@@ -167,7 +218,10 @@ export function registerClusterCommands(program: Command): void {
       withRegistry(options.home, (registry) => {
         const clusters = new ClusterStore(registry).listClusters();
         if (clusters.length === 0) out('no clusters; add one with: vswin cluster add NAME --host HOST');
-        for (const c of clusters) out(`${c.name}  ${c.kind}  ssh ${c.host}${c.port ? `:${c.port}` : ''}  ${c.partition ? `partition ${c.partition}  ` : ''}${c.gpusPerNode} GPU/node  engine ${c.engineDir} (${c.flavor})  runs in ${c.remoteRoot}`);
+        for (const c of clusters)
+          out(
+            `${c.name}  ${c.kind}  ssh ${c.host}${c.port ? `:${c.port}` : ''}  ${c.partition ? `partition ${c.partition}  ` : ''}${c.gpusPerNode} GPU/node  engine ${c.engineDir} (${c.flavor})  runs in ${c.remoteRoot}`,
+          );
       }),
     );
   cluster
@@ -183,14 +237,23 @@ export function registerClusterCommands(program: Command): void {
     );
   cluster
     .command('check')
-    .description('preflight: SSH, scheduler, partition, GPUs, mmaction2 import (and with --config: base config, data root, videos)')
+    .description(
+      'preflight: SSH, scheduler, partition, GPUs, mmaction2 import (and with --config: base config, data root, videos)',
+    )
     .argument('<name>')
     .option('--config <file>', 'also check what this run config needs on the cluster')
     .option(...homeOption)
     .action((name: string, options: { config?: string; home?: string }) =>
       withRegistry(options.home, async (registry) => {
         const store = new ClusterStore(registry);
-        const prepared = options.config ? prepareSubmission(store, { config: loadRunConfig(options.config), configPath: resolve(options.config), cluster: name, gpus: 1 }) : null;
+        const prepared = options.config
+          ? prepareSubmission(store, {
+              config: loadRunConfig(options.config),
+              configPath: resolve(options.config),
+              cluster: name,
+              gpus: 1,
+            })
+          : null;
         const report = await checkCluster(store, name, prepared);
         printReport(report);
         if (!report.ok) process.exitCode = 1;
@@ -199,54 +262,73 @@ export function registerClusterCommands(program: Command): void {
 
   program
     .command('submit')
-    .description('hand a run to mmaction2 on a cluster: preflight, upload the bundle, sbatch (or torchrun), track it in the registry')
+    .description(
+      'hand a run to mmaction2 on a cluster: preflight, upload the bundle, sbatch (or torchrun), track it in the registry',
+    )
     .argument('<config>', 'run config JSON file')
     .requiredOption('--cluster <name>', 'a cluster added with `vswin cluster add`')
-    .option('--gpus <n>', 'GPUs per node (default: the cluster\'s)', intOption('--gpus', 1))
+    .option('--gpus <n>', "GPUs per node (default: the cluster's)", intOption('--gpus', 1))
     .option('--nodes <n>', 'nodes', intOption('--nodes', 1), 1)
-    .option('--flavor <flavor>', 'mmaction2 generation (default: the cluster\'s)', flavorOption)
+    .option('--flavor <flavor>', "mmaction2 generation (default: the cluster's)", flavorOption)
     .option('--name <name>', 'run name')
-    .option('--data-root <dir>', 'dataset folder on the cluster (default: the cluster\'s, else the config\'s)')
+    .option('--data-root <dir>', "dataset folder on the cluster (default: the cluster's, else the config's)")
     .option('--log-interval <n>', 'log every N iterations', intOption('--log-interval', 1))
     .option('--dry-run', 'print the generated files and stop')
     .option('--no-check', 'skip the preflight checks')
     .option(...homeOption)
-    .action((file: string, options: { cluster: string; gpus?: number; nodes: number; flavor?: EngineFlavor; name?: string; dataRoot?: string; logInterval?: number; dryRun?: boolean; check: boolean; home?: string }) =>
-      withRegistry(options.home, async (registry) => {
-        const store = new ClusterStore(registry);
-        const prepared = prepareSubmission(store, {
-          config: loadRunConfig(file),
-          configPath: resolve(file),
-          cluster: options.cluster,
-          gpus: options.gpus,
-          nodes: options.nodes,
-          flavor: options.flavor,
-          name: options.name,
-          dataRoot: options.dataRoot ?? null,
-          logInterval: options.logInterval ?? null,
-        });
-        if (options.dryRun) {
-          for (const bundleFile of prepared.bundle.files) {
-            if (bundleFile.path.startsWith('annotations/')) {
-              out(`==> ${bundleFile.path} (${bundleFile.content.split('\n').filter(Boolean).length} lines)`);
-              continue;
+    .action(
+      (
+        file: string,
+        options: {
+          cluster: string;
+          gpus?: number;
+          nodes: number;
+          flavor?: EngineFlavor;
+          name?: string;
+          dataRoot?: string;
+          logInterval?: number;
+          dryRun?: boolean;
+          check: boolean;
+          home?: string;
+        },
+      ) =>
+        withRegistry(options.home, async (registry) => {
+          const store = new ClusterStore(registry);
+          const prepared = prepareSubmission(store, {
+            config: loadRunConfig(file),
+            configPath: resolve(file),
+            cluster: options.cluster,
+            gpus: options.gpus,
+            nodes: options.nodes,
+            flavor: options.flavor,
+            name: options.name,
+            dataRoot: options.dataRoot ?? null,
+            logInterval: options.logInterval ?? null,
+          });
+          if (options.dryRun) {
+            for (const bundleFile of prepared.bundle.files) {
+              if (bundleFile.path.startsWith('annotations/')) {
+                out(`==> ${bundleFile.path} (${bundleFile.content.split('\n').filter(Boolean).length} lines)`);
+                continue;
+              }
+              out(`==> ${bundleFile.path}`);
+              out(bundleFile.content.trimEnd());
             }
-            out(`==> ${bundleFile.path}`);
-            out(bundleFile.content.trimEnd());
+            return;
           }
-          return;
-        }
-        if (options.check) {
-          const report = await checkCluster(store, options.cluster, prepared);
-          if (!report.ok) {
-            printReport(report);
-            throw new Error(`cluster ${options.cluster} is not ready; fix the checks above or pass --no-check`);
+          if (options.check) {
+            const report = await checkCluster(store, options.cluster, prepared);
+            if (!report.ok) {
+              printReport(report);
+              throw new Error(`cluster ${options.cluster} is not ready; fix the checks above or pass --no-check`);
+            }
           }
-        }
-        const job = await submitRun(registry, prepared);
-        out(`submitted run ${job.runId} to ${job.cluster} as job ${job.jobId} (${job.gpus} GPU x ${job.nodes} node, mmaction2 ${job.flavor}) in ${job.remoteDir}`);
-        out(`follow it with: vswin jobs log ${job.runId} --follow`);
-      }),
+          const job = await submitRun(registry, prepared);
+          out(
+            `submitted run ${job.runId} to ${job.cluster} as job ${job.jobId} (${job.gpus} GPU x ${job.nodes} node, mmaction2 ${job.flavor}) in ${job.remoteDir}`,
+          );
+          out(`follow it with: vswin jobs log ${job.runId} --follow`);
+        }),
     );
 
   const jobs = program.command('jobs').description('runs handed to clusters: state, log, cancel, resume, checkpoints');
@@ -257,7 +339,9 @@ export function registerClusterCommands(program: Command): void {
     .option(...homeOption)
     .action((options: { offline?: boolean; home?: string }) =>
       withRegistry(options.home, async (registry) => {
-        if (!options.offline) for (const result of await syncActiveJobs(registry)) if (result.error) process.stderr.write(`vswin: ${result.runId}: ${result.error}\n`);
+        if (!options.offline)
+          for (const result of await syncActiveJobs(registry))
+            if (result.error) process.stderr.write(`vswin: ${result.runId}: ${result.error}\n`);
         const list = new ClusterStore(registry).listJobs();
         if (list.length === 0) out('no cluster jobs; submit one with: vswin submit CONFIG.json --cluster NAME');
         for (const job of list) out(describeJob(job));
@@ -269,7 +353,7 @@ export function registerClusterCommands(program: Command): void {
     .argument('<run>', 'run id or job id')
     .option('--follow', 'keep polling until the job ends')
     .option('--interval <seconds>', 'polling interval with --follow', intOption('--interval', 1), 5)
-    .option('--output', 'print the job\'s stdout/stderr file (slurm-<id>.out) tail instead')
+    .option('--output', "print the job's stdout/stderr file (slurm-<id>.out) tail instead")
     .option(...homeOption)
     .action((run: string, options: { follow?: boolean; interval: number; output?: boolean; home?: string }) =>
       withRegistry(options.home, async (registry) => {
@@ -283,7 +367,8 @@ export function registerClusterCommands(program: Command): void {
         for (;;) {
           const result = await syncJob(registry, run);
           for (const record of result.records) out(describeRecord(record));
-          for (const problem of result.problems) process.stderr.write(`vswin: ${problem.file}:${problem.line}: ${problem.problem}\n`);
+          for (const problem of result.problems)
+            process.stderr.write(`vswin: ${problem.file}:${problem.line}: ${problem.problem}\n`);
           const state = `${result.status.state}${result.status.message ? `: ${result.status.message}` : ''}`;
           if (state !== lastState) out(`-- job ${result.job.jobId} ${state}`);
           lastState = state;
@@ -327,7 +412,9 @@ export function registerClusterCommands(program: Command): void {
         const temporary = `${file}.tmp-${process.pid}`;
         writeFileSync(temporary, `${JSON.stringify(clone.config, null, 2)}\n`);
         renameSync(temporary, file);
-        out(`wrote ${file}; edit it, then: vswin submit ${file} --cluster ${clone.cluster} --gpus ${clone.gpus} --nodes ${clone.nodes} --flavor ${clone.flavor}`);
+        out(
+          `wrote ${file}; edit it, then: vswin submit ${file} --cluster ${clone.cluster} --gpus ${clone.gpus} --nodes ${clone.nodes} --flavor ${clone.flavor}`,
+        );
       }),
     );
   jobs
@@ -342,7 +429,10 @@ export function registerClusterCommands(program: Command): void {
         if (options.list) {
           const result = await syncJob(registry, run);
           if (result.checkpoints.length === 0) out('no checkpoint yet');
-          for (const c of result.checkpoints) out(`${c.name}  ${c.kind}${c.epoch !== null ? ` epoch ${c.epoch}` : ''}  ${(c.bytes / 1e6).toFixed(1)} MB  ${c.modifiedAt}`);
+          for (const c of result.checkpoints)
+            out(
+              `${c.name}  ${c.kind}${c.epoch !== null ? ` epoch ${c.epoch}` : ''}  ${(c.bytes / 1e6).toFixed(1)} MB  ${c.modifiedAt}`,
+            );
           return;
         }
         const pulled = await pullCheckpoint(registry, run, which);

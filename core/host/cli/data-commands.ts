@@ -46,7 +46,9 @@ function parseRandAugment(text: string): PresetOptions['randAugment'] {
 }
 
 export function registerDataCommands(program: Command): void {
-  const data = program.command('data').description('datasets: synthetic videos, folder scan and split, annotation checks, frame sampling, previews');
+  const data = program
+    .command('data')
+    .description('datasets: synthetic videos, folder scan and split, annotation checks, frame sampling, previews');
 
   data
     .command('synth')
@@ -57,17 +59,35 @@ export function registerDataCommands(program: Command): void {
     .option('--seed <s>', 'random seed', intOption('--seed', 0), 0)
     .option('--frames <n>', 'frames per video', intOption('--frames', 1), 40)
     .option('--size <px>', 'frame side in pixels (even)', intOption('--size', 16), 64)
-    .addOption(new Option('--codec <name>', 'video codec').choices(['h264', 'vp8', 'vp9', 'mjpeg', 'mpeg4', 'ffv1']).default('h264'))
-    .action(async (outDir: string, options: { classes: number; perClass: number; seed: number; frames: number; size: number; codec: VideoCodec }) => {
-      say(describeTools());
-      const started = performance.now();
-      const dataset = await generateSyntheticDataset({ outDir: resolve(outDir), classes: options.classes, perClass: options.perClass, seed: options.seed, frames: options.frames, size: options.size, codec: options.codec });
-      const counts = { train: dataset.files.filter((file) => file.split === 'train').length, val: dataset.files.filter((file) => file.split === 'val').length };
-      process.stdout.write(
-        `${dataset.files.length} videos in ${dataset.root} (${dataset.classes.join(', ')}), ${((performance.now() - started) / 1000).toFixed(1)} s\n` +
-          `train ${counts.train}: ${dataset.annotations.train}\nval ${counts.val}: ${dataset.annotations.val}\nlabel map: ${dataset.annotations.labelMap}\n`,
-      );
-    });
+    .addOption(
+      new Option('--codec <name>', 'video codec').choices(['h264', 'vp8', 'vp9', 'mjpeg', 'mpeg4', 'ffv1']).default('h264'),
+    )
+    .action(
+      async (
+        outDir: string,
+        options: { classes: number; perClass: number; seed: number; frames: number; size: number; codec: VideoCodec },
+      ) => {
+        say(describeTools());
+        const started = performance.now();
+        const dataset = await generateSyntheticDataset({
+          outDir: resolve(outDir),
+          classes: options.classes,
+          perClass: options.perClass,
+          seed: options.seed,
+          frames: options.frames,
+          size: options.size,
+          codec: options.codec,
+        });
+        const counts = {
+          train: dataset.files.filter((file) => file.split === 'train').length,
+          val: dataset.files.filter((file) => file.split === 'val').length,
+        };
+        process.stdout.write(
+          `${dataset.files.length} videos in ${dataset.root} (${dataset.classes.join(', ')}), ${((performance.now() - started) / 1000).toFixed(1)} s\n` +
+            `train ${counts.train}: ${dataset.annotations.train}\nval ${counts.val}: ${dataset.annotations.val}\nlabel map: ${dataset.annotations.labelMap}\n`,
+        );
+      },
+    );
 
   data
     .command('scan')
@@ -95,7 +115,10 @@ export function registerDataCommands(program: Command): void {
       const report = await writeScanOutputs(scan, split, splitOptions, resolve(options.out));
       const lines = [
         `${scan.items.length} usable ${scan.format === 'video' ? 'videos' : 'frame folders'} in ${scan.classes.length} classes; ${scan.skipped.length} skipped; ${scan.hiddenIgnored} hidden ignored`,
-        ...report.classes.map((entry) => `  ${String(entry.index).padStart(3)} ${entry.name}: ${entry.total} (train ${entry.train}, val ${entry.val}${options.test > 0 ? `, test ${entry.test}` : ''})`),
+        ...report.classes.map(
+          (entry) =>
+            `  ${String(entry.index).padStart(3)} ${entry.name}: ${entry.total} (train ${entry.train}, val ${entry.val}${options.test > 0 ? `, test ${entry.test}` : ''})`,
+        ),
         ...scan.skipped.map((item) => `  skipped ${item.path}: ${item.reason}`),
         ...report.warnings.map((warning) => `  warning: ${warning}`),
         ...Object.values(report.files).map((file) => `wrote ${file}`),
@@ -114,22 +137,38 @@ export function registerDataCommands(program: Command): void {
     .option('--with-offset', 'rawframe lines carry a start index')
     .option('--no-probe', 'skip opening every video with ffprobe (faster; misses unreadable and truncated files)')
     .option('--json', 'print the report as JSON')
-    .action(async (annFile: string, options: { root: string; labelMap?: string; format: 'auto' | 'video' | 'rawframes'; multiLabel?: boolean; withOffset?: boolean; probe: boolean; json?: boolean }) => {
-      const report = await checkAnnotationFile(annFile, {
-        root: resolve(options.root),
-        probe: options.probe,
-        format: options.format,
-        multiLabel: options.multiLabel ?? false,
-        ...(options.withOffset ? { withOffset: true } : {}),
-        ...(options.labelMap ? { labelMap: options.labelMap } : {}),
-      });
-      if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      else {
-        for (const problem of report.problems) process.stdout.write(`${problem.file}:${problem.line}: ${problem.severity}: ${problem.message}\n`);
-        process.stdout.write(`${report.file}: ${report.entries} entries (${report.format}${report.withOffset ? ' with offset' : ''}), ${report.errors} error(s), ${report.warnings} warning(s)\n`);
-      }
-      if (report.errors > 0) process.exitCode = 1;
-    });
+    .action(
+      async (
+        annFile: string,
+        options: {
+          root: string;
+          labelMap?: string;
+          format: 'auto' | 'video' | 'rawframes';
+          multiLabel?: boolean;
+          withOffset?: boolean;
+          probe: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const report = await checkAnnotationFile(annFile, {
+          root: resolve(options.root),
+          probe: options.probe,
+          format: options.format,
+          multiLabel: options.multiLabel ?? false,
+          ...(options.withOffset ? { withOffset: true } : {}),
+          ...(options.labelMap ? { labelMap: options.labelMap } : {}),
+        });
+        if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          for (const problem of report.problems)
+            process.stdout.write(`${problem.file}:${problem.line}: ${problem.severity}: ${problem.message}\n`);
+          process.stdout.write(
+            `${report.file}: ${report.entries} entries (${report.format}${report.withOffset ? ' with offset' : ''}), ${report.errors} error(s), ${report.warnings} warning(s)\n`,
+          );
+        }
+        if (report.errors > 0) process.exitCode = 1;
+      },
+    );
 
   data
     .command('sample')
@@ -143,14 +182,34 @@ export function registerDataCommands(program: Command): void {
     .option('--start-index <k>', 'added to every index (1 for mmaction2 frame folders)', intOption('--start-index', 0), 0)
     .addOption(new Option('--out-of-bound <option>', 'indices past the end').choices(['loop', 'repeat_last']).default('loop'))
     .option('--seed <s>', 'seed of the train-mode offsets (our generator; numpy draws differ)', intOption('--seed', 0), 0)
-    .action((options: { totalFrames: number; clipLen: number; frameInterval: number; numClips: number; testMode?: boolean; uniform?: boolean; startIndex: number; outOfBound: OutOfBoundOption; seed: number }) => {
-      const indices = sampleFrames(
-        options.totalFrames,
-        { clipLen: options.clipLen, frameInterval: options.frameInterval, numClips: options.numClips, testMode: options.testMode ?? false, uniform: options.uniform ?? false, startIndex: options.startIndex, outOfBound: options.outOfBound },
-        new Random(options.seed),
-      );
-      process.stdout.write(`${JSON.stringify(indices)}\n`);
-    });
+    .action(
+      (options: {
+        totalFrames: number;
+        clipLen: number;
+        frameInterval: number;
+        numClips: number;
+        testMode?: boolean;
+        uniform?: boolean;
+        startIndex: number;
+        outOfBound: OutOfBoundOption;
+        seed: number;
+      }) => {
+        const indices = sampleFrames(
+          options.totalFrames,
+          {
+            clipLen: options.clipLen,
+            frameInterval: options.frameInterval,
+            numClips: options.numClips,
+            testMode: options.testMode ?? false,
+            uniform: options.uniform ?? false,
+            startIndex: options.startIndex,
+            outOfBound: options.outOfBound,
+          },
+          new Random(options.seed),
+        );
+        process.stdout.write(`${JSON.stringify(indices)}\n`);
+      },
+    );
 
   data
     .command('preview')
@@ -166,25 +225,66 @@ export function registerDataCommands(program: Command): void {
     .option('--num-clips <n>', 'override the clips per video', intOption('--num-clips', 1))
     .option('--short-side <px>', 'override the short-side resize', intOption('--short-side', 1))
     .option('--crop-size <px>', 'override the crop size', intOption('--crop-size', 1))
-    .option('--rand-augment <n,m|off>', 'train pipelines: imgaug RandAugment with N operations at magnitude M (SSv2 default 4,7), or off')
+    .option(
+      '--rand-augment <n,m|off>',
+      'train pipelines: imgaug RandAugment with N operations at magnitude M (SSv2 default 4,7), or off',
+    )
     .option('--seed <s>', 'seed of the random augmentation', intOption('--seed', 0), 0)
-    .action(async (annFile: string, options: { root: string; index: number; pipeline: PipelineMode; out: string; preset: PresetFamily; seed: number } & Record<string, unknown>) => {
-      const root = resolve(options.root);
-      const loaded = await loadAnnotations(annFile, root);
-      const entry = loaded.entries[options.index];
-      if (!entry) throw new Error(`--index: expected 0..${loaded.entries.length - 1} (${loaded.entries.length} usable entries in ${annFile}), received ${options.index}`);
-      const spec = presetPipeline(options.preset, options.pipeline, presetOptionsFrom(options));
-      for (const omission of spec.omissions ?? []) say(`note: ${omission}`);
-      if (spec.randAugment) say(`RandAugment n=${spec.randAugment.n} m=${spec.randAugment.m} (imgaug; its first step flips with probability ${spec.randAugment.flipRatio})`);
-      const loader = await createLoader({ samples: [entry], format: loaded.format, root, pipeline: spec, batchSize: 1, shuffle: false, seed: options.seed, workers: 1 });
-      let written = false;
-      for await (const batch of loader.epoch(0)) {
-        const size = await writeContactSheet(resolve(options.out), batch.input, [batch.views, ...batch.shape.slice(1)], spec.mean, spec.std);
-        process.stdout.write(`${options.out}: ${entry.path} (line ${entry.line}, label ${entry.labels.join(' ')}), ${spec.name}, ${batch.views} view(s) x ${batch.shape[2]} frames of ${batch.shape[4]}x${batch.shape[3]}, sheet ${size.width}x${size.height}\n`);
-        written = true;
-      }
-      if (!written) throw new Error(`${annFile}:${entry.line}: "${entry.path}" could not be read: ${loader.stats.skips[0]?.reason ?? 'unknown reason'}`);
-    });
+    .action(
+      async (
+        annFile: string,
+        options: {
+          root: string;
+          index: number;
+          pipeline: PipelineMode;
+          out: string;
+          preset: PresetFamily;
+          seed: number;
+        } & Record<string, unknown>,
+      ) => {
+        const root = resolve(options.root);
+        const loaded = await loadAnnotations(annFile, root);
+        const entry = loaded.entries[options.index];
+        if (!entry)
+          throw new Error(
+            `--index: expected 0..${loaded.entries.length - 1} (${loaded.entries.length} usable entries in ${annFile}), received ${options.index}`,
+          );
+        const spec = presetPipeline(options.preset, options.pipeline, presetOptionsFrom(options));
+        for (const omission of spec.omissions ?? []) say(`note: ${omission}`);
+        if (spec.randAugment)
+          say(
+            `RandAugment n=${spec.randAugment.n} m=${spec.randAugment.m} (imgaug; its first step flips with probability ${spec.randAugment.flipRatio})`,
+          );
+        const loader = await createLoader({
+          samples: [entry],
+          format: loaded.format,
+          root,
+          pipeline: spec,
+          batchSize: 1,
+          shuffle: false,
+          seed: options.seed,
+          workers: 1,
+        });
+        let written = false;
+        for await (const batch of loader.epoch(0)) {
+          const size = await writeContactSheet(
+            resolve(options.out),
+            batch.input,
+            [batch.views, ...batch.shape.slice(1)],
+            spec.mean,
+            spec.std,
+          );
+          process.stdout.write(
+            `${options.out}: ${entry.path} (line ${entry.line}, label ${entry.labels.join(' ')}), ${spec.name}, ${batch.views} view(s) x ${batch.shape[2]} frames of ${batch.shape[4]}x${batch.shape[3]}, sheet ${size.width}x${size.height}\n`,
+          );
+          written = true;
+        }
+        if (!written)
+          throw new Error(
+            `${annFile}:${entry.line}: "${entry.path}" could not be read: ${loader.stats.skips[0]?.reason ?? 'unknown reason'}`,
+          );
+      },
+    );
 
   data
     .command('convert')
@@ -203,19 +303,22 @@ export function registerDataCommands(program: Command): void {
       if (inputKind === '.csv' || inputKind === '.json') {
         const text = await readFile(input, 'utf8');
         const parsed = inputKind === '.csv' ? parseCreateMlCsv(text, input) : parseCreateMlJson(text, input);
-        if (parsed.problems.length > 0) throw new Error(parsed.problems.map((problem) => `${problem.file}:${problem.line}: ${problem.message}`).join('\n'));
+        if (parsed.problems.length > 0)
+          throw new Error(parsed.problems.map((problem) => `${problem.file}:${problem.line}: ${problem.message}`).join('\n'));
         records = parsed.records;
       } else {
         if (!labelMap) throw new Error('--label-map: needed to turn the numeric labels of a video list into class names');
         const loaded = await loadAnnotations(input, '.', { format: 'video' });
-        if (loaded.problems.some((problem) => problem.severity === 'error')) throw new Error(loaded.problems.map((problem) => `${problem.file}:${problem.line}: ${problem.message}`).join('\n'));
+        if (loaded.problems.some((problem) => problem.severity === 'error'))
+          throw new Error(loaded.problems.map((problem) => `${problem.file}:${problem.line}: ${problem.message}`).join('\n'));
         records = entriesToCreateMl(loaded.entries, labelMap.classes);
       }
       if (outputKind === '.csv') await writeFileAtomic(options.out, formatCreateMlCsv(records));
       else if (outputKind === '.json') await writeFileAtomic(options.out, formatCreateMlJson(records));
       else if (outputKind === '.txt') {
         const converted = createMlToEntries(records, labelMap?.classes, input);
-        if (converted.problems.length > 0) throw new Error(converted.problems.map((problem) => `${problem.file}:${problem.line}: ${problem.message}`).join('\n'));
+        if (converted.problems.length > 0)
+          throw new Error(converted.problems.map((problem) => `${problem.file}:${problem.line}: ${problem.message}`).join('\n'));
         await writeFileAtomic(options.out, formatAnnotationLines(converted.entries, 'video'));
         const mapPath = resolve(options.out, '..', 'classes.txt');
         if (!options.labelMap) await writeFileAtomic(mapPath, formatLabelMap(converted.classes));

@@ -13,7 +13,10 @@ const modules: { commands: string[]; load: () => Promise<Register> }[] = [
   { commands: ['data'], load: async () => (await import('./data-commands.ts')).registerDataCommands },
   { commands: ['train', 'eval', 'runs', 'demo'], load: async () => (await import('./train-commands.ts')).registerTrainCommands },
   { commands: ['serve'], load: async () => (await import('./serve-commands.ts')).registerServeCommands },
-  { commands: ['export', 'cluster', 'submit', 'jobs'], load: async () => (await import('./cluster-commands.ts')).registerClusterCommands },
+  {
+    commands: ['export', 'cluster', 'submit', 'jobs'],
+    load: async () => (await import('./cluster-commands.ts')).registerClusterCommands,
+  },
 ];
 
 /** The command word of argv (after node and the script), skipping global options. */

@@ -9,49 +9,79 @@ import { readSafetensors, writeSafetensors } from '../../model/weights/safetenso
 import { intOption, resolveModelConfig, startBackend } from './shared.ts';
 
 const gib = (bytes: number) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
-const flops = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${(n / 1e3).toFixed(1)} k`);
+const flops = (n: number) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(1)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${(n / 1e3).toFixed(1)} k`;
 
 export function registerModelCommands(program: Command): void {
   program
     .command('forward')
     .description('run a model in eval mode on a tensor from a safetensors file and write logits and backbone_out')
-    .requiredOption('--model-config <file>', 'model config JSON: {"backbone": {...official SwinTransformer3D args}, "num_classes": N}')
+    .requiredOption(
+      '--model-config <file>',
+      'model config JSON: {"backbone": {...official SwinTransformer3D args}, "num_classes": N}',
+    )
     .requiredOption('--checkpoint <file>', 'weights: official .pth (mmcv {meta, state_dict}, bare state_dict) or .safetensors')
     .requiredOption('--input <file>', 'safetensors file holding the F32 input clip(s), NCTHW')
     .option('--input-key <name>', 'tensor name of the input inside --input', 'input')
     .requiredOption('--output <file>', 'safetensors file to write: F32 "logits" and "backbone_out"')
-    .action(async (opts: { modelConfig: string; checkpoint: string; input: string; inputKey: string; output: string }, command: Command) => {
-      const config = readModelConfigFile(opts.modelConfig);
-      await startBackend(command);
-      // Loaded lazily: the checkpoint readers are only needed by this command.
-      const { loadCheckpoint } = await import('../../model/weights/checkpoint.ts');
-      const checkpoint = loadCheckpoint(opts.checkpoint);
-      const inputs = readSafetensors(opts.input).tensors;
-      const x = inputs.get(opts.inputKey);
-      if (!x) throw new Error(`${opts.input} has no tensor "${opts.inputKey}"; it holds: ${[...inputs.keys()].join(', ')}`);
-      if (x.dtype !== 'float32' || x.shape.length !== 5) {
-        throw new Error(`${opts.input}: "${opts.inputKey}" must be a float tensor [N, C, T, H, W]; received ${x.fileDtype} [${x.shape.join(', ')}]`);
-      }
-      const model = createVideoSwin(config);
-      try {
-        const report = model.loadStateDict(checkpoint.stateDict);
-        if (report.missing.length || report.unexpected.length) throw new Error(`${opts.checkpoint}: ${describeLoadProblems(report)}`);
-        const started = performance.now();
-        const { logits, backbone } = tf.tidy(() => {
-          const result = model.forward(tf.tensor(x.data as Float32Array, x.shape, 'float32'));
-          return { logits: result.logits, backbone: result.backboneOut };
-        });
-        const out = new Map([
-          ['logits', { shape: [...logits.shape], data: (await logits.data()) as Float32Array, dtype: 'float32' as const, fileDtype: 'float32' as const }],
-          ['backbone_out', { shape: [...backbone.shape], data: (await backbone.data()) as Float32Array, dtype: 'float32' as const, fileDtype: 'float32' as const }],
-        ]);
-        tf.dispose([logits, backbone]);
-        writeSafetensors(opts.output, out, { source: 'vswin forward', checkpoint: opts.checkpoint });
-        process.stderr.write(`forward: ${x.shape[0]} clip(s) [${x.shape.join(', ')}] in ${((performance.now() - started) / 1000).toFixed(2)} s -> ${opts.output}\n`);
-      } finally {
-        model.dispose();
-      }
-    });
+    .action(
+      async (
+        opts: { modelConfig: string; checkpoint: string; input: string; inputKey: string; output: string },
+        command: Command,
+      ) => {
+        const config = readModelConfigFile(opts.modelConfig);
+        await startBackend(command);
+        // Loaded lazily: the checkpoint readers are only needed by this command.
+        const { loadCheckpoint } = await import('../../model/weights/checkpoint.ts');
+        const checkpoint = loadCheckpoint(opts.checkpoint);
+        const inputs = readSafetensors(opts.input).tensors;
+        const x = inputs.get(opts.inputKey);
+        if (!x) throw new Error(`${opts.input} has no tensor "${opts.inputKey}"; it holds: ${[...inputs.keys()].join(', ')}`);
+        if (x.dtype !== 'float32' || x.shape.length !== 5) {
+          throw new Error(
+            `${opts.input}: "${opts.inputKey}" must be a float tensor [N, C, T, H, W]; received ${x.fileDtype} [${x.shape.join(', ')}]`,
+          );
+        }
+        const model = createVideoSwin(config);
+        try {
+          const report = model.loadStateDict(checkpoint.stateDict);
+          if (report.missing.length || report.unexpected.length)
+            throw new Error(`${opts.checkpoint}: ${describeLoadProblems(report)}`);
+          const started = performance.now();
+          const { logits, backbone } = tf.tidy(() => {
+            const result = model.forward(tf.tensor(x.data as Float32Array, x.shape, 'float32'));
+            return { logits: result.logits, backbone: result.backboneOut };
+          });
+          const out = new Map([
+            [
+              'logits',
+              {
+                shape: [...logits.shape],
+                data: (await logits.data()) as Float32Array,
+                dtype: 'float32' as const,
+                fileDtype: 'float32' as const,
+              },
+            ],
+            [
+              'backbone_out',
+              {
+                shape: [...backbone.shape],
+                data: (await backbone.data()) as Float32Array,
+                dtype: 'float32' as const,
+                fileDtype: 'float32' as const,
+              },
+            ],
+          ]);
+          tf.dispose([logits, backbone]);
+          writeSafetensors(opts.output, out, { source: 'vswin forward', checkpoint: opts.checkpoint });
+          process.stderr.write(
+            `forward: ${x.shape[0]} clip(s) [${x.shape.join(', ')}] in ${((performance.now() - started) / 1000).toFixed(2)} s -> ${opts.output}\n`,
+          );
+        } finally {
+          model.dispose();
+        }
+      },
+    );
 
   const model = program.command('model').description('model variants: sizes, FLOPs and memory');
   model

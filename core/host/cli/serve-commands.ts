@@ -16,7 +16,13 @@ export function registerServeCommands(program: Command): void {
       const home = workbenchHome(options.home);
       const say = (line: string) => process.stderr.write(`${line}\n`);
       if (!existsSync(UI_DIR)) say(`note: the UI is not built (${UI_DIR} missing): run \`npm run build:ui\``);
-      const launched = await launchWorkbench({ home, port: options.port, backend: rootOf(command).opts().backend as string | undefined, demo: options.demo, log: say });
+      const launched = await launchWorkbench({
+        home,
+        port: options.port,
+        backend: rootOf(command).opts().backend as string | undefined,
+        demo: options.demo,
+        log: say,
+      });
       say(`home: ${home}`);
       process.stdout.write(`Workbench: ${launched.url}\n`);
       await new Promise<void>((resolve) => {

@@ -11,7 +11,10 @@ export async function startBackend(command: Command, quiet = false): Promise<Bac
   const choice = await initBackend(root.opts().backend as string | undefined);
   if (!quiet) {
     const kernels = fastKernelStatus();
-    const tier = kernels.tier === 'stock' ? 'stock kernels' : `${kernels.tier} kernels, ${kernels.isa ?? 'portable'} x${kernels.threads ?? 1}`;
+    const tier =
+      kernels.tier === 'stock'
+        ? 'stock kernels'
+        : `${kernels.tier} kernels, ${kernels.isa ?? 'portable'} x${kernels.threads ?? 1}`;
     process.stderr.write(`backend: ${choice.name}, ${tier} (${choice.reason})\n`);
   }
   return choice;
@@ -35,7 +38,8 @@ export function intOption(name: string, min = 0): (value: string) => number {
 export function floatOption(name: string, min = -Infinity, max = Infinity): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name}: expected a number in [${min}, ${max}], received "${value}"`);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new Error(`${name}: expected a number in [${min}, ${max}], received "${value}"`);
     return n;
   };
 }

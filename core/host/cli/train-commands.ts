@@ -38,14 +38,27 @@ function progressPrinter(): { onEvent: (event: TrainEvent) => void; stop: () => 
   const onEvent = (event: TrainEvent) => {
     switch (event.kind) {
       case 'run-started':
-        err(`run ${event.runId}: ${event.epochs} epochs x ${event.iterationsPerEpoch} iterations on ${event.backend}${event.resumed ? `, resumed at epoch ${event.startEpoch + 1} (iteration ${event.startIteration})` : ''}`);
+        err(
+          `run ${event.runId}: ${event.epochs} epochs x ${event.iterationsPerEpoch} iterations on ${event.backend}${event.resumed ? `, resumed at epoch ${event.startEpoch + 1} (iteration ${event.startIteration})` : ''}`,
+        );
         break;
       case 'iteration': {
-        const fields = { epoch: `${event.epoch + 1}`, loss: event.loss.toFixed(4), lr: event.lr.toExponential(2), speed: event.clipsPerSecond.toFixed(1), eta: duration(event.etaSeconds) };
+        const fields = {
+          epoch: `${event.epoch + 1}`,
+          loss: event.loss.toFixed(4),
+          lr: event.lr.toExponential(2),
+          speed: event.clipsPerSecond.toFixed(1),
+          eta: duration(event.etaSeconds),
+        };
         if (tty) {
           if (!bar) {
             bar = new cliProgress.SingleBar(
-              { format: 'epoch {epoch} |{bar}| {value}/{total} loss {loss} lr {lr} {speed} clips/s ETA {eta}', stream: process.stderr, hideCursor: true, clearOnComplete: true },
+              {
+                format: 'epoch {epoch} |{bar}| {value}/{total} loss {loss} lr {lr} {speed} clips/s ETA {eta}',
+                stream: process.stderr,
+                hideCursor: true,
+                clearOnComplete: true,
+              },
               cliProgress.Presets.shades_classic,
             );
             bar.start(event.iterationsPerEpoch, 0, fields);
@@ -53,14 +66,20 @@ function progressPrinter(): { onEvent: (event: TrainEvent) => void; stop: () => 
           bar.update(event.epochIteration + 1, fields);
         } else if (Date.now() - lastLine > 10_000 || event.epochIteration === 0) {
           lastLine = Date.now();
-          err(`  epoch ${fields.epoch} iteration ${event.epochIteration + 1}/${event.iterationsPerEpoch} loss ${fields.loss} lr ${fields.lr} ${fields.speed} clips/s ETA ${fields.eta}`);
+          err(
+            `  epoch ${fields.epoch} iteration ${event.epochIteration + 1}/${event.iterationsPerEpoch} loss ${fields.loss} lr ${fields.lr} ${fields.speed} clips/s ETA ${fields.eta}`,
+          );
         }
         break;
       }
       case 'epoch': {
         stopBar();
-        const val = event.val ? ` | val loss ${event.val.loss.toFixed(4)} top1 ${pct(event.val.top1)} top5 ${pct(event.val.top5)} mean class ${pct(event.val.meanClassAccuracy)}` : '';
-        out(`epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.train.loss.toFixed(4)} top1 ${pct(event.train.top1)}${val} (${duration(event.seconds)}, ETA ${duration(event.etaSeconds)})`);
+        const val = event.val
+          ? ` | val loss ${event.val.loss.toFixed(4)} top1 ${pct(event.val.top1)} top5 ${pct(event.val.top5)} mean class ${pct(event.val.meanClassAccuracy)}`
+          : '';
+        out(
+          `epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.train.loss.toFixed(4)} top1 ${pct(event.train.top1)}${val} (${duration(event.seconds)}, ETA ${duration(event.etaSeconds)})`,
+        );
         break;
       }
       case 'checkpoint':
@@ -102,7 +121,14 @@ function installStopHandlers(control: TrainControl): () => void {
   };
 }
 
-async function trainWithProgress(options: { config: RunConfig | null; configPath: string | null; home: string; name?: string; resume?: string; backend: string }): Promise<SessionResult> {
+async function trainWithProgress(options: {
+  config: RunConfig | null;
+  configPath: string | null;
+  home: string;
+  name?: string;
+  resume?: string;
+  backend: string;
+}): Promise<SessionResult> {
   const control = new TrainControl();
   const removeHandlers = installStopHandlers(control);
   const printer = progressPrinter();
@@ -119,10 +145,16 @@ function printTrainResult(session: SessionResult, home: string): void {
   out('');
   out(`run ${run.id} ${result.status} after ${result.epochsDone}/${run.epochs} epochs in ${duration(result.seconds)}`);
   if (result.message) out(`  ${result.message}`);
-  if (result.lastVal) out(`  last validation: top1 ${pct(result.lastVal.top1)}, top5 ${pct(result.lastVal.top5)}, mean class accuracy ${pct(result.lastVal.meanClassAccuracy)}`);
-  if (result.bestCheckpoint) out(`  best checkpoint (${session.config.evaluation.metric} ${pct(result.bestMetric)}): ${result.bestCheckpoint}`);
+  if (result.lastVal)
+    out(
+      `  last validation: top1 ${pct(result.lastVal.top1)}, top5 ${pct(result.lastVal.top5)}, mean class accuracy ${pct(result.lastVal.meanClassAccuracy)}`,
+    );
+  if (result.bestCheckpoint)
+    out(`  best checkpoint (${session.config.evaluation.metric} ${pct(result.bestMetric)}): ${result.bestCheckpoint}`);
   if (result.lastCheckpoint) out(`  last checkpoint: ${result.lastCheckpoint}`);
-  out(`  registry: ${join(home, 'registry.sqlite')}; details: vswin runs show ${run.id}${home === workbenchHome() ? '' : ` --home ${home}`}`);
+  out(
+    `  registry: ${join(home, 'registry.sqlite')}; details: vswin runs show ${run.id}${home === workbenchHome() ? '' : ` --home ${home}`}`,
+  );
   if (result.status !== 'completed') process.exitCode = result.status === 'failed' ? 1 : 130;
 }
 
@@ -130,12 +162,18 @@ function printEvaluations(results: ProtocolResult[]): void {
   out('protocol          top1     top5     mean class   videos');
   for (const { report } of results) {
     const name = `${report.views.clips} clip${report.views.clips > 1 ? 's' : ''} x ${report.views.crops} crop${report.views.crops > 1 ? 's' : ''}`;
-    out(`${name.padEnd(16)}  ${pct(report.metrics.top1).padStart(6)}   ${pct(report.metrics.top5).padStart(6)}   ${pct(report.metrics.meanClassAccuracy).padStart(10)}   ${report.metrics.count}`);
+    out(
+      `${name.padEnd(16)}  ${pct(report.metrics.top1).padStart(6)}   ${pct(report.metrics.top5).padStart(6)}   ${pct(report.metrics.meanClassAccuracy).padStart(10)}   ${report.metrics.count}`,
+    );
   }
   const last = results.at(-1);
   if (last && last.report.classNames.length <= 20) {
     out('per class (last protocol): precision / recall / videos');
-    last.report.classNames.forEach((name, c) => out(`  ${name.padEnd(20)} ${pct(last.report.perClass.precision[c]).padStart(6)} / ${pct(last.report.perClass.recall[c]).padStart(6)} / ${last.report.perClass.support[c]}`));
+    last.report.classNames.forEach((name, c) =>
+      out(
+        `  ${name.padEnd(20)} ${pct(last.report.perClass.precision[c]).padStart(6)} / ${pct(last.report.perClass.recall[c]).padStart(6)} / ${last.report.perClass.support[c]}`,
+      ),
+    );
   }
 }
 
@@ -160,39 +198,55 @@ export function registerTrainCommands(program: Command): void {
       const config = options.resume ? null : loadRunConfig(configPath);
       if (options.resume) err(`resuming ${options.resume} with its stored config (${configPath} is not re-read)`);
       const backend = await startBackend(command);
-      const session = await trainWithProgress({ config, configPath: resolve(configPath), home, name: options.name, resume: options.resume, backend: backend.name });
+      const session = await trainWithProgress({
+        config,
+        configPath: resolve(configPath),
+        home,
+        name: options.name,
+        resume: options.resume,
+        backend: backend.name,
+      });
       printTrainResult(session, home);
     });
 
   program
     .command('eval')
-    .description('evaluate a checkpoint: single clip and multi-view (softmax averaged), metrics and per-video predictions stored in the registry')
+    .description(
+      'evaluate a checkpoint: single clip and multi-view (softmax averaged), metrics and per-video predictions stored in the registry',
+    )
     .requiredOption('--checkpoint <file>', 'weights (.safetensors from vswin train, or an official .pth)')
     .option('--config <file>', 'run config giving the model and pipeline (needed for checkpoints not written by vswin train)')
     .requiredOption('--ann <file>', 'annotation file (path label per line)')
     .requiredOption('--root <dir>', 'folder the annotation paths are relative to')
     .option('--views <CLIPSxCROPS>', 'multi-view protocol, e.g. 4x3 (K400) or 1x3 (SSv2); default from the config, else 1x1')
     .option('--home <dir>', 'workbench home (default $VSWIN_HOME or ~/.vswin)')
-    .action(async (options: { checkpoint: string; config?: string; ann: string; root: string; views?: string; home?: string }, command: Command) => {
-      const config = options.config ? loadRunConfig(options.config) : null;
-      const pipeline = config?.data.pipeline;
-      const views = options.views ? parseViews(options.views) : { clips: pipeline?.test_clips ?? 1, crops: pipeline?.test_crops ?? 1 };
-      await startBackend(command);
-      const results = await evaluateCheckpoint({
-        checkpoint: resolve(options.checkpoint),
-        config,
-        annFile: resolve(options.ann),
-        root: resolve(options.root),
-        protocols: protocolsFor(views),
-        home: workbenchHome(options.home),
-        onProgress: (protocol, videos, total) => {
-          if (process.stderr.isTTY) process.stderr.write(`\r  ${protocol.clips}x${protocol.crops}: ${videos}/${total} videos`);
-        },
-      });
-      if (process.stderr.isTTY) err('');
-      printEvaluations(results);
-      out(`stored as evaluation${results.length > 1 ? 's' : ''} ${results.map((r) => r.evaluationId).join(', ')}`);
-    });
+    .action(
+      async (
+        options: { checkpoint: string; config?: string; ann: string; root: string; views?: string; home?: string },
+        command: Command,
+      ) => {
+        const config = options.config ? loadRunConfig(options.config) : null;
+        const pipeline = config?.data.pipeline;
+        const views = options.views
+          ? parseViews(options.views)
+          : { clips: pipeline?.test_clips ?? 1, crops: pipeline?.test_crops ?? 1 };
+        await startBackend(command);
+        const results = await evaluateCheckpoint({
+          checkpoint: resolve(options.checkpoint),
+          config,
+          annFile: resolve(options.ann),
+          root: resolve(options.root),
+          protocols: protocolsFor(views),
+          home: workbenchHome(options.home),
+          onProgress: (protocol, videos, total) => {
+            if (process.stderr.isTTY) process.stderr.write(`\r  ${protocol.clips}x${protocol.crops}: ${videos}/${total} videos`);
+          },
+        });
+        if (process.stderr.isTTY) err('');
+        printEvaluations(results);
+        out(`stored as evaluation${results.length > 1 ? 's' : ''} ${results.map((r) => r.evaluationId).join(', ')}`);
+      },
+    );
 
   const runs = program.command('runs').description('the run registry: list, show, export');
   runs
@@ -236,7 +290,9 @@ export function registerTrainCommands(program: Command): void {
           return;
         }
         out(`run ${run.id} "${run.name}": ${run.status}${run.message ? ` (${run.message})` : ''}`);
-        out(`  epochs ${run.epochsDone}/${run.epochs}, iteration ${run.iteration}; backend ${run.backend}; version ${run.projectVersion}${run.gitCommit ? ` (${run.gitCommit})` : ''}; seed ${run.seed}`);
+        out(
+          `  epochs ${run.epochsDone}/${run.epochs}, iteration ${run.iteration}; backend ${run.backend}; version ${run.projectVersion}${run.gitCommit ? ` (${run.gitCommit})` : ''}; seed ${run.seed}`,
+        );
         out(`  created ${run.createdAt}; started ${run.startedAt ?? '-'}; finished ${run.finishedAt ?? '-'}`);
         out(`  folder ${run.runDir}`);
         const byEpoch = new Map<number, Record<string, number | null>>();
@@ -245,11 +301,19 @@ export function registerTrainCommands(program: Command): void {
           out('  epoch  train loss  train top1  val loss  val top1  val top5  val mean class');
           for (const [epoch, row] of byEpoch) {
             const f = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toFixed(4));
-            out(`  ${String(epoch).padStart(5)}  ${f(row.train_loss).padStart(10)}  ${pct(row.train_top1).padStart(10)}  ${f(row.val_loss).padStart(8)}  ${pct(row.val_top1).padStart(8)}  ${pct(row.val_top5).padStart(8)}  ${pct(row.val_mean_class_accuracy).padStart(14)}`);
+            out(
+              `  ${String(epoch).padStart(5)}  ${f(row.train_loss).padStart(10)}  ${pct(row.train_top1).padStart(10)}  ${f(row.val_loss).padStart(8)}  ${pct(row.val_top1).padStart(8)}  ${pct(row.val_top5).padStart(8)}  ${pct(row.val_mean_class_accuracy).padStart(14)}`,
+            );
           }
         }
-        for (const c of checkpoints) out(`  checkpoint epoch ${c.epoch} [${c.reasons.join(', ')}]${c.metricValue !== null ? ` ${c.metricName} ${pct(c.metricValue)}` : ''}: ${c.path}`);
-        for (const e of evaluations) out(`  evaluation ${e.id} ${e.clips}x${e.crops} views on ${e.annFile}: top1 ${pct(e.top1)} top5 ${pct(e.top5)} mean class ${pct(e.meanClassAccuracy)} (${e.count} videos)`);
+        for (const c of checkpoints)
+          out(
+            `  checkpoint epoch ${c.epoch} [${c.reasons.join(', ')}]${c.metricValue !== null ? ` ${c.metricName} ${pct(c.metricValue)}` : ''}: ${c.path}`,
+          );
+        for (const e of evaluations)
+          out(
+            `  evaluation ${e.id} ${e.clips}x${e.crops} views on ${e.annFile}: top1 ${pct(e.top1)} top5 ${pct(e.top5)} mean class ${pct(e.meanClassAccuracy)} (${e.count} videos)`,
+          );
         out('  config:');
         out(JSON.stringify(run.config, null, 2).replace(/^/gm, '    '));
       } finally {
@@ -300,8 +364,15 @@ export const DEMO = {
 
 export function demoConfig(dataDir: string): Record<string, unknown> {
   return {
-    description: 'vswin demo: a two-stage micro Video Swin on generated videos of a white square moving in one of four directions',
-    model: { variant: 'micro', backbone: { embed_dim: 32, depths: [2, 2], num_heads: [2, 4] }, num_classes: DEMO.classes, drop_path_rate: 0, head_dropout: 0 },
+    description:
+      'vswin demo: a two-stage micro Video Swin on generated videos of a white square moving in one of four directions',
+    model: {
+      variant: 'micro',
+      backbone: { embed_dim: 32, depths: [2, 2], num_heads: [2, 4] },
+      num_classes: DEMO.classes,
+      drop_path_rate: 0,
+      head_dropout: 0,
+    },
     data: {
       train_ann: join(dataDir, 'train.txt'),
       val_ann: join(dataDir, 'val.txt'),
@@ -309,7 +380,16 @@ export function demoConfig(dataDir: string): Record<string, unknown> {
       classes: join(dataDir, 'classes.txt'),
       // No spatial augmentation (area_range [1, 1] keeps the whole frame): in our runs the random
       // resized crop kept the model from learning the sign of the motion at all.
-      pipeline: { preset: 'small', clip_len: 8, frame_interval: 1, short_side: DEMO.size, crop_size: DEMO.size, area_range: [1, 1], test_clips: 3, test_crops: 1 },
+      pipeline: {
+        preset: 'small',
+        clip_len: 8,
+        frame_interval: 1,
+        short_side: DEMO.size,
+        crop_size: DEMO.size,
+        area_range: [1, 1],
+        test_clips: 3,
+        test_crops: 1,
+      },
       workers: 2,
       cache: true,
     },
@@ -329,7 +409,11 @@ async function runDemo(home: string, command: Command): Promise<void> {
   const recipeFile = join(dataDir, 'recipe.json');
   const recipe = JSON.stringify(DEMO);
   // Regenerate when the files are missing or were made with another recipe (an older workbench).
-  const current = existsSync(recipeFile) && existsSync(join(dataDir, 'train.txt')) && existsSync(join(dataDir, 'val.txt')) && readFileSync(recipeFile, 'utf8') === recipe;
+  const current =
+    existsSync(recipeFile) &&
+    existsSync(join(dataDir, 'train.txt')) &&
+    existsSync(join(dataDir, 'val.txt')) &&
+    readFileSync(recipeFile, 'utf8') === recipe;
   if (!current) {
     err(`generating ${DEMO.classes} x ${DEMO.perClass} synthetic videos in ${dataDir} ...`);
     rmSync(dataDir, { recursive: true, force: true });
@@ -354,12 +438,17 @@ async function runDemo(home: string, command: Command): Promise<void> {
     config,
     annFile: config.data.val_ann as string,
     root: config.data.root,
-    protocols: [{ clips: 1, crops: 1 }, { clips: config.data.pipeline.test_clips ?? 3, crops: 1 }],
+    protocols: [
+      { clips: 1, crops: 1 },
+      { clips: config.data.pipeline.test_clips ?? 3, crops: 1 },
+    ],
     home,
   });
   printEvaluations(results);
   const final = results.at(-1)!.report.metrics.top1;
   out('');
-  out(`demo finished in ${duration((Date.now() - started) / 1000)}: run ${session.run.id}, val top-1 ${pct(final)} (${results.at(-1)!.report.views.clips} clips, softmax averaged)`);
+  out(
+    `demo finished in ${duration((Date.now() - started) / 1000)}: run ${session.run.id}, val top-1 ${pct(final)} (${results.at(-1)!.report.views.clips} clips, softmax averaged)`,
+  );
   out(`next: vswin runs show ${session.run.id}${home === workbenchHome() ? '' : ` --home ${home}`}`);
 }

@@ -4,7 +4,12 @@
 import { z } from 'zod';
 import type { ClusterCommandName, ClusterEvent, SyncResult } from '../../protocol/cluster.ts';
 import { finishedJobStates } from '../../protocol/cluster.ts';
-import type { ClusterCommandNameOfWorkbench, ClusterJobRow, WorkbenchClusterCommands, WorkbenchEvent } from '../../protocol/workbench.ts';
+import type {
+  ClusterCommandNameOfWorkbench,
+  ClusterJobRow,
+  WorkbenchClusterCommands,
+  WorkbenchEvent,
+} from '../../protocol/workbench.ts';
 import { WORKBENCH_CLUSTER_COMMAND_NAMES } from '../../protocol/workbench.ts';
 import { ClusterCommandHandler, readJobLog, startClusterWatcher } from '../../cluster/service.ts';
 import type { BackendFactory } from '../../cluster/tracking.ts';
@@ -32,8 +37,12 @@ export class ClusterService {
 
   constructor(private readonly options: ClusterServiceOptions) {
     this.handler = new ClusterCommandHandler(options.registry, options.home, options.factory);
-    this.lastLossStatement = options.registry.db.prepare("SELECT step, value FROM metrics WHERE run_id = ? AND scope = 'iteration' AND split = 'train' AND name = 'loss' ORDER BY step DESC LIMIT 1");
-    this.lastValStatement = options.registry.db.prepare("SELECT value FROM metrics WHERE run_id = ? AND scope = 'epoch' AND split = 'val' AND name = 'top1' AND value IS NOT NULL ORDER BY step DESC LIMIT 1");
+    this.lastLossStatement = options.registry.db.prepare(
+      "SELECT step, value FROM metrics WHERE run_id = ? AND scope = 'iteration' AND split = 'train' AND name = 'loss' ORDER BY step DESC LIMIT 1",
+    );
+    this.lastValStatement = options.registry.db.prepare(
+      "SELECT value FROM metrics WHERE run_id = ? AND scope = 'epoch' AND split = 'val' AND name = 'top1' AND value IS NOT NULL ORDER BY step DESC LIMIT 1",
+    );
   }
 
   static handles(command: string): command is ClusterCommandNameOfWorkbench {
@@ -47,7 +56,11 @@ export class ClusterService {
   /** Starts polling unfinished jobs (this re-attaches the jobs of an earlier session). */
   startWatcher(intervalSeconds: number): void {
     if (this.watcher) return;
-    this.watcher = startClusterWatcher(this.options.registry, { intervalSeconds, factory: this.options.factory, onEvent: (event) => this.publish(event) });
+    this.watcher = startClusterWatcher(this.options.registry, {
+      intervalSeconds,
+      factory: this.options.factory,
+      onEvent: (event) => this.publish(event),
+    });
   }
 
   async stop(): Promise<void> {
@@ -84,14 +97,20 @@ export class ClusterService {
     });
   }
 
-  async dispatch<N extends ClusterCommandNameOfWorkbench>(command: N, args: unknown): Promise<WorkbenchClusterCommands[N]['result']> {
+  async dispatch<N extends ClusterCommandNameOfWorkbench>(
+    command: N,
+    args: unknown,
+  ): Promise<WorkbenchClusterCommands[N]['result']> {
     return (await this.route(command, args)) as WorkbenchClusterCommands[N]['result'];
   }
 
   private async route(command: ClusterCommandNameOfWorkbench, args: unknown): Promise<unknown> {
     switch (command) {
       case 'jobs.list': {
-        const parsed = z.object({ refresh: z.boolean().optional() }).strict().safeParse(args ?? {});
+        const parsed = z
+          .object({ refresh: z.boolean().optional() })
+          .strict()
+          .safeParse(args ?? {});
         if (!parsed.success) throw new Error(`jobs.list: expected { refresh?: boolean }, received ${JSON.stringify(args)}`);
         if (parsed.data.refresh) {
           for (const row of this.handler.summaries().filter((entry) => !finishedJobStates.includes(entry.state))) {
@@ -106,7 +125,10 @@ export class ClusterService {
       }
       case 'jobs.log': {
         const parsed = runIdSchema.safeParse(args ?? {});
-        if (!parsed.success) throw new Error(`jobs.log: runId: expected a run id or a job id, received ${JSON.stringify((args as { runId?: unknown } | null)?.runId) ?? 'nothing'}`);
+        if (!parsed.success)
+          throw new Error(
+            `jobs.log: runId: expected a run id or a job id, received ${JSON.stringify((args as { runId?: unknown } | null)?.runId) ?? 'nothing'}`,
+          );
         return readJobLog(this.options.registry, parsed.data.runId, { factory: this.options.factory });
       }
       case 'jobs.sync':

@@ -18,7 +18,15 @@ import { complexity } from '../../model/complexity.ts';
 import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
 import { modelConfigOf, presetJson, presetNames } from '../../train/run-config.ts';
-import type { ClusterCommandNameOfWorkbench, CommandName, CommandResult, ConfigIssue, DatasetRef, RunSummary, WorkbenchEvent } from '../../protocol/workbench.ts';
+import type {
+  ClusterCommandNameOfWorkbench,
+  CommandName,
+  CommandResult,
+  ConfigIssue,
+  DatasetRef,
+  RunSummary,
+  WorkbenchEvent,
+} from '../../protocol/workbench.ts';
 import { WORKBENCH_CLUSTER_COMMAND_NAMES } from '../../protocol/workbench.ts';
 import { ClusterService } from './cluster.ts';
 import { demoDataset, demoRunConfig } from './demo.ts';
@@ -29,9 +37,15 @@ import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
 
 type Context = JobContext & { emit: (event: WorkbenchEvent) => void };
-type Handlers = { [N in Exclude<CommandName, ClusterCommandNameOfWorkbench>]: (args: unknown, context: Context) => Promise<CommandResult<N>> };
+type Handlers = {
+  [N in Exclude<CommandName, ClusterCommandNameOfWorkbench>]: (args: unknown, context: Context) => Promise<CommandResult<N>>;
+};
 
-const absolutePath = (field: string) => z.string({ error: `${field}: expected a path` }).min(1, `${field}: expected a path, received ""`).refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), { message: `${field}: expected an absolute path` });
+const absolutePath = (field: string) =>
+  z
+    .string({ error: `${field}: expected a path` })
+    .min(1, `${field}: expected a path, received ""`)
+    .refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), { message: `${field}: expected an absolute path` });
 
 function parseArgs<T>(command: string, schema: z.ZodType<T>, args: unknown): T {
   const result = schema.safeParse(args);
@@ -39,7 +53,8 @@ function parseArgs<T>(command: string, schema: z.ZodType<T>, args: unknown): T {
   const details = result.error.issues.map((issue) => {
     const path = issue.path.join('.') || '(arguments)';
     let received: unknown = args;
-    for (const key of issue.path) received = received && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key] : undefined;
+    for (const key of issue.path)
+      received = received && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key] : undefined;
     return `${path}: ${issue.message} (received ${JSON.stringify(received) ?? 'nothing'})`;
   });
   throw new Error(`${command}: ${details.join('; ')}`);
@@ -48,7 +63,10 @@ function parseArgs<T>(command: string, schema: z.ZodType<T>, args: unknown): T {
 /** Splits the trainer's multi-line config error ("  path: message (received ...)") into issues. */
 export function configIssues(error: unknown): ConfigIssue[] {
   const text = error instanceof Error ? error.message : String(error);
-  const lines = text.split('\n').slice(1).filter((line) => line.startsWith('  '));
+  const lines = text
+    .split('\n')
+    .slice(1)
+    .filter((line) => line.startsWith('  '));
   if (lines.length === 0) return [{ path: '(root)', message: text }];
   return lines.map((line) => {
     const trimmed = line.trim();
@@ -70,7 +88,9 @@ function flatten(value: unknown, prefix = '', into: Record<string, string> = {})
 
 function lineCount(file: string): number | null {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim().length > 0).length;
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim().length > 0).length;
   } catch {
     return null;
   }
@@ -121,21 +141,31 @@ export class Workbench {
       try {
         list.push(...(JSON.parse(readFileSync(this.datasetsFile, 'utf8')) as DatasetRef[]));
       } catch (error) {
-        this.emitter({ kind: 'log', level: 'warn', message: `${this.datasetsFile}: not valid JSON (${(error as Error).message}); the dataset list starts empty` });
+        this.emitter({
+          kind: 'log',
+          level: 'warn',
+          message: `${this.datasetsFile}: not valid JSON (${(error as Error).message}); the dataset list starts empty`,
+        });
       }
     }
     return list;
   }
 
   private async remember(dataset: DatasetRef): Promise<void> {
-    const others = this.datasets().filter((d) => d.name !== dataset.name && d.trainAnn !== dataset.trainAnn && !d.name.startsWith('demo'));
+    const others = this.datasets().filter(
+      (d) => d.name !== dataset.name && d.trainAnn !== dataset.trainAnn && !d.name.startsWith('demo'),
+    );
     await writeFileAtomic(this.datasetsFile, `${JSON.stringify([...others, dataset], null, 2)}\n`);
   }
 
   private readonly stepTimes = new Map<string, Promise<number>>();
 
   /** One training step timed in a compute worker (kept per model, clip and batch: the config form asks often). */
-  private timedStep(config: ModelConfig, clip: { frames: number; height: number; width: number }, batch: number): Promise<number> {
+  private timedStep(
+    config: ModelConfig,
+    clip: { frames: number; height: number; width: number },
+    batch: number,
+  ): Promise<number> {
     const key = JSON.stringify([config, clip, batch]);
     let time = this.stepTimes.get(key);
     if (!time) {
@@ -155,8 +185,13 @@ export class Workbench {
 
   dispatch = async (command: string, args: unknown, context: Context): Promise<unknown> => {
     if (ClusterService.handles(command)) return this.cluster.dispatch(command, args);
-    const handler = (this.handlers as Record<string, ((args: unknown, context: Context) => Promise<unknown>) | undefined>)[command];
-    if (!handler) throw new Error(`unknown command "${command}"; expected one of ${[...Object.keys(this.handlers), ...WORKBENCH_CLUSTER_COMMAND_NAMES].join(', ')}`);
+    const handler = (this.handlers as Record<string, ((args: unknown, context: Context) => Promise<unknown>) | undefined>)[
+      command
+    ];
+    if (!handler)
+      throw new Error(
+        `unknown command "${command}"; expected one of ${[...Object.keys(this.handlers), ...WORKBENCH_CLUSTER_COMMAND_NAMES].join(', ')}`,
+      );
     return handler(args, context);
   };
 
@@ -210,23 +245,46 @@ export class Workbench {
     'datasets.write': async (raw) => {
       const args = parseArgs(
         'datasets.write',
-        z.object({ root: absolutePath('root'), outDir: absolutePath('outDir'), val: z.number().min(0).max(0.9), test: z.number().min(0).max(0.9), seed: z.number().int().min(0) }),
+        z.object({
+          root: absolutePath('root'),
+          outDir: absolutePath('outDir'),
+          val: z.number().min(0).max(0.9),
+          test: z.number().min(0).max(0.9),
+          seed: z.number().int().min(0),
+        }),
         raw,
       );
       const scan = this.scans.get(args.root) ?? (await scanDataset(args.root));
-      if (scan.items.length === 0) throw new Error(`datasets.write: "${args.root}" has no usable videos (${scan.skipped.length} skipped)`);
+      if (scan.items.length === 0)
+        throw new Error(`datasets.write: "${args.root}" has no usable videos (${scan.skipped.length} skipped)`);
       const options = { val: args.val, test: args.test, seed: args.seed };
       const split = splitDataset(scan.items, scan.classes.length, options);
       const report = await writeScanOutputs(scan, split, options, args.outDir);
-      const dataset: DatasetRef = { name: args.outDir.split('/').filter(Boolean).pop() ?? args.outDir, root: args.root, trainAnn: report.files.train, valAnn: report.files.val, labelMap: report.files.labelMap, classes: scan.classes };
+      const dataset: DatasetRef = {
+        name: args.outDir.split('/').filter(Boolean).pop() ?? args.outDir,
+        root: args.root,
+        trainAnn: report.files.train,
+        valAnn: report.files.val,
+        labelMap: report.files.labelMap,
+        classes: scan.classes,
+      };
       await this.remember(dataset);
-      return { dataset, files: report.files, splits: report.splits, classes: report.classes.map((c) => ({ name: c.name, train: c.train, val: c.val, test: c.test })), warnings: report.warnings };
+      return {
+        dataset,
+        files: report.files,
+        splits: report.splits,
+        classes: report.classes.map((c) => ({ name: c.name, train: c.train, val: c.val, test: c.test })),
+        warnings: report.warnings,
+      };
     },
 
     'datasets.check': async (raw) => {
       const args = parseArgs('datasets.check', z.object({ annFile: absolutePath('annFile'), root: absolutePath('root') }), raw);
       const labelMap = join(dirname(args.annFile), 'classes.txt');
-      const report = await checkAnnotationFile(args.annFile, { root: args.root, labelMap: existsSync(labelMap) ? labelMap : undefined });
+      const report = await checkAnnotationFile(args.annFile, {
+        root: args.root,
+        labelMap: existsSync(labelMap) ? labelMap : undefined,
+      });
       return {
         annFile: args.annFile,
         entries: report.entries,
@@ -239,36 +297,72 @@ export class Workbench {
     'datasets.videos': async (raw) => {
       const args = parseArgs('datasets.videos', z.object({ annFile: absolutePath('annFile'), root: absolutePath('root') }), raw);
       const loaded = await loadAnnotations(args.annFile, args.root);
-      return loaded.entries.map((entry) => ({ path: entry.path.startsWith('/') ? entry.path : join(args.root, entry.path), label: entry.labels[0] ?? 0 }));
+      return loaded.entries.map((entry) => ({
+        path: entry.path.startsWith('/') ? entry.path : join(args.root, entry.path),
+        label: entry.labels[0] ?? 0,
+      }));
     },
 
     'datasets.preview': async (raw) => {
       const args = parseArgs(
         'datasets.preview',
-        z.object({ annFile: absolutePath('annFile'), root: absolutePath('root'), preset: z.enum(['k400', 'ssv2', 'small']), mode: z.enum(['train', 'val', 'test']), index: z.number().int().min(0), seed: z.number().int().min(0) }),
+        z.object({
+          annFile: absolutePath('annFile'),
+          root: absolutePath('root'),
+          preset: z.enum(['k400', 'ssv2', 'small']),
+          mode: z.enum(['train', 'val', 'test']),
+          index: z.number().int().min(0),
+          seed: z.number().int().min(0),
+        }),
         raw,
       );
       const loaded = await loadAnnotations(args.annFile, args.root);
       const entry = loaded.entries[args.index];
-      if (!entry) throw new Error(`datasets.preview: index must be 0..${loaded.entries.length - 1} (${loaded.entries.length} usable entries in ${args.annFile}), received ${args.index}`);
-      const spec = presetPipeline(args.preset, args.mode, args.preset === 'small' ? { cropSize: 32, shortSide: 32, clipLen: 8, frameInterval: 1 } : {});
-      const loader = await createLoader({ samples: [entry], format: loaded.format, root: args.root, pipeline: spec, batchSize: 1, shuffle: false, seed: args.seed, workers: 1 });
+      if (!entry)
+        throw new Error(
+          `datasets.preview: index must be 0..${loaded.entries.length - 1} (${loaded.entries.length} usable entries in ${args.annFile}), received ${args.index}`,
+        );
+      const spec = presetPipeline(
+        args.preset,
+        args.mode,
+        args.preset === 'small' ? { cropSize: 32, shortSide: 32, clipLen: 8, frameInterval: 1 } : {},
+      );
+      const loader = await createLoader({
+        samples: [entry],
+        format: loaded.format,
+        root: args.root,
+        pipeline: spec,
+        batchSize: 1,
+        shuffle: false,
+        seed: args.seed,
+        workers: 1,
+      });
       for await (const batch of loader.epoch(0)) {
         const shape = [batch.views, ...batch.shape.slice(1)];
         const sheet = contactSheet(batch.input, shape, spec.mean, spec.std);
-        const png = await sharp(sheet.pixels, { raw: { width: sheet.width, height: sheet.height, channels: 3 } }).png().toBuffer();
+        const png = await sharp(sheet.pixels, { raw: { width: sheet.width, height: sheet.height, channels: 3 } })
+          .png()
+          .toBuffer();
         const steps = [
           `sample ${spec.sampling.clipLen} frames every ${spec.sampling.frameInterval} (${spec.sampling.numClips} clip(s), ${spec.sampling.testMode ? 'test mode' : 'random start'})`,
           `resize short side to ${spec.shortSide}`,
           `crop ${spec.crop.kind} ${spec.crop.size}x${spec.crop.size}`,
           spec.flipRatio > 0 ? `horizontal flip with probability ${spec.flipRatio}` : 'no flip',
-          ...(spec.randAugment ? [`RandAugment (imgaug) n=${spec.randAugment.n} m=${spec.randAugment.m}, one draw per clip; its first step flips with probability ${spec.randAugment.flipRatio}`] : []),
-          ...(spec.randomErasing ? [`random erasing with probability ${spec.randomErasing.probability} (after normalisation)`] : []),
+          ...(spec.randAugment
+            ? [
+                `RandAugment (imgaug) n=${spec.randAugment.n} m=${spec.randAugment.m}, one draw per clip; its first step flips with probability ${spec.randAugment.flipRatio}`,
+              ]
+            : []),
+          ...(spec.randomErasing
+            ? [`random erasing with probability ${spec.randomErasing.probability} (after normalisation)`]
+            : []),
           ...(spec.omissions ?? []).map((o) => `note: ${o}`),
         ];
         return { image: `data:image/png;base64,${png.toString('base64')}`, shape, frames: [], steps };
       }
-      throw new Error(`${args.annFile}:${entry.line}: "${entry.path}" could not be read: ${loader.stats.skips[0]?.reason ?? 'unknown reason'}`);
+      throw new Error(
+        `${args.annFile}:${entry.line}: "${entry.path}" could not be read: ${loader.stats.skips[0]?.reason ?? 'unknown reason'}`,
+      );
     },
 
     'config.presets': async () => {
@@ -283,7 +377,11 @@ export class Workbench {
     },
 
     'config.validate': async (raw) => {
-      const args = parseArgs('config.validate', z.object({ config: z.unknown(), trainSize: z.number().int().min(0).optional() }), raw);
+      const args = parseArgs(
+        'config.validate',
+        z.object({ config: z.unknown(), trainSize: z.number().int().min(0).optional() }),
+        raw,
+      );
       let resolved;
       try {
         resolved = this.training.resolve(args.config);
@@ -292,15 +390,25 @@ export class Workbench {
       }
       const modelConfig = parseModelConfig(modelConfigOf(resolved));
       const p = resolved.data.pipeline;
-      const spec = presetPipeline(p.preset, 'train', { clipLen: p.clip_len, frameInterval: p.frame_interval, cropSize: p.crop_size, shortSide: p.short_side });
+      const spec = presetPipeline(p.preset, 'train', {
+        clipLen: p.clip_len,
+        frameInterval: p.frame_interval,
+        cropSize: p.crop_size,
+        shortSide: p.short_side,
+      });
       const clip = { frames: spec.sampling.clipLen, height: spec.crop.size, width: spec.crop.size };
       const cost = complexity(modelConfig, clip, resolved.batch_size);
       const gflops = await measureGflops();
       const trainSize = args.trainSize ?? lineCount(resolved.data.train_ann);
-      const iterations = trainSize === null ? null : Math.min(Math.ceil(trainSize / resolved.batch_size), resolved.max_iterations_per_epoch ?? Infinity);
+      const iterations =
+        trainSize === null
+          ? null
+          : Math.min(Math.ceil(trainSize / resolved.batch_size), resolved.max_iterations_per_epoch ?? Infinity);
       // Small models: a timed step. Big ones: forward + backward is about 3x the forward multiply-adds, 2 FLOPs each (a lower bound).
       const timed = cost.flopsPerView * resolved.batch_size < TIMED_STEP_LIMIT;
-      const secondsPerStep = timed ? await this.timedStep(modelConfig, clip, resolved.batch_size) : (cost.flopsPerView * resolved.batch_size * 2 * 3) / (gflops * 1e9);
+      const secondsPerStep = timed
+        ? await this.timedStep(modelConfig, clip, resolved.batch_size)
+        : (cost.flopsPerView * resolved.batch_size * 2 * 3) / (gflops * 1e9);
       return {
         ok: true,
         issues: [],
@@ -324,7 +432,11 @@ export class Workbench {
     },
 
     'train.control': async (raw) => {
-      const args = parseArgs('train.control', z.object({ runId: z.string().min(1), command: z.enum(['pause', 'resume', 'stop']) }), raw);
+      const args = parseArgs(
+        'train.control',
+        z.object({ runId: z.string().min(1), command: z.enum(['pause', 'resume', 'stop']) }),
+        raw,
+      );
       this.training.control(args.runId, args.command);
       return { ok: true as const };
     },
@@ -342,7 +454,9 @@ export class Workbench {
           .checkpoints(run.id, true)
           .filter((c) => c.metricValue !== null)
           .sort((a, b) => (b.metricValue ?? 0) - (a.metricValue ?? 0))[0];
-        const valValues = this.registry.metrics(run.id).filter((m) => m.scope === 'epoch' && m.split === 'val' && m.name === metricName && m.value !== null);
+        const valValues = this.registry
+          .metrics(run.id)
+          .filter((m) => m.scope === 'epoch' && m.split === 'val' && m.name === metricName && m.value !== null);
         const bestValue = best?.metricValue ?? (valValues.length ? Math.max(...valValues.map((m) => m.value as number)) : null);
         return {
           id: run.id,
@@ -376,7 +490,8 @@ export class Workbench {
       const rows: unknown[][] = [];
       for (const runId of args.runIds) {
         const run = this.registry.requireRun(runId);
-        for (const m of this.registry.metrics(runId)) rows.push([run.id, run.name, m.scope, m.split, m.step, m.epoch, m.name, m.value]);
+        for (const m of this.registry.metrics(runId))
+          rows.push([run.id, run.name, m.scope, m.split, m.step, m.epoch, m.name, m.value]);
       }
       return { csv: toCsv(['run_id', 'run_name', 'scope', 'split', 'step', 'epoch', 'metric', 'value'], rows) };
     },
@@ -385,7 +500,15 @@ export class Workbench {
       const list = [];
       for (const run of this.registry.listRuns()) {
         for (const c of this.registry.checkpoints(run.id)) {
-          if (existsSync(c.path)) list.push({ runId: run.id, runName: run.name, epoch: c.epoch, path: c.path, reasons: c.reasons, metric: c.metricValue });
+          if (existsSync(c.path))
+            list.push({
+              runId: run.id,
+              runName: run.name,
+              epoch: c.epoch,
+              path: c.path,
+              reasons: c.reasons,
+              metric: c.metricValue,
+            });
         }
       }
       return list;
@@ -405,34 +528,57 @@ export class Workbench {
       const comparison = await runCompute<Comparison>({ type: 'compare', ...args }, { onProgress: context.progress }).done;
       // Registry names read better than file names: "run-name epoch 3".
       const names = new Map<string, string>();
-      for (const run of this.registry.listRuns()) for (const c of this.registry.checkpoints(run.id, true)) names.set(c.path, `${run.name} epoch ${c.epoch}`);
+      for (const run of this.registry.listRuns())
+        for (const c of this.registry.checkpoints(run.id, true)) names.set(c.path, `${run.name} epoch ${c.epoch}`);
       for (const evaluation of comparison.checkpoints) evaluation.label = names.get(evaluation.checkpoint) ?? evaluation.label;
       comparison.weightChange.labels = comparison.checkpoints.slice(0, 2).map((c) => c.label);
       return comparison;
     },
 
     'attention.view': async (raw) => {
-      const args = parseArgs('attention.view', z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video'), stage: z.number().int().min(0), block: z.number().int().min(0) }), raw);
+      const args = parseArgs(
+        'attention.view',
+        z.object({
+          checkpoint: absolutePath('checkpoint'),
+          video: absolutePath('video'),
+          stage: z.number().int().min(0),
+          block: z.number().int().min(0),
+        }),
+        raw,
+      );
       return runCompute<AttentionView>({ type: 'attention', ...args }).done;
     },
 
     'attention.window': async (raw) => {
       const args = parseArgs(
         'attention.window',
-        z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video'), stage: z.number().int().min(0), block: z.number().int().min(0), window: z.number().int().min(0) }),
+        z.object({
+          checkpoint: absolutePath('checkpoint'),
+          video: absolutePath('video'),
+          stage: z.number().int().min(0),
+          block: z.number().int().min(0),
+          window: z.number().int().min(0),
+        }),
         raw,
       );
       return runCompute<AttentionWindow>({ type: 'attention-window', ...args }).done;
     },
 
     'video.predict': async (raw, context) => {
-      const args = parseArgs('video.predict', z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video') }), raw);
+      const args = parseArgs(
+        'video.predict',
+        z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video') }),
+        raw,
+      );
       return runCompute<Prediction>({ type: 'predict', ...args }, { onProgress: context.progress }).done;
     },
   };
 }
 
-async function thumbnail(path: string, item: { kind: 'video' | 'rawframes'; width: number; height: number }): Promise<string | null> {
+async function thumbnail(
+  path: string,
+  item: { kind: 'video' | 'rawframes'; width: number; height: number },
+): Promise<string | null> {
   try {
     let image: ReturnType<typeof sharp>;
     if (item.kind === 'rawframes') {
@@ -449,4 +595,3 @@ async function thumbnail(path: string, item: { kind: 'video' | 'rawframes'; widt
     return null;
   }
 }
-

@@ -196,7 +196,8 @@ class ModelCallWorker {
 const modelCalls = new ModelCallWorker();
 
 export function runCompute<T>(task: ComputeTask, handlers: ComputeHandlers = {}): ComputeJob<T> {
-  if (task.type === 'attention' || task.type === 'attention-window' || task.type === 'predict') return modelCalls.run<T>(task, handlers);
+  if (task.type === 'attention' || task.type === 'attention-window' || task.type === 'predict')
+    return modelCalls.run<T>(task, handlers);
   return runInOwnWorker<T>(task, handlers);
 }
 

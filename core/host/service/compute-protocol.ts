@@ -23,7 +23,8 @@ export type CallTask =
 export type ComputeTask = TrainTask | CallTask;
 
 /** `id` numbers the calls of a worker that serves several (the model-call worker); replies echo it. */
-export type ToWorker = { kind: 'start'; id: number; backend: string; task: ComputeTask } | { kind: 'control'; command: TrainCommand };
+export type ToWorker =
+  { kind: 'start'; id: number; backend: string; task: ComputeTask } | { kind: 'control'; command: TrainCommand };
 
 export type FromWorker =
   | { kind: 'train-event'; event: TrainEvent }

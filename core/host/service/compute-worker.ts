@@ -16,7 +16,8 @@ const send = (message: FromWorker) => port.postMessage(message);
 const control = new TrainControl();
 
 async function start(message: Extract<ToWorker, { kind: 'start' }>): Promise<unknown> {
-  const progress = (done: number, total: number, text: string) => send({ kind: 'progress', id: message.id, done, total, message: text });
+  const progress = (done: number, total: number, text: string) =>
+    send({ kind: 'progress', id: message.id, done, total, message: text });
   await initBackend(message.backend);
   const task = message.task;
   switch (task.type) {
@@ -29,7 +30,14 @@ async function start(message: Extract<ToWorker, { kind: 'start' }>): Promise<unk
       }
     }
     case 'compare':
-      return compareCheckpoints(task.checkpoints, task.annFile, task.root, (path) => `/media?path=${encodeURIComponent(path)}`, progress, task.views);
+      return compareCheckpoints(
+        task.checkpoints,
+        task.annFile,
+        task.root,
+        (path) => `/media?path=${encodeURIComponent(path)}`,
+        progress,
+        task.views,
+      );
     case 'attention':
       return attentionView(task.checkpoint, task.video, task.stage, task.block);
     case 'attention-window':
@@ -50,7 +58,8 @@ port.on('message', (message: ToWorker) => {
     case 'start':
       start(message).then(
         (result) => send({ kind: 'done', id: message.id, result }),
-        (error: unknown) => send({ kind: 'failed', id: message.id, message: error instanceof Error ? error.message : String(error) }),
+        (error: unknown) =>
+          send({ kind: 'failed', id: message.id, message: error instanceof Error ? error.message : String(error) }),
       );
       return;
     case 'control':

@@ -22,8 +22,18 @@ export function demoDataset(home: string): DatasetRef | null {
   const folder = demoFolder(home);
   const labelMap = join(folder, 'classes.txt');
   if (!existsSync(join(folder, 'train.txt')) || !existsSync(labelMap)) return null;
-  const classes = readFileSync(labelMap, 'utf8').split('\n').map((line) => line.trim()).filter(Boolean);
-  return { name: DEMO_NAME, root: join(folder, 'videos'), trainAnn: join(folder, 'train.txt'), valAnn: join(folder, 'val.txt'), labelMap, classes };
+  const classes = readFileSync(labelMap, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  return {
+    name: DEMO_NAME,
+    root: join(folder, 'videos'),
+    trainAnn: join(folder, 'train.txt'),
+    valAnn: join(folder, 'val.txt'),
+    labelMap,
+    classes,
+  };
 }
 
 /** Generates the demo dataset when it is missing; returns it either way. */

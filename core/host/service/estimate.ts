@@ -37,7 +37,11 @@ export async function measureGflops(): Promise<number> {
 }
 
 /** Seconds of one training micro-batch (forward + backward) of `config` on `clip`, timed on this backend. */
-export async function timeTrainingStep(config: ModelConfig, clip: { frames: number; height: number; width: number }, batch: number): Promise<number> {
+export async function timeTrainingStep(
+  config: ModelConfig,
+  clip: { frames: number; height: number; width: number },
+  batch: number,
+): Promise<number> {
   const key = JSON.stringify([config, clip, batch, tf.getBackend()]);
   const cached = stepCache.get(key);
   if (cached !== undefined) return cached;
@@ -48,7 +52,12 @@ export async function timeTrainingStep(config: ModelConfig, clip: { frames: numb
   const variables = [...model.params.values()];
   try {
     const step = async () => {
-      const { value, grads } = tf.tidy(() => tf.variableGrads(() => crossEntropy(model.forward(input, { training: true, random: random.uniform }).logits, labels) as tf.Scalar, variables));
+      const { value, grads } = tf.tidy(() =>
+        tf.variableGrads(
+          () => crossEntropy(model.forward(input, { training: true, random: random.uniform }).logits, labels) as tf.Scalar,
+          variables,
+        ),
+      );
       await value.data();
       value.dispose();
       Object.values(grads).forEach((g) => g.dispose());

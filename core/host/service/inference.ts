@@ -29,11 +29,19 @@ export interface CheckpointInfo {
 export function readCheckpointInfo(path: string): CheckpointInfo {
   const loaded = loadCheckpoint(path);
   const metadata = loaded.metadata;
-  if (!metadata.config) throw new Error(`${path}: the checkpoint has no model config in its metadata (field "config"); train it with the workbench or convert it with \`vswin checkpoint convert\``);
+  if (!metadata.config)
+    throw new Error(
+      `${path}: the checkpoint has no model config in its metadata (field "config"); train it with the workbench or convert it with \`vswin checkpoint convert\``,
+    );
   const config = parseModelConfig(metadata.config, `${path} metadata.config`);
-  const classes = Array.isArray(metadata.classes) ? (metadata.classes as unknown[]).map(String) : Array.from({ length: config.num_classes }, (_, i) => `class ${i}`);
+  const classes = Array.isArray(metadata.classes)
+    ? (metadata.classes as unknown[]).map(String)
+    : Array.from({ length: config.num_classes }, (_, i) => `class ${i}`);
   const stored = metadata.pipeline as CheckpointInfo['pipeline'] | undefined;
-  const pipeline = stored && typeof stored === 'object' && typeof stored.preset === 'string' ? stored : { preset: 'small' as const, cropSize: 32 };
+  const pipeline =
+    stored && typeof stored === 'object' && typeof stored.preset === 'string'
+      ? stored
+      : { preset: 'small' as const, cropSize: 32 };
   return { path, config, classes, pipeline, stateDict: loaded.stateDict };
 }
 
@@ -76,17 +84,27 @@ export function forgetLoadedModel(): void {
   loaded = null;
 }
 
-export function evaluationSpec(info: Pick<CheckpointInfo, 'pipeline'>, views: { clips: number; crops: number } = { clips: 1, crops: 1 }): PipelineSpec {
+export function evaluationSpec(
+  info: Pick<CheckpointInfo, 'pipeline'>,
+  views: { clips: number; crops: number } = { clips: 1, crops: 1 },
+): PipelineSpec {
   const p = info.pipeline;
   const options = { clipLen: p.clipLen, frameInterval: p.frameInterval, cropSize: p.cropSize, shortSide: p.shortSide };
   if (views.clips === 1 && views.crops === 1) return presetPipeline(p.preset, 'val', options);
   // The official multi-view test protocol: `clips` clips spread over the video x `crops` spatial crops.
   const spec = presetPipeline(p.preset, 'test', { ...options, numClips: views.clips });
-  return { ...spec, crop: views.crops === 3 ? { kind: 'three', size: spec.crop.size } : { kind: 'center', size: spec.crop.size } };
+  return {
+    ...spec,
+    crop: views.crops === 3 ? { kind: 'three', size: spec.crop.size } : { kind: 'center', size: spec.crop.size },
+  };
 }
 
 /** Softmax scores [videos, classes] of a model over a data set, one view per video. */
-async function scoreAll(model: VideoSwin, batches: AsyncIterable<Batch>, onBatch: (videos: number) => void): Promise<{ scores: number[]; labels: number[]; indices: number[] }> {
+async function scoreAll(
+  model: VideoSwin,
+  batches: AsyncIterable<Batch>,
+  onBatch: (videos: number) => void,
+): Promise<{ scores: number[]; labels: number[]; indices: number[] }> {
   const classes = model.config.num_classes;
   const scores: number[] = [];
   const labels: number[] = [];
@@ -154,7 +172,10 @@ export async function compareCheckpoints(
   const infos = paths.map((path) => readCheckpointInfo(path));
   const classNames = infos[0].classes;
   for (const info of infos) {
-    if (info.config.num_classes !== infos[0].config.num_classes) throw new Error(`compare: ${info.path} has ${info.config.num_classes} classes, ${infos[0].path} has ${infos[0].config.num_classes}`);
+    if (info.config.num_classes !== infos[0].config.num_classes)
+      throw new Error(
+        `compare: ${info.path} has ${info.config.num_classes} classes, ${infos[0].path} has ${infos[0].config.num_classes}`,
+      );
   }
   const total = annotations.entries.length * infos.length;
   const evaluations: CheckpointEvaluation[] = [];
@@ -162,15 +183,28 @@ export async function compareCheckpoints(
   let labelsOf: number[] = [];
   for (const [k, info] of infos.entries()) {
     const spec = evaluationSpec(info, views);
-    const loader = await createLoader({ samples: annotations.entries, format: annotations.format, root, pipeline: spec, batchSize: 4, shuffle: false, seed: 0, workers: 2 });
+    const loader = await createLoader({
+      samples: annotations.entries,
+      format: annotations.format,
+      root,
+      pipeline: spec,
+      batchSize: 4,
+      shuffle: false,
+      seed: 0,
+      workers: 2,
+    });
     const model = modelFrom(info);
     try {
-      const scored = await scoreAll(model, loader.epoch(0), (done) => progress(k * annotations.entries.length + done, total, `evaluating ${basename(info.path)}`));
+      const scored = await scoreAll(model, loader.epoch(0), (done) =>
+        progress(k * annotations.entries.length + done, total, `evaluating ${basename(info.path)}`),
+      );
       if (k === 0) {
         videoOrder = scored.indices;
         labelsOf = scored.labels;
       } else if (scored.indices.join() !== videoOrder.join()) {
-        throw new Error(`compare: ${info.path} could read a different set of videos than ${infos[0].path} (decode failures); fix the data first`);
+        throw new Error(
+          `compare: ${info.path} could read a different set of videos than ${infos[0].path} (decode failures); fix the data first`,
+        );
       }
       const classes = info.config.num_classes;
       const full = evaluateScores({ scores: scored.scores, labels: scored.labels, classes });
@@ -205,13 +239,25 @@ export async function compareCheckpoints(
     videos,
     checkpoints: evaluations,
     flipped,
-    weightChange: { stages: weightChange(infos[0].stateDict, infos[1].stateDict, depths), labels: [evaluations[0].label, evaluations[1].label] },
+    weightChange: {
+      stages: weightChange(infos[0].stateDict, infos[1].stateDict, depths),
+      labels: [evaluations[0].label, evaluations[1].label],
+    },
   };
 }
 
 async function oneClip(info: Pick<CheckpointInfo, 'pipeline'>, video: string): Promise<{ batch: Batch; spec: PipelineSpec }> {
   const spec = evaluationSpec(info);
-  const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: spec, batchSize: 1, shuffle: false, seed: 0, workers: 1 });
+  const loader = await createLoader({
+    samples: [{ path: basename(video), labels: [0] }],
+    format: 'video',
+    root: dirname(video),
+    pipeline: spec,
+    batchSize: 1,
+    shuffle: false,
+    seed: 0,
+    workers: 1,
+  });
   for await (const batch of loader.epoch(0)) return { batch, spec };
   throw new Error(`${video}: could not be decoded: ${loader.stats.skips[0]?.reason ?? 'unknown reason'}`);
 }
@@ -227,7 +273,9 @@ async function framePngs(input: Float32Array, shape: number[], spec: PipelineSpe
       const base = (c * frames + t) * plane;
       for (let i = 0; i < plane; i++) pixels[i * 3 + c] = denormalizeToBytes(input[base + i], c, spec.mean, spec.std);
     }
-    const png = await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+    const png = await sharp(pixels, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer();
     out.push(`data:image/png;base64,${png.toString('base64')}`);
   }
   return out;
@@ -260,9 +308,21 @@ export function forgetAttentionCapture(): void {
 }
 
 /** What the worker keeps (tests): the capture's block and size, or null. */
-export function keptAttentionCapture(): { checkpoint: string; video: string; stage: number; block: number; values: number } | null {
+export function keptAttentionCapture(): {
+  checkpoint: string;
+  video: string;
+  stage: number;
+  block: number;
+  values: number;
+} | null {
   if (!captured) return null;
-  return { checkpoint: captured.meta.checkpoint, video: captured.meta.video, stage: captured.meta.stage, block: captured.meta.block, values: captured.probs.length };
+  return {
+    checkpoint: captured.meta.checkpoint,
+    video: captured.meta.video,
+    stage: captured.meta.stage,
+    block: captured.meta.block,
+    values: captured.probs.length,
+  };
 }
 
 function captureKey(modelKey: string, video: string, stage: number, block: number): string {
@@ -278,12 +338,19 @@ function captureKey(modelKey: string, video: string, stage: number, block: numbe
 
 function checkStageBlock(info: Omit<CheckpointInfo, 'stateDict'>, stage: number, block: number): void {
   const depths = info.config.backbone.depths;
-  if (!Number.isInteger(stage) || stage < 0 || stage >= depths.length) throw new Error(`attention: stage must be 0..${depths.length - 1}, received ${stage}`);
-  if (!Number.isInteger(block) || block < 0 || block >= depths[stage]) throw new Error(`attention: block must be 0..${depths[stage] - 1} in stage ${stage}, received ${block}`);
+  if (!Number.isInteger(stage) || stage < 0 || stage >= depths.length)
+    throw new Error(`attention: stage must be 0..${depths.length - 1}, received ${stage}`);
+  if (!Number.isInteger(block) || block < 0 || block >= depths[stage])
+    throw new Error(`attention: block must be 0..${depths[stage] - 1} in stage ${stage}, received ${block}`);
 }
 
 /** Runs the model on the first clip of `video`, keeps the block's attention and returns the clip's input. */
-async function captureAttention(checkpoint: string, video: string, stage: number, block: number): Promise<{ meta: CaptureMeta; probs: Float32Array; input: Float32Array; shape: number[]; spec: PipelineSpec }> {
+async function captureAttention(
+  checkpoint: string,
+  video: string,
+  stage: number,
+  block: number,
+): Promise<{ meta: CaptureMeta; probs: Float32Array; input: Float32Array; shape: number[]; spec: PipelineSpec }> {
   const { key: modelKey, info, model } = loadedModel(checkpoint);
   checkStageBlock(info, stage, block);
   const key = captureKey(modelKey, video, stage, block);
@@ -291,7 +358,10 @@ async function captureAttention(checkpoint: string, video: string, stage: number
   captured = null;
   const { batch, spec } = await oneClip(info, video);
   const shape = [1, ...batch.shape.slice(1)];
-  const input = batch.input.subarray(0, shape.reduce((a, b) => a * b, 1));
+  const input = batch.input.subarray(
+    0,
+    shape.reduce((a, b) => a * b, 1),
+  );
   const clip: Triple = [shape[2], shape[3], shape[4]];
   // The grid entering each stage, to check the size before running the model.
   let grid = patchGrid(clip, info.config.backbone.patch_size);
@@ -353,27 +423,59 @@ export async function attentionView(checkpoint: string, video: string, stage: nu
 }
 
 /** The attention of one window (heads x N x N) from the kept capture, running the model first when it is not kept. */
-export async function attentionWindow(checkpoint: string, video: string, stage: number, block: number, window: number): Promise<AttentionWindow> {
+export async function attentionWindow(
+  checkpoint: string,
+  video: string,
+  stage: number,
+  block: number,
+  window: number,
+): Promise<AttentionWindow> {
   const { key: modelKey, info } = loadedModel(checkpoint);
   checkStageBlock(info, stage, block);
   const key = captureKey(modelKey, video, stage, block);
   const kept = captured?.key === key ? captured : await captureAttention(checkpoint, video, stage, block);
   const { heads, tokensPerWindow: n, windowsPerClip } = kept.meta;
   if (!Number.isInteger(window) || window < 0 || window >= windowsPerClip) {
-    throw new Error(`attention.window: window must be an integer in [0, ${windowsPerClip}) for stage ${stage} of this clip, received ${window}`);
+    throw new Error(
+      `attention.window: window must be an integer in [0, ${windowsPerClip}) for stage ${stage} of this clip, received ${window}`,
+    );
   }
   const size = heads * n * n;
   const slice = kept.probs.subarray(window * size, (window + 1) * size);
-  return { stage, block, window, heads, tokensPerWindow: n, windowsPerClip, probs: Array.from(slice, (v) => Math.round(v * 1e5) / 1e5) };
+  return {
+    stage,
+    block,
+    window,
+    heads,
+    tokensPerWindow: n,
+    windowsPerClip,
+    probs: Array.from(slice, (v) => Math.round(v * 1e5) / 1e5),
+  };
 }
 
 /** Top-5 of the whole video and, for videos longer than one clip span, a timeline over sliding clips. */
-export async function predictVideo(checkpoint: string, video: string, progress: (done: number, total: number, message: string) => void): Promise<Prediction> {
+export async function predictVideo(
+  checkpoint: string,
+  video: string,
+  progress: (done: number, total: number, message: string) => void,
+): Promise<Prediction> {
   const { info, model } = loadedModel(checkpoint);
   const base = evaluationSpec(info);
   const single = await oneClip(info, video);
   const shape = [1, ...single.batch.shape.slice(1)];
-  const whole = tf.tidy(() => model.forward(tf.tensor(single.batch.input.subarray(0, shape.reduce((a, b) => a * b, 1)), shape, 'float32')).logits);
+  const whole = tf.tidy(
+    () =>
+      model.forward(
+        tf.tensor(
+          single.batch.input.subarray(
+            0,
+            shape.reduce((a, b) => a * b, 1),
+          ),
+          shape,
+          'float32',
+        ),
+      ).logits,
+  );
   let wholeScores: Float32Array;
   try {
     wholeScores = (await whole.data()) as Float32Array;
@@ -389,7 +491,16 @@ export async function predictVideo(checkpoint: string, video: string, progress: 
   if (probe.kind === 'video' && probe.totalFrames >= 2 * span) {
     const clips = Math.min(16, Math.floor(probe.totalFrames / span));
     const spec: PipelineSpec = { ...base, sampling: { ...base.sampling, numClips: clips, testMode: true } };
-    const loader = await createLoader({ samples: [{ path: basename(video), labels: [0] }], format: 'video', root: dirname(video), pipeline: spec, batchSize: 1, shuffle: false, seed: 0, workers: 1 });
+    const loader = await createLoader({
+      samples: [{ path: basename(video), labels: [0] }],
+      format: 'video',
+      root: dirname(video),
+      pipeline: spec,
+      batchSize: 1,
+      shuffle: false,
+      seed: 0,
+      workers: 1,
+    });
     for await (const batch of loader.epoch(0)) {
       const logits = tf.tidy(() => model.forward(tf.tensor(batch.input, batch.shape, 'float32')).logits);
       let values: Float32Array;
@@ -404,7 +515,12 @@ export async function predictVideo(checkpoint: string, video: string, progress: 
       for (let c = 0; c < batch.views; c++) {
         const best = topK(probabilities, c * classes, classes, 1)[0];
         const start = ((c + 0.5) * probe.durationSeconds) / batch.views - seconds / 2;
-        timeline.push({ start: Math.max(0, Math.round(start * 100) / 100), seconds: Math.round(seconds * 100) / 100, label: info.classes[best] ?? `class ${best}`, score: probabilities[c * classes + best] });
+        timeline.push({
+          start: Math.max(0, Math.round(start * 100) / 100),
+          seconds: Math.round(seconds * 100) / 100,
+          label: info.classes[best] ?? `class ${best}`,
+          score: probabilities[c * classes + best],
+        });
         progress(c + 1, batch.views, 'timeline');
       }
     }

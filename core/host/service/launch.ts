@@ -27,7 +27,8 @@ function clusterPollSeconds(option: number | undefined): number {
   const text = process.env.VSWIN_CLUSTER_POLL_SECONDS;
   if (text === undefined || text === '') return 5;
   const value = Number(text);
-  if (!Number.isFinite(value) || value < 0.2 || value > 3600) throw new Error(`VSWIN_CLUSTER_POLL_SECONDS: expected seconds between 0.2 and 3600, received "${text}"`);
+  if (!Number.isFinite(value) || value < 0.2 || value > 3600)
+    throw new Error(`VSWIN_CLUSTER_POLL_SECONDS: expected seconds between 0.2 and 3600, received "${text}"`);
   return value;
 }
 

@@ -44,9 +44,11 @@ export type Verdict = { ok: true; fromQuery: boolean } | { ok: false; status: 40
  */
 export function checkRequest(request: IncomingMessage, url: URL, port: number, token: string): Verdict {
   const host = request.headers.host ?? '';
-  if (!allowedHosts(port).has(host)) return { ok: false, status: 403, reason: `host "${host}" is not this service (expected 127.0.0.1:${port})` };
+  if (!allowedHosts(port).has(host))
+    return { ok: false, status: 403, reason: `host "${host}" is not this service (expected 127.0.0.1:${port})` };
   const origin = request.headers.origin;
-  if (origin !== undefined && !allowedOrigins(port).has(origin)) return { ok: false, status: 403, reason: `origin "${origin}" is not allowed` };
+  if (origin !== undefined && !allowedOrigins(port).has(origin))
+    return { ok: false, status: 403, reason: `origin "${origin}" is not allowed` };
   const fromQuery = url.searchParams.get('token');
   if (fromQuery !== null) {
     return tokensEqual(token, fromQuery) ? { ok: true, fromQuery: true } : { ok: false, status: 401, reason: 'wrong token' };

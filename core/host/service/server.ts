@@ -11,7 +11,11 @@ import { JobRunner, type JobContext } from './jobs.ts';
 import { checkRequest, newToken, TOKEN_COOKIE } from './security.ts';
 import { contentTypeOf, resolveMediaPath, resolveStaticPath } from './static-files.ts';
 
-export type Dispatch = (command: string, args: unknown, context: JobContext & { emit: (event: WorkbenchEvent) => void }) => Promise<unknown>;
+export type Dispatch = (
+  command: string,
+  args: unknown,
+  context: JobContext & { emit: (event: WorkbenchEvent) => void },
+) => Promise<unknown>;
 
 export interface ServiceOptions {
   port?: number;
@@ -75,7 +79,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const handleHttp = async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const verdict = checkRequest(request, url, port, token);
-    if (!verdict.ok) return send(response, verdict.status, `${verdict.status === 401 ? 'Unauthorized' : 'Forbidden'}: ${verdict.reason}\n`);
+    if (!verdict.ok)
+      return send(response, verdict.status, `${verdict.status === 401 ? 'Unauthorized' : 'Forbidden'}: ${verdict.reason}\n`);
     const headers: Record<string, string> = {
       'Content-Security-Policy': contentSecurityPolicy(port),
       'X-Content-Type-Options': 'nosniff',
@@ -85,12 +90,18 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       'Cross-Origin-Resource-Policy': 'same-origin',
     };
     // The token arrives once in the URL; a strict, HttpOnly cookie carries it for assets and the socket.
-    if (verdict.fromQuery) headers['Set-Cookie'] = `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`;
+    if (verdict.fromQuery)
+      headers['Set-Cookie'] = `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`;
 
     if (url.pathname === '/upload') {
       if (request.method !== 'POST') return send(response, 405, 'POST a video body to /upload?name=FILE\n');
       const name = basename(url.searchParams.get('name') ?? '').replace(/[^\w.\- ]/g, '_');
-      if (!name || name.startsWith('.')) return send(response, 400, `upload: expected ?name=FILE (a plain file name), received "${url.searchParams.get('name') ?? ''}"\n`);
+      if (!name || name.startsWith('.'))
+        return send(
+          response,
+          400,
+          `upload: expected ?name=FILE (a plain file name), received "${url.searchParams.get('name') ?? ''}"\n`,
+        );
       mkdirSync(options.uploadDir, { recursive: true });
       const target = join(options.uploadDir, `${Date.now()}-${name}`);
       const partial = `${target}.partial`;
@@ -134,7 +145,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
   const server = createServer((request, response) => {
     handleHttp(request, response).catch((error) => {
-      if (!response.headersSent) send(response, 500, `internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+      if (!response.headersSent)
+        send(response, 500, `internal error: ${error instanceof Error ? error.message : String(error)}\n`);
       else response.destroy();
     });
   });
@@ -145,7 +157,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const verdict = checkRequest(request, url, port, token);
     if (!verdict.ok || url.pathname !== '/ws') {
       const status = verdict.ok ? 404 : verdict.status;
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Not Found'}\r\nConnection: close\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Not Found'}\r\nConnection: close\r\n\r\n`,
+      );
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
@@ -158,9 +172,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       let message: RequestMessage;
       try {
         message = JSON.parse(String(data)) as RequestMessage;
-        if (typeof message.id !== 'number' || typeof message.command !== 'string') throw new Error('expected {"id": number, "command": string, "args": object}');
+        if (typeof message.id !== 'number' || typeof message.command !== 'string')
+          throw new Error('expected {"id": number, "command": string, "args": object}');
       } catch (error) {
-        ws.send(JSON.stringify({ kind: 'event', event: { kind: 'log', level: 'error', message: `bad message: ${(error as Error).message}` } } satisfies ServiceMessage));
+        ws.send(
+          JSON.stringify({
+            kind: 'event',
+            event: { kind: 'log', level: 'error', message: `bad message: ${(error as Error).message}` },
+          } satisfies ServiceMessage),
+        );
         return;
       }
       const jobId = jobs.newJobId();
@@ -170,7 +190,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       jobs
         .run(message.command, (context) => options.dispatch(message.command, message.args ?? {}, { ...context, emit }), jobId)
         .then((result) => reply({ kind: 'result', id: message.id, ok: true, result, jobId }))
-        .catch((error: unknown) => reply({ kind: 'result', id: message.id, ok: false, error: error instanceof Error ? error.message : String(error), jobId }));
+        .catch((error: unknown) =>
+          reply({
+            kind: 'result',
+            id: message.id,
+            ok: false,
+            error: error instanceof Error ? error.message : String(error),
+            jobId,
+          }),
+        );
     });
   });
 
@@ -207,12 +235,24 @@ function streamFile(request: IncomingMessage, response: ServerResponse, file: st
       response.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}` });
       return void response.end();
     }
-    response.writeHead(206, { ...headers, 'Content-Type': type, 'Content-Length': String(end - start + 1), 'Content-Range': `bytes ${start}-${end}/${size}`, 'Accept-Ranges': 'bytes' });
+    response.writeHead(206, {
+      ...headers,
+      'Content-Type': type,
+      'Content-Length': String(end - start + 1),
+      'Content-Range': `bytes ${start}-${end}/${size}`,
+      'Accept-Ranges': 'bytes',
+    });
     if (request.method === 'HEAD') return void response.end();
     createReadStream(file, { start, end }).pipe(response);
     return;
   }
-  response.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': String(size), 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-cache' });
+  response.writeHead(200, {
+    ...headers,
+    'Content-Type': type,
+    'Content-Length': String(size),
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'no-cache',
+  });
   if (request.method === 'HEAD') return void response.end();
   createReadStream(file).pipe(response);
 }

@@ -95,9 +95,17 @@ export class TrainingSessions {
     await Promise.all(runs.map((run) => run.done));
   }
 
-  private async launch(runId: string, config: RunConfig, runDir: string, resumeFrom: { weights: string; state: string } | null): Promise<void> {
+  private async launch(
+    runId: string,
+    config: RunConfig,
+    runDir: string,
+    resumeFrom: { weights: string; state: string } | null,
+  ): Promise<void> {
     // The run lives in a worker thread: its forward/backward passes never block the service.
-    const job = runCompute<TrainResult>({ type: 'train', runId, home: this.host.home, config, runDir, resumeFrom }, { onTrainEvent: (event) => this.host.onEvent(event) });
+    const job = runCompute<TrainResult>(
+      { type: 'train', runId, home: this.host.home, config, runDir, resumeFrom },
+      { onTrainEvent: (event) => this.host.onEvent(event) },
+    );
     const done = job.done
       .catch((error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
@@ -128,17 +136,36 @@ export interface TrainingSpec {
 /** One training run, start to end, in the calling thread (the compute worker calls this). */
 export async function runTraining(spec: TrainingSpec): Promise<TrainResult> {
   const { config, runId, resumeFrom } = spec;
-  const classes = config.data.classes ? parseLabelMap(await readFile(config.data.classes, 'utf8'), config.data.classes).classes : [];
+  const classes = config.data.classes
+    ? parseLabelMap(await readFile(config.data.classes, 'utf8'), config.data.classes).classes
+    : [];
   const seed = config.seed;
   const workers = Math.max(1, config.data.workers);
-  const trainSource = await loaderSource({ annFile: config.data.train_ann, root: config.data.root, spec: pipelineFor(config, 'train'), batchSize: config.batch_size, shuffle: true, seed, workers });
+  const trainSource = await loaderSource({
+    annFile: config.data.train_ann,
+    root: config.data.root,
+    spec: pipelineFor(config, 'train'),
+    batchSize: config.batch_size,
+    shuffle: true,
+    seed,
+    workers,
+  });
   const valSource = config.data.val_ann
-    ? await loaderSource({ annFile: config.data.val_ann, root: config.data.val_root ?? config.data.root, spec: pipelineFor(config, 'val'), batchSize: config.batch_size, shuffle: false, seed, workers })
+    ? await loaderSource({
+        annFile: config.data.val_ann,
+        root: config.data.val_root ?? config.data.root,
+        spec: pipelineFor(config, 'val'),
+        batchSize: config.batch_size,
+        shuffle: false,
+        seed,
+        workers,
+      })
     : null;
   const modelConfig = parseModelConfig(modelConfigOf(config));
   const model = createVideoSwin(modelConfig, { seed });
   try {
-    if (config.model.load_from && !resumeFrom) model.loadStateDict(loadCheckpoint(config.model.load_from).stateDict, { skipMismatched: true });
+    if (config.model.load_from && !resumeFrom)
+      model.loadStateDict(loadCheckpoint(config.model.load_from).stateDict, { skipMismatched: true });
     const p = config.data.pipeline;
     return await train({
       runId,
@@ -150,7 +177,18 @@ export async function runTraining(spec: TrainingSpec): Promise<TrainResult> {
       registry: spec.registry,
       backend: currentBackend()?.name ?? 'unknown',
       // Enough for the comparison, attention and try-a-video pages to rebuild the model and its input.
-      weightsMetadata: { config: modelConfig, classes, pipeline: { preset: p.preset, clipLen: p.clip_len, frameInterval: p.frame_interval, cropSize: p.crop_size, shortSide: p.short_side }, runId },
+      weightsMetadata: {
+        config: modelConfig,
+        classes,
+        pipeline: {
+          preset: p.preset,
+          clipLen: p.clip_len,
+          frameInterval: p.frame_interval,
+          cropSize: p.crop_size,
+          shortSide: p.short_side,
+        },
+        runId,
+      },
       resumeFrom,
       control: spec.control,
       onEvent: spec.onEvent,

@@ -46,7 +46,8 @@ export function sniffCheckpointFormat(path: string): CheckpointFormat {
   if (head.length >= 9 && head[8] === 0x7b) return 'safetensors';
   const shown = [...head.subarray(0, 8)].map((byte) => byte.toString(16).padStart(2, '0')).join(' ');
   throw new Error(
-    `${path}: not a checkpoint this tool reads (expected a torch.save zip archive starting with "PK" or a safetensors file whose JSON header starts at byte 8; first bytes are ${shown || '(empty file)'})`,
+    `${path}: not a checkpoint this tool reads (expected a torch.save zip archive starting with "PK" or a safetensors file ` +
+      `whose JSON header starts at byte 8; first bytes are ${shown || '(empty file)'})`,
   );
 }
 
@@ -68,7 +69,10 @@ function fromSafetensors(path: string): LoadedCheckpoint {
     try {
       decoded[field] = JSON.parse(text);
     } catch (error) {
-      throw new Error(`${path}: metadata "${field}" is not valid JSON (${(error as Error).message}); vswin checkpoints store every metadata value as JSON`);
+      throw new Error(
+        `${path}: metadata "${field}" is not valid JSON (${(error as Error).message}); vswin checkpoints store every metadata ` +
+          `value as JSON`,
+      );
     }
   }
   return { path, format: 'safetensors', layout: 'vswin', stateDict: tensors, metadata: decoded, notes };
@@ -78,7 +82,10 @@ function fromPth(path: string): LoadedCheckpoint {
   const { root, container } = readPth(path);
   const notes: string[] = [];
   if (container === 'legacy') notes.push('legacy torch.save format (PyTorch < 1.6 or _use_new_zipfile_serialization=False)');
-  if (!isDict(root)) throw new Error(`${path}: the pickled object is not a dict (found ${describe(root)}); expected a state dict or {meta, state_dict}`);
+  if (!isDict(root))
+    throw new Error(
+      `${path}: the pickled object is not a dict (found ${describe(root)}); expected a state dict or {meta, state_dict}`,
+    );
   let layout: CheckpointLayout;
   let source: Record<string, unknown>;
   let metadata: Record<string, unknown> = {};
@@ -99,7 +106,8 @@ function fromPth(path: string): LoadedCheckpoint {
     source = root;
   } else {
     throw new Error(
-      `${path}: no state dict found; top-level keys are [${keys.slice(0, 12).join(', ')}] but a state dict, {state_dict: ...} or {model: ...} holding tensors was expected`,
+      `${path}: no state dict found; top-level keys are [${keys.slice(0, 12).join(', ')}] but a state dict, {state_dict: ...} ` +
+        `or {model: ...} holding tensors was expected`,
     );
   }
   const tensors: TensorMap = new Map();
@@ -108,7 +116,11 @@ function fromPth(path: string): LoadedCheckpoint {
     if (isHostTensor(value)) tensors.set(key, value);
     else skipped.push(key);
   }
-  if (skipped.length) notes.push(`skipped ${skipped.length} non-tensor entr${skipped.length === 1 ? 'y' : 'ies'} in the state dict: ${skipped.slice(0, 5).join(', ')}`);
+  if (skipped.length)
+    notes.push(
+      `skipped ${skipped.length} non-tensor entr${skipped.length === 1 ? 'y' : 'ies'} in the state dict: ` +
+        `${skipped.slice(0, 5).join(', ')}`,
+    );
   return { path, format: 'pth', layout, stateDict: stripModulePrefix(tensors, notes), metadata, notes };
 }
 
@@ -132,7 +144,12 @@ export interface CheckpointMetadata {
  * Writes our checkpoint format: safetensors whose `__metadata__` has `format: "vswin"` and every
  * other value JSON-encoded (so Python's json.loads gives it back unchanged). Atomic.
  */
-export function saveCheckpoint(path: string, stateDict: TensorMap, metadata: CheckpointMetadata = {}, options: WriteSafetensorsOptions = {}): void {
+export function saveCheckpoint(
+  path: string,
+  stateDict: TensorMap,
+  metadata: CheckpointMetadata = {},
+  options: WriteSafetensorsOptions = {},
+): void {
   const encoded: Record<string, string> = { format: checkpointFormatTag };
   for (const [field, value] of Object.entries(metadata)) {
     if (field === 'format' || value === undefined) continue;
@@ -155,8 +172,10 @@ function plainValues(value: Record<string, unknown>): Record<string, unknown> {
     seen.add(node);
     let result: unknown;
     if (Array.isArray(node)) result = node.map((item) => convert(item, depth + 1));
-    else if (isDict(node)) result = Object.fromEntries(Object.entries(node).map(([key, item]) => [key, convert(item, depth + 1)]));
-    else if (node instanceof NumpyArray && node.tensor) result = node.tensor.data.length === 1 ? node.tensor.data[0] : `[numpy ${JSON.stringify(node.shape)}]`;
+    else if (isDict(node))
+      result = Object.fromEntries(Object.entries(node).map(([key, item]) => [key, convert(item, depth + 1)]));
+    else if (node instanceof NumpyArray && node.tensor)
+      result = node.tensor.data.length === 1 ? node.tensor.data[0] : `[numpy ${JSON.stringify(node.shape)}]`;
     else result = `[${(node as { constructor?: { name?: string } }).constructor?.name ?? 'object'}]`;
     seen.delete(node);
     return result;

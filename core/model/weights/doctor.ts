@@ -113,7 +113,9 @@ export function diagnoseLoaded(checkpoint: LoadedCheckpoint, modelConfig?: Model
       const sample = [...stateDict.keys()].slice(0, 4).join(', ');
       findings.push({
         severity: 'error',
-        message: `not a Swin checkpoint: there is no patch_embed.proj.weight (with or without "backbone.") among its ${stateDict.size} tensors (first keys: ${sample || 'none'})`,
+        message:
+          `not a Swin checkpoint: there is no patch_embed.proj.weight (with or without "backbone.") among its ` +
+          `${stateDict.size} tensors (first keys: ${sample || 'none'})`,
       });
       return diagnosis;
     }
@@ -131,12 +133,18 @@ export function diagnoseLoaded(checkpoint: LoadedCheckpoint, modelConfig?: Model
   }
 
   if (diagnosis.variants.length) {
-    findings.push({ severity: 'info', message: `architecture of variant ${diagnosis.variants.join(' / ')} (usable as --model-config ${diagnosis.variants[0]})` });
-  }
-  if (!diagnosis.hasHead) {
     findings.push({
       severity: 'info',
-      message: `3-D backbone without a classification head${prefixed ? '' : ' (keys have no "backbone." prefix: compared as backbone.*; \`vswin checkpoint convert\` adds it)'}: cls_head.fc_cls is initialised fresh, so fine-tune before evaluating`,
+      message: `architecture of variant ${diagnosis.variants.join(' / ')} (usable as --model-config ${diagnosis.variants[0]})`,
+    });
+  }
+  if (!diagnosis.hasHead) {
+    const unprefixedNote = ' (keys have no "backbone." prefix: compared as backbone.*; `vswin checkpoint convert` adds it)';
+    findings.push({
+      severity: 'info',
+      message:
+        `3-D backbone without a classification head${prefixed ? '' : unprefixedNote}: ` +
+        `cls_head.fc_cls is initialised fresh, so fine-tune before evaluating`,
     });
   }
   const fileKeys = prefixed || kind === 'recognizer3d' ? stateDict : withPrefix(stateDict, 'backbone.');
@@ -144,7 +152,10 @@ export function diagnoseLoaded(checkpoint: LoadedCheckpoint, modelConfig?: Model
   if (modelConfig) target = { config: modelConfig, against: 'given config' };
   else if (kind === 'vswin' && checkpoint.metadata.config !== undefined) {
     try {
-      target = { config: parseModelConfig(checkpoint.metadata.config, 'config stored in the file'), against: 'config stored in the file' };
+      target = {
+        config: parseModelConfig(checkpoint.metadata.config, 'config stored in the file'),
+        against: 'config stored in the file',
+      };
     } catch (error) {
       findings.push({ severity: 'warning', message: (error as Error).message });
     }
@@ -174,7 +185,9 @@ export function guessConfig(backbone: TensorMap, full: TensorMap, twoD: boolean)
     while (depths.length <= stage) depths.push(0);
     depths[stage] = Math.max(depths[stage], block + 1);
   }
-  const num_heads = depths.map((_, stage) => backbone.get(`layers.${stage}.blocks.0.attn.relative_position_bias_table`)?.shape[1] ?? 0);
+  const num_heads = depths.map(
+    (_, stage) => backbone.get(`layers.${stage}.blocks.0.attn.relative_position_bias_table`)?.shape[1] ?? 0,
+  );
   const table = backbone.get('layers.0.blocks.0.attn.relative_position_bias_table');
   const index = backbone.get('layers.0.blocks.0.attn.relative_position_index');
   const window_size = table ? guessWindow(table.shape[0], index?.shape[0], twoD) : null;
@@ -253,18 +266,26 @@ export function compareKeys(fileKeys: TensorMap, config: ModelConfig, against: K
   return { against, missing, unexpected, misshaped, loadsStrictly: missing.length === 0 && misshaped.length === 0 };
 }
 
-function describeComparison(comparison: KeyComparison, config: ModelConfig, guessed: GuessedConfig | null, findings: Finding[]): void {
+function describeComparison(
+  comparison: KeyComparison,
+  config: ModelConfig,
+  guessed: GuessedConfig | null,
+  findings: Finding[],
+): void {
   const { missing, unexpected, misshaped, against } = comparison;
   const backbone = config.backbone;
   if (guessed && against !== 'guessed config') {
-    for (const line of architectureDifferences(guessed, backbone)) findings.push({ severity: 'error', message: `${line} (${against})` });
+    for (const line of architectureDifferences(guessed, backbone))
+      findings.push({ severity: 'error', message: `${line} (${against})` });
   }
   const headWeight = misshaped.find((entry) => entry.key === 'cls_head.fc_cls.weight');
   const headOnlyDiffers = headWeight && headWeight.received[1] === headWeight.expected[1];
   if (headWeight && headOnlyDiffers) {
     findings.push({
       severity: 'warning',
-      message: `head has ${headWeight.received[0]} classes, config has ${config.num_classes}: the head will be re-initialised when fine-tuning (evaluation with this file needs num_classes ${headWeight.received[0]})`,
+      message:
+        `head has ${headWeight.received[0]} classes, config has ${config.num_classes}: the head will be re-initialised ` +
+        `when fine-tuning (evaluation with this file needs num_classes ${headWeight.received[0]})`,
     });
   }
 
@@ -274,28 +295,60 @@ function describeComparison(comparison: KeyComparison, config: ModelConfig, gues
     const fileWindow = guessed?.window_size ? `window ${guessed.window_size.join('x')}` : `${rows}-row tables`;
     findings.push({
       severity: 'error',
-      message: `relative position bias tables have ${rows} rows (${fileWindow}) but the config's window ${backbone.window_size.join('x')} needs ${biasTableRows(backbone.window_size)}: set window_size to the file's window`,
+      message:
+        `relative position bias tables have ${rows} rows (${fileWindow}) but the config's window ` +
+        `${backbone.window_size.join('x')} needs ${biasTableRows(backbone.window_size)}: set window_size to the file's window`,
     });
   }
-  const otherMisshaped = misshaped.filter((entry) => !entry.key.endsWith('relative_position_bias_table') && !(headOnlyDiffers && entry.key.startsWith('cls_head.')));
+  const otherMisshaped = misshaped.filter(
+    (entry) => !entry.key.endsWith('relative_position_bias_table') && !(headOnlyDiffers && entry.key.startsWith('cls_head.')),
+  );
   if (otherMisshaped.length) {
-    findings.push({ severity: 'error', message: `${otherMisshaped.length} tensor(s) have the wrong shape for the ${against}: ${listShapes(otherMisshaped)}` });
+    findings.push({
+      severity: 'error',
+      message: `${otherMisshaped.length} tensor(s) have the wrong shape for the ${against}: ${listShapes(otherMisshaped)}`,
+    });
   }
   const bodyMissing = missing.filter((key) => !key.startsWith('cls_head.'));
-  if (bodyMissing.length) findings.push({ severity: 'error', message: `${bodyMissing.length} parameter(s) of the ${against} are missing from the file: ${listKeys(bodyMissing)}` });
+  if (bodyMissing.length)
+    findings.push({
+      severity: 'error',
+      message: `${bodyMissing.length} parameter(s) of the ${against} are missing from the file: ${listKeys(bodyMissing)}`,
+    });
   const extra = unexpected.filter((key) => !key.endsWith('relative_position_index'));
-  if (extra.length) findings.push({ severity: 'warning', message: `${extra.length} tensor(s) in the file are not used by the ${against} and will be ignored: ${listKeys(extra)}` });
+  if (extra.length)
+    findings.push({
+      severity: 'warning',
+      message: `${extra.length} tensor(s) in the file are not used by the ${against} and will be ignored: ${listKeys(extra)}`,
+    });
   if (comparison.loadsStrictly && extra.length === 0) {
-    findings.push({ severity: 'info', message: `every parameter of the ${against} is present with the right shape (relative_position_index buffers are recomputed)` });
+    findings.push({
+      severity: 'info',
+      message:
+        `every parameter of the ${against} is present with the right shape (relative_position_index buffers are ` + `recomputed)`,
+    });
   }
 }
 
-function diagnoseTwoD(backbone: TensorMap, guessed: GuessedConfig, variants: string[], modelConfig: ModelConfig | undefined, findings: Finding[]): void {
+function diagnoseTwoD(
+  backbone: TensorMap,
+  guessed: GuessedConfig,
+  variants: string[],
+  modelConfig: ModelConfig | undefined,
+  findings: Finding[],
+): void {
   const window = guessed.window_size ? `, window ${guessed.window_size[0]}` : '';
   const classes = guessed.num_classes ? `, ${guessed.num_classes}-class ImageNet head` : '';
+  const variantNote = variants.length
+    ? ` (the ${variants.join(' / ')} variant${variants.length > 1 ? 's have' : ' has'} this architecture, ` +
+      `or give your own CFG.json)`
+    : '';
   findings.push({
     severity: 'warning',
-    message: `2-D ImageNet Swin weights (embed_dim ${guessed.embed_dim}, depths ${guessed.depths.join(',')}${window}${classes}): a 3-D model cannot load them directly; use \`vswin checkpoint convert IN OUT --inflate --model-config ${variants[0] ?? 'CFG.json'}\`${variants.length ? ` (the ${variants.join(' / ')} variant${variants.length > 1 ? 's have' : ' has'} this architecture, or give your own CFG.json)` : ''}`,
+    message:
+      `2-D ImageNet Swin weights (embed_dim ${guessed.embed_dim}, depths ` +
+      `${guessed.depths.join(',')}${window}${classes}): a 3-D model cannot load them directly; use \`vswin checkpoint convert ` +
+      `IN OUT --inflate --model-config ${variants[0] ?? 'CFG.json'}\`${variantNote}`,
   });
   if (!modelConfig) return;
   const { report } = inflate2dTo3d(backbone, modelConfig.backbone);
@@ -313,9 +366,16 @@ export function matchingVariants(guess: GuessedConfig, twoD: boolean): string[] 
   return Object.entries(VARIANTS)
     .filter(([, variant]) => {
       const backbone = variant.config.backbone;
-      if (backbone.embed_dim !== guess.embed_dim || !same(backbone.depths, guess.depths) || !same(backbone.num_heads, guess.num_heads)) return false;
+      if (
+        backbone.embed_dim !== guess.embed_dim ||
+        !same(backbone.depths, guess.depths) ||
+        !same(backbone.num_heads, guess.num_heads)
+      )
+        return false;
       if (twoD) return true;
-      return same(backbone.patch_size, guess.patch_size) && guess.window_size !== null && same(backbone.window_size, guess.window_size);
+      return (
+        same(backbone.patch_size, guess.patch_size) && guess.window_size !== null && same(backbone.window_size, guess.window_size)
+      );
     })
     .map(([name]) => name);
 }
@@ -323,7 +383,8 @@ export function matchingVariants(guess: GuessedConfig, twoD: boolean): string[] 
 function architectureDifferences(guess: GuessedConfig, config: BackboneConfig): string[] {
   const differences: string[] = [];
   const compare = (name: string, file: unknown, configured: unknown) => {
-    if (JSON.stringify(file) !== JSON.stringify(configured)) differences.push(`file has ${name} ${JSON.stringify(file)}, config has ${JSON.stringify(configured)}`);
+    if (JSON.stringify(file) !== JSON.stringify(configured))
+      differences.push(`file has ${name} ${JSON.stringify(file)}, config has ${JSON.stringify(configured)}`);
   };
   compare('embed_dim', guess.embed_dim, config.embed_dim);
   compare('in_chans', guess.in_chans, config.in_chans);

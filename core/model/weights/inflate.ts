@@ -33,7 +33,17 @@ export interface InflationResult {
 }
 
 export function inflate2dTo3d(source: TensorMap, cfg: BackboneConfig): InflationResult {
-  const report: InflationReport = { inflated: [], resized: [], tiled: [], copied: [], dropped: [], ignored: [], missing: [], mismatched: [], notes: [] };
+  const report: InflationReport = {
+    inflated: [],
+    resized: [],
+    tiled: [],
+    copied: [],
+    dropped: [],
+    ignored: [],
+    missing: [],
+    mismatched: [],
+    notes: [],
+  };
   let input = source;
   const names = [...source.keys()];
   if (names.length > 0 && names.every((name) => name.startsWith('backbone.'))) {
@@ -52,7 +62,9 @@ export function inflate2dTo3d(source: TensorMap, cfg: BackboneConfig): Inflation
     }
     const spec = expected.get(key);
     if (!spec) {
-      const reason = key.startsWith('head.') ? 'classification head of the 2-D model; the 3-D backbone has none' : 'not a key of the configured 3-D backbone';
+      const reason = key.startsWith('head.')
+        ? 'classification head of the 2-D model; the 3-D backbone has none'
+        : 'not a key of the configured 3-D backbone';
       report.ignored.push({ key, reason });
       continue;
     }
@@ -64,7 +76,9 @@ export function inflate2dTo3d(source: TensorMap, cfg: BackboneConfig): Inflation
     if (key === 'patch_embed.proj.weight' && tensor.shape.length === 4) {
       const [channels, inChannels, kh, kw] = tensor.shape;
       if (channels !== spec.shape[0] || inChannels !== spec.shape[1] || kh !== ph || kw !== pw) {
-        mismatch(`a 2-D patch embedding [${tensor.shape.join(', ')}] inflates to [${channels}, ${inChannels}, ${pt}, ${kh}, ${kw}]`);
+        mismatch(
+          `a 2-D patch embedding [${tensor.shape.join(', ')}] inflates to [${channels}, ${inChannels}, ${pt}, ${kh}, ${kw}]`,
+        );
         continue;
       }
       produced.set(key, inflatePatchEmbedding(tensor, pt));
@@ -135,7 +149,14 @@ function tileBiasTable(table: Float32Array, heads: number, times: number, fileDt
 }
 
 /** [S1*S2, heads] table -> per-head [S1, S2] grids -> bicubic resize -> [H*W, heads] table. */
-function resizeBiasTable(table: Float32Array, heads: number, inHeight: number, inWidth: number, outHeight: number, outWidth: number): Float32Array {
+function resizeBiasTable(
+  table: Float32Array,
+  heads: number,
+  inHeight: number,
+  inWidth: number,
+  outHeight: number,
+  outWidth: number,
+): Float32Array {
   const out = new Float32Array(outHeight * outWidth * heads);
   const plane = new Float32Array(inHeight * inWidth);
   for (let head = 0; head < heads; head++) {
@@ -160,7 +181,13 @@ function cubicWeights(t: number): [number, number, number, number] {
  * coordinate (o + 0.5) * in / out - 0.5, deliberately not clamped (unlike bilinear), with the tap
  * indices clamped to the border instead. Computed in float64, rounded once to float32.
  */
-export function bicubicResize(plane: Float32Array, inHeight: number, inWidth: number, outHeight: number, outWidth: number): Float32Array {
+export function bicubicResize(
+  plane: Float32Array,
+  inHeight: number,
+  inWidth: number,
+  outHeight: number,
+  outWidth: number,
+): Float32Array {
   const taps = (inSize: number, outSize: number) =>
     Array.from({ length: outSize }, (_, o) => {
       const source = ((o + 0.5) * inSize) / outSize - 0.5;
@@ -199,13 +226,24 @@ export function describeInflation(report: InflationReport): string[] {
   if (report.inflated.length) lines.push(`time-split patch embedding: ${report.inflated.join(', ')}`);
   if (report.resized.length) {
     const { from, to } = report.resized[0];
-    lines.push(`bicubic-resized ${report.resized.length} relative position bias table(s) from ${from.join('x')} to ${to.join('x')}`);
+    lines.push(
+      `bicubic-resized ${report.resized.length} relative position bias table(s) from ${from.join('x')} to ${to.join('x')}`,
+    );
   }
   if (report.tiled.length) lines.push(`tiled ${report.tiled.length} relative position bias table(s) along time`);
   if (report.copied.length) lines.push(`copied ${report.copied.length} tensor(s) unchanged`);
   if (report.dropped.length) lines.push(`dropped ${report.dropped.length} 2-D buffer(s) (relative_position_index, attn_mask)`);
-  if (report.ignored.length) lines.push(`ignored ${report.ignored.map((entry) => entry.key).join(', ')} (${report.ignored[0].reason})`);
-  for (const entry of report.mismatched) lines.push(`cannot inflate ${entry.key}: ${entry.reason} (expected [${entry.expected.join(', ')}], file has [${entry.received.join(', ')}])`);
-  if (report.missing.length) lines.push(`missing from the 2-D file (left to initialisation): ${report.missing.slice(0, 6).join(', ')}${report.missing.length > 6 ? ` and ${report.missing.length - 6} more` : ''}`);
+  if (report.ignored.length)
+    lines.push(`ignored ${report.ignored.map((entry) => entry.key).join(', ')} (${report.ignored[0].reason})`);
+  for (const entry of report.mismatched)
+    lines.push(
+      `cannot inflate ${entry.key}: ${entry.reason} (expected [${entry.expected.join(', ')}], file has ` +
+        `[${entry.received.join(', ')}])`,
+    );
+  if (report.missing.length)
+    lines.push(
+      `missing from the 2-D file (left to initialisation): ` +
+        `${report.missing.slice(0, 6).join(', ')}${report.missing.length > 6 ? ` and ${report.missing.length - 6} more` : ''}`,
+    );
   return lines;
 }

@@ -68,7 +68,23 @@ const numpyDtypes: Record<string, HostDtype> = {
   b1: 'bool',
 };
 
-const torchDtypeNames = new Set(['float32', 'float', 'float16', 'half', 'bfloat16', 'float64', 'double', 'int64', 'long', 'int32', 'int', 'int16', 'int8', 'uint8', 'bool']);
+const torchDtypeNames = new Set([
+  'float32',
+  'float',
+  'float16',
+  'half',
+  'bfloat16',
+  'float64',
+  'double',
+  'int64',
+  'long',
+  'int32',
+  'int',
+  'int16',
+  'int8',
+  'uint8',
+  'bool',
+]);
 
 /** Beyond this many elements a strided view over a smaller storage is treated as damage. */
 const maxExpandedElements = 2 ** 27;
@@ -80,7 +96,10 @@ export function readPth(source: string | Uint8Array, label?: string): PthContent
   const bytes = readSourceBytes(source, name, (message) => new PthError(message));
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) return readLegacy(bytes, name);
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) {
-    throw new PthError(`${name}: not a PyTorch checkpoint (a torch.save file is a zip archive starting with "PK"; first bytes are ${hex(bytes.subarray(0, 8))})`);
+    throw new PthError(
+      `${name}: not a PyTorch checkpoint (a torch.save file is a zip archive starting with "PK"; first bytes are ` +
+        `${hex(bytes.subarray(0, 8))})`,
+    );
   }
   let archive: ZipArchive;
   try {
@@ -88,16 +107,20 @@ export function readPth(source: string | Uint8Array, label?: string): PthContent
   } catch (error) {
     throw new PthError((error as Error).message);
   }
-  const pickleEntry = archive.names.find((entry) => /^[^/]+\/data\.pkl$/.test(entry)) ?? archive.names.find((entry) => entry.endsWith('data.pkl'));
+  const pickleEntry =
+    archive.names.find((entry) => /^[^/]+\/data\.pkl$/.test(entry)) ?? archive.names.find((entry) => entry.endsWith('data.pkl'));
   if (!pickleEntry) {
     const listed = archive.names.slice(0, 5).join(', ');
-    throw new PthError(`${name}: zip archive has no <name>/data.pkl entry, so it is not a torch.save file (entries: ${listed || 'none'})`);
+    throw new PthError(
+      `${name}: zip archive has no <name>/data.pkl entry, so it is not a torch.save file (entries: ${listed || 'none'})`,
+    );
   }
   const prefix = pickleEntry.slice(0, -'data.pkl'.length);
   let byteOrder: 'little' | 'big' = 'little';
   if (archive.has(`${prefix}byteorder`)) {
     const text = new TextDecoder().decode(archive.read(`${prefix}byteorder`)).trim();
-    if (text !== 'little' && text !== 'big') throw new PthError(`${name}: ${prefix}byteorder says "${text.slice(0, 20)}"; expected "little" or "big"`);
+    if (text !== 'little' && text !== 'big')
+      throw new PthError(`${name}: ${prefix}byteorder says "${text.slice(0, 20)}"; expected "little" or "big"`);
     byteOrder = text;
   }
   // Work is bounded by the file's size: a real checkpoint decodes each stored element about once, so
@@ -108,7 +131,14 @@ export function readPth(source: string | Uint8Array, label?: string): PthContent
   const load = (pid: unknown) => {
     const key = Array.isArray(pid) ? String(pid[2]) : '';
     const cached = storages.get(key);
-    if (cached && Array.isArray(pid) && pid[1] instanceof StorageType && cached.fileDtype === pid[1].fileDtype && cached.elements === pid[4]) return cached;
+    if (
+      cached &&
+      Array.isArray(pid) &&
+      pid[1] instanceof StorageType &&
+      cached.fileDtype === pid[1].fileDtype &&
+      cached.elements === pid[4]
+    )
+      return cached;
     const storage = loadStorage(archive, prefix, pid, name);
     storages.set(storage.key, storage);
     return storage;
@@ -147,7 +177,8 @@ function readLegacy(bytes: Uint8Array, name: string): PthContents {
     position = unpickler.offset;
     return value;
   };
-  if (next('magic number') !== legacyMagic) throw new PthError(`${name}: starts with a pickle but not with torch's magic number; not a torch.save file`);
+  if (next('magic number') !== legacyMagic)
+    throw new PthError(`${name}: starts with a pickle but not with torch's magic number; not a torch.save file`);
   const protocol = next('protocol version');
   if (protocol !== 1001) throw new PthError(`${name}: legacy torch.save protocol ${describeValue(protocol)}; only 1001 is known`);
   const info = next('sys_info');
@@ -155,8 +186,16 @@ function readLegacy(bytes: Uint8Array, name: string): PthContents {
   const objectStart = position;
   const types = new Map<string, HostDtype>();
   const parse = (pid: unknown) => {
-    if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5 || !(pid[1] instanceof StorageType) || typeof pid[2] !== 'string') {
-      throw new PthError(`${name}: persistent id ${describeValue(pid)} is not a ('storage', type, key, location, size, view) tuple`);
+    if (
+      !Array.isArray(pid) ||
+      pid[0] !== 'storage' ||
+      pid.length < 5 ||
+      !(pid[1] instanceof StorageType) ||
+      typeof pid[2] !== 'string'
+    ) {
+      throw new PthError(
+        `${name}: persistent id ${describeValue(pid)} is not a ('storage', type, key, location, size, view) tuple`,
+      );
     }
     return { type: pid[1] as StorageType, key: pid[2] as string, view: pid[5] as unknown };
   };
@@ -166,17 +205,22 @@ function readLegacy(bytes: Uint8Array, name: string): PthContents {
     return { kind: 'storage', key, fileDtype: type.fileDtype, elements: Number.MAX_SAFE_INTEGER, bytes: null };
   });
   const keys = next('storage key list');
-  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) throw new PthError(`${name}: the storage key list is ${describeValue(keys)}`);
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string'))
+    throw new PthError(`${name}: the storage key list is ${describeValue(keys)}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const storages = new Map<string, StorageRef>();
   for (const key of keys as string[]) {
     const fileDtype = types.get(key);
     if (!fileDtype) throw new PthError(`${name}: storage ${key} is listed but never used`);
-    if (position + 8 > bytes.length) throw new PthError(`${name}: storage ${key} starts past the end of the file (truncated file)`);
+    if (position + 8 > bytes.length)
+      throw new PthError(`${name}: storage ${key} starts past the end of the file (truncated file)`);
     const elements = Number(view.getBigUint64(position, littleEndian));
     const length = elements * itemSize[fileDtype];
     if (!Number.isSafeInteger(length) || position + 8 + length > bytes.length) {
-      throw new PthError(`${name}: storage ${key} declares ${elements} ${fileDtype} elements but only ${bytes.length - position - 8} bytes remain (truncated file)`);
+      throw new PthError(
+        `${name}: storage ${key} declares ${elements} ${fileDtype} elements but only ${bytes.length - position - 8} bytes ` +
+          `remain (truncated file)`,
+      );
     }
     storages.set(key, { kind: 'storage', key, fileDtype, elements, bytes: bytes.subarray(position + 8, position + 8 + length) });
     position += 8 + length;
@@ -189,7 +233,13 @@ function readLegacy(bytes: Uint8Array, name: string): PthContents {
     // Very old files may refer to a slice of a storage: (view key, element offset, element count).
     if (Array.isArray(viewInfo) && viewInfo.length === 3) {
       const [, offset, count] = viewInfo as [unknown, number, number];
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(count) || offset < 0 || count < 0 || offset + count > storage.elements) {
+      if (
+        !Number.isSafeInteger(offset) ||
+        !Number.isSafeInteger(count) ||
+        offset < 0 ||
+        count < 0 ||
+        offset + count > storage.elements
+      ) {
         throw new PthError(`${name}: storage view ${describeValue(viewInfo)} is outside storage ${key}`);
       }
       const size = itemSize[storage.fileDtype];
@@ -205,15 +255,22 @@ function loadStorage(archive: ZipArchive, prefix: string, pid: unknown, name: st
     throw new PthError(`${name}: persistent id ${describeValue(pid)} is not a ('storage', type, key, location, size) tuple`);
   }
   const [, type, key, , elements] = pid as [string, unknown, unknown, unknown, unknown];
-  if (!(type instanceof StorageType)) throw new PthError(`${name}: storage ${describeValue(key)} has type ${describeValue(type)}; expected a torch.*Storage`);
-  if (typeof key !== 'string' || !/^[\w.-]+$/.test(key)) throw new PthError(`${name}: storage key ${describeValue(key)} is not a plain name`);
-  if (!Number.isSafeInteger(elements) || (elements as number) < 0) throw new PthError(`${name}: storage ${key} has size ${describeValue(elements)}`);
+  if (!(type instanceof StorageType))
+    throw new PthError(`${name}: storage ${describeValue(key)} has type ${describeValue(type)}; expected a torch.*Storage`);
+  if (typeof key !== 'string' || !/^[\w.-]+$/.test(key))
+    throw new PthError(`${name}: storage key ${describeValue(key)} is not a plain name`);
+  if (!Number.isSafeInteger(elements) || (elements as number) < 0)
+    throw new PthError(`${name}: storage ${key} has size ${describeValue(elements)}`);
   const entry = `${prefix}data/${key}`;
-  if (!archive.has(entry)) throw new PthError(`${name}: storage ${entry} is missing from the archive (truncated or damaged file)`);
+  if (!archive.has(entry))
+    throw new PthError(`${name}: storage ${entry} is missing from the archive (truncated or damaged file)`);
   const needed = (elements as number) * itemSize[type.fileDtype];
   const available = archive.size(entry) ?? 0;
   if (available < needed) {
-    throw new PthError(`${name}: storage ${entry} holds ${available} bytes but ${elements} ${type.fileDtype} elements need ${needed} (truncated or damaged file)`);
+    throw new PthError(
+      `${name}: storage ${entry} holds ${available} bytes but ${elements} ${type.fileDtype} elements need ${needed} ` +
+        `(truncated or damaged file)`,
+    );
   }
   return { kind: 'storage', key, fileDtype: type.fileDtype, elements: elements as number, bytes: archive.read(entry) };
 }
@@ -257,7 +314,10 @@ class Unpickler {
   private charge(elements: number): void {
     this.work += elements;
     if (this.work > this.workLimit) {
-      this.fail(`the pickle asks for more than ${this.workLimit} decoded elements, far beyond what a file of this size holds (hostile or damaged file)`);
+      this.fail(
+        `the pickle asks for more than ${this.workLimit} decoded elements, far beyond what a file of this size holds (hostile ` +
+          `or damaged file)`,
+      );
     }
   }
 
@@ -322,7 +382,8 @@ class Unpickler {
           this.u64();
           break;
         case 0x2e: // STOP
-          if (this.stack.length !== 1 || this.marks.length) this.fail(`STOP with ${this.stack.length} values on the stack (damaged pickle)`);
+          if (this.stack.length !== 1 || this.marks.length)
+            this.fail(`STOP with ${this.stack.length} values on the stack (damaged pickle)`);
           return this.stack[0];
         case 0x28: // MARK
           this.marks.push(this.stack);
@@ -533,7 +594,9 @@ class Unpickler {
         }
         default:
           this.position--;
-          this.fail(`unsupported pickle opcode 0x${opcode.toString(16).padStart(2, '0')} (not one torch.save emits; damaged file?)`);
+          this.fail(
+            `unsupported pickle opcode 0x${opcode.toString(16).padStart(2, '0')} (not one torch.save emits; damaged file?)`,
+          );
       }
     }
   }
@@ -596,16 +659,23 @@ class Unpickler {
     // State is (version, shape, dtype, is_fortran, raw bytes or list).
     if (!Array.isArray(state) || state.length < 5) this.fail('numpy array state is not (version, shape, dtype, fortran, data)');
     const [, shape, dtype, fortran, raw] = state as [unknown, unknown, unknown, unknown, unknown];
-    if (!Array.isArray(shape) || !shape.every((size) => Number.isSafeInteger(size) && size >= 0)) this.fail(`numpy shape ${describeValue(shape)}`);
+    if (!Array.isArray(shape) || !shape.every((size) => Number.isSafeInteger(size) && size >= 0))
+      this.fail(`numpy shape ${describeValue(shape)}`);
     target.shape = shape as number[];
     target.dtype = dtype instanceof NumpyDtype ? dtype : undefined;
     const fileDtype = target.dtype ? numpyDtypes[target.dtype.code] : undefined;
     if (!fileDtype || fortran || !(raw instanceof Uint8Array)) return;
     const count = elementCount(target.shape);
     this.charge(count);
-    if (raw.length !== count * itemSize[fileDtype]) this.fail(`numpy array of shape [${target.shape.join(', ')}] has ${raw.length} data bytes`);
+    if (raw.length !== count * itemSize[fileDtype])
+      this.fail(`numpy array of shape [${target.shape.join(', ')}] has ${raw.length} data bytes`);
     const little = target.dtype!.byteOrder !== '>';
-    target.tensor = { shape: target.shape, data: decodeElements(raw, 0, fileDtype, count, little), dtype: hostDtypeOf(fileDtype), fileDtype };
+    target.tensor = {
+      shape: target.shape,
+      data: decodeElements(raw, 0, fileDtype, count, little),
+      dtype: hostDtypeOf(fileDtype),
+      fileDtype,
+    };
   }
 
   private resolve(module: string, name: string): unknown {
@@ -666,7 +736,8 @@ class Unpickler {
         return new Callable(qualified, () => newDict());
       default:
         return this.fail(
-          `refusing the pickle global "${qualified}": only tensors, storages, OrderedDict and plain numpy/python values are decoded (nothing in a checkpoint is ever executed)`,
+          `refusing the pickle global "${qualified}": only tensors, storages, OrderedDict and plain numpy/python values are ` +
+            `decoded (nothing in a checkpoint is ever executed)`,
         );
     }
   }
@@ -675,13 +746,18 @@ class Unpickler {
     const [storage, offset, size, stride] = args;
     if (!isStorage(storage)) throw new Error(`first argument must be a storage, received ${describeValue(storage)}`);
     const where = `tensor on storage data/${storage.key}`;
-    if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new Error(`${where}: storage offset ${describeValue(offset)}`);
+    if (!Number.isSafeInteger(offset) || (offset as number) < 0)
+      throw new Error(`${where}: storage offset ${describeValue(offset)}`);
     const shape = size as number[];
     const strides = stride as number[];
     if (!Array.isArray(shape) || !shape.every((value) => Number.isSafeInteger(value) && value >= 0)) {
       throw new Error(`${where}: size must be non-negative integers, received ${describeValue(size)}`);
     }
-    if (!Array.isArray(strides) || strides.length !== shape.length || !strides.every((value) => Number.isSafeInteger(value) && value >= 0)) {
+    if (
+      !Array.isArray(strides) ||
+      strides.length !== shape.length ||
+      !strides.every((value) => Number.isSafeInteger(value) && value >= 0)
+    ) {
       throw new Error(`${where}: stride ${describeValue(stride)} does not match size [${shape.join(', ')}]`);
     }
     const count = elementCount(shape);
@@ -692,7 +768,10 @@ class Unpickler {
     let last = offset as number;
     for (let d = 0; d < shape.length; d++) last += (shape[d] - 1) * strides[d];
     if (count > 0 && last >= storage.elements) {
-      throw new Error(`${where}: size [${shape.join(', ')}], stride [${strides.join(', ')}], offset ${offset} reach element ${last} of a ${storage.elements}-element storage`);
+      throw new Error(
+        `${where}: size [${shape.join(', ')}], stride [${strides.join(', ')}], offset ${offset} reach element ${last} of a ` +
+          `${storage.elements}-element storage`,
+      );
     }
     let contiguous = true;
     for (let d = shape.length - 1, expected = 1; d >= 0; d--) {
@@ -713,7 +792,8 @@ class Unpickler {
           }
           return at;
         };
-    if (storage.bytes === null) return { shape: [...shape], data: new Float32Array(0), dtype: 'float32', fileDtype: storage.fileDtype };
+    if (storage.bytes === null)
+      return { shape: [...shape], data: new Float32Array(0), dtype: 'float32', fileDtype: storage.fileDtype };
     const byteOffset = contiguous ? start * itemSize[storage.fileDtype] : 0;
     let data: HostTensor['data'];
     try {
@@ -729,7 +809,8 @@ class Unpickler {
 function numpyScalar(args: unknown[]): unknown {
   const [dtype, raw] = args;
   const fileDtype = dtype instanceof NumpyDtype ? numpyDtypes[dtype.code] : undefined;
-  if (!fileDtype || !(raw instanceof Uint8Array) || raw.length !== itemSize[fileDtype]) return new PickleObject('numpy.core.multiarray.scalar', args);
+  if (!fileDtype || !(raw instanceof Uint8Array) || raw.length !== itemSize[fileDtype])
+    return new PickleObject('numpy.core.multiarray.scalar', args);
   const little = (dtype as NumpyDtype).byteOrder !== '>';
   if (fileDtype === 'int64') return Number(new DataView(raw.buffer, raw.byteOffset, 8).getBigInt64(0, little));
   if (fileDtype === 'float64') return new DataView(raw.buffer, raw.byteOffset, 8).getFloat64(0, little);
@@ -759,7 +840,12 @@ export function isDict(value: unknown): value is Record<string, unknown> {
 }
 
 function setKey(dict: Record<string, unknown>, key: unknown, value: unknown): void {
-  const name = typeof key === 'string' ? key : typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean' ? String(key) : JSON.stringify(key);
+  const name =
+    typeof key === 'string'
+      ? key
+      : typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean'
+        ? String(key)
+        : JSON.stringify(key);
   // defineProperty: a key named "__proto__" must stay data, never reach the prototype.
   Object.defineProperty(dict, name, { value, enumerable: true, writable: true, configurable: true });
 }

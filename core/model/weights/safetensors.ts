@@ -42,7 +42,10 @@ export function readSafetensors(source: string | Uint8Array, label?: string): Sa
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const declared = view.getBigUint64(0, true);
   if (declared > BigInt(bytes.length - 8)) {
-    fail(`header length field says ${declared} bytes but only ${bytes.length - 8} follow it (truncated file, or not a safetensors file)`);
+    fail(
+      `header length field says ${declared} bytes but only ${bytes.length - 8} follow it (truncated file, or not a ` +
+        `safetensors file)`,
+    );
   }
   const headerLength = Number(declared);
   if (headerLength > maxHeaderBytes) fail(`header length ${headerLength} bytes exceeds the ${maxHeaderBytes}-byte limit`);
@@ -77,17 +80,20 @@ export function readSafetensors(source: string | Uint8Array, label?: string): Sa
   const entries: Entry[] = [];
   for (const [key, raw] of Object.entries(header as Record<string, unknown>)) {
     if (key === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(`__metadata__ must be an object of strings, received ${describe(raw)}`);
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+        fail(`__metadata__ must be an object of strings, received ${describe(raw)}`);
       for (const [field, value] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof value !== 'string') fail(`__metadata__.${field} must be a string, received ${describe(value)}`);
         Object.defineProperty(metadata, field, { value, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(`tensor "${key}": expected {dtype, shape, data_offsets}, received ${describe(raw)}`);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      fail(`tensor "${key}": expected {dtype, shape, data_offsets}, received ${describe(raw)}`);
     const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
     const fileDtype = typeof dtype === 'string' ? fileDtypes[dtype] : undefined;
-    if (fileDtype === undefined) fail(`tensor "${key}": dtype ${describe(dtype)} is not supported (expected one of ${Object.keys(fileDtypes).join(', ')})`);
+    if (fileDtype === undefined)
+      fail(`tensor "${key}": dtype ${describe(dtype)} is not supported (expected one of ${Object.keys(fileDtypes).join(', ')})`);
     if (!Array.isArray(shape) || !shape.every((size) => Number.isSafeInteger(size) && size >= 0)) {
       fail(`tensor "${key}": shape must be an array of non-negative integers, received ${describe(shape)}`);
     }
@@ -100,10 +106,16 @@ export function readSafetensors(source: string | Uint8Array, label?: string): Sa
       fail(`tensor "${key}": data_offsets must be [begin, end] with 0 <= begin <= end, received ${describe(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
-    if (end > dataLength) fail(`tensor "${key}": data_offsets [${begin}, ${end}] run past the end of the data (${dataLength} bytes; truncated file?)`);
+    if (end > dataLength)
+      fail(
+        `tensor "${key}": data_offsets [${begin}, ${end}] run past the end of the data (${dataLength} bytes; truncated file?)`,
+      );
     const expectedBytes = elementCount(shape as number[]) * itemSize[fileDtype as HostDtype];
     if (expectedBytes !== end - begin) {
-      fail(`tensor "${key}": ${dtype} shape [${(shape as number[]).join(', ')}] needs ${expectedBytes} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      fail(
+        `tensor "${key}": ${dtype} shape [${(shape as number[]).join(', ')}] needs ${expectedBytes} bytes but data_offsets ` +
+          `[${begin}, ${end}] span ${end - begin}`,
+      );
     }
     entries.push({ name: key, fileDtype: fileDtype as HostDtype, shape: shape as number[], begin, end });
   }
@@ -114,7 +126,10 @@ export function readSafetensors(source: string | Uint8Array, label?: string): Sa
     const previous = entries[i - 1];
     const current = entries[i];
     if (current.begin < previous.end) {
-      fail(`tensors "${previous.name}" [${previous.begin}, ${previous.end}] and "${current.name}" [${current.begin}, ${current.end}] overlap`);
+      fail(
+        `tensors "${previous.name}" [${previous.begin}, ${previous.end}] and "${current.name}" [${current.begin}, ` +
+          `${current.end}] overlap`,
+      );
     }
   }
 
@@ -138,11 +153,16 @@ export interface WriteSafetensorsOptions {
 }
 
 /** Encodes the header and lists the data chunks, in map order, with offsets packed back to back. */
-export function encodeSafetensors(tensors: TensorMap, metadata: Record<string, string> = {}, options: WriteSafetensorsOptions = {}): Uint8Array[] {
+export function encodeSafetensors(
+  tensors: TensorMap,
+  metadata: Record<string, string> = {},
+  options: WriteSafetensorsOptions = {},
+): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
     for (const [field, value] of Object.entries(metadata)) {
-      if (typeof value !== 'string') throw new SafetensorsError(`metadata "${field}" must be a string, received ${describe(value)}`);
+      if (typeof value !== 'string')
+        throw new SafetensorsError(`metadata "${field}" must be a string, received ${describe(value)}`);
     }
     header.__metadata__ = metadata;
   }
@@ -152,9 +172,18 @@ export function encodeSafetensors(tensors: TensorMap, metadata: Record<string, s
     if (name === '__metadata__') throw new SafetensorsError('a tensor cannot be named "__metadata__" (reserved by the format)');
     const count = elementCount(tensor.shape);
     if (count !== tensor.data.length) {
-      throw new SafetensorsError(`tensor "${name}": shape [${tensor.shape.join(', ')}] has ${count} elements but its data holds ${tensor.data.length}`);
+      throw new SafetensorsError(
+        `tensor "${name}": shape [${tensor.shape.join(', ')}] has ${count} elements but its data holds ${tensor.data.length}`,
+      );
     }
-    const dtype = tensor.dtype === 'float32' ? 'F32' : tensor.dtype === 'bool' ? 'BOOL' : options.keepInt64 && tensor.fileDtype === 'int64' ? 'I64' : 'I32';
+    const dtype =
+      tensor.dtype === 'float32'
+        ? 'F32'
+        : tensor.dtype === 'bool'
+          ? 'BOOL'
+          : options.keepInt64 && tensor.fileDtype === 'int64'
+            ? 'I64'
+            : 'I32';
     const bytes = hostBytes(tensor, dtype);
     header[name] = { dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes.length] };
     chunks.push(bytes);
@@ -175,7 +204,12 @@ export function encodeSafetensors(tensors: TensorMap, metadata: Record<string, s
 }
 
 /** Writes a safetensors file atomically (temporary file in the same folder, then rename). */
-export function writeSafetensors(path: string, tensors: TensorMap, metadata: Record<string, string> = {}, options: WriteSafetensorsOptions = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: TensorMap,
+  metadata: Record<string, string> = {},
+  options: WriteSafetensorsOptions = {},
+): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata, options));
 }
 

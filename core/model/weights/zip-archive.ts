@@ -81,14 +81,18 @@ export class ZipArchive {
     let directoryLimit = end;
     if (end >= 20 && u32(end - 20) === 0x07064b50) {
       const zip64End = u64(end - 12);
-      if (zip64End + 56 > end || u32(zip64End) !== 0x06064b50) throw this.error('zip64 end record is out of range (damaged file)');
+      if (zip64End + 56 > end || u32(zip64End) !== 0x06064b50)
+        throw this.error('zip64 end record is out of range (damaged file)');
       count = u64(zip64End + 32);
       directorySize = u64(zip64End + 40);
       directoryOffset = u64(zip64End + 48);
       directoryLimit = zip64End;
     }
     if (directoryOffset + directorySize > directoryLimit || count * 46 > directorySize) {
-      throw this.error(`central directory (${count} entries, ${directorySize} bytes at ${directoryOffset}) does not fit in the ${bytes.length}-byte file (truncated or damaged)`);
+      throw this.error(
+        `central directory (${count} entries, ${directorySize} bytes at ${directoryOffset}) does not fit in the ` +
+          `${bytes.length}-byte file (truncated or damaged)`,
+      );
     }
 
     let at = directoryOffset;
@@ -107,7 +111,7 @@ export class ZipArchive {
       if (next > directoryEnd) throw this.error(`central directory entry ${i} runs past the directory`);
       const name = new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength));
       // Zip64 extended information holds, in order, only the fields whose 32-bit value is saturated.
-      for (let extra = at + 46 + nameLength; extra + 4 <= at + 46 + nameLength + extraLength; ) {
+      for (let extra = at + 46 + nameLength; extra + 4 <= at + 46 + nameLength + extraLength;) {
         const id = u16(extra);
         const length = u16(extra + 2);
         if (id === 0x0001) {
@@ -129,13 +133,19 @@ export class ZipArchive {
       }
       const dataOffset = localOffset + 30 + u16(localOffset + 26) + u16(localOffset + 28);
       if (dataOffset + compressedSize > directoryOffset) {
-        throw this.error(`data of "${name}" (${compressedSize} bytes at ${dataOffset}) runs past the entries area (truncated or damaged file)`);
+        throw this.error(
+          `data of "${name}" (${compressedSize} bytes at ${dataOffset}) runs past the entries area (truncated or damaged file)`,
+        );
       }
-      if (method === 0 && size !== compressedSize) throw this.error(`stored entry "${name}" declares ${size} bytes but holds ${compressedSize}`);
+      if (method === 0 && size !== compressedSize)
+        throw this.error(`stored entry "${name}" declares ${size} bytes but holds ${compressedSize}`);
       if (flags & 1) throw this.error(`entry "${name}" is encrypted`);
-      if (method !== 0 && method !== 8) throw this.error(`entry "${name}" uses zip compression method ${method}; only stored (0) and deflate (8) are supported`);
+      if (method !== 0 && method !== 8)
+        throw this.error(`entry "${name}" uses zip compression method ${method}; only stored (0) and deflate (8) are supported`);
       if (method === 8 && size > Math.max(1024, compressedSize * maxDeflateRatio)) {
-        throw this.error(`deflated entry "${name}" declares ${size} bytes from ${compressedSize}, more than deflate can produce (damaged file)`);
+        throw this.error(
+          `deflated entry "${name}" declares ${size} bytes from ${compressedSize}, more than deflate can produce (damaged file)`,
+        );
       }
       this.entries.set(name, { name, method, compressedSize, size, dataOffset });
       at = next;

@@ -14,7 +14,18 @@ import { attentionRow, boundaries, placeOf, tokenAt } from './window-math.ts';
 const SCALE = 4;
 const WINDOW_COLORS = ['#e8590c', '#1c7ed6', '#37b24d', '#ae3ec9', '#f59f00', '#0ca678'];
 
-function FrameCanvas({ view, frame, query, heat }: { view: AttentionView; frame: number; query: Triple | null; heat: Map<string, number> | null; onPick?: never }) {
+function FrameCanvas({
+  view,
+  frame,
+  query,
+  heat,
+}: {
+  view: AttentionView;
+  frame: number;
+  query: Triple | null;
+  heat: Map<string, number> | null;
+  onPick?: never;
+}) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const width = view.clip[2] * SCALE;
   const height = view.clip[1] * SCALE;
@@ -35,7 +46,10 @@ function FrameCanvas({ view, frame, query, heat }: { view: AttentionView; frame:
     }
     // A dark casing under a white line keeps the window borders visible on any texture.
     const line = (x0: number, y0: number, x1: number, y1: number) => {
-      for (const [style, width] of [['rgba(0,0,0,0.85)', 4], ['#ffffff', 2]] as const) {
+      for (const [style, width] of [
+        ['rgba(0,0,0,0.85)', 4],
+        ['#ffffff', 2],
+      ] as const) {
         context.strokeStyle = style;
         context.lineWidth = width;
         context.beginPath();
@@ -97,7 +111,13 @@ export function AttentionPage() {
     setLoading(wanted);
     setWindowError(null);
     bridge()
-      .call('attention.window', { checkpoint: view.checkpoint, video: view.video, stage: view.stage, block: view.block, window: wanted })
+      .call('attention.window', {
+        checkpoint: view.checkpoint,
+        video: view.video,
+        stage: view.stage,
+        block: view.block,
+        window: wanted,
+      })
       .then((data) => {
         if (request !== latestRequest.current) return;
         setFetched({ view, data });
@@ -127,11 +147,16 @@ export function AttentionPage() {
     const x = (event.clientX - box.left) / SCALE;
     const y = (event.clientY - box.top) / SCALE;
     const size = 2 ** view.stage;
-    const token: Triple = [Math.floor(frame / view.patch[0]), Math.min(view.grid[1] - 1, Math.floor(y / (view.patch[1] * size))), Math.min(view.grid[2] - 1, Math.floor(x / (view.patch[2] * size)))];
+    const token: Triple = [
+      Math.floor(frame / view.patch[0]),
+      Math.min(view.grid[1] - 1, Math.floor(y / (view.patch[1] * size))),
+      Math.min(view.grid[2] - 1, Math.floor(x / (view.patch[2] * size))),
+    ];
     setQuery(token);
   };
 
-  const temporalWindow = (frame: number) => (view ? boundaries(view, 0).filter((b) => b <= Math.floor(frame / view.patch[0])).length : 0);
+  const temporalWindow = (frame: number) =>
+    view ? boundaries(view, 0).filter((b) => b <= Math.floor(frame / view.patch[0])).length : 0;
 
   return (
     <>
@@ -162,7 +187,12 @@ export function AttentionPage() {
           </div>
           <div>
             <label htmlFor="attention-file">Or any video file (absolute path)</label>
-            <input id="attention-file" value={video} onChange={(e) => setVideo(e.target.value)} placeholder="/path/to/video.mp4" />
+            <input
+              id="attention-file"
+              value={video}
+              onChange={(e) => setVideo(e.target.value)}
+              placeholder="/path/to/video.mp4"
+            />
           </div>
           <div>
             <label htmlFor="attention-stage">Stage</label>
@@ -206,15 +236,19 @@ export function AttentionPage() {
       {view && (
         <section className="panel" aria-labelledby="attention-frames">
           <h2 id="attention-frames">
-            Stage {view.stage + 1}, block {view.block + 1}: {view.shifted ? 'shifted' : 'regular'} windows of {view.window.join('x')} tokens (shift {view.shifted ? view.shift.join(',') : '0,0,0'}), grid {view.grid.join('x')}
+            Stage {view.stage + 1}, block {view.block + 1}: {view.shifted ? 'shifted' : 'regular'} windows of{' '}
+            {view.window.join('x')} tokens (shift {view.shifted ? view.shift.join(',') : '0,0,0'}), grid {view.grid.join('x')}
           </h2>
           <p className="muted">
-            White lines: window borders; frame border colour: the temporal window (a window spans {view.window[0] * view.patch[0]} frames). Click a patch to see where it attends.
+            White lines: window borders; frame border colour: the temporal window (a window spans {view.window[0] * view.patch[0]}{' '}
+            frames). Click a patch to see where it attends.
           </p>
           <div className="row">
             <label htmlFor="attention-head">Head</label>
             <select id="attention-head" value={head} onChange={(e) => setHead(Number(e.target.value))}>
-              <option value={-1}>average of {view.heads} head{view.heads === 1 ? "" : "s"}</option>
+              <option value={-1}>
+                average of {view.heads} head{view.heads === 1 ? '' : 's'}
+              </option>
               {Array.from({ length: view.heads }, (_, h) => (
                 <option key={h} value={h}>
                   head {h + 1}
@@ -225,7 +259,11 @@ export function AttentionPage() {
           </div>
           <div className="frames" role="group" aria-label="Sampled frames with the window grid">
             {view.frames.map((src, t) => (
-              <div key={t} className="frame" style={{ borderBottom: `4px solid ${WINDOW_COLORS[temporalWindow(t) % WINDOW_COLORS.length]}` }}>
+              <div
+                key={t}
+                className="frame"
+                style={{ borderBottom: `4px solid ${WINDOW_COLORS[temporalWindow(t) % WINDOW_COLORS.length]}` }}
+              >
                 <div
                   style={{ position: 'relative', width: view.clip[2] * SCALE, height: view.clip[1] * SCALE }}
                   onClick={(event) => pick(t, event)}
@@ -235,15 +273,25 @@ export function AttentionPage() {
                   onKeyDown={(event) => {
                     // Enter picks the centre patch of this frame; arrow keys then move the query patch.
                     const d = Math.floor(t / view.patch[0]);
-                    const current: Triple = query && query[0] === d ? query : [d, Math.floor(view.grid[1] / 2), Math.floor(view.grid[2] / 2)];
-                    const moves: Record<string, [number, number]> = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+                    const current: Triple =
+                      query && query[0] === d ? query : [d, Math.floor(view.grid[1] / 2), Math.floor(view.grid[2] / 2)];
+                    const moves: Record<string, [number, number]> = {
+                      ArrowUp: [-1, 0],
+                      ArrowDown: [1, 0],
+                      ArrowLeft: [0, -1],
+                      ArrowRight: [0, 1],
+                    };
                     if (event.key === 'Enter' || event.key === ' ') {
                       event.preventDefault();
                       setQuery(current);
                     } else if (moves[event.key]) {
                       event.preventDefault();
                       const [dy, dx] = moves[event.key];
-                      setQuery([d, Math.min(view.grid[1] - 1, Math.max(0, current[1] + dy)), Math.min(view.grid[2] - 1, Math.max(0, current[2] + dx))]);
+                      setQuery([
+                        d,
+                        Math.min(view.grid[1] - 1, Math.max(0, current[1] + dy)),
+                        Math.min(view.grid[2] - 1, Math.max(0, current[2] + dx)),
+                      ]);
                     }
                   }}
                 >
@@ -262,7 +310,8 @@ export function AttentionPage() {
           <ErrorText error={windowError} />
           {heat && held && (
             <p data-testid="heatmap-summary">
-              Attention of token ({query?.join(', ')}) over {heat.size} tokens of its window (window {held.window + 1} of {view.windowsPerClip}); strongest {(Math.max(...heat.values()) * 100).toFixed(1)}%.
+              Attention of token ({query?.join(', ')}) over {heat.size} tokens of its window (window {held.window + 1} of{' '}
+              {view.windowsPerClip}); strongest {(Math.max(...heat.values()) * 100).toFixed(1)}%.
             </p>
           )}
           <h2>Top-5 prediction of the clip</h2>

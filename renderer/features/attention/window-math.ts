@@ -33,7 +33,11 @@ export function tokenAt(view: Geometry, window: number, slot: number): Triple | 
   const shift = shiftOf(view);
   const counts = [0, 1, 2].map((a) => view.padded[a] / view.window[a]);
   const index = [Math.floor(window / (counts[1] * counts[2])), Math.floor(window / counts[2]) % counts[1], window % counts[2]];
-  const inside = [Math.floor(slot / (view.window[1] * view.window[2])), Math.floor(slot / view.window[2]) % view.window[1], slot % view.window[2]];
+  const inside = [
+    Math.floor(slot / (view.window[1] * view.window[2])),
+    Math.floor(slot / view.window[2]) % view.window[1],
+    slot % view.window[2],
+  ];
   const token = [0, 1, 2].map((a) => mod(index[a] * view.window[a] + inside[a] + shift[a], view.padded[a])) as Triple;
   return token.every((t, a) => t < view.grid[a]) ? token : null;
 }
@@ -54,7 +58,9 @@ export function attentionRow(data: WindowProbs, place: TokenPlace, head: number)
   const n = data.tokensPerWindow;
   const offset = place.window - (data.window ?? 0);
   if (offset < 0 || (offset + 1) * data.heads * n * n > data.probs.length) {
-    throw new Error(`attentionRow: window ${place.window} is not in the probabilities held (from window ${data.window ?? 0}, ${data.probs.length} values)`);
+    throw new Error(
+      `attentionRow: window ${place.window} is not in the probabilities held (from window ${data.window ?? 0}, ${data.probs.length} values)`,
+    );
   }
   const row = new Float64Array(n);
   const heads = head < 0 ? Array.from({ length: data.heads }, (_, h) => h) : [head];

@@ -7,7 +7,14 @@ import { bridge } from '../../bridge/client.ts';
 import { useWorkbench, workbenchStore } from '../../state/store.ts';
 import type { ClusterSettings, EngineFlavor, LaunchPreview, PreflightReport } from '../../../core/protocol/cluster.ts';
 import type { ClusterLaunchArgs } from '../../../core/protocol/workbench.ts';
-import { emptyClusterForm, finished, formOfSettings, parseEnvironment, settingsOfForm, type ClusterForm } from './cluster-form.ts';
+import {
+  emptyClusterForm,
+  finished,
+  formOfSettings,
+  parseEnvironment,
+  settingsOfForm,
+  type ClusterForm,
+} from './cluster-form.ts';
 import { JobsTable } from './JobsTable.tsx';
 import './cluster.css';
 
@@ -17,11 +24,32 @@ function refreshClusters(): Promise<void> {
     .then((list) => workbenchStore.getState().setClusters(list));
 }
 
-function TextField({ id, label, value, onChange, placeholder, hint }: { id: string; label: string; value: string; onChange: (value: string) => void; placeholder?: string; hint?: string }) {
+function TextField({
+  id,
+  label,
+  value,
+  onChange,
+  placeholder,
+  hint,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  placeholder?: string;
+  hint?: string;
+}) {
   return (
     <div>
       <label htmlFor={id}>{label}</label>
-      <input id={id} value={value} placeholder={placeholder} spellCheck={false} onChange={(e) => onChange(e.target.value)} aria-describedby={hint ? `${id}-hint` : undefined} />
+      <input
+        id={id}
+        value={value}
+        placeholder={placeholder}
+        spellCheck={false}
+        onChange={(e) => onChange(e.target.value)}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+      />
       {hint && (
         <span id={`${id}-hint`} className="muted small">
           {hint}
@@ -36,12 +64,15 @@ function PreflightList({ report, withRun = false }: { report: PreflightReport; w
   return (
     <div role="region" aria-label={`Check of ${what}`}>
       <p className={report.ok ? 'ok' : 'error'}>
-        <strong>{report.ok ? `${what}: every check passed` : `${what}: ${report.checks.filter((c) => !c.ok).length} check(s) failed`}</strong>
+        <strong>
+          {report.ok ? `${what}: every check passed` : `${what}: ${report.checks.filter((c) => !c.ok).length} check(s) failed`}
+        </strong>
       </p>
       <ul className="checks" aria-label={`Preflight results of ${what}`}>
         {report.checks.map((check) => (
           <li key={check.name} className={check.ok ? 'ok' : 'error'}>
-            <span aria-hidden="true">{check.ok ? '✓' : '✗'}</span> <strong>{check.name}</strong>: <span className="detail">{check.detail}</span>
+            <span aria-hidden="true">{check.ok ? '✓' : '✗'}</span> <strong>{check.name}</strong>:{' '}
+            <span className="detail">{check.detail}</span>
             <span className="sr-only">{check.ok ? ' (passed)' : ' (failed)'}</span>
           </li>
         ))}
@@ -50,11 +81,22 @@ function PreflightList({ report, withRun = false }: { report: PreflightReport; w
   );
 }
 
-function SettingsForm({ initial, onSaved, onCancel }: { initial: ClusterForm; onSaved: (settings: ClusterSettings) => void; onCancel: () => void }) {
+function SettingsForm({
+  initial,
+  onSaved,
+  onCancel,
+}: {
+  initial: ClusterForm;
+  onSaved: (settings: ClusterSettings) => void;
+  onCancel: () => void;
+}) {
   const [form, setForm] = useState<ClusterForm>(initial);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const field = (key: keyof ClusterForm) => ({ value: form[key], onChange: (value: string) => setForm((old) => ({ ...old, [key]: value })) });
+  const field = (key: keyof ClusterForm) => ({
+    value: form[key],
+    onChange: (value: string) => setForm((old) => ({ ...old, [key]: value })),
+  });
   return (
     <form
       aria-label="Cluster settings"
@@ -77,20 +119,44 @@ function SettingsForm({ initial, onSaved, onCancel }: { initial: ClusterForm; on
         <TextField id="cluster-name" label="Name" {...field('name')} placeholder="hpc" />
         <div>
           <label htmlFor="cluster-kind">Backend</label>
-          <select id="cluster-kind" value={form.kind} onChange={(e) => setForm((old) => ({ ...old, kind: e.target.value as ClusterForm['kind'] }))}>
+          <select
+            id="cluster-kind"
+            value={form.kind}
+            onChange={(e) => setForm((old) => ({ ...old, kind: e.target.value as ClusterForm['kind'] }))}
+          >
             <option value="slurm">slurm (sbatch over SSH)</option>
             <option value="torchrun">torchrun (one machine over SSH)</option>
           </select>
         </div>
         <TextField id="cluster-host" label="SSH host" {...field('host')} placeholder="user@login.example.org or a Host alias" />
         <TextField id="cluster-partition" label="Partition" {...field('partition')} placeholder="default partition" />
-        <TextField id="cluster-engine" label="Engine folder" {...field('engineDir')} hint="mmaction2 or Video-Swin-Transformer checkout on the cluster" />
+        <TextField
+          id="cluster-engine"
+          label="Engine folder"
+          {...field('engineDir')}
+          hint="mmaction2 or Video-Swin-Transformer checkout on the cluster"
+        />
         <TextField id="cluster-python" label="Python" {...field('python')} />
-        <TextField id="cluster-remote-root" label="Remote work folder" {...field('remoteRoot')} hint="each run gets a folder here" />
-        <TextField id="cluster-data-root" label="Data root" {...field('dataRoot')} placeholder="the run config's" hint="where the videos are on the cluster" />
+        <TextField
+          id="cluster-remote-root"
+          label="Remote work folder"
+          {...field('remoteRoot')}
+          hint="each run gets a folder here"
+        />
+        <TextField
+          id="cluster-data-root"
+          label="Data root"
+          {...field('dataRoot')}
+          placeholder="the run config's"
+          hint="where the videos are on the cluster"
+        />
         <div>
           <label htmlFor="cluster-flavor">Engine generation</label>
-          <select id="cluster-flavor" value={form.flavor} onChange={(e) => setForm((old) => ({ ...old, flavor: e.target.value as EngineFlavor }))}>
+          <select
+            id="cluster-flavor"
+            value={form.flavor}
+            onChange={(e) => setForm((old) => ({ ...old, flavor: e.target.value as EngineFlavor }))}
+          >
             <option value="1.x">mmaction2 1.x</option>
             <option value="0.x">0.x (official Video Swin repo)</option>
           </select>
@@ -104,7 +170,13 @@ function SettingsForm({ initial, onSaved, onCancel }: { initial: ClusterForm; on
           <TextField id="cluster-identity" label="Identity file" {...field('identityFile')} placeholder="from SSH config" />
           <TextField id="cluster-ssh-config" label="SSH config file" {...field('sshConfigFile')} placeholder="~/.ssh/config" />
           <TextField id="cluster-cpus" label="CPUs per task" {...field('cpusPerTask')} />
-          <TextField id="cluster-time" label="Time limit" {...field('timeLimit')} placeholder="partition default" hint='Slurm --time, e.g. "2-00:00:00"' />
+          <TextField
+            id="cluster-time"
+            label="Time limit"
+            {...field('timeLimit')}
+            placeholder="partition default"
+            hint='Slurm --time, e.g. "2-00:00:00"'
+          />
           <TextField id="cluster-torchrun" label="torchrun command" {...field('torchrun')} />
           <TextField id="cluster-connect-timeout" label="Connect timeout (s)" {...field('connectTimeoutSeconds')} />
           <TextField id="cluster-command-timeout" label="Command timeout (s)" {...field('commandTimeoutSeconds')} />
@@ -112,11 +184,22 @@ function SettingsForm({ initial, onSaved, onCancel }: { initial: ClusterForm; on
         <div className="grid2">
           <div>
             <label htmlFor="cluster-setup">Setup lines</label>
-            <textarea id="cluster-setup" rows={3} value={form.setup} onChange={(e) => setForm((old) => ({ ...old, setup: e.target.value }))} placeholder="module load cuda/11.8&#10;conda activate mmaction" />
+            <textarea
+              id="cluster-setup"
+              rows={3}
+              value={form.setup}
+              onChange={(e) => setForm((old) => ({ ...old, setup: e.target.value }))}
+              placeholder="module load cuda/11.8&#10;conda activate mmaction"
+            />
           </div>
           <div>
             <label htmlFor="cluster-environment">Environment (NAME=value per line)</label>
-            <textarea id="cluster-environment" rows={3} value={form.environment} onChange={(e) => setForm((old) => ({ ...old, environment: e.target.value }))} />
+            <textarea
+              id="cluster-environment"
+              rows={3}
+              value={form.environment}
+              onChange={(e) => setForm((old) => ({ ...old, environment: e.target.value }))}
+            />
           </div>
         </div>
       </details>
@@ -146,7 +229,9 @@ function ClusterSettingsPanel() {
     <section className="panel" aria-labelledby="clusters-heading">
       <h2 id="clusters-heading">Clusters ({clusters.length})</h2>
       {clusters.length === 0 ? (
-        <p className="muted">No cluster yet: add the login node of a Slurm cluster, or one GPU machine, reachable with your SSH keys.</p>
+        <p className="muted">
+          No cluster yet: add the login node of a Slurm cluster, or one GPU machine, reachable with your SSH keys.
+        </p>
       ) : (
         <table aria-label="Clusters">
           <thead>
@@ -203,9 +288,12 @@ function ClusterSettingsPanel() {
                       type="button"
                       aria-label={`Remove ${cluster.name}`}
                       onClick={async () => {
-                        const following = workbenchStore.getState().clusterJobs.filter((job) => job.cluster === cluster.name && !finished(job.state)).length;
+                        const following = workbenchStore
+                          .getState()
+                          .clusterJobs.filter((job) => job.cluster === cluster.name && !finished(job.state)).length;
                         const warning = following ? ` ${following} unfinished job(s) on it will no longer be followed.` : '';
-                        if (!window.confirm(`Remove cluster ${cluster.name}? Its runs and jobs stay in the registry.${warning}`)) return;
+                        if (!window.confirm(`Remove cluster ${cluster.name}? Its runs and jobs stay in the registry.${warning}`))
+                          return;
                         try {
                           await bridge().call('cluster.remove', { name: cluster.name });
                           await refreshClusters();
@@ -225,9 +313,11 @@ function ClusterSettingsPanel() {
       )}
       <ErrorText error={error} />
       <div aria-live="polite">
-        {clusters.filter((c) => reports[c.name]).map((c) => (
-          <PreflightList key={c.name} report={reports[c.name]} />
-        ))}
+        {clusters
+          .filter((c) => reports[c.name])
+          .map((c) => (
+            <PreflightList key={c.name} report={reports[c.name]} />
+          ))}
       </div>
       {editing ? (
         <SettingsForm initial={editing} onSaved={() => setEditing(null)} onCancel={() => setEditing(null)} />
@@ -260,8 +350,9 @@ function GeneratedFiles({ preview }: { preview: LaunchPreview }) {
   return (
     <div className="generated" data-testid="generated-files">
       <p>
-        Run <code>{preview.runId}</code> goes to <code>{preview.remoteDir}</code>: {preview.manifest.gpus} GPU(s) x {preview.manifest.nodes} node(s), global batch {preview.manifest.globalBatch}, LR {preview.manifest.baseLr} scaled to {preview.manifest.scaledLr},{' '}
-        {preview.manifest.itersPerEpoch} iterations per epoch, {preview.manifest.epochs} epochs.
+        Run <code>{preview.runId}</code> goes to <code>{preview.remoteDir}</code>: {preview.manifest.gpus} GPU(s) x{' '}
+        {preview.manifest.nodes} node(s), global batch {preview.manifest.globalBatch}, LR {preview.manifest.baseLr} scaled to{' '}
+        {preview.manifest.scaledLr}, {preview.manifest.itersPerEpoch} iterations per epoch, {preview.manifest.epochs} epochs.
       </p>
       {preview.manifest.notes.length > 0 && (
         <ul className="muted">
@@ -359,7 +450,8 @@ function LaunchPanel() {
       const whole = (text: string, field: string): number | undefined => {
         if (!text.trim()) return undefined;
         const value = Number(text);
-        if (!Number.isInteger(value) || value < 1) throw new Error(`${field}: expected a whole number of at least 1, received "${text}"`);
+        if (!Number.isInteger(value) || value < 1)
+          throw new Error(`${field}: expected a whole number of at least 1, received "${text}"`);
         return value;
       };
       const env = parseEnvironment(environment, 'Environment for this run');
@@ -407,7 +499,13 @@ function LaunchPanel() {
             ))}
           </select>
         </div>
-        <TextField id="launch-gpus" label="GPUs per node" value={gpus} onChange={setGpus} placeholder={settings ? String(settings.gpusPerNode) : '8'} />
+        <TextField
+          id="launch-gpus"
+          label="GPUs per node"
+          value={gpus}
+          onChange={setGpus}
+          placeholder={settings ? String(settings.gpusPerNode) : '8'}
+        />
         <TextField id="launch-nodes" label="Nodes" value={nodes} onChange={setNodes} />
         <div>
           <label htmlFor="launch-flavor">Engine generation</label>
@@ -418,7 +516,13 @@ function LaunchPanel() {
           </select>
         </div>
         <TextField id="launch-name" label="Run name" value={name} onChange={setName} placeholder="the run id" />
-        <TextField id="launch-log-interval" label="Log interval (iterations)" value={logInterval} onChange={setLogInterval} placeholder="engine default" />
+        <TextField
+          id="launch-log-interval"
+          label="Log interval (iterations)"
+          value={logInterval}
+          onChange={setLogInterval}
+          placeholder="engine default"
+        />
       </div>
       <div>
         <label htmlFor="launch-environment">Environment for this run (NAME=value per line)</label>

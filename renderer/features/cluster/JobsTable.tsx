@@ -33,7 +33,9 @@ function PullControl({ row, onPulled }: { row: ClusterJobRow; onPulled: (message
           setError(null);
           try {
             const pulled = await bridge().call('jobs.pull', { runId: row.runId, which });
-            onPulled(`pulled ${pulled.remote.name} of ${row.runName}: now in Compare checkpoints as "${row.runName} epoch ${pulled.remote.epoch ?? '?'}"`);
+            onPulled(
+              `pulled ${pulled.remote.name} of ${row.runName}: now in Compare checkpoints as "${row.runName} epoch ${pulled.remote.epoch ?? '?'}"`,
+            );
             workbenchStore.getState().setCheckpoints(await bridge().call('runs.checkpoints', {}));
           } catch (failure) {
             setError((failure as Error).message);
@@ -129,81 +131,94 @@ export function JobsTable({ title = 'Cluster jobs' }: { title?: string }) {
             <tbody>
               {rows.map((row) => {
                 // A note under the row only when it says more than the state column.
-                const note = row.message && row.message !== `pending: ${row.reason}` && row.message !== row.state ? row.message : null;
+                const note =
+                  row.message && row.message !== `pending: ${row.reason}` && row.message !== row.state ? row.message : null;
                 return (
-                <Fragment key={row.runId}>
-                  <tr data-run={row.runId} className={note || errors[row.runId] ? 'has-note' : undefined}>
-                    <td title={row.runId}>{row.runName}</td>
-                    <td>
-                      {row.cluster} #{row.jobId}
-                      {row.attempt > 1 ? ` (attempt ${row.attempt})` : ''}
-                    </td>
-                    <td>
-                      <span className={`job-state ${row.state}`} data-testid={`job-state-${row.runName}`}>
-                        {stateText(row)}
-                      </span>
-                    </td>
-                    <td className="num">
-                      {row.gpus}
-                      {row.nodes > 1 ? ` x ${row.nodes} nodes` : ''}
-                    </td>
-                    <td className="num">{formatElapsed(row.elapsedSeconds)}</td>
-                    <td className="num">
-                      {row.epochsDone}/{row.epochs}
-                    </td>
-                    <td className="num">{row.lastLoss === null ? '–' : `${row.lastLoss.toFixed(4)} @ ${(row.lastIteration ?? 0) + 1}`}</td>
-                    <td className="num">{row.lastValTop1 === null ? '–' : `${(row.lastValTop1 * 100).toFixed(1)}%`}</td>
-                    <td>
-                      <div className="row">
-                        {!finished(row.state) ? (
-                          <button type="button" aria-label={`Cancel job of ${row.runName}`} disabled={busyRun === row.runId} onClick={() => void act(row, 'cancel', () => bridge().call('jobs.cancel', { runId: row.runId }))}>
-                            Cancel
-                          </button>
-                        ) : (
-                          row.state !== 'completed' && (
-                            <button type="button" aria-label={`Resume ${row.runName}`} disabled={busyRun === row.runId} onClick={() => void act(row, 'resume', () => bridge().call('jobs.resume', { runId: row.runId }))}>
-                              Resume
+                  <Fragment key={row.runId}>
+                    <tr data-run={row.runId} className={note || errors[row.runId] ? 'has-note' : undefined}>
+                      <td title={row.runId}>{row.runName}</td>
+                      <td>
+                        {row.cluster} #{row.jobId}
+                        {row.attempt > 1 ? ` (attempt ${row.attempt})` : ''}
+                      </td>
+                      <td>
+                        <span className={`job-state ${row.state}`} data-testid={`job-state-${row.runName}`}>
+                          {stateText(row)}
+                        </span>
+                      </td>
+                      <td className="num">
+                        {row.gpus}
+                        {row.nodes > 1 ? ` x ${row.nodes} nodes` : ''}
+                      </td>
+                      <td className="num">{formatElapsed(row.elapsedSeconds)}</td>
+                      <td className="num">
+                        {row.epochsDone}/{row.epochs}
+                      </td>
+                      <td className="num">
+                        {row.lastLoss === null ? '–' : `${row.lastLoss.toFixed(4)} @ ${(row.lastIteration ?? 0) + 1}`}
+                      </td>
+                      <td className="num">{row.lastValTop1 === null ? '–' : `${(row.lastValTop1 * 100).toFixed(1)}%`}</td>
+                      <td>
+                        <div className="row">
+                          {!finished(row.state) ? (
+                            <button
+                              type="button"
+                              aria-label={`Cancel job of ${row.runName}`}
+                              disabled={busyRun === row.runId}
+                              onClick={() => void act(row, 'cancel', () => bridge().call('jobs.cancel', { runId: row.runId }))}
+                            >
+                              Cancel
                             </button>
-                          )
-                        )}
-                        <button
-                          type="button"
-                          aria-label={`Clone ${row.runName}`}
-                          onClick={() =>
-                            void act(row, 'clone', async () => {
-                              const draft = await bridge().call('jobs.clone', { runId: row.runId });
-                              const state = workbenchStore.getState();
-                              state.setLaunchDraft(draft);
-                              state.setPage('cluster');
-                            })
-                          }
-                        >
-                          Clone
-                        </button>
-                        <button
-                          type="button"
-                          aria-label={`Open log of ${row.runName}`}
-                          onClick={() =>
-                            void act(row, 'open the log of', async () => {
-                              setLog(await bridge().call('jobs.log', { runId: row.runId }));
-                            })
-                          }
-                        >
-                          Log
-                        </button>
-                      </div>
-                      <PullControl row={row} onPulled={setPulled} />
-                    </td>
-                  </tr>
-                  {(note || errors[row.runId]) && (
-                    <tr className="job-note">
-                      <td colSpan={9}>
-                        {note && <span className="muted small">{note}</span>}
-                        {errors[row.runId] && <span className="error small"> {errors[row.runId]}</span>}
+                          ) : (
+                            row.state !== 'completed' && (
+                              <button
+                                type="button"
+                                aria-label={`Resume ${row.runName}`}
+                                disabled={busyRun === row.runId}
+                                onClick={() => void act(row, 'resume', () => bridge().call('jobs.resume', { runId: row.runId }))}
+                              >
+                                Resume
+                              </button>
+                            )
+                          )}
+                          <button
+                            type="button"
+                            aria-label={`Clone ${row.runName}`}
+                            onClick={() =>
+                              void act(row, 'clone', async () => {
+                                const draft = await bridge().call('jobs.clone', { runId: row.runId });
+                                const state = workbenchStore.getState();
+                                state.setLaunchDraft(draft);
+                                state.setPage('cluster');
+                              })
+                            }
+                          >
+                            Clone
+                          </button>
+                          <button
+                            type="button"
+                            aria-label={`Open log of ${row.runName}`}
+                            onClick={() =>
+                              void act(row, 'open the log of', async () => {
+                                setLog(await bridge().call('jobs.log', { runId: row.runId }));
+                              })
+                            }
+                          >
+                            Log
+                          </button>
+                        </div>
+                        <PullControl row={row} onPulled={setPulled} />
                       </td>
                     </tr>
-                  )}
-                </Fragment>
+                    {(note || errors[row.runId]) && (
+                      <tr className="job-note">
+                        <td colSpan={9}>
+                          {note && <span className="muted small">{note}</span>}
+                          {errors[row.runId] && <span className="error small"> {errors[row.runId]}</span>}
+                        </td>
+                      </tr>
+                    )}
+                  </Fragment>
                 );
               })}
             </tbody>

@@ -87,7 +87,8 @@ export function parseEnvironment(text: string, field: string): Record<string, st
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (!match) throw new Error(`${field}, line ${index + 1}: expected NAME=value with NAME a shell variable name, received "${line}"`);
+    if (!match)
+      throw new Error(`${field}, line ${index + 1}: expected NAME=value with NAME a shell variable name, received "${line}"`);
     environment[match[1]] = match[2];
   });
   return environment;
@@ -95,7 +96,8 @@ export function parseEnvironment(text: string, field: string): Record<string, st
 
 function integer(text: string, field: string, min: number): number {
   const value = Number(text.trim());
-  if (!text.trim() || !Number.isInteger(value) || value < min) throw new Error(`${field}: expected a whole number of at least ${min}, received "${text}"`);
+  if (!text.trim() || !Number.isInteger(value) || value < min)
+    throw new Error(`${field}: expected a whole number of at least ${min}, received "${text}"`);
   return value;
 }
 
@@ -121,7 +123,10 @@ export function settingsOfForm(form: ClusterForm): ClusterSettingsInput {
     gpusPerNode: integer(form.gpusPerNode, 'GPUs per node', 1),
     cpusPerTask: integer(form.cpusPerTask, 'CPUs per task', 1),
     timeLimit: optional(form.timeLimit),
-    setup: form.setup.split('\n').map((line) => line.trimEnd()).filter((line) => line.trim().length > 0),
+    setup: form.setup
+      .split('\n')
+      .map((line) => line.trimEnd())
+      .filter((line) => line.trim().length > 0),
     environment: parseEnvironment(form.environment, 'Environment'),
     torchrun: form.torchrun.trim(),
     connectTimeoutSeconds: integer(form.connectTimeoutSeconds, 'Connect timeout', 1),
@@ -138,14 +143,21 @@ export function formatElapsed(seconds: number | null): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(rest).padStart(2, '0')}` : `${m}:${String(rest).padStart(2, '0')}`;
 }
 
-export const finished = (state: JobState): boolean => state === 'completed' || state === 'failed' || state === 'cancelled' || state === 'timeout';
+export const finished = (state: JobState): boolean =>
+  state === 'completed' || state === 'failed' || state === 'cancelled' || state === 'timeout';
 
 /** The state column: Slurm's word, its pending reason, a failed job's exit code. */
-export function stateText(row: { state: JobState; schedulerState: string; reason: string | null; exitCode: number | null }): string {
+export function stateText(row: {
+  state: JobState;
+  schedulerState: string;
+  reason: string | null;
+  exitCode: number | null;
+}): string {
   const word = row.state.toUpperCase();
   const reason = row.state === 'pending' && row.reason ? ` (${row.reason})` : '';
   const exit = row.state === 'failed' && row.exitCode !== null ? ` (exit ${row.exitCode})` : '';
   // Slurm's own word when it says more (COMPLETING, CONFIGURING, NODE_FAIL ...).
-  const scheduler = row.schedulerState && !['GONE', 'SUBMITTED', word].includes(row.schedulerState) ? ` [${row.schedulerState}]` : '';
+  const scheduler =
+    row.schedulerState && !['GONE', 'SUBMITTED', word].includes(row.schedulerState) ? ` [${row.schedulerState}]` : '';
   return `${word}${reason}${exit}${scheduler}`;
 }

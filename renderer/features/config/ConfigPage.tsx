@@ -57,7 +57,9 @@ export function ConfigPage() {
         .then((result) => {
           if (mine === generation.current) setValidation(result);
         })
-        .catch((error: Error) => setValidation({ ok: false, issues: [{ path: '(service)', message: error.message }], estimate: null }));
+        .catch((error: Error) =>
+          setValidation({ ok: false, issues: [{ path: '(service)', message: error.message }], estimate: null }),
+        );
     }, 300);
     return () => clearTimeout(timer);
   }, [parsed, setValidation]);
@@ -125,11 +127,34 @@ export function ConfigPage() {
           {estimate ? (
             <table aria-label="Estimate">
               <tbody>
-                <tr><th>Parameters</th><td className="num">{(estimate.parameters / 1e6).toFixed(2)} M</td></tr>
-                <tr><th>FLOPs per clip ({estimate.clip.join('x')})</th><td className="num">{estimate.gflopsPerClip.toFixed(3)} G multiply-adds</td></tr>
-                <tr><th>Training memory (activations per micro-batch)</th><td className="num">{formatBytes(estimate.activationBytes)}</td></tr>
-                <tr><th>Weights + gradients + AdamW state</th><td className="num">{formatBytes(estimate.parameterBytes)}</td></tr>
-                <tr><th>Time per epoch ({estimate.timeMethod === 'timed' ? 'one training step timed on this backend' : `lower bound at ${estimate.measuredGflops.toFixed(1)} GFLOP/s measured`})</th><td className="num">{estimate.secondsPerEpoch === null ? 'unknown (no train list)' : formatSeconds(estimate.secondsPerEpoch)}</td></tr>
+                <tr>
+                  <th>Parameters</th>
+                  <td className="num">{(estimate.parameters / 1e6).toFixed(2)} M</td>
+                </tr>
+                <tr>
+                  <th>FLOPs per clip ({estimate.clip.join('x')})</th>
+                  <td className="num">{estimate.gflopsPerClip.toFixed(3)} G multiply-adds</td>
+                </tr>
+                <tr>
+                  <th>Training memory (activations per micro-batch)</th>
+                  <td className="num">{formatBytes(estimate.activationBytes)}</td>
+                </tr>
+                <tr>
+                  <th>Weights + gradients + AdamW state</th>
+                  <td className="num">{formatBytes(estimate.parameterBytes)}</td>
+                </tr>
+                <tr>
+                  <th>
+                    Time per epoch (
+                    {estimate.timeMethod === 'timed'
+                      ? 'one training step timed on this backend'
+                      : `lower bound at ${estimate.measuredGflops.toFixed(1)} GFLOP/s measured`}
+                    )
+                  </th>
+                  <td className="num">
+                    {estimate.secondsPerEpoch === null ? 'unknown (no train list)' : formatSeconds(estimate.secondsPerEpoch)}
+                  </td>
+                </tr>
               </tbody>
             </table>
           ) : (
@@ -141,7 +166,14 @@ export function ConfigPage() {
           <label htmlFor="config-json" className="muted">
             Edit freely; errors show below as you type.
           </label>
-          <textarea id="config-json" rows={22} value={text} spellCheck={false} onChange={(e) => setText(e.target.value)} aria-invalid={validation ? !validation.ok : false} />
+          <textarea
+            id="config-json"
+            rows={22}
+            value={text}
+            spellCheck={false}
+            onChange={(e) => setText(e.target.value)}
+            aria-invalid={validation ? !validation.ok : false}
+          />
           <div aria-live="polite">
             {!parsed.ok && <ErrorText error={parsed.message} />}
             {parsed.ok && validation && !validation.ok && (
@@ -161,12 +193,18 @@ export function ConfigPage() {
           ) : (
             <table aria-label="Changes against the preset">
               <thead>
-                <tr><th>Field</th><th>Preset</th><th>Now</th></tr>
+                <tr>
+                  <th>Field</th>
+                  <th>Preset</th>
+                  <th>Now</th>
+                </tr>
               </thead>
               <tbody>
                 {diff.map((d) => (
                   <tr key={d.path}>
-                    <td><code>{d.path}</code></td>
+                    <td>
+                      <code>{d.path}</code>
+                    </td>
                     <td className="diff-del">{d.before ?? '–'}</td>
                     <td className="diff-add">{d.after ?? '–'}</td>
                   </tr>

@@ -51,7 +51,8 @@ export type ParsedText = { ok: true; value: Record<string, unknown> } | { ok: fa
 export function parseConfigText(text: string): ParsedText {
   try {
     const value = JSON.parse(text) as unknown;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, message: 'the config must be a JSON object' };
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      return { ok: false, message: 'the config must be a JSON object' };
     return { ok: true, value: value as Record<string, unknown> };
   } catch (error) {
     return { ok: false, message: `not valid JSON: ${(error as Error).message}` };

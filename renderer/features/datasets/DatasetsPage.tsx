@@ -35,7 +35,9 @@ function ScanStep() {
       <ErrorText error={command.error} />
       {scan && (
         <>
-          <h2>Classes ({scan.classes.length}) and {scan.items} usable {scan.format === 'video' ? 'videos' : 'frame folders'}</h2>
+          <h2>
+            Classes ({scan.classes.length}) and {scan.items} usable {scan.format === 'video' ? 'videos' : 'frame folders'}
+          </h2>
           <table aria-label="Classes found">
             <thead>
               <tr>
@@ -50,7 +52,13 @@ function ScanStep() {
             <tbody>
               {scan.classes.map((c) => (
                 <tr key={c.index}>
-                  <td>{c.thumbnail ? <img className="thumb" src={c.thumbnail} alt={`First frame of a ${c.name} video`} /> : <span className="muted">none</span>}</td>
+                  <td>
+                    {c.thumbnail ? (
+                      <img className="thumb" src={c.thumbnail} alt={`First frame of a ${c.name} video`} />
+                    ) : (
+                      <span className="muted">none</span>
+                    )}
+                  </td>
                   <td>{c.index}</td>
                   <td>{c.name}</td>
                   <td className="num">{c.count}</td>
@@ -102,18 +110,36 @@ function SplitStep() {
         </div>
         <div>
           <label htmlFor="split-val">Validation fraction</label>
-          <input id="split-val" type="number" min={0} max={0.9} step={0.05} value={val} onChange={(e) => setVal(Number(e.target.value))} />
+          <input
+            id="split-val"
+            type="number"
+            min={0}
+            max={0.9}
+            step={0.05}
+            value={val}
+            onChange={(e) => setVal(Number(e.target.value))}
+          />
         </div>
         <div>
           <label htmlFor="split-test">Test fraction</label>
-          <input id="split-test" type="number" min={0} max={0.9} step={0.05} value={test} onChange={(e) => setTest(Number(e.target.value))} />
+          <input
+            id="split-test"
+            type="number"
+            min={0}
+            max={0.9}
+            step={0.05}
+            value={test}
+            onChange={(e) => setTest(Number(e.target.value))}
+          />
         </div>
         <div>
           <label htmlFor="split-seed">Seed</label>
           <input id="split-seed" type="number" min={0} step={1} value={seed} onChange={(e) => setSeed(Number(e.target.value))} />
         </div>
       </div>
-      <p className="muted">Files go to {outDir}: train.txt, val.txt{test > 0 ? ', test.txt' : ''}, classes.txt, report.json (mmaction2 video lists).</p>
+      <p className="muted">
+        Files go to {outDir}: train.txt, val.txt{test > 0 ? ', test.txt' : ''}, classes.txt, report.json (mmaction2 video lists).
+      </p>
       <button
         type="button"
         className="primary"
@@ -240,7 +266,11 @@ function CheckStep() {
       <ErrorText error={previewing.error} />
       {preview && (
         <figure>
-          <img className="sheet" src={preview.image} alt={`Frames the ${mode} pipeline gives for sample ${index}: ${preview.shape[0]} view(s) of ${preview.shape[2]} frames`} />
+          <img
+            className="sheet"
+            src={preview.image}
+            alt={`Frames the ${mode} pipeline gives for sample ${index}: ${preview.shape[0]} view(s) of ${preview.shape[2]} frames`}
+          />
           <figcaption>
             <ol>
               {preview.steps.map((step) => (

@@ -25,22 +25,38 @@ function RunsTable() {
   const [curves, setCurves] = useState<RunCurves[]>([]);
   const csv = useCommand('runs.csv');
   useEffect(() => {
-    void bridge().call('runs.list', {}).then(setRuns).catch(() => undefined);
+    void bridge()
+      .call('runs.list', {})
+      .then(setRuns)
+      .catch(() => undefined);
   }, [setRuns, status, clusterRevision]);
   const selectedChanged = clusterChanged.some((id) => selected.includes(id)) ? clusterRevision : 0;
   useEffect(() => {
     if (selected.length === 0) return setCurves([]);
-    void bridge().call('runs.curves', { runIds: selected }).then(setCurves).catch(() => undefined);
+    void bridge()
+      .call('runs.curves', { runIds: selected })
+      .then(setCurves)
+      .catch(() => undefined);
   }, [selected, selectedChanged]);
   const columns = useMemo(() => differingFields(runs), [runs]);
   const names = new Map(runs.map((r) => [r.id, r.name]));
   // Long runs are min/max-decimated: the overlay stays responsive with many runs of many iterations.
   const lossTraces = curves.map((c) => {
     const points = c.series['iter:train:loss'] ?? [];
-    const shown = decimate(points.map((p) => p.step + 1), points.map((p) => p.value), 1000);
+    const shown = decimate(
+      points.map((p) => p.step + 1),
+      points.map((p) => p.value),
+      1000,
+    );
     return { type: lineTraceType(), mode: 'lines', name: `${names.get(c.runId) ?? c.runId} train loss`, x: shown.x, y: shown.y };
   });
-  const accuracyTraces = curves.map((c) => ({ type: 'scatter', mode: 'lines+markers', name: `${names.get(c.runId) ?? c.runId} val top-1`, x: (c.series['epoch:val:top1'] ?? []).map((p) => p.step), y: (c.series['epoch:val:top1'] ?? []).map((p) => p.value) }));
+  const accuracyTraces = curves.map((c) => ({
+    type: 'scatter',
+    mode: 'lines+markers',
+    name: `${names.get(c.runId) ?? c.runId} val top-1`,
+    x: (c.series['epoch:val:top1'] ?? []).map((p) => p.step),
+    y: (c.series['epoch:val:top1'] ?? []).map((p) => p.value),
+  }));
   return (
     <section className="panel" aria-labelledby="runs-heading">
       <h2 id="runs-heading">Runs ({runs.length})</h2>
@@ -66,7 +82,12 @@ function RunsTable() {
               {runs.map((run) => (
                 <tr key={run.id}>
                   <td>
-                    <input type="checkbox" aria-label={`Select run ${run.name}`} checked={selected.includes(run.id)} onChange={() => toggle(run.id)} />
+                    <input
+                      type="checkbox"
+                      aria-label={`Select run ${run.name}`}
+                      checked={selected.includes(run.id)}
+                      onChange={() => toggle(run.id)}
+                    />
                   </td>
                   <td title={run.id}>{run.name}</td>
                   <td>{run.status}</td>
@@ -106,22 +127,40 @@ function RunsTable() {
       <ErrorText error={csv.error} />
       {curves.length > 0 && (
         <div className="grid2">
-          <Plot label="Train loss of the selected runs" data={lossTraces} layout={{ title: { text: 'Train loss' }, xaxis: { title: { text: 'iteration' } } }} />
-          <Plot label="Validation top-1 of the selected runs" data={accuracyTraces} layout={{ title: { text: 'Val top-1' }, xaxis: { title: { text: 'epoch' } } }} />
+          <Plot
+            label="Train loss of the selected runs"
+            data={lossTraces}
+            layout={{ title: { text: 'Train loss' }, xaxis: { title: { text: 'iteration' } } }}
+          />
+          <Plot
+            label="Validation top-1 of the selected runs"
+            data={accuracyTraces}
+            layout={{ title: { text: 'Val top-1' }, xaxis: { title: { text: 'epoch' } } }}
+          />
         </div>
       )}
     </section>
   );
 }
 
-function ClipList({ comparison, cell }: { comparison: Comparison; cell: { checkpoint: number; truth: number; predicted: number } }) {
+function ClipList({
+  comparison,
+  cell,
+}: {
+  comparison: Comparison;
+  cell: { checkpoint: number; truth: number; predicted: number };
+}) {
   const videos = comparison.videos
     .map((video, index) => ({ video, index }))
-    .filter(({ video, index }) => video.label === cell.truth && comparison.checkpoints[cell.checkpoint].predictions[index] === cell.predicted);
+    .filter(
+      ({ video, index }) =>
+        video.label === cell.truth && comparison.checkpoints[cell.checkpoint].predictions[index] === cell.predicted,
+    );
   return (
     <div role="region" aria-label="Clips of the selected cell">
       <h2>
-        {videos.length} clip(s): true {comparison.classNames[cell.truth]}, predicted {comparison.classNames[cell.predicted]} by {comparison.checkpoints[cell.checkpoint].label}
+        {videos.length} clip(s): true {comparison.classNames[cell.truth]}, predicted {comparison.classNames[cell.predicted]} by{' '}
+        {comparison.checkpoints[cell.checkpoint].label}
       </h2>
       <table>
         <thead>
@@ -186,7 +225,12 @@ function ComparisonView({ comparison }: { comparison: Comparison }) {
           ))}
         </tbody>
       </table>
-      <Plot label="Per-class accuracy of each checkpoint" data={bars} layout={{ title: { text: 'Per-class accuracy' }, barmode: 'group', yaxis: { range: [0, 1] } }} height={280} />
+      <Plot
+        label="Per-class accuracy of each checkpoint"
+        data={bars}
+        layout={{ title: { text: 'Per-class accuracy' }, barmode: 'group', yaxis: { range: [0, 1] } }}
+        height={280}
+      />
       <h2>Confusion matrices (click a cell to list and play its clips)</h2>
       <div className="grid2">
         {comparison.checkpoints.map((c, k) => (
@@ -194,30 +238,71 @@ function ComparisonView({ comparison }: { comparison: Comparison }) {
             key={c.checkpoint}
             testId={`confusion-${k}`}
             label={`Confusion matrix of ${c.label}: rows are true classes, columns predicted`}
-            data={[{ type: 'heatmap', z: c.confusion, x: classNames, y: classNames, colorscale: 'Blues', reversescale: true, showscale: false, texttemplate: '%{z}' }]}
-            layout={{ title: { text: c.label }, xaxis: { title: { text: 'predicted' } }, yaxis: { title: { text: 'true' }, autorange: 'reversed' } }}
+            data={[
+              {
+                type: 'heatmap',
+                z: c.confusion,
+                x: classNames,
+                y: classNames,
+                colorscale: 'Blues',
+                reversescale: true,
+                showscale: false,
+                texttemplate: '%{z}',
+              },
+            ]}
+            layout={{
+              title: { text: c.label },
+              xaxis: { title: { text: 'predicted' } },
+              yaxis: { title: { text: 'true' }, autorange: 'reversed' },
+            }}
             height={300}
-            onClickPoint={(point) => setCell({ checkpoint: k, truth: classNames.indexOf(String(point.y)), predicted: classNames.indexOf(String(point.x)) })}
+            onClickPoint={(point) =>
+              setCell({
+                checkpoint: k,
+                truth: classNames.indexOf(String(point.y)),
+                predicted: classNames.indexOf(String(point.x)),
+              })
+            }
           />
         ))}
       </div>
       <div className="row">
         <label htmlFor="cell-checkpoint">Or pick a cell:</label>
-        <select id="cell-checkpoint" aria-label="Checkpoint of the cell" onChange={(e) => setCell((old) => ({ truth: old?.truth ?? 0, predicted: old?.predicted ?? 0, checkpoint: Number(e.target.value) }))}>
+        <select
+          id="cell-checkpoint"
+          aria-label="Checkpoint of the cell"
+          onChange={(e) =>
+            setCell((old) => ({ truth: old?.truth ?? 0, predicted: old?.predicted ?? 0, checkpoint: Number(e.target.value) }))
+          }
+        >
           {comparison.checkpoints.map((c, k) => (
             <option key={c.checkpoint} value={k}>
               {c.label}
             </option>
           ))}
         </select>
-        <select aria-label="True class" onChange={(e) => setCell((old) => ({ checkpoint: old?.checkpoint ?? 0, predicted: old?.predicted ?? 0, truth: Number(e.target.value) }))}>
+        <select
+          aria-label="True class"
+          onChange={(e) =>
+            setCell((old) => ({
+              checkpoint: old?.checkpoint ?? 0,
+              predicted: old?.predicted ?? 0,
+              truth: Number(e.target.value),
+            }))
+          }
+        >
           {classNames.map((n, i) => (
             <option key={n} value={i}>
               true {n}
             </option>
           ))}
         </select>
-        <select aria-label="Predicted class" onChange={(e) => setCell((old) => ({ checkpoint: old?.checkpoint ?? 0, truth: old?.truth ?? 0, predicted: Number(e.target.value) }))}>
+        <select
+          aria-label="Predicted class"
+          onChange={(e) =>
+            setCell((old) => ({ checkpoint: old?.checkpoint ?? 0, truth: old?.truth ?? 0, predicted: Number(e.target.value) }))
+          }
+        >
           {classNames.map((n, i) => (
             <option key={n} value={i}>
               predicted {n}
@@ -257,15 +342,23 @@ function ComparisonView({ comparison }: { comparison: Comparison }) {
           </tbody>
         </table>
       )}
-      <h2>Weight change per block ({comparison.weightChange.labels[1]} vs {comparison.weightChange.labels[0]})</h2>
+      <h2>
+        Weight change per block ({comparison.weightChange.labels[1]} vs {comparison.weightChange.labels[0]})
+      </h2>
       <Plot
         label="Relative L2 weight change per block, stages by blocks"
         data={[
           {
             type: 'heatmap',
-            z: comparison.weightChange.stages.map((row) => [...row, ...new Array(Math.max(...comparison.weightChange.stages.map((r) => r.length)) - row.length).fill(null)]),
+            z: comparison.weightChange.stages.map((row) => [
+              ...row,
+              ...new Array(Math.max(...comparison.weightChange.stages.map((r) => r.length)) - row.length).fill(null),
+            ]),
             y: comparison.weightChange.stages.map((_, s) => `stage ${s + 1}`),
-            x: Array.from({ length: Math.max(...comparison.weightChange.stages.map((r) => r.length)) }, (_, b) => `block ${b + 1}`),
+            x: Array.from(
+              { length: Math.max(...comparison.weightChange.stages.map((r) => r.length)) },
+              (_, b) => `block ${b + 1}`,
+            ),
             colorscale: 'Viridis',
             texttemplate: '%{z:.3f}',
           },
@@ -301,7 +394,9 @@ function CompareCheckpoints() {
                 type="checkbox"
                 id={`cp-${c.path}`}
                 checked={chosen.includes(c.path)}
-                onChange={() => setChosen((old) => (old.includes(c.path) ? old.filter((p) => p !== c.path) : [...old, c.path].slice(-4)))}
+                onChange={() =>
+                  setChosen((old) => (old.includes(c.path) ? old.filter((p) => p !== c.path) : [...old, c.path].slice(-4)))
+                }
               />
               <label htmlFor={`cp-${c.path}`}>
                 {c.runName} epoch {c.epoch} ({c.reasons.join(', ')}){c.metric !== null ? ` val ${percent(c.metric)}` : ''}
@@ -332,7 +427,12 @@ function CompareCheckpoints() {
           onClick={async () => {
             if (!dataset) return;
             const [clips, crops] = views.split('x').map(Number);
-            const result = await command.run({ checkpoints: chosen, annFile: dataset.valAnn ?? dataset.trainAnn, root: dataset.root, views: { clips, crops: crops === 3 ? 3 : 1 } });
+            const result = await command.run({
+              checkpoints: chosen,
+              annFile: dataset.valAnn ?? dataset.trainAnn,
+              root: dataset.root,
+              views: { clips, crops: crops === 3 ? 3 : 1 },
+            });
             if (result) setComparison(result);
           }}
         >

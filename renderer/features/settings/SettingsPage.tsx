@@ -15,19 +15,45 @@ export function SettingsPage() {
         {settings ? (
           <table aria-label="Engine settings">
             <tbody>
-              <tr><th>Backend</th><td>{settings.backend}</td></tr>
-              <tr><th>Why</th><td>{settings.backendReason}</td></tr>
-              <tr><th>Workbench home</th><td><code>{settings.home}</code>{native && <button type="button" onClick={() => void native.openInFileManager(settings.home)}>Open</button>}</td></tr>
-              <tr><th>Video tools</th><td>{settings.ffmpeg}</td></tr>
-              <tr><th>Version</th><td>{settings.version}</td></tr>
-              <tr><th>Demo dataset</th><td>{settings.demoDataset ? <code>{settings.demoDataset.trainAnn}</code> : 'not generated'}</td></tr>
+              <tr>
+                <th>Backend</th>
+                <td>{settings.backend}</td>
+              </tr>
+              <tr>
+                <th>Why</th>
+                <td>{settings.backendReason}</td>
+              </tr>
+              <tr>
+                <th>Workbench home</th>
+                <td>
+                  <code>{settings.home}</code>
+                  {native && (
+                    <button type="button" onClick={() => void native.openInFileManager(settings.home)}>
+                      Open
+                    </button>
+                  )}
+                </td>
+              </tr>
+              <tr>
+                <th>Video tools</th>
+                <td>{settings.ffmpeg}</td>
+              </tr>
+              <tr>
+                <th>Version</th>
+                <td>{settings.version}</td>
+              </tr>
+              <tr>
+                <th>Demo dataset</th>
+                <td>{settings.demoDataset ? <code>{settings.demoDataset.trainAnn}</code> : 'not generated'}</td>
+              </tr>
             </tbody>
           </table>
         ) : (
           <p className="muted">Loading…</p>
         )}
         <p className="muted">
-          The backend is chosen when the service starts: <code>vswin --backend wasm|cpu|tensorflow serve</code> or the <code>VSWIN_BACKEND</code> variable.
+          The backend is chosen when the service starts: <code>vswin --backend wasm|cpu|tensorflow serve</code> or the{' '}
+          <code>VSWIN_BACKEND</code> variable.
         </p>
       </section>
       <section className="panel" aria-labelledby="look-heading">
@@ -41,7 +67,9 @@ export function SettingsPage() {
             </div>
           ))}
         </fieldset>
-        <p className="muted">Keyboard: Alt+1 … Alt+{PAGES.length} open the pages in the order of the menu; Tab moves through every control.</p>
+        <p className="muted">
+          Keyboard: Alt+1 … Alt+{PAGES.length} open the pages in the order of the menu; Tab moves through every control.
+        </p>
       </section>
     </>
   );

@@ -34,12 +34,36 @@ function Stats() {
   const eta = useWorkbench((s) => s.etaSeconds);
   return (
     <div className="stats" role="status" aria-label="Training status">
-      <div><span className="muted">Status</span><span className="value" data-testid="train-status">{status}</span></div>
-      <div><span className="muted">Epoch</span><span className="value">{epoch}/{epochs}</span></div>
-      <div><span className="muted">Iteration</span><span className="value">{iteration}/{total}</span></div>
-      <div><span className="muted">Throughput</span><span className="value">{speed.toFixed(1)} clips/s</span></div>
-      <div><span className="muted">ETA</span><span className="value">{formatEta(eta)}</span></div>
-      <div><span className="muted">Backend</span><span className="value">{backend || '–'}</span></div>
+      <div>
+        <span className="muted">Status</span>
+        <span className="value" data-testid="train-status">
+          {status}
+        </span>
+      </div>
+      <div>
+        <span className="muted">Epoch</span>
+        <span className="value">
+          {epoch}/{epochs}
+        </span>
+      </div>
+      <div>
+        <span className="muted">Iteration</span>
+        <span className="value">
+          {iteration}/{total}
+        </span>
+      </div>
+      <div>
+        <span className="muted">Throughput</span>
+        <span className="value">{speed.toFixed(1)} clips/s</span>
+      </div>
+      <div>
+        <span className="muted">ETA</span>
+        <span className="value">{formatEta(eta)}</span>
+      </div>
+      <div>
+        <span className="muted">Backend</span>
+        <span className="value">{backend || '–'}</span>
+      </div>
     </div>
   );
 }
@@ -80,9 +104,28 @@ function Curves() {
   useEffect(() => {
     if (!lossElement.current || !lrElement.current || !accuracyElement.current) return;
     const made: Charts = {
-      loss: new LiveChart(lossElement.current, [{ name: 'train loss', smooth: true, color: '#2456c7' }, { name: 'val loss', mode: 'lines+markers', color: '#d9480f' }], { title: 'Loss', xTitle: 'iteration', yTitle: 'cross-entropy' }),
-      lr: new LiveChart(lrElement.current, [{ name: 'learning rate', color: '#2b8a3e' }], { title: 'Learning rate', xTitle: 'iteration', yTitle: 'lr' }),
-      accuracy: new LiveChart(accuracyElement.current, [{ name: 'val top-1', mode: 'lines+markers', color: '#2456c7' }, { name: 'val top-5', mode: 'lines+markers', color: '#7048e8' }, { name: 'train top-1', mode: 'lines+markers', color: '#868e96' }], { title: 'Accuracy', xTitle: 'epoch', yTitle: 'accuracy' }),
+      loss: new LiveChart(
+        lossElement.current,
+        [
+          { name: 'train loss', smooth: true, color: '#2456c7' },
+          { name: 'val loss', mode: 'lines+markers', color: '#d9480f' },
+        ],
+        { title: 'Loss', xTitle: 'iteration', yTitle: 'cross-entropy' },
+      ),
+      lr: new LiveChart(lrElement.current, [{ name: 'learning rate', color: '#2b8a3e' }], {
+        title: 'Learning rate',
+        xTitle: 'iteration',
+        yTitle: 'lr',
+      }),
+      accuracy: new LiveChart(
+        accuracyElement.current,
+        [
+          { name: 'val top-1', mode: 'lines+markers', color: '#2456c7' },
+          { name: 'val top-5', mode: 'lines+markers', color: '#7048e8' },
+          { name: 'train top-1', mode: 'lines+markers', color: '#868e96' },
+        ],
+        { title: 'Accuracy', xTitle: 'epoch', yTitle: 'accuracy' },
+      ),
     };
     charts.current = made;
     window.__vswinCharts = { loss: made.loss.stats, lr: made.lr.stats, accuracy: made.accuracy.stats };
@@ -148,7 +191,10 @@ function Curves() {
   }, []);
 
   useEffect(() => {
-    void bridge().call('runs.list', {}).then(setRuns).catch(() => undefined);
+    void bridge()
+      .call('runs.list', {})
+      .then(setRuns)
+      .catch(() => undefined);
   }, [setRuns, status]);
 
   useEffect(() => {
@@ -188,12 +234,26 @@ function Curves() {
       <h2 id="curves-heading">Curves</h2>
       <div className="row">
         <label htmlFor="smoothing">Smoothing</label>
-        <input id="smoothing" type="range" min={0} max={0.99} step={0.01} value={smoothing} onChange={(e) => setSmoothing(Number(e.target.value))} />
+        <input
+          id="smoothing"
+          type="range"
+          min={0}
+          max={0.99}
+          step={0.01}
+          value={smoothing}
+          onChange={(e) => setSmoothing(Number(e.target.value))}
+        />
         <span>{smoothing.toFixed(2)}</span>
         <input id="log-scale" type="checkbox" checked={logScale} onChange={(e) => setLogScale(e.target.checked)} />
         <label htmlFor="log-scale">Log scale</label>
         <label htmlFor="overlay-runs">Overlay runs</label>
-        <select id="overlay-runs" multiple size={Math.min(4, Math.max(2, runs.length))} value={overlay} onChange={(e) => setOverlay([...e.target.selectedOptions].map((o) => o.value))}>
+        <select
+          id="overlay-runs"
+          multiple
+          size={Math.min(4, Math.max(2, runs.length))}
+          value={overlay}
+          onChange={(e) => setOverlay([...e.target.selectedOptions].map((o) => o.value))}
+        >
           {runs
             .filter((r) => r.id !== currentRun)
             .map((r) => (
@@ -204,8 +264,20 @@ function Curves() {
         </select>
       </div>
       <div className="grid2">
-        <div ref={lossElement} className="plot" role="img" aria-label="Loss curves: train loss per iteration, validation loss per epoch" data-testid="loss-chart" />
-        <div ref={accuracyElement} className="plot" role="img" aria-label="Accuracy per epoch: validation top-1 and top-5, train top-1" data-testid="accuracy-chart" />
+        <div
+          ref={lossElement}
+          className="plot"
+          role="img"
+          aria-label="Loss curves: train loss per iteration, validation loss per epoch"
+          data-testid="loss-chart"
+        />
+        <div
+          ref={accuracyElement}
+          className="plot"
+          role="img"
+          aria-label="Accuracy per epoch: validation top-1 and top-5, train top-1"
+          data-testid="accuracy-chart"
+        />
         <div ref={lrElement} className="plot" role="img" aria-label="Learning rate per iteration" data-testid="lr-chart" />
       </div>
     </section>
@@ -243,12 +315,17 @@ export function TrainPage() {
               setStarting(runName);
               const result = await start.run({ config: parsed.value, name: runName });
               if (!result) workbenchStore.setState({ status: 'failed' });
-              else if (!workbenchStore.getState().runId || workbenchStore.getState().runId !== result.runId) workbenchStore.setState({ runId: result.runId });
+              else if (!workbenchStore.getState().runId || workbenchStore.getState().runId !== result.runId)
+                workbenchStore.setState({ runId: result.runId });
             }}
           >
             Start
           </button>
-          <button type="button" disabled={status !== 'running' || !runId} onClick={() => runId && void control.run({ runId, command: 'pause' })}>
+          <button
+            type="button"
+            disabled={status !== 'running' || !runId}
+            onClick={() => runId && void control.run({ runId, command: 'pause' })}
+          >
             Pause
           </button>
           <button
@@ -262,7 +339,11 @@ export function TrainPage() {
           >
             Resume
           </button>
-          <button type="button" disabled={!runId || !(status === 'running' || status === 'paused')} onClick={() => runId && void control.run({ runId, command: 'stop' })}>
+          <button
+            type="button"
+            disabled={!runId || !(status === 'running' || status === 'paused')}
+            onClick={() => runId && void control.run({ runId, command: 'stop' })}
+          >
             Stop
           </button>
         </div>

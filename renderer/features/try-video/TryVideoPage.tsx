@@ -109,9 +109,17 @@ export function TryVideoPage() {
           {prediction.timeline.length > 0 ? (
             <>
               <h2>Timeline over {prediction.timeline.length} sliding clips</h2>
-              <div className="timeline" role="img" aria-label={`Predictions along the video: ${prediction.timeline.map((t) => `${t.start}s ${t.label}`).join(', ')}`}>
+              <div
+                className="timeline"
+                role="img"
+                aria-label={`Predictions along the video: ${prediction.timeline.map((t) => `${t.start}s ${t.label}`).join(', ')}`}
+              >
                 {prediction.timeline.map((t, i) => (
-                  <div key={i} style={{ flex: 1, background: COLORS[labels.indexOf(t.label) % COLORS.length] }} title={`${t.start} s: ${t.label} ${percent(t.score)}`}>
+                  <div
+                    key={i}
+                    style={{ flex: 1, background: COLORS[labels.indexOf(t.label) % COLORS.length] }}
+                    title={`${t.start} s: ${t.label} ${percent(t.score)}`}
+                  >
                     {t.label}
                   </div>
                 ))}

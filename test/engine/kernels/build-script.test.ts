@@ -13,7 +13,9 @@ describe('install-time build of the native addon', () => {
   it('without a C compiler it explains and exits 0, so npm install still succeeds', () => {
     const { status, output } = run({ CC: '/nonexistent/cc' });
     expect(status).toBe(0);
-    expect(output).toMatch(/\[vswin native kernels\] not built: missing a C compiler \(\/nonexistent\/cc\); the project will run on the WebAssembly SIMD kernel tier instead/);
+    expect(output).toMatch(
+      /\[vswin native kernels\] not built: missing a C compiler \(\/nonexistent\/cc\); the project will run on the WebAssembly SIMD kernel tier instead/,
+    );
   });
 
   it('can be skipped explicitly', () => {

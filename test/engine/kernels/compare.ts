@@ -30,11 +30,16 @@ export function seeded(size: number, seed: number): Float32Array {
 
 export type Computation = () => tf.Tensor | tf.Tensor[];
 
-async function runOn(backend: 'cpu' | 'wasm', computation: Computation): Promise<{ shape: number[]; values: Float32Array | Int32Array }[]> {
+async function runOn(
+  backend: 'cpu' | 'wasm',
+  computation: Computation,
+): Promise<{ shape: number[]; values: Float32Array | Int32Array }[]> {
   await tf.setBackend(backend);
   const outputs = tf.tidy(computation);
   const list = Array.isArray(outputs) ? outputs : [outputs];
-  const results = await Promise.all(list.map(async (tensor) => ({ shape: tensor.shape, values: (await tensor.data()) as Float32Array | Int32Array })));
+  const results = await Promise.all(
+    list.map(async (tensor) => ({ shape: tensor.shape, values: (await tensor.data()) as Float32Array | Int32Array })),
+  );
   tf.dispose(list);
   return results;
 }
@@ -43,8 +48,12 @@ async function runOn(backend: 'cpu' | 'wasm', computation: Computation): Promise
  * Asserts the fast (wasm) results equal the cpu reference within atol + rtol * |reference|.
  * `fastComputation` (default: the same) is what runs on wasm, e.g. a fused op against its composition.
  */
-export async function expectSameOnBoth(computation: Computation, tolerance = { atol: 1e-5, rtol: 1e-5 }, label = '',
-  fastComputation: Computation = computation): Promise<void> {
+export async function expectSameOnBoth(
+  computation: Computation,
+  tolerance = { atol: 1e-5, rtol: 1e-5 },
+  label = '',
+  fastComputation: Computation = computation,
+): Promise<void> {
   const reference = await runOn('cpu', computation);
   const fast = await runOn('wasm', fastComputation);
   expect(fast.length, `${label}: output count`).toBe(reference.length);
@@ -64,7 +73,9 @@ export async function expectSameOnBoth(computation: Computation, tolerance = { a
       }
     }
     if (worstAt >= 0) {
-      expect.fail(`${label}: output ${index} element ${worstAt} is ${actual.values[worstAt]}, the cpu backend gives ${expected.values[worstAt]} (tolerance ${tolerance.atol} + ${tolerance.rtol}*|x|)`);
+      expect.fail(
+        `${label}: output ${index} element ${worstAt} is ${actual.values[worstAt]}, the cpu backend gives ${expected.values[worstAt]} (tolerance ${tolerance.atol} + ${tolerance.rtol}*|x|)`,
+      );
     }
   });
 }

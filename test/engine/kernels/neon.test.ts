@@ -32,15 +32,19 @@ describe('native SGEMM on aarch64 (cross compiler + qemu-user)', () => {
     expect(probe.status === 0 || probe.status === 3, probe.output).toBe(true);
   });
 
-  it.skipIf(unavailable !== null)('builds the addon for arm64 and the NEON kernel matches a naive product on every shape', () => {
-    const { status, output } = check([]);
-    expect(output).toContain('addon built for arm64');
-    expect(output).toContain('automatic choice: neon');
-    expect(okLine(output, 'neon'), output).toBeDefined();
-    expect(okLine(output, 'portable'), output).toBeDefined();
-    expect(output).not.toMatch(/^FAIL/m);
-    expect(status, output).toBe(0);
-  }, 60_000);
+  it.skipIf(unavailable !== null)(
+    'builds the addon for arm64 and the NEON kernel matches a naive product on every shape',
+    () => {
+      const { status, output } = check([]);
+      expect(output).toContain('addon built for arm64');
+      expect(output).toContain('automatic choice: neon');
+      expect(okLine(output, 'neon'), output).toBeDefined();
+      expect(okLine(output, 'portable'), output).toBeDefined();
+      expect(output).not.toMatch(/^FAIL/m);
+      expect(status, output).toBe(0);
+    },
+    60_000,
+  );
 
   it('the same checker passes natively on this machine\'s kernels and refuses "neon" off aarch64', () => {
     const { status, output } = check(['--host']);

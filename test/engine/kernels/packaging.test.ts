@@ -7,15 +7,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadNativeKernels, NATIVE_ADDON_ENV, NATIVE_ADDON_FILE, NATIVE_ADDON_PATH, nativeAddonCandidates } from '../../../core/engine/kernels/native-addon.ts';
+import {
+  loadNativeKernels,
+  NATIVE_ADDON_ENV,
+  NATIVE_ADDON_FILE,
+  NATIVE_ADDON_PATH,
+  nativeAddonCandidates,
+} from '../../../core/engine/kernels/native-addon.ts';
 
 describe('native addon lookup', () => {
   it('an explicit VSWIN_NATIVE_ADDON is the only place looked at', () => {
-    expect(nativeAddonCandidates({ override: '/opt/k.node', resourcesPath: '/r', devPath: '/dev/k.node' })).toEqual(['/opt/k.node']);
+    expect(nativeAddonCandidates({ override: '/opt/k.node', resourcesPath: '/r', devPath: '/dev/k.node' })).toEqual([
+      '/opt/k.node',
+    ]);
   });
 
   it('in Electron, the resources folder (extraResources, then asar-unpacked) comes before the dev build', () => {
-    expect(nativeAddonCandidates({ resourcesPath: '/app/resources', modulePath: '/src/core/engine/kernels/native-addon.ts', devPath: '/src/native/build/Release/vswin_kernels.node' })).toEqual([
+    expect(
+      nativeAddonCandidates({
+        resourcesPath: '/app/resources',
+        modulePath: '/src/core/engine/kernels/native-addon.ts',
+        devPath: '/src/native/build/Release/vswin_kernels.node',
+      }),
+    ).toEqual([
       '/app/resources/native/vswin_kernels.node',
       '/app/resources/app.asar.unpacked/native/build/Release/vswin_kernels.node',
       '/src/native/build/Release/vswin_kernels.node',
@@ -23,14 +37,26 @@ describe('native addon lookup', () => {
   });
 
   it('a process running this module from inside app.asar finds the resources folder without Electron', () => {
-    const candidates = nativeAddonCandidates({ modulePath: '/opt/Workbench/resources/app.asar/core/engine/kernels/native-addon.ts', devPath: '/x/dev.node' });
-    expect(candidates).toEqual(['/opt/Workbench/resources/native/vswin_kernels.node', '/opt/Workbench/resources/app.asar.unpacked/native/build/Release/vswin_kernels.node', '/x/dev.node']);
-    expect(nativeAddonCandidates({ modulePath: '/home/me/src/core/engine/kernels/native-addon.ts', devPath: '/x/dev.node' })).toEqual(['/x/dev.node']);
+    const candidates = nativeAddonCandidates({
+      modulePath: '/opt/Workbench/resources/app.asar/core/engine/kernels/native-addon.ts',
+      devPath: '/x/dev.node',
+    });
+    expect(candidates).toEqual([
+      '/opt/Workbench/resources/native/vswin_kernels.node',
+      '/opt/Workbench/resources/app.asar.unpacked/native/build/Release/vswin_kernels.node',
+      '/x/dev.node',
+    ]);
+    expect(
+      nativeAddonCandidates({ modulePath: '/home/me/src/core/engine/kernels/native-addon.ts', devPath: '/x/dev.node' }),
+    ).toEqual(['/x/dev.node']);
   });
 
   describe('with a fake resources folder', () => {
     let resources: string;
-    const saved = { resourcesPath: (process as { resourcesPath?: string }).resourcesPath, override: process.env[NATIVE_ADDON_ENV] };
+    const saved = {
+      resourcesPath: (process as { resourcesPath?: string }).resourcesPath,
+      override: process.env[NATIVE_ADDON_ENV],
+    };
     beforeEach(() => {
       resources = mkdtempSync(join(tmpdir(), 'vswin-resources-'));
       mkdirSync(join(resources, 'native'));
@@ -64,7 +90,10 @@ describe('native addon lookup', () => {
     it('without a packaged binary the dev build is used, and when nothing exists every place is named', () => {
       const load = loadNativeKernels();
       if (load.ok) expect(load.path).toBe(NATIVE_ADDON_PATH);
-      else expect(load.reason).toContain(`none of ${join(resources, 'native', NATIVE_ADDON_FILE)}, ${join(resources, 'app.asar.unpacked')}`);
+      else
+        expect(load.reason).toContain(
+          `none of ${join(resources, 'native', NATIVE_ADDON_FILE)}, ${join(resources, 'app.asar.unpacked')}`,
+        );
     });
   });
 });
@@ -80,7 +109,10 @@ describe('packaging config', () => {
 
   it('a packaging build (VSWIN_REQUIRE_NATIVE=1) fails when the addon cannot be built', () => {
     const script = fileURLToPath(new URL('../../../scripts/build-native.mjs', import.meta.url));
-    const result = spawnSync(process.execPath, [script], { env: { ...process.env, CC: '/nonexistent/cc', VSWIN_REQUIRE_NATIVE: '1' }, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [script], {
+      env: { ...process.env, CC: '/nonexistent/cc', VSWIN_REQUIRE_NATIVE: '1' },
+      encoding: 'utf8',
+    });
     expect(result.status).toBe(1);
     expect(result.stdout).toContain('VSWIN_REQUIRE_NATIVE=1: the packaged app must ship the addon, so this is an error');
   });

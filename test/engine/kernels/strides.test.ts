@@ -14,9 +14,37 @@ describe('stride arithmetic', () => {
     // A contiguous copy collapses to one dimension.
     expect(simplifyWalk([2, 3, 4], [[12, 4, 1]])).toEqual({ shape: [24], strides: [[1]] });
     // The attention-mask broadcast: [B, nW, nH, N*N] + [1, nW, 1, N*N].
-    expect(simplifyWalk([2, 4, 3, 9], [[108, 27, 9, 1], [0, 9, 0, 1]])).toEqual({ shape: [2, 4, 3, 9], strides: [[108, 27, 9, 1], [0, 9, 0, 1]] });
+    expect(
+      simplifyWalk(
+        [2, 4, 3, 9],
+        [
+          [108, 27, 9, 1],
+          [0, 9, 0, 1],
+        ],
+      ),
+    ).toEqual({
+      shape: [2, 4, 3, 9],
+      strides: [
+        [108, 27, 9, 1],
+        [0, 9, 0, 1],
+      ],
+    });
     // The layer-norm [..., 1] broadcast merges the leading dims of both operands.
-    expect(simplifyWalk([2, 5, 7], [[35, 7, 1], [5, 1, 0]])).toEqual({ shape: [10, 7], strides: [[7, 1], [1, 0]] });
+    expect(
+      simplifyWalk(
+        [2, 5, 7],
+        [
+          [35, 7, 1],
+          [5, 1, 0],
+        ],
+      ),
+    ).toEqual({
+      shape: [10, 7],
+      strides: [
+        [7, 1],
+        [1, 0],
+      ],
+    });
     expect(simplifyWalk([1, 1], [[1, 1]])).toEqual({ shape: [], strides: [[]] });
   });
 

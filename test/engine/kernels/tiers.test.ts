@@ -1,7 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../core/engine/backend.ts';
-import { fastKernelStatus, installFastKernels, nativeProvider, parseKernelRequest, uninstallFastKernels } from '../../../core/engine/kernels/index.ts';
+import {
+  fastKernelStatus,
+  installFastKernels,
+  nativeProvider,
+  parseKernelRequest,
+  uninstallFastKernels,
+} from '../../../core/engine/kernels/index.ts';
 import { loadNativeKernels } from '../../../core/engine/kernels/native-addon.ts';
 import { wasmThreadRequest } from '../../../core/engine/kernels/wasm-simd.ts';
 import { tf } from '../../../core/engine/tf.ts';
@@ -23,17 +29,31 @@ describe('kernel tier choice', () => {
   it('parses the VSWIN_KERNELS values and names the bad one', () => {
     expect(parseKernelRequest(undefined, 'VSWIN_KERNELS')).toBe('auto');
     expect(parseKernelRequest('native', 'VSWIN_KERNELS')).toBe('native');
-    expect(() => parseKernelRequest('fast', 'VSWIN_KERNELS')).toThrow(/VSWIN_KERNELS: unknown kernel tier "fast"; expected one of auto, native, wasm, stock/);
+    expect(() => parseKernelRequest('fast', 'VSWIN_KERNELS')).toThrow(
+      /VSWIN_KERNELS: unknown kernel tier "fast"; expected one of auto, native, wasm, stock/,
+    );
   });
 
   it('leaves other backends alone, keeps stock kernels on request, and auto picks native when it loads', () => {
-    expect(installFastKernels({ name: 'cpu' }, 'native')).toMatchObject({ tier: 'stock', reason: 'the cpu backend runs its own kernels', kernels: [] });
-    expect(installFastKernels({ name: 'wasm' }, 'stock')).toMatchObject({ tier: 'stock', reason: 'requested with VSWIN_KERNELS=stock' });
+    expect(installFastKernels({ name: 'cpu' }, 'native')).toMatchObject({
+      tier: 'stock',
+      reason: 'the cpu backend runs its own kernels',
+      kernels: [],
+    });
+    expect(installFastKernels({ name: 'wasm' }, 'stock')).toMatchObject({
+      tier: 'stock',
+      reason: 'requested with VSWIN_KERNELS=stock',
+    });
     const auto = installFastKernels({ name: 'wasm' }, 'auto');
     if (nativeProvider()) expect(auto).toMatchObject({ tier: 'native', reason: 'auto: the native addon is built and loads' });
     else expect(auto).toMatchObject({ tier: 'stock', reason: expect.stringMatching(/^auto: native addon/) });
     // The wasm tier runs on as many threads as VSWIN_WASM_THREADS or the machine offers.
-    expect(installFastKernels({ name: 'wasm' }, 'wasm')).toMatchObject({ tier: 'wasm', isa: 'wasm-simd128', threads: wasmThreadRequest(), reason: 'requested with VSWIN_KERNELS=wasm' });
+    expect(installFastKernels({ name: 'wasm' }, 'wasm')).toMatchObject({
+      tier: 'wasm',
+      isa: 'wasm-simd128',
+      threads: wasmThreadRequest(),
+      reason: 'requested with VSWIN_KERNELS=wasm',
+    });
   });
 
   it('without the addon, auto falls back to the WebAssembly tier and says why, and an explicit native request fails', () => {
@@ -42,7 +62,9 @@ describe('kernel tier choice', () => {
     try {
       const status = installFastKernels({ name: 'wasm' }, 'auto');
       expect(status.tier).toBe('wasm');
-      expect(status.reason).toMatch(/^auto: native addon not built \(\/nonexistent\/vswin_kernels.node is missing; run "node scripts\/build-native.mjs".*so the WebAssembly SIMD tier runs$/);
+      expect(status.reason).toMatch(
+        /^auto: native addon not built \(\/nonexistent\/vswin_kernels.node is missing; run "node scripts\/build-native.mjs".*so the WebAssembly SIMD tier runs$/,
+      );
       expect(() => installFastKernels({ name: 'wasm' }, 'native')).toThrow(/VSWIN_KERNELS=native: native addon not built/);
     } finally {
       if (saved === undefined) delete process.env.VSWIN_NATIVE_ADDON;
@@ -57,7 +79,25 @@ describe('kernel tier choice', () => {
     expect(status.tier).toBe('native');
     expect(NATIVE_ISAS).toContain(status.isa);
     expect(status.threads).toBeGreaterThanOrEqual(1);
-    expect(status.kernels).toEqual(expect.arrayContaining(['BatchMatMul', '_FusedMatMul', 'Transpose', 'Slice', 'StridedSlice', 'GatherV2', 'Identity', 'PadV2', 'SplitV', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Erf', 'Softmax']));
+    expect(status.kernels).toEqual(
+      expect.arrayContaining([
+        'BatchMatMul',
+        '_FusedMatMul',
+        'Transpose',
+        'Slice',
+        'StridedSlice',
+        'GatherV2',
+        'Identity',
+        'PadV2',
+        'SplitV',
+        'Add',
+        'Sub',
+        'Multiply',
+        'RealDiv',
+        'Erf',
+        'Softmax',
+      ]),
+    );
     expect(tf.getKernel('Transpose', 'wasm')!.kernelFunc).not.toBe(original);
     // Installing twice must not capture our own kernel as the "original".
     installFastKernels({ name: 'wasm' }, 'native');
@@ -73,19 +113,32 @@ describe('kernel tier choice', () => {
     const weight = tf.variable(tf.tensor(seeded(24 * 72, 1), [24, 72]));
     const bias = tf.variable(tf.zeros([72]));
     const input = tf.tensor(seeded(2 * 49 * 24, 2), [2, 49, 24]);
-    const mask = tf.tensor(seeded(49 * 49, 3), [1, 49, 49]).greater(0).toFloat().mul(-100);
-    const step = () => tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => {
-        const qkv = tf.fused.matMul({ a: input.reshape([98, 24]), b: weight, bias }).reshape([2, 49, 3, 3, 8]).transpose([2, 0, 3, 1, 4]);
-        const [q, k, v] = [0, 1, 2].map((index) => qkv.slice([index, 0, 0, 0, 0], [1, 2, 3, 49, 8]).reshape([6, 49, 8]));
-        const attention = tf.matMul(q, k, false, true).div(Math.sqrt(8)).add(mask).softmax();
-        const out = tf.matMul(attention, v);
-        return out.mul(0.5).mul(tf.erf(out.div(Math.SQRT2)).add(1)).sub(0.1).square().mean();
+    const mask = tf
+      .tensor(seeded(49 * 49, 3), [1, 49, 49])
+      .greater(0)
+      .toFloat()
+      .mul(-100);
+    const step = () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => {
+          const qkv = tf.fused
+            .matMul({ a: input.reshape([98, 24]), b: weight, bias })
+            .reshape([2, 49, 3, 3, 8])
+            .transpose([2, 0, 3, 1, 4]);
+          const [q, k, v] = [0, 1, 2].map((index) => qkv.slice([index, 0, 0, 0, 0], [1, 2, 3, 49, 8]).reshape([6, 49, 8]));
+          const attention = tf.matMul(q, k, false, true).div(Math.sqrt(8)).add(mask).softmax();
+          const out = tf.matMul(attention, v);
+          return out
+            .mul(0.5)
+            .mul(tf.erf(out.div(Math.SQRT2)).add(1))
+            .sub(0.1)
+            .square()
+            .mean();
+        });
+        weight.assign(weight.sub(grads[weight.name].mul(0.01)));
+        bias.assign(bias.sub(grads[bias.name].mul(0.01)));
+        return value.dataSync()[0];
       });
-      weight.assign(weight.sub(grads[weight.name].mul(0.01)));
-      bias.assign(bias.sub(grads[bias.name].mul(0.01)));
-      return value.dataSync()[0];
-    });
     step();
     const tensorsBefore = tf.memory().numTensors;
     const dataBefore = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();

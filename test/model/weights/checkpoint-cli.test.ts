@@ -17,8 +17,12 @@ let folder: string;
 async function vswin(...args: string[]) {
   let stdout = '';
   let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  const out = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
   try {
     process.exitCode = 0;
     await main(['node', 'vswin', ...args]);
@@ -34,7 +38,10 @@ beforeAll(() => {
   folder = mkdtempSync(join(tmpdir(), 'vswin-cli-'));
   const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8'));
   const { patch_3d, embed_dim, depths, num_heads, window_3d } = manifest.inflation.bicubic.case;
-  writeFileSync(join(folder, 'bicubic.json'), JSON.stringify({ backbone: { patch_size: patch_3d, embed_dim, depths, num_heads, window_size: window_3d }, num_classes: 3 }));
+  writeFileSync(
+    join(folder, 'bicubic.json'),
+    JSON.stringify({ backbone: { patch_size: patch_3d, embed_dim, depths, num_heads, window_size: window_3d }, num_classes: 3 }),
+  );
   writeFileSync(join(folder, 'visible.json'), JSON.stringify({ backbone: manifest.config.backbone, num_classes: 400 }));
 });
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
@@ -44,9 +51,18 @@ describe('vswin checkpoint', () => {
     const plain = await vswin('checkpoint', 'inspect', join(fixtures, 'checkpoint.pth'));
     expect(plain.status).toBe(0);
     expect(plain.stdout).toMatch(/kind: +3-D recognizer \(backbone \+ cls_head\)/);
-    expect(plain.stdout).toMatch(/guessed: +embed_dim 12, depths \[2, 2, 2, 2\], num_heads \[2, 2, 4, 4\], window_size \[2, 7, 7\]/);
+    expect(plain.stdout).toMatch(
+      /guessed: +embed_dim 12, depths \[2, 2, 2, 2\], num_heads \[2, 2, 4, 4\], window_size \[2, 7, 7\]/,
+    );
 
-    const json = await vswin('checkpoint', 'inspect', join(fixtures, 'checkpoint.pth'), '--model-config', join(folder, 'visible.json'), '--json');
+    const json = await vswin(
+      'checkpoint',
+      'inspect',
+      join(fixtures, 'checkpoint.pth'),
+      '--model-config',
+      join(folder, 'visible.json'),
+      '--json',
+    );
     expect(json.status).toBe(0); // only a warning: the head differs
     const diagnosis = JSON.parse(json.stdout);
     expect(diagnosis).toMatchObject({ kind: 'recognizer3d', layout: 'mmcv', tensorCount: 129 });
@@ -55,7 +71,15 @@ describe('vswin checkpoint', () => {
 
   it('convert --inflate writes a 3-D backbone that matches the official inflation', async () => {
     const out = join(folder, 'inflated.safetensors');
-    const result = await vswin('checkpoint', 'convert', join(fixtures, 'inflate_bicubic_2d.pth'), out, '--inflate', '--model-config', join(folder, 'bicubic.json'));
+    const result = await vswin(
+      'checkpoint',
+      'convert',
+      join(fixtures, 'inflate_bicubic_2d.pth'),
+      out,
+      '--inflate',
+      '--model-config',
+      join(folder, 'bicubic.json'),
+    );
     expect(result.stderr).toMatch(/inflate: bicubic-resized 4 relative position bias table\(s\) from 7x7 to 11x11/);
     expect(result.status).toBe(0);
     const written = loadCheckpoint(out);
@@ -63,7 +87,8 @@ describe('vswin checkpoint', () => {
     expect(written.metadata).toMatchObject({ format: 'vswin', inflated_from_2d: true, config: { num_classes: 3 } });
     const expected = readSafetensors(join(fixtures, 'inflate_bicubic_3d.safetensors')).tensors;
     expect(written.stateDict.size).toBe(expected.size);
-    for (const [key, tensor] of expected) expect(maxAbsDifference(written.stateDict.get(`backbone.${key}`)!, tensor), key).toBeLessThanOrEqual(1e-5);
+    for (const [key, tensor] of expected)
+      expect(maxAbsDifference(written.stateDict.get(`backbone.${key}`)!, tensor), key).toBeLessThanOrEqual(1e-5);
   });
 
   it('convert copies a .pth into safetensors, keeping int64 buffers', async () => {
@@ -79,19 +104,36 @@ describe('vswin checkpoint', () => {
     const missing = await vswin('checkpoint', 'inspect', join(folder, 'nope.pth'));
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/vswin: .*nope\.pth: cannot read the file/);
-    const noConfig = await vswin('checkpoint', 'convert', join(fixtures, 'inflate_same_2d.pth'), join(folder, 'x.safetensors'), '--inflate');
+    const noConfig = await vswin(
+      'checkpoint',
+      'convert',
+      join(fixtures, 'inflate_same_2d.pth'),
+      join(folder, 'x.safetensors'),
+      '--inflate',
+    );
     expect(noConfig.status).toBe(1);
     expect(noConfig.stderr).toMatch(/--inflate needs --model-config/);
     const variant = await vswin('checkpoint', 'inspect', join(fixtures, 'checkpoint.pth'), '--model-config', 'swin_t');
     expect(variant.status).toBe(1);
     expect(variant.stdout).toMatch(/\[error\] file has embed_dim 12, config has 96 \(given config\)/);
-    const notTwoD = await vswin('checkpoint', 'convert', join(fixtures, 'checkpoint.pth'), join(folder, 'x.safetensors'), '--inflate', '--model-config', join(folder, 'visible.json'));
+    const notTwoD = await vswin(
+      'checkpoint',
+      'convert',
+      join(fixtures, 'checkpoint.pth'),
+      join(folder, 'x.safetensors'),
+      '--inflate',
+      '--model-config',
+      join(folder, 'visible.json'),
+    );
     expect(notTwoD.status).toBe(1);
     expect(notTwoD.stderr).toMatch(/is a 3-D recognizer .*not 2-D Swin weights/);
   });
 
   it('exits non-zero from the real bin when a file is not a checkpoint', () => {
-    const result = spawnSync(process.execPath, [bin, 'checkpoint', 'inspect', join(fixtures, 'manifest.json')], { encoding: 'utf8', timeout: 60_000 });
+    const result = spawnSync(process.execPath, [bin, 'checkpoint', 'inspect', join(fixtures, 'manifest.json')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/^vswin: .*manifest\.json: not a checkpoint this tool reads/m);
   });

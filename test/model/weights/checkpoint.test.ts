@@ -11,7 +11,9 @@ import { OrderedDictSpec, TensorSpec, buildPth, storageBytes, type PickleInput }
 import { bitDifferences } from './compare.ts';
 
 const fixtures = '/work/shared/fixtures/parity';
-const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as { config: { backbone: unknown; num_classes: number } };
+const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as {
+  config: { backbone: unknown; num_classes: number };
+};
 const visible: ModelConfig = parseModelConfig({ backbone: manifest.config.backbone, num_classes: manifest.config.num_classes });
 
 let folder: string;
@@ -51,7 +53,16 @@ describe('loadCheckpoint layouts', () => {
     expect(bare.layout).toBe('bare');
     expect([...bare.stateDict.keys()]).toEqual([...few.keys()]);
 
-    const ddp = loadCheckpoint(pthFrom('ddp.pth', (entries) => ({ state_dict: new OrderedDictSpec(entries.map(([key, value]) => [`module.${key}`, value])), optimizer: {} }), few));
+    const ddp = loadCheckpoint(
+      pthFrom(
+        'ddp.pth',
+        (entries) => ({
+          state_dict: new OrderedDictSpec(entries.map(([key, value]) => [`module.${key}`, value])),
+          optimizer: {},
+        }),
+        few,
+      ),
+    );
     expect(ddp.layout).toBe('mmcv');
     expect([...ddp.stateDict.keys()]).toEqual([...few.keys()]);
     expect(ddp.notes.join('\n')).toMatch(/removed the "module\." prefix/);
@@ -83,7 +94,10 @@ describe('loadCheckpoint layouts', () => {
     expect(loaded.metadata).toEqual({ format: 'vswin', ...metadata });
     for (const [name, tensor] of few) expect(bitDifferences(loaded.stateDict.get(name)!, tensor), name).toBe(0);
     // Foreign safetensors keep their metadata as raw strings.
-    expect(loadCheckpoint(join(fixtures, 'weights.safetensors'))).toMatchObject({ layout: 'bare', metadata: { config: 'visible' } });
+    expect(loadCheckpoint(join(fixtures, 'weights.safetensors'))).toMatchObject({
+      layout: 'bare',
+      metadata: { config: 'visible' },
+    });
     const broken = join(folder, 'broken-meta.safetensors');
     writeSafetensors(broken, few, { format: 'vswin', step: '{oops' });
     expect(() => loadCheckpoint(broken)).toThrow(/broken-meta\.safetensors: metadata "step" is not valid JSON/);
@@ -94,14 +108,26 @@ describe('checkpoint doctor', () => {
   it('recognises the fixtures and guesses their configs from the shapes', () => {
     const recognizer = diagnoseCheckpoint(join(fixtures, 'checkpoint.pth'));
     expect(recognizer.kind).toBe('recognizer3d');
-    expect(recognizer.guessed).toMatchObject({ embed_dim: 12, depths: [2, 2, 2, 2], num_heads: [2, 2, 4, 4], window_size: [2, 7, 7], patch_size: [2, 4, 4], mlp_ratio: 4, num_classes: 5, qkv_bias: true, patch_norm: true });
+    expect(recognizer.guessed).toMatchObject({
+      embed_dim: 12,
+      depths: [2, 2, 2, 2],
+      num_heads: [2, 2, 4, 4],
+      window_size: [2, 7, 7],
+      patch_size: [2, 4, 4],
+      mlp_ratio: 4,
+      num_classes: 5,
+      qkv_bias: true,
+      patch_norm: true,
+    });
     expect(recognizer.comparison).toMatchObject({ against: 'guessed config', loadsStrictly: true, missing: [], unexpected: [] });
     expect(recognizer.fileDtypes).toEqual({ float32: 121, int64: 8 });
 
     const twoD = diagnoseCheckpoint(join(fixtures, 'inflate_bicubic_2d.pth'));
     expect(twoD.kind).toBe('swin2d');
     expect(twoD.guessed).toMatchObject({ embed_dim: 16, window_size: [4, 4], patch_size: [4, 4], num_classes: 10 });
-    expect(twoD.findings[0].message).toMatch(/2-D ImageNet Swin weights .*use `vswin checkpoint convert IN OUT --inflate --model-config CFG\.json`/);
+    expect(twoD.findings[0].message).toMatch(
+      /2-D ImageNet Swin weights .*use `vswin checkpoint convert IN OUT --inflate --model-config CFG\.json`/,
+    );
 
     const backbone = diagnoseCheckpoint(join(fixtures, 'inflate_same_3d.safetensors'));
     expect(backbone.kind).toBe('backbone3d');
@@ -111,30 +137,53 @@ describe('checkpoint doctor', () => {
   });
 
   it('says in plain words why a config does not fit: window, classes, depth', () => {
-    const wrong = parseModelConfig({ backbone: { ...visible.backbone, window_size: [8, 7, 7], depths: [2, 2, 4, 2] }, num_classes: 400 });
+    const wrong = parseModelConfig({
+      backbone: { ...visible.backbone, window_size: [8, 7, 7], depths: [2, 2, 4, 2] },
+      num_classes: 400,
+    });
     const diagnosis = diagnoseCheckpoint(join(fixtures, 'checkpoint.pth'), wrong);
     const messages = diagnosis.findings.map((finding) => `[${finding.severity}] ${finding.message}`).join('\n');
     expect(messages).toMatch(/\[warning\] head has 5 classes, config has 400: the head will be re-initialised when fine-tuning/);
-    expect(messages).toMatch(/\[error\] relative position bias tables have 507 rows \(window 2x7x7\) but the config's window 8x7x7 needs 2535/);
+    expect(messages).toMatch(
+      /\[error\] relative position bias tables have 507 rows \(window 2x7x7\) but the config's window 8x7x7 needs 2535/,
+    );
     expect(messages).toMatch(/\[error\] file has depths \[2,2,2,2\], config has \[2,2,4,2\]/);
-    expect(messages).toMatch(/\[error\] 26 parameter\(s\) of the given config are missing from the file: backbone\.layers\.2\.blocks\.2\.norm1\.weight/);
+    expect(messages).toMatch(
+      /\[error\] 26 parameter\(s\) of the given config are missing from the file: backbone\.layers\.2\.blocks\.2\.norm1\.weight/,
+    );
     expect(diagnosis.comparison!.loadsStrictly).toBe(false);
     expect(diagnosis.comparison!.missing.some((key) => key.endsWith('relative_position_index'))).toBe(false);
   });
 
   it('dry-runs inflation of 2-D weights against a given config', () => {
-    const bicubic = parseModelConfig({ backbone: { patch_size: [2, 4, 4], embed_dim: 16, depths: [2, 2], num_heads: [2, 4], window_size: [3, 6, 6] }, num_classes: 7 });
+    const bicubic = parseModelConfig({
+      backbone: { patch_size: [2, 4, 4], embed_dim: 16, depths: [2, 2], num_heads: [2, 4], window_size: [3, 6, 6] },
+      num_classes: 7,
+    });
     const good = diagnoseCheckpoint(join(fixtures, 'inflate_bicubic_2d.pth'), bicubic);
     expect(good.findings[1]).toMatchObject({ severity: 'info' });
-    expect(good.findings[1].message).toMatch(/inflation into the given config would work:[^]*bicubic-resized 4 relative position bias table\(s\) from 7x7 to 11x11/);
+    expect(good.findings[1].message).toMatch(
+      /inflation into the given config would work:[^]*bicubic-resized 4 relative position bias table\(s\) from 7x7 to 11x11/,
+    );
     const wrongHeads = parseModelConfig({ backbone: { ...bicubic.backbone, num_heads: [4, 4] }, num_classes: 7 });
     const bad = diagnoseCheckpoint(join(fixtures, 'inflate_bicubic_2d.pth'), wrongHeads);
     expect(bad.findings[1]).toMatchObject({ severity: 'error' });
-    expect(bad.findings[1].message).toMatch(/cannot inflate layers\.0\.blocks\.0\.attn\.relative_position_bias_table: the 2-D table has 2 heads/);
+    expect(bad.findings[1].message).toMatch(
+      /cannot inflate layers\.0\.blocks\.0\.attn\.relative_position_bias_table: the 2-D table has 2 heads/,
+    );
   });
 
   it('names the variants with the guessed architecture', () => {
-    const guess = { embed_dim: 96, in_chans: 3, depths: [2, 2, 6, 2], num_heads: [3, 6, 12, 24], mlp_ratio: 4, qkv_bias: true, patch_norm: true, num_classes: 1000 };
+    const guess = {
+      embed_dim: 96,
+      in_chans: 3,
+      depths: [2, 2, 6, 2],
+      num_heads: [3, 6, 12, 24],
+      mlp_ratio: 4,
+      qkv_bias: true,
+      patch_norm: true,
+      num_classes: 1000,
+    };
     expect(matchingVariants({ ...guess, patch_size: [4, 4], window_size: [7, 7] }, true)).toEqual(['swin_t']);
     expect(matchingVariants({ ...guess, patch_size: [2, 4, 4], window_size: [8, 7, 7] }, false)).toEqual(['swin_t']);
     expect(matchingVariants({ ...guess, patch_size: [2, 4, 4], window_size: [16, 7, 7] }, false)).toEqual([]);
@@ -146,11 +195,24 @@ describe('checkpoint doctor', () => {
     const weights = readSafetensors(join(fixtures, 'weights.safetensors')).tensors;
     saveCheckpoint(path, weights, { config: visible });
     const ours = diagnoseCheckpoint(path);
-    expect(ours).toMatchObject({ kind: 'vswin', hasHead: true, comparison: { against: 'config stored in the file', loadsStrictly: true } });
+    expect(ours).toMatchObject({
+      kind: 'vswin',
+      hasHead: true,
+      comparison: { against: 'config stored in the file', loadsStrictly: true },
+    });
 
-    const unknown = diagnoseLoaded({ path: 'x', format: 'safetensors', layout: 'bare', stateDict: new Map([['encoder.weight', weights.get('backbone.norm.weight')!]]), metadata: {}, notes: [] });
+    const unknown = diagnoseLoaded({
+      path: 'x',
+      format: 'safetensors',
+      layout: 'bare',
+      stateDict: new Map([['encoder.weight', weights.get('backbone.norm.weight')!]]),
+      metadata: {},
+      notes: [],
+    });
     expect(unknown.kind).toBe('unknown');
     expect(unknown.findings[0]).toMatchObject({ severity: 'error' });
-    expect(unknown.findings[0].message).toMatch(/not a Swin checkpoint: there is no patch_embed\.proj\.weight .* \(first keys: encoder\.weight\)/);
+    expect(unknown.findings[0].message).toMatch(
+      /not a Swin checkpoint: there is no patch_embed\.proj\.weight .* \(first keys: encoder\.weight\)/,
+    );
   });
 });

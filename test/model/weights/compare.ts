@@ -3,7 +3,8 @@ import type { HostTensor } from '../../../core/model/weights/types.ts';
 
 /** Number of elements whose bit patterns differ (NaN payloads and -0 included); -1 if the shapes differ. */
 export function bitDifferences(a: HostTensor, b: HostTensor): number {
-  if (a.shape.length !== b.shape.length || a.shape.some((size, i) => size !== b.shape[i]) || a.data.length !== b.data.length) return -1;
+  if (a.shape.length !== b.shape.length || a.shape.some((size, i) => size !== b.shape[i]) || a.data.length !== b.data.length)
+    return -1;
   const width = a.data.BYTES_PER_ELEMENT;
   if (width !== b.data.BYTES_PER_ELEMENT) return -1;
   const left = new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);

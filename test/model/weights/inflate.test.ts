@@ -12,7 +12,9 @@ interface InflationCase {
   case: { window_3d: number[]; patch_3d: number[]; embed_dim: number; depths: number[]; num_heads: number[]; window_2d: number };
   files: { checkpoint_2d: string; expected_3d: string };
 }
-const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as { inflation: Record<'same' | 'bicubic', InflationCase> };
+const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as {
+  inflation: Record<'same' | 'bicubic', InflationCase>;
+};
 
 function configOf(entry: InflationCase): BackboneConfig {
   const { patch_3d, embed_dim, depths, num_heads, window_3d } = entry.case;
@@ -85,11 +87,15 @@ describe('inflation problems are reported, not thrown', () => {
     const keys = report.mismatched.map((item) => item.key);
     expect(keys).toContain('layers.0.blocks.0.attn.relative_position_bias_table');
     expect(keys).toContain('patch_embed.proj.weight');
-    expect(report.mismatched.find((item) => item.key === 'layers.0.blocks.0.attn.relative_position_bias_table')!.reason).toMatch(/2 heads but the configured stage has 4/);
+    expect(report.mismatched.find((item) => item.key === 'layers.0.blocks.0.attn.relative_position_bias_table')!.reason).toMatch(
+      /2 heads but the configured stage has 4/,
+    );
   });
 
   it('lists parameters the 2-D file lacks and accepts "backbone."-prefixed 2-D keys', () => {
-    const prefixed = new Map([...source].filter(([key]) => key !== 'norm.weight').map(([key, tensor]) => [`backbone.${key}`, tensor]));
+    const prefixed = new Map(
+      [...source].filter(([key]) => key !== 'norm.weight').map(([key, tensor]) => [`backbone.${key}`, tensor]),
+    );
     const { report, stateDict } = inflate2dTo3d(prefixed, configOf(entry));
     expect(report.missing).toEqual(['norm.weight']);
     expect(report.notes[0]).toMatch(/removed the "backbone\." prefix/);

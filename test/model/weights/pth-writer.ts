@@ -169,14 +169,22 @@ export class PickleEmitter {
     do {
       bytes.push(Number(rest & 0xffn));
       rest >>= 8n;
-    } while (!(rest === 0n && (bytes[bytes.length - 1] & 0x80) === 0) && !(rest === -1n && (bytes[bytes.length - 1] & 0x80) !== 0));
+    } while (
+      !(rest === 0n && (bytes[bytes.length - 1] & 0x80) === 0) &&
+      !(rest === -1n && (bytes[bytes.length - 1] & 0x80) !== 0)
+    );
     return this.op(0x8a, bytes.length, ...bytes);
   }
 
   private tensor(spec: TensorSpec): this {
     this.storages.set(spec.storage.key, spec.storage);
     this.global('torch._utils', '_rebuild_tensor_v2').op(0x28);
-    this.op(0x28).text('storage').global('torch', storageNames[spec.storage.dtype]).text(spec.storage.key).text('cpu').value(spec.storage.elements);
+    this.op(0x28)
+      .text('storage')
+      .global('torch', storageNames[spec.storage.dtype])
+      .text(spec.storage.key)
+      .text('cpu')
+      .value(spec.storage.elements);
     if (this.legacy) this.op(0x4e);
     this.op(0x74);
     this.op(0x51); // BINPERSID
@@ -205,15 +213,28 @@ export function buildPth(root: PickleInput, options: PthOptions = {}): Uint8Arra
   const files: Record<string, [Uint8Array, { level: 0 | 6 }]> = {
     [`${archive}/data.pkl`]: [options.pickle ?? emitter.bytes(), { level }],
   };
-  if (options.byteOrder !== null) files[`${archive}/byteorder`] = [new TextEncoder().encode(options.byteOrder ?? 'little'), { level }];
-  for (const storage of [...emitter.storages.values(), ...(options.storages ?? [])]) files[`${archive}/data/${storage.key}`] = [storage.bytes, { level }];
+  if (options.byteOrder !== null)
+    files[`${archive}/byteorder`] = [new TextEncoder().encode(options.byteOrder ?? 'little'), { level }];
+  for (const storage of [...emitter.storages.values(), ...(options.storages ?? [])])
+    files[`${archive}/data/${storage.key}`] = [storage.bytes, { level }];
   files[`${archive}/version`] = [new TextEncoder().encode('3\n'), { level }];
   return zipSync(files);
 }
 
 /** Little- or big-endian bytes of numbers in a file dtype (float16/bfloat16 rounded by the caller's encoder). */
 export function storageBytes(values: number[], dtype: HostDtype, littleEndian = true): Uint8Array {
-  const sizes: Record<HostDtype, number> = { float32: 4, float16: 2, bfloat16: 2, float64: 8, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1 };
+  const sizes: Record<HostDtype, number> = {
+    float32: 4,
+    float16: 2,
+    bfloat16: 2,
+    float64: 8,
+    int64: 8,
+    int32: 4,
+    int16: 2,
+    int8: 1,
+    uint8: 1,
+    bool: 1,
+  };
   const bytes = new Uint8Array(values.length * sizes[dtype]);
   const view = new DataView(bytes.buffer);
   values.forEach((value, i) => {
@@ -242,7 +263,10 @@ export function storageBytes(values: number[], dtype: HostDtype, littleEndian = 
 }
 
 /** The pre-1.6 torch.save stream: magic, protocol 1001, sys_info, object, sorted keys, then storages. */
-export function buildLegacyPth(root: PickleInput, options: { littleEndian?: boolean; truncateStorages?: number } = {}): Uint8Array {
+export function buildLegacyPth(
+  root: PickleInput,
+  options: { littleEndian?: boolean; truncateStorages?: number } = {},
+): Uint8Array {
   const littleEndian = options.littleEndian ?? true;
   const pickle = (value: PickleInput, emitter = new PickleEmitter()) => emitter.op(0x80, 2).value(value).op(0x2e).bytes();
   const object = new PickleEmitter(true);

@@ -7,7 +7,18 @@ import { NumpyArray, readPth } from '../../../core/model/weights/pth.ts';
 import { readSafetensors } from '../../../core/model/weights/safetensors.ts';
 import { floatToHalf } from '../../../core/model/weights/dtypes.ts';
 import type { HostTensor } from '../../../core/model/weights/types.ts';
-import { GlobalSpec, OrderedDictSpec, PickleEmitter, ReduceSpec, TensorSpec, TupleSpec, buildLegacyPth, buildPth, storageBytes, type StorageSpec } from './pth-writer.ts';
+import {
+  GlobalSpec,
+  OrderedDictSpec,
+  PickleEmitter,
+  ReduceSpec,
+  TensorSpec,
+  TupleSpec,
+  buildLegacyPth,
+  buildPth,
+  storageBytes,
+  type StorageSpec,
+} from './pth-writer.ts';
 import { bitDifferences } from './compare.ts';
 
 const fixtures = '/work/shared/fixtures/parity';
@@ -129,7 +140,12 @@ describe('torch.save files built in memory', () => {
     const dtype = new ReduceSpec('numpy', 'dtype', ['f8', false, true]);
     const bytes = buildPth({
       meta: {
-        hook_msgs: { best_score: new ReduceSpec('numpy.core.multiarray', 'scalar', [dtype, new ReduceSpec('_codecs', 'encode', [latin1, 'latin1'])]) },
+        hook_msgs: {
+          best_score: new ReduceSpec('numpy.core.multiarray', 'scalar', [
+            dtype,
+            new ReduceSpec('_codecs', 'encode', [latin1, 'latin1']),
+          ]),
+        },
         seed: 2 ** 40,
         huge: 2n ** 70n,
         negative: -3,
@@ -158,7 +174,13 @@ describe('torch.save files built in memory', () => {
     // args = argparse.Namespace() with BUILD {'lr': 0.5}, as protocol 2 writes objects (NEWOBJ + BUILD).
     emitter.text('args').value(new GlobalSpec('argparse', 'Namespace')).op(0x29, 0x81).value({ lr: 0.5 }).op(0x62);
     // config = CfgNode (a dict subclass): NEWOBJ, then its items, then BUILD of its attributes.
-    emitter.text('config').value(new GlobalSpec('yacs.config', 'CfgNode')).op(0x29, 0x81, 0x28).text('DATA').value({ BATCH_SIZE: 128 }).op(0x75);
+    emitter
+      .text('config')
+      .value(new GlobalSpec('yacs.config', 'CfgNode'))
+      .op(0x29, 0x81, 0x28)
+      .text('DATA')
+      .value({ BATCH_SIZE: 128 })
+      .op(0x75);
     emitter.value({ __immutable__: false }).op(0x62);
     emitter.text('size').value(new ReduceSpec('torch', 'Size', [new TupleSpec([3, 4])]));
     emitter.text('dtype').value(new GlobalSpec('torch', 'float16'));
@@ -175,8 +197,20 @@ describe('torch.save files built in memory', () => {
     const raw = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
     const dtype = new ReduceSpec('numpy', 'dtype', ['f4', false, true]);
     const emitter = new PickleEmitter().op(0x80, 2);
-    emitter.value(new ReduceSpec('numpy.core.multiarray', '_reconstruct', [new GlobalSpec('numpy', 'ndarray'), new TupleSpec([0]), 'b']));
-    emitter.value(new TupleSpec([1, new TupleSpec([2, 3]), dtype, false, new ReduceSpec('_codecs', 'encode', [String.fromCharCode(...raw), 'latin1'])])).op(0x62, 0x2e);
+    emitter.value(
+      new ReduceSpec('numpy.core.multiarray', '_reconstruct', [new GlobalSpec('numpy', 'ndarray'), new TupleSpec([0]), 'b']),
+    );
+    emitter
+      .value(
+        new TupleSpec([
+          1,
+          new TupleSpec([2, 3]),
+          dtype,
+          false,
+          new ReduceSpec('_codecs', 'encode', [String.fromCharCode(...raw), 'latin1']),
+        ]),
+      )
+      .op(0x62, 0x2e);
     const array = readPth(buildPth(null, { pickle: emitter.bytes() }), 'numpy.pth').root as NumpyArray;
     expect(array).toBeInstanceOf(NumpyArray);
     expect(array.shape).toEqual([2, 3]);
@@ -211,7 +245,9 @@ describe('legacy (pre-1.6) torch.save files', () => {
       'big.pth',
     ).root as Record<string, HostTensor>;
     expect([...big.w.data]).toEqual(values);
-    expect(() => readPth(buildLegacyPth(root(), { truncateStorages: 4 }), 'cut.pth')).toThrow(/cut\.pth: storage 7 declares 2 int64 elements but only 12 bytes remain \(truncated file\)/);
+    expect(() => readPth(buildLegacyPth(root(), { truncateStorages: 4 }), 'cut.pth')).toThrow(
+      /cut\.pth: storage 7 declares 2 int64 elements but only 12 bytes remain \(truncated file\)/,
+    );
   });
 });
 
@@ -230,20 +266,33 @@ describe('damaged and hostile .pth files', () => {
   });
 
   it('reports a truncated pickle inside an intact archive', () => {
-    const pickle = new PickleEmitter().op(0x80, 2).value({ a: [1, 2, 3] }).bytes();
-    expect(() => readPth(buildPth(null, { pickle: pickle.subarray(0, pickle.length - 3) }), 'short.pth')).toThrow(/short\.pth: archive\/data\.pkl: .*(truncated pickle|ended without STOP)/);
-    expect(() => readPth(buildPth(null, { pickle: Uint8Array.from([0x80, 0x02, 0x58, 0xff, 0xff, 0xff, 0x7f, 0x41]) }), 'length.pth')).toThrow(
-      /length\.pth: archive\/data\.pkl: needs 2147483647 more bytes but 1 remain \(truncated pickle\)/,
+    const pickle = new PickleEmitter()
+      .op(0x80, 2)
+      .value({ a: [1, 2, 3] })
+      .bytes();
+    expect(() => readPth(buildPth(null, { pickle: pickle.subarray(0, pickle.length - 3) }), 'short.pth')).toThrow(
+      /short\.pth: archive\/data\.pkl: .*(truncated pickle|ended without STOP)/,
     );
+    expect(() =>
+      readPth(buildPth(null, { pickle: Uint8Array.from([0x80, 0x02, 0x58, 0xff, 0xff, 0xff, 0x7f, 0x41]) }), 'length.pth'),
+    ).toThrow(/length\.pth: archive\/data\.pkl: needs 2147483647 more bytes but 1 remain \(truncated pickle\)/);
   });
 
   it('names garbage, a zip without data.pkl, and a legacy torch.save file', () => {
     const garbage = Uint8Array.from({ length: 2048 }, (_, i) => (i * 31 + 7) & 0xff);
-    expect(() => readPth(garbage, 'garbage.pth')).toThrow(/garbage\.pth: not a PyTorch checkpoint \(a torch\.save file is a zip archive starting with "PK"; first bytes are 07 26 45/);
+    expect(() => readPth(garbage, 'garbage.pth')).toThrow(
+      /garbage\.pth: not a PyTorch checkpoint \(a torch\.save file is a zip archive starting with "PK"; first bytes are 07 26 45/,
+    );
     const zip = zipSync({ 'notes/readme.txt': new TextEncoder().encode('hello') });
-    expect(() => readPth(zip, 'plain.zip')).toThrow(/plain\.zip: zip archive has no <name>\/data\.pkl entry, so it is not a torch\.save file \(entries: notes\/readme\.txt\)/);
-    expect(() => readPth(Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc]), 'old.pth')).toThrow(/old\.pth: magic number: needs 10 more bytes but 2 remain \(truncated pickle\)/);
-    expect(() => readPth(Uint8Array.from([0x80, 0x02, 0x4b, 0x07, 0x2e]), 'pickle.pth')).toThrow(/pickle\.pth: starts with a pickle but not with torch's magic number/);
+    expect(() => readPth(zip, 'plain.zip')).toThrow(
+      /plain\.zip: zip archive has no <name>\/data\.pkl entry, so it is not a torch\.save file \(entries: notes\/readme\.txt\)/,
+    );
+    expect(() => readPth(Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc]), 'old.pth')).toThrow(
+      /old\.pth: magic number: needs 10 more bytes but 2 remain \(truncated pickle\)/,
+    );
+    expect(() => readPth(Uint8Array.from([0x80, 0x02, 0x4b, 0x07, 0x2e]), 'pickle.pth')).toThrow(
+      /pickle\.pth: starts with a pickle but not with torch's magic number/,
+    );
     const corruptDirectory = Uint8Array.from(original);
     const view = new DataView(corruptDirectory.buffer);
     const end = corruptDirectory.length - 22;
@@ -265,13 +314,26 @@ describe('damaged and hostile .pth files', () => {
     const hostile = buildPth(null, { pickle: emitter.bytes(), storages: [big] });
     expect(hostile.length).toBeLessThan(400_000); // while asking for 600 x 65536 decoded elements
     const started = performance.now();
-    expect(() => readPth(hostile, 'repeat.pth')).toThrow(/repeat\.pth: .*asks for more than \d+ decoded elements.*\(hostile or damaged file\)/);
+    expect(() => readPth(hostile, 'repeat.pth')).toThrow(
+      /repeat\.pth: .*asks for more than \d+ decoded elements.*\(hostile or damaged file\)/,
+    );
     expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('keeps odd keys as data: "__proto__" and a state_dict _metadata BUILD', () => {
     const weights = new TensorSpec(storage('0', 'float32', [3]), [1]);
-    const root = readPth(buildPth(new OrderedDictSpec([['__proto__', 1], ['w', weights]], { _metadata: { '': { version: 1 } } })), 'odd.pth').root as Record<string, unknown>;
+    const root = readPth(
+      buildPth(
+        new OrderedDictSpec(
+          [
+            ['__proto__', 1],
+            ['w', weights],
+          ],
+          { _metadata: { '': { version: 1 } } },
+        ),
+      ),
+      'odd.pth',
+    ).root as Record<string, unknown>;
     expect(Object.getPrototypeOf(root)).toBe(Object.prototype);
     expect(Object.keys(root)).toEqual(['__proto__', 'w']);
     expect(Object.getOwnPropertyDescriptor(root, '__proto__')!.value).toBe(1);
@@ -288,8 +350,12 @@ describe('damaged and hostile .pth files', () => {
     const spec = storage('0', 'float32', [1, 2, 3]);
     const withoutStorage = buildPth({ w: new TensorSpec(spec, [3]) });
     const damaged = buildPth({ w: new TensorSpec({ ...spec, bytes: spec.bytes.subarray(0, 8) }, [3]) });
-    expect(() => readPth(damaged, 'short-storage.pth')).toThrow(/short-storage\.pth: storage archive\/data\/0 holds 8 bytes but 3 float32 elements need 12/);
-    expect(() => readPth(buildPth({ w: new TensorSpec(spec, [2, 2]) }), 'range.pth')).toThrow(/range\.pth: .*size \[2, 2\], stride \[2, 1\], offset 0 reach element 3 of a 3-element storage/);
+    expect(() => readPth(damaged, 'short-storage.pth')).toThrow(
+      /short-storage\.pth: storage archive\/data\/0 holds 8 bytes but 3 float32 elements need 12/,
+    );
+    expect(() => readPth(buildPth({ w: new TensorSpec(spec, [2, 2]) }), 'range.pth')).toThrow(
+      /range\.pth: .*size \[2, 2\], stride \[2, 1\], offset 0 reach element 3 of a 3-element storage/,
+    );
     expect(() => readPth(buildPth({ i: new TensorSpec(storage('0', 'int64', [1, 2 ** 40]), [2]) }), 'overflow.pth')).toThrow(
       /overflow\.pth: .*tensor on storage data\/0, shape \[2\]: int64 element 1 is 1099511627776, which does not fit int32/,
     );

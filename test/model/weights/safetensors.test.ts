@@ -87,13 +87,23 @@ describe('safetensors reader', () => {
   });
 
   it('refuses an int64 that does not fit int32, naming the tensor and the value', () => {
-    const bytes = handMade({ big: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, new Uint8Array(new BigInt64Array([1n, 2n ** 40n]).buffer));
-    expect(() => readSafetensors(bytes, 'big.safetensors')).toThrow(/big\.safetensors: tensor "big": int64 element 1 is 1099511627776, which does not fit int32/);
+    const bytes = handMade(
+      { big: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } },
+      new Uint8Array(new BigInt64Array([1n, 2n ** 40n]).buffer),
+    );
+    expect(() => readSafetensors(bytes, 'big.safetensors')).toThrow(
+      /big\.safetensors: tensor "big": int64 element 1 is 1099511627776, which does not fit int32/,
+    );
   });
 });
 
 describe('safetensors writer', () => {
-  const tensor = (data: HostTensor['data'], shape: number[], dtype: HostTensor['dtype'], fileDtype: HostTensor['fileDtype']): HostTensor => ({ data, shape, dtype, fileDtype });
+  const tensor = (
+    data: HostTensor['data'],
+    shape: number[],
+    dtype: HostTensor['dtype'],
+    fileDtype: HostTensor['fileDtype'],
+  ): HostTensor => ({ data, shape, dtype, fileDtype });
 
   it('round-trips F32, I32, I64 (when asked) and BOOL with metadata, header padded to 8 bytes', () => {
     const map: TensorMap = new Map([
@@ -121,7 +131,10 @@ describe('safetensors writer', () => {
       const read = tensors.get(name)!;
       expect(read.shape, name).toEqual(original.shape);
       expect(read.dtype, name).toBe(original.dtype);
-      expect(Buffer.from(read.data.buffer, read.data.byteOffset, read.data.byteLength).equals(Buffer.from(original.data.buffer)), name).toBe(true);
+      expect(
+        Buffer.from(read.data.buffer, read.data.byteOffset, read.data.byteLength).equals(Buffer.from(original.data.buffer)),
+        name,
+      ).toBe(true);
     }
     expect(tensors.get('index')!.fileDtype).toBe('int64');
   });
@@ -139,10 +152,18 @@ describe('safetensors writer', () => {
   });
 
   it('refuses a shape that does not match the data and the reserved name', () => {
-    expect(() => writeSafetensors(join(folder, 'bad.safetensors'), new Map([['x', tensor(new Float32Array(3), [2, 2], 'float32', 'float32')]]))).toThrow(
-      /tensor "x": shape \[2, 2\] has 4 elements but its data holds 3/,
-    );
-    expect(() => writeSafetensors(join(folder, 'bad.safetensors'), new Map([['__metadata__', tensor(new Float32Array(1), [1], 'float32', 'float32')]]))).toThrow(/reserved/);
+    expect(() =>
+      writeSafetensors(
+        join(folder, 'bad.safetensors'),
+        new Map([['x', tensor(new Float32Array(3), [2, 2], 'float32', 'float32')]]),
+      ),
+    ).toThrow(/tensor "x": shape \[2, 2\] has 4 elements but its data holds 3/);
+    expect(() =>
+      writeSafetensors(
+        join(folder, 'bad.safetensors'),
+        new Map([['__metadata__', tensor(new Float32Array(1), [1], 'float32', 'float32')]]),
+      ),
+    ).toThrow(/reserved/);
     expect(readdirSync(folder).filter((name) => name.startsWith('bad') || name.endsWith('.tmp'))).toEqual([]);
   });
 });
@@ -157,28 +178,40 @@ describe('damaged safetensors files', () => {
       const path = join(folder, `cut-${cut}.safetensors`);
       writeFileSync(path, original.subarray(0, cut));
       const started = performance.now();
-      expect(() => readSafetensors(path), `cut at ${cut}`).toThrow(new RegExp(`cut-${cut}\\.safetensors: .*(bytes|truncated|run past)`));
+      expect(() => readSafetensors(path), `cut at ${cut}`).toThrow(
+        new RegExp(`cut-${cut}\\.safetensors: .*(bytes|truncated|run past)`),
+      );
       expect(performance.now() - started).toBeLessThan(500);
     }
   });
 
   it('names the problem for garbage, absurd header lengths and bad headers', () => {
     const garbage = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) & 0xff);
-    expect(() => readSafetensors(garbage, 'garbage.bin')).toThrow(/garbage\.bin: header length field says \d+ bytes but only 4088 follow it/);
+    expect(() => readSafetensors(garbage, 'garbage.bin')).toThrow(
+      /garbage\.bin: header length field says \d+ bytes but only 4088 follow it/,
+    );
 
     const absurd = new Uint8Array(64);
     new DataView(absurd.buffer).setBigUint64(0, 2n ** 62n, true);
-    expect(() => readSafetensors(absurd, 'absurd')).toThrow(/absurd: header length field says 4611686018427387904 bytes but only 56 follow it/);
+    expect(() => readSafetensors(absurd, 'absurd')).toThrow(
+      /absurd: header length field says 4611686018427387904 bytes but only 56 follow it/,
+    );
 
-    expect(() => readSafetensors(handMade(null, new Uint8Array(0), '{"a": [1, 2'), 'json')).toThrow(/json: header is not valid JSON/);
-    expect(() => readSafetensors(handMade([1, 2], new Uint8Array(0)), 'array')).toThrow(/array: header must be a JSON object, received \[1,2\]/);
-    expect(() => readSafetensors(handMade({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)), 'span')).toThrow(
-      /span: tensor "x": F32 shape \[3\] needs 12 bytes but data_offsets \[0, 8\] span 8/,
+    expect(() => readSafetensors(handMade(null, new Uint8Array(0), '{"a": [1, 2'), 'json')).toThrow(
+      /json: header is not valid JSON/,
     );
-    expect(() => readSafetensors(handMade({ x: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), 'dtype')).toThrow(
-      /dtype: tensor "x": dtype "C64" is not supported \(expected one of F64, F32/,
+    expect(() => readSafetensors(handMade([1, 2], new Uint8Array(0)), 'array')).toThrow(
+      /array: header must be a JSON object, received \[1,2\]/,
     );
-    expect(() => readSafetensors(handMade({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)), 'shape')).toThrow(/shape: tensor "x": shape must be an array of non-negative integers, received \[-1\]/);
+    expect(() =>
+      readSafetensors(handMade({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)), 'span'),
+    ).toThrow(/span: tensor "x": F32 shape \[3\] needs 12 bytes but data_offsets \[0, 8\] span 8/);
+    expect(() =>
+      readSafetensors(handMade({ x: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), 'dtype'),
+    ).toThrow(/dtype: tensor "x": dtype "C64" is not supported \(expected one of F64, F32/);
+    expect(() =>
+      readSafetensors(handMade({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)), 'shape'),
+    ).toThrow(/shape: tensor "x": shape must be an array of non-negative integers, received \[-1\]/);
     expect(() =>
       readSafetensors(
         handMade(
@@ -191,7 +224,11 @@ describe('damaged safetensors files', () => {
         'overlap',
       ),
     ).toThrow(/overlap: tensors "a" \[0, 8\] and "b" \[4, 12\] overlap/);
-    expect(() => readSafetensors(handMade({ __metadata__: { step: 3 } }, new Uint8Array(0)), 'meta')).toThrow(/meta: __metadata__\.step must be a string, received 3/);
-    expect(() => readSafetensors(join(folder, 'does-not-exist.safetensors'))).toThrow(/does-not-exist\.safetensors: cannot read the file/);
+    expect(() => readSafetensors(handMade({ __metadata__: { step: 3 } }, new Uint8Array(0)), 'meta')).toThrow(
+      /meta: __metadata__\.step must be a string, received 3/,
+    );
+    expect(() => readSafetensors(join(folder, 'does-not-exist.safetensors'))).toThrow(
+      /does-not-exist\.safetensors: cannot read the file/,
+    );
   });
 });
