@@ -114,10 +114,11 @@ function axisRegions(length: number, window: number, shift: number): Int32Array 
 }
 
 /**
- * Shift mask (fact sheet 2.4): [nW, N, N] of 0 (same region) / -100 (different regions), windows in
- * (d, h, w) order over the padded grid, tokens (d, h, w) row-major inside a window.
+ * Region id of every token of every window of a shifted grid: [nW, N], windows in (d, h, w) order over
+ * the padded grid, tokens (d, h, w) row-major inside a window. Two tokens attend to each other
+ * unmasked exactly when their ids are equal.
  */
-export function shiftMask(padded: readonly number[], window: readonly number[], shift: readonly number[]): Float32Array {
+export function shiftRegionIds(padded: readonly number[], window: readonly number[], shift: readonly number[]): Int32Array {
   const [pd, ph, pw] = padded;
   const [wd, wh, ww] = window;
   const rd = axisRegions(pd, wd, shift[0]);
@@ -127,13 +128,11 @@ export function shiftMask(padded: readonly number[], window: readonly number[], 
   const nh = ph / wh;
   const nw = pw / ww;
   const n = wd * wh * ww;
-  const mask = new Float32Array(nd * nh * nw * n * n);
-  const ids = new Int32Array(n);
-  let win = 0;
+  const ids = new Int32Array(nd * nh * nw * n);
+  let t = 0;
   for (let a = 0; a < nd; a++) {
     for (let b = 0; b < nh; b++) {
-      for (let c = 0; c < nw; c++, win++) {
-        let t = 0;
+      for (let c = 0; c < nw; c++) {
         for (let d = 0; d < wd; d++) {
           for (let h = 0; h < wh; h++) {
             for (let w = 0; w < ww; w++, t++) {
@@ -141,11 +140,26 @@ export function shiftMask(padded: readonly number[], window: readonly number[], 
             }
           }
         }
-        const base = win * n * n;
-        for (let i = 0; i < n; i++) {
-          for (let j = 0; j < n; j++) mask[base + i * n + j] = ids[i] === ids[j] ? 0 : -100;
-        }
       }
+    }
+  }
+  return ids;
+}
+
+/**
+ * Shift mask (fact sheet 2.4): [nW, N, N] of 0 (same region) / -100 (different regions), windows in
+ * (d, h, w) order over the padded grid, tokens (d, h, w) row-major inside a window.
+ */
+export function shiftMask(padded: readonly number[], window: readonly number[], shift: readonly number[]): Float32Array {
+  const n = window[0] * window[1] * window[2];
+  const ids = shiftRegionIds(padded, window, shift);
+  const windows = ids.length / n;
+  const mask = new Float32Array(windows * n * n);
+  for (let win = 0; win < windows; win++) {
+    const base = win * n * n;
+    const own = ids.subarray(win * n, win * n + n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) mask[base + i * n + j] = own[i] === own[j] ? 0 : -100;
     }
   }
   return mask;

@@ -6,7 +6,10 @@ import { readSafetensors } from '../../core/model/weights/safetensors.ts';
 import type { TensorMap } from '../../core/model/weights/types.ts';
 import type { Tensor } from '../../core/engine/tf.ts';
 
-export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/parity/', import.meta.url));
+// ../shared beside the checkout; a git worktree one level deeper finds them where the other tests do.
+const besideCheckout = fileURLToPath(new URL('../../../shared/fixtures/parity/', import.meta.url));
+export const FIXTURES =
+  process.env.VSWIN_PARITY_FIXTURES ?? (existsSync(besideCheckout) ? besideCheckout : '/work/shared/fixtures/parity/');
 
 if (!existsSync(`${FIXTURES}manifest.json`)) {
   throw new Error(`parity fixtures not found at ${FIXTURES}: the checkout needs ../shared beside it`);

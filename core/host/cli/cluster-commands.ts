@@ -86,7 +86,8 @@ export function registerClusterCommands(program: Command): void {
       'write an mmaction2 run bundle (config.py over the official config, annotations, sbatch and torchrun scripts, manifest)',
     )
     .argument('<run-or-config>', 'a run config JSON file or a run id of the registry')
-    .requiredOption('--out <dir>', 'bundle folder to write')
+    // Not a requiredOption: commander checks those on every subcommand too (`vswin export onnx` has no --out).
+    .option('--out <dir>', 'bundle folder to write (required)')
     .option(
       '--flavor <flavor>',
       'mmaction2 generation: 0.x (official Video Swin repo) or 1.x',
@@ -110,7 +111,7 @@ export function registerClusterCommands(program: Command): void {
       (
         source: string,
         options: {
-          out: string;
+          out?: string;
           flavor: EngineFlavor;
           gpus: number;
           nodes: number;
@@ -124,6 +125,7 @@ export function registerClusterCommands(program: Command): void {
           home?: string;
         },
       ) => {
+        if (!options.out) throw new Error('export: --out <dir> is required (the bundle folder to write)');
         const { config, runId } = configOf(source, options.home);
         const bundle = buildBundle(config, {
           flavor: options.flavor,

@@ -15,7 +15,16 @@ const modules: { commands: string[]; load: () => Promise<Register> }[] = [
   { commands: ['serve'], load: async () => (await import('./serve-commands.ts')).registerServeCommands },
   {
     commands: ['export', 'cluster', 'submit', 'jobs'],
-    load: async () => (await import('./cluster-commands.ts')).registerClusterCommands,
+    load: async () => {
+      const [{ registerClusterCommands }, { registerExportOnnxCommand }] = await Promise.all([
+        import('./cluster-commands.ts'),
+        import('./export-onnx-command.ts'),
+      ]);
+      return (program) => {
+        registerClusterCommands(program);
+        registerExportOnnxCommand(program);
+      };
+    },
   },
 ];
 

@@ -229,7 +229,7 @@ function guessWindow(rows: number, indexSide: number | undefined, twoD: boolean)
   return null;
 }
 
-function configFromGuess(guess: GuessedConfig): ModelConfig | null {
+export function configFromGuess(guess: GuessedConfig): ModelConfig | null {
   if (!guess.window_size || guess.patch_size.length !== 3) return null;
   try {
     return parseModelConfig({
