@@ -1,48 +1,82 @@
-// `npm run bench:model`: speed and memory of the model on the chosen backend, with ratios to PyTorch
-// 1.13 on this same 2-core machine (fact sheet section 10). Prints figures; asserts nothing.
-//   npm run bench:model -- [--backend wasm|cpu|tensorflow] [--only fixture,infer16,infer32,train,leak] [--profile]
+// `npm run bench:model`: speed and memory of the model, with every anchor measured in the same run on
+// this machine: ONNX Runtime (onnxruntime-node, CPU) on the ONNX export of the same weights and
+// input, and PyTorch when a python3 with torch is found (bench/pytorch_model.py). Each task runs in
+// its own child process so its peak RSS is its own. Prints figures; asserts nothing.
+//   npm run bench:model -- [--backend wasm|cpu|tensorflow] [--only fixture,infer16,infer32,train,leak]
+//                          [--runs N] [--profile] [--no-onnx] [--no-pytorch]
 // The kernel tier and its threads come from VSWIN_KERNELS and VSWIN_WASM_THREADS; the table names them.
-import { readFileSync } from 'node:fs';
+// VSWIN_PYTHON names the python3 to try first for the PyTorch column.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../core/engine/backend.ts';
 import { fastKernelStatus } from '../core/engine/kernels/index.ts';
+import { loadNativeKernels } from '../core/engine/kernels/native-addon.ts';
 import { crossEntropy } from '../core/engine/ops.ts';
 import { Random } from '../core/engine/random.ts';
 import { tf } from '../core/engine/tf.ts';
-import { parseModelConfig } from '../core/model/config.ts';
+import { exportOnnx } from '../core/export/onnx.ts';
+import { compareLogits, loadOnnxRuntime, normalClip, openSession, runSession } from '../core/export/onnx-runtime.ts';
+import { complexity } from '../core/model/complexity.ts';
+import { parseModelConfig, type ModelConfig } from '../core/model/config.ts';
+import { VARIANTS } from '../core/model/variants.ts';
 import { createVideoSwin, type VideoSwin } from '../core/model/video-swin.ts';
 import { AdamW } from '../core/train/adamw.ts';
 import { OFFICIAL_CUSTOM_KEYS, paramGroups } from '../core/train/param-groups.ts';
-
-const PYTORCH = { fixtureStep: 0.155, infer16: 1.87, infer32: 4.46, trainStep: 0.57 };
 
 const { values } = parseArgs({
   options: {
     backend: { type: 'string', default: 'auto' },
     only: { type: 'string', default: 'fixture,infer16,infer32,train,leak' },
+    runs: { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
+    'no-onnx': { type: 'boolean', default: false },
+    'no-pytorch': { type: 'boolean', default: false },
+    // Internal: one task in a child process.
+    child: { type: 'string' },
+    engine: { type: 'string', default: 'ours' },
+    onnx: { type: 'string' },
   },
 });
-const only = new Set(values.only!.split(','));
-const choice = await initBackend(values.backend);
-console.log(`backend: ${choice.name} (${choice.reason})`);
-const kernels = fastKernelStatus();
-console.log(
-  `kernels: ${kernels.tier} tier${kernels.isa ? `, ${kernels.isa}` : ''}, ${kernels.threads} thread(s) (${kernels.reason})`,
-);
-/** The tier each row ran on, e.g. "wasm x2" (VSWIN_KERNELS and VSWIN_WASM_THREADS choose it). */
-const tierLabel = () => {
-  const { tier, threads } = fastKernelStatus();
-  return choice.name === 'wasm' ? `${tier} x${threads}` : choice.name;
-};
+const runs = Math.max(1, Number(values.runs));
+const SELF = fileURLToPath(import.meta.url);
+const FIXTURE_MANIFEST = (() => {
+  const beside = fileURLToPath(new URL('../../shared/fixtures/parity/manifest.json', import.meta.url));
+  for (const path of [process.env.VSWIN_PARITY_FIXTURES && join(process.env.VSWIN_PARITY_FIXTURES, 'manifest.json'), beside])
+    if (path) {
+      try {
+        return JSON.parse(readFileSync(path, 'utf8'));
+      } catch {
+        /* next */
+      }
+    }
+  return JSON.parse(readFileSync('/work/shared/fixtures/parity/manifest.json', 'utf8'));
+})();
+const fixtureConfig = (): ModelConfig =>
+  parseModelConfig({ backbone: FIXTURE_MANIFEST.config.backbone, num_classes: FIXTURE_MANIFEST.config.num_classes });
+const swinT = (): ModelConfig => parseModelConfig(VARIANTS.swin_t.config);
 
-function randomClip(shape: number[], seed: number): tf.Tensor {
-  const random = new Random(seed);
-  return tf.tensor(
-    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal()),
-    shape,
-  );
+/** What a child reports: seconds of each timed run per sub-task, its peak RSS, and logits to cross-check. */
+interface ChildResult {
+  seconds: Record<string, number[]>;
+  maxRssMiB: number;
+  logits?: number[];
+  threads?: number;
+}
+const RESULT_TAG = '@@result ';
+const maxRssMiB = () => process.resourceUsage().maxRSS / 1024;
+
+async function timeRuns(count: number, fn: () => void | Promise<void>): Promise<number[]> {
+  const seconds: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await fn();
+    seconds.push((performance.now() - started) / 1000);
+  }
+  return seconds;
 }
 
 function trainer(model: VideoSwin) {
@@ -61,84 +95,342 @@ function trainer(model: VideoSwin) {
   };
 }
 
-async function timeIt(runs: number, fn: () => void | Promise<void>): Promise<number> {
-  const started = performance.now();
-  for (let i = 0; i < runs; i++) await fn();
-  return (performance.now() - started) / 1000 / runs;
-}
+const clipShape = (frames: number) => [1, 3, frames, 224, 224];
 
-const rows: string[][] = [];
-const row = (task: string, ours: number, unit: string, reference: number, note = '') =>
-  rows.push([
-    task,
-    tierLabel(),
-    `${ours.toFixed(3)} ${unit}`,
-    `${reference.toFixed(3)} ${unit}`,
-    `${(ours / reference).toFixed(2)}x`,
-    note,
-  ]);
-
-if (only.has('fixture') || only.has('leak')) {
-  const manifest = JSON.parse(
-    readFileSync(fileURLToPath(new URL('../../shared/fixtures/parity/manifest.json', import.meta.url)), 'utf8'),
-  );
-  const config = parseModelConfig({ backbone: manifest.config.backbone, num_classes: manifest.config.num_classes });
-  const model = createVideoSwin(config);
-  const x = randomClip([8, 3, 9, 58, 50], 2);
-  const labels = [0, 1, 2, 3, 4, 0, 1, 2];
-  const step = trainer(model);
-  step(x, labels, true); // warm-up
-  if (only.has('fixture')) {
-    const fb = await timeIt(5, () => step(x, labels, false));
-    row('fixture cfg 8x3x9x58x50 fwd+bwd', fb, 's', PYTORCH.fixtureStep, `${(8 / fb).toFixed(1)} clips/s vs 51.5`);
-    const full = await timeIt(5, () => step(x, labels, true));
-    row('  + AdamW step', full, 's', 0.178, `${(8 / full).toFixed(1)} clips/s vs 45`);
-    const fwd = await timeIt(5, () => tf.tidy(() => void model.predict(x).dataSync()));
-    row('  forward only', fwd, 's', 0.09, `${(8 / fwd).toFixed(1)} clips/s vs 89`);
-  }
-  if (only.has('leak')) {
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 20; i++) step(x, labels, true);
-    console.log(`tensors left after 20 training steps: ${tf.memory().numTensors - before}`);
-  }
-  x.dispose();
-  model.dispose();
-}
-
-if (only.has('infer16') || only.has('infer32')) {
-  const model = createVideoSwin('swin_t');
-  for (const frames of [16, 32]) {
-    if (!only.has(`infer${frames}`)) continue;
-    const x = randomClip([1, 3, frames, 224, 224], 3);
-    if (frames === 16 || !only.has('infer16')) tf.tidy(() => void model.predict(x).dataSync()); // warm-up
-    if (values.profile && frames === 16) {
+/** One task of our engine, in this (child) process. */
+async function runOurs(task: string): Promise<ChildResult> {
+  const seconds: Record<string, number[]> = {};
+  let logits: number[] | undefined;
+  if (task === 'fixture') {
+    const model = createVideoSwin(fixtureConfig());
+    const x = tf.tensor(normalClip([8, 3, 9, 58, 50], 2), [8, 3, 9, 58, 50]);
+    const labels = [0, 1, 2, 3, 4, 0, 1, 2];
+    const step = trainer(model);
+    step(x, labels, true); // warm-up
+    seconds.fwdbwd = await timeRuns(3 * runs, () => step(x, labels, false));
+    seconds.adamw = await timeRuns(3 * runs, () => step(x, labels, true));
+    seconds.forward = await timeRuns(3 * runs, () => tf.tidy(() => void model.predict(x).dataSync()));
+    x.dispose();
+    model.dispose();
+  } else if (task === 'infer16' || task === 'infer32') {
+    const frames = task === 'infer16' ? 16 : 32;
+    const model = createVideoSwin(swinT());
+    const input = normalClip(clipShape(frames), 3);
+    const x = tf.tensor(input, clipShape(frames));
+    logits = Array.from(tf.tidy(() => model.predict(x).dataSync())); // warm-up
+    if (values.profile) {
       const profile = await tf.profile(() => tf.tidy(() => void model.predict(x).dataSync()));
       const byKernel = new Map<string, number>();
       for (const k of profile.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
       const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
-      console.log(`per-kernel profile, Swin-T 1x3x16x224x224 inference (${(total / 1000).toFixed(2)} s in kernels):`);
+      console.error(`per-kernel profile, Swin-T 1x3x${frames}x224x224 inference (${(total / 1000).toFixed(2)} s in kernels):`);
       for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 15))
-        console.log(`  ${name.padEnd(20)} ${(ms / 1000).toFixed(2)} s  ${((100 * ms) / total).toFixed(1)} %`);
+        console.error(`  ${name.padEnd(20)} ${(ms / 1000).toFixed(2)} s  ${((100 * ms) / total).toFixed(1)} %`);
     }
-    const seconds = await timeIt(1, () => tf.tidy(() => void model.predict(x).dataSync()));
-    row(`Swin-T inference 1x3x${frames}x224x224`, seconds, 's', frames === 16 ? PYTORCH.infer16 : PYTORCH.infer32, 'per clip');
+    seconds.infer = await timeRuns(runs, () => tf.tidy(() => void model.predict(x).dataSync()));
     x.dispose();
-  }
-  model.dispose();
+    model.dispose();
+  } else if (task === 'train') {
+    const model = createVideoSwin(swinT());
+    const x = tf.tensor(normalClip([1, 3, 8, 112, 112], 4), [1, 3, 8, 112, 112]);
+    const step = trainer(model);
+    step(x, [7], true); // warm-up
+    seconds.train = await timeRuns(Math.max(3, runs), () => step(x, [7], true));
+    x.dispose();
+    model.dispose();
+  } else throw new Error(`unknown task "${task}"`);
+  return { seconds, maxRssMiB: maxRssMiB(), logits, threads: fastKernelStatus().threads };
 }
 
-if (only.has('train')) {
-  const model = createVideoSwin('swin_t');
-  const x = randomClip([1, 3, 8, 112, 112], 4);
+/** One inference task in ONNX Runtime on an exported file, in this (child) process. */
+async function runOnnx(task: string, file: string, threads: number): Promise<ChildResult> {
+  const frames = task === 'infer16' ? 16 : 32;
+  const input = normalClip(clipShape(frames), 3);
+  const session = await openSession(file, threads);
+  const logits = Array.from(await runSession(session, input, clipShape(frames))); // warm-up
+  const seconds = { infer: await timeRuns(runs, async () => void (await runSession(session, input, clipShape(frames)))) };
+  await session.release();
+  return { seconds, maxRssMiB: maxRssMiB(), logits, threads };
+}
+
+if (values.child) {
+  let result: ChildResult;
+  if (values.engine === 'onnx') result = await runOnnx(values.child, values.onnx!, Number(process.env.VSWIN_BENCH_THREADS ?? 2));
+  else {
+    await initBackend(values.backend);
+    result = await runOurs(values.child);
+  }
+  process.stdout.write(`${RESULT_TAG}${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- parent: header, anchors, table
+
+function child(task: string, engine: 'ours' | 'onnx', extra: string[] = [], threads = 2): Promise<ChildResult> {
+  const args = [
+    '--import',
+    'tsx',
+    SELF,
+    '--child',
+    task,
+    '--engine',
+    engine,
+    '--backend',
+    values.backend!,
+    '--runs',
+    String(runs),
+  ];
+  if (values.profile) args.push('--profile');
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [...args, ...extra], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, VSWIN_BENCH_THREADS: String(threads) },
+    });
+    let out = '';
+    proc.stdout.on('data', (chunk) => (out += chunk));
+    proc.on('error', reject);
+    proc.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(RESULT_TAG));
+      if (code !== 0 || !line) reject(new Error(`${engine} ${task} child exited with ${code}: ${out.slice(-2000)}`));
+      else resolve(JSON.parse(line.slice(RESULT_TAG.length)) as ChildResult);
+    });
+  });
+}
+
+/** A python3 that imports torch, or why there is none. */
+function findTorchPython(): { python: string; version: string } | { reason: string } {
+  const tried: string[] = [];
+  for (const python of [process.env.VSWIN_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean) as string[]) {
+    try {
+      const version = execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+      return { python, version };
+    } catch {
+      tried.push(python);
+    }
+  }
+  return {
+    reason: `no python3 with torch among ${tried.join(', ')} (Debian: apt-get install python3-torch; or set VSWIN_PYTHON)`,
+  };
+}
+
+function runPytorch(python: string, task: string, threads: number): Promise<ChildResult> {
+  const script = fileURLToPath(new URL('./pytorch_model.py', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const proc = spawn(python, [script, '--task', task, '--threads', String(threads), '--runs', String(runs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    proc.stdout.on('data', (chunk) => (out += chunk));
+    proc.on('error', reject);
+    proc.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(RESULT_TAG));
+      if (code !== 0 || !line) reject(new Error(`PyTorch ${task} exited with ${code}: ${out.slice(-2000)}`));
+      else resolve(JSON.parse(line.slice(RESULT_TAG.length)) as ChildResult);
+    });
+  });
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+const only = new Set(values.only!.split(','));
+const choice = await initBackend(values.backend);
+const kernels = fastKernelStatus();
+const threads = kernels.threads ?? 1;
+const tierLabel = choice.name === 'wasm' ? `${kernels.tier} x${threads}` : choice.name;
+console.log(`bench:model ${new Date().toISOString()}  load average ${load()} (1, 5, 15 min) on ${cpus().length} cores`);
+console.log(`cpu: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} logical cores; node ${process.version}`);
+console.log(`backend: ${choice.name} (${choice.reason})`);
+console.log(
+  `kernels: ${kernels.tier} tier${kernels.isa ? `, ${kernels.isa}` : ''}, ${kernels.threads} thread(s) (${kernels.reason})`,
+);
+
+// The machine's fp32 peak, measured: the native FMA loop on every kernel thread.
+let peak: number | null = null;
+{
+  const native = loadNativeKernels();
+  const fmaPeak = native.ok
+    ? (native.provider as unknown as { fmaPeak?: (n: number) => { flops: number; seconds: number } }).fmaPeak
+    : undefined;
+  if (fmaPeak) {
+    fmaPeak(2e6); // wake the pool
+    const rates = [0, 1, 2].map(() => {
+      const r = fmaPeak(2e7);
+      return r.flops / r.seconds / 1e9;
+    });
+    peak = Math.max(...rates);
+    console.log(
+      `fp32 peak, measured: ${peak.toFixed(0)} GFLOP/s (FMA loop, ${native.ok ? (native.provider.info() as { isa: string }).isa : ''}, ` +
+        `${threads} thread(s); runs ${rates.map((r) => r.toFixed(0)).join(', ')})`,
+    );
+  } else console.log(`fp32 peak: not measured (${native.ok ? 'this addon build has no fmaPeak' : native.reason})`);
+}
+
+const onnxRuntime = values['no-onnx'] ? { available: false as const, reason: '--no-onnx' } : loadOnnxRuntime();
+const torch = values['no-pytorch'] ? { reason: '--no-pytorch' } : findTorchPython();
+console.log(
+  `ONNX Runtime: ${onnxRuntime.available ? `onnxruntime-node ${onnxRuntime.version}, CPU, ${threads} intra-op thread(s), all graph optimisations, no spinning` : onnxRuntime.reason}`,
+);
+console.log(
+  `PyTorch: ${'python' in torch ? `${torch.version} (${torch.python}), ${threads} thread(s), bench/pytorch_model.py` : torch.reason}`,
+);
+
+const best = (xs: number[]) => Math.min(...xs);
+const fmt = (s: number) => `${s.toFixed(3)} s`;
+const gflops = (macs: number, s: number) => (2 * macs) / s / 1e9;
+interface Row {
+  task: string;
+  ours: number;
+  macs: number;
+  onnx?: number;
+  torch?: number;
+  rssOurs?: number;
+  rssOnnx?: number;
+  rssTorch?: number;
+  note?: string;
+}
+const rows: Row[] = [];
+const notes: string[] = [];
+const tmp = mkdtempSync(join(tmpdir(), 'vswin-bench-'));
+
+try {
+  if (only.has('fixture')) {
+    const r = await child('fixture', 'ours');
+    const macs = complexity(fixtureConfig(), { frames: 9, height: 58, width: 50 }, 8).flopsPerView * 8;
+    let pt: ChildResult | null = null;
+    if ('python' in torch) pt = await runPytorch(torch.python, 'fixture', threads).catch((e) => (notes.push(String(e)), null));
+    rows.push({
+      task: 'fixture cfg 8x3x9x58x50 fwd+bwd',
+      ours: best(r.seconds.fwdbwd),
+      macs: 3 * macs,
+      torch: pt ? best(pt.seconds.fwdbwd) : undefined,
+      rssOurs: r.maxRssMiB,
+      rssTorch: pt?.maxRssMiB,
+    });
+    rows.push({
+      task: '  + AdamW step',
+      ours: best(r.seconds.adamw),
+      macs: 3 * macs,
+      torch: pt ? best(pt.seconds.adamw) : undefined,
+    });
+    rows.push({ task: '  forward only', ours: best(r.seconds.forward), macs, torch: pt ? best(pt.seconds.forward) : undefined });
+  }
+  for (const frames of [16, 32]) {
+    const task = `infer${frames}`;
+    if (!only.has(task)) continue;
+    const macs = complexity(swinT(), { frames, height: 224, width: 224 }).flopsPerView;
+    let onnx: ChildResult | null = null;
+    let file: string | null = null;
+    if (onnxRuntime.available) {
+      // The export of the very weights the child builds (Swin-T, seed 0).
+      const model = createVideoSwin(swinT());
+      file = join(tmp, `swin_t_${frames}.onnx`);
+      writeFileSync(file, exportOnnx(model, { batch: 1, frames, height: 224, width: 224 }).bytes);
+      model.dispose();
+    }
+    const ours = await child(task, 'ours');
+    if (file) onnx = await child(task, 'onnx', ['--onnx', file], threads);
+    let pt: ChildResult | null = null;
+    if ('python' in torch) pt = await runPytorch(torch.python, task, threads).catch((e) => (notes.push(String(e)), null));
+    let note = 'per clip';
+    if (onnx && ours.logits && onnx.logits) {
+      const check = compareLogits(Float32Array.from(ours.logits), Float32Array.from(onnx.logits), 'ONNX Runtime');
+      note = `logits ${check.ok ? 'agree' : 'DISAGREE'} (max |diff| ${check.maxAbsDiff.toExponential(1)})`;
+    }
+    rows.push({
+      task: `Swin-T inference 1x3x${frames}x224x224`,
+      ours: best(ours.seconds.infer),
+      macs,
+      onnx: onnx ? best(onnx.seconds.infer) : undefined,
+      torch: pt ? best(pt.seconds.infer) : undefined,
+      rssOurs: ours.maxRssMiB,
+      rssOnnx: onnx?.maxRssMiB,
+      rssTorch: pt?.maxRssMiB,
+      note,
+    });
+  }
+  if (only.has('train')) {
+    const r = await child('train', 'ours');
+    let pt: ChildResult | null = null;
+    if ('python' in torch) pt = await runPytorch(torch.python, 'train', threads).catch((e) => (notes.push(String(e)), null));
+    const macs = complexity(swinT(), { frames: 8, height: 112, width: 112 }).flopsPerView;
+    rows.push({
+      task: 'Swin-T train step 1x3x8x112x112',
+      ours: best(r.seconds.train),
+      macs: 3 * macs,
+      torch: pt ? best(pt.seconds.train) : undefined,
+      rssOurs: r.maxRssMiB,
+      rssTorch: pt?.maxRssMiB,
+      note: 'fwd + CE + bwd + AdamW',
+    });
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+if (only.has('leak')) {
+  const model = createVideoSwin(fixtureConfig());
+  const x = tf.tensor(normalClip([8, 3, 9, 58, 50], 2), [8, 3, 9, 58, 50]);
+  const labels = [0, 1, 2, 3, 4, 0, 1, 2];
   const step = trainer(model);
-  step(x, [7], true); // warm-up
-  const seconds = await timeIt(3, () => step(x, [7], true));
-  row('Swin-T train step 1x3x8x112x112', seconds, 's', PYTORCH.trainStep, 'fwd + CE + bwd + AdamW');
+  step(x, labels, true);
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 20; i++) step(x, labels, true);
+  console.log(`tensors left after 20 training steps: ${tf.memory().numTensors - before}`);
   x.dispose();
   model.dispose();
 }
 
-const header = ['task', 'kernels', 'ours', 'PyTorch 1.13', 'ratio (time)', 'note'];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-for (const r of [header, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
-console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+const ratio = (a: number, b?: number) => (b === undefined ? '—' : `${(a / b).toFixed(2)}x`);
+const mib = (v?: number) => (v === undefined ? '—' : `${v.toFixed(0)} MiB`);
+const header = [
+  'task',
+  'kernels',
+  'ours (best)',
+  'GFLOP/s',
+  '% peak',
+  'ONNX Runtime',
+  'ours/ORT',
+  'PyTorch',
+  'ours/PyTorch',
+  'RSS ours',
+  'RSS ORT',
+  'RSS PyTorch',
+  'note',
+];
+const table = rows.map((r) => {
+  const rate = gflops(r.macs, r.ours);
+  return [
+    r.task,
+    tierLabel,
+    fmt(r.ours),
+    rate.toFixed(1),
+    peak ? `${((100 * rate) / peak).toFixed(0)} %` : '—',
+    r.onnx === undefined ? '—' : `${fmt(r.onnx)} (${((100 * gflops(r.macs, r.onnx)) / (peak ?? Infinity)).toFixed(0)} %)`,
+    ratio(r.ours, r.onnx),
+    r.torch === undefined ? '—' : fmt(r.torch),
+    ratio(r.ours, r.torch),
+    mib(r.rssOurs),
+    mib(r.rssOnnx),
+    mib(r.rssTorch),
+    r.note ?? '',
+  ];
+});
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+for (const r of [header, ...table]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+const i16 = rows.find((r) => r.task.includes('1x3x16x'));
+const i32 = rows.find((r) => r.task.includes('1x3x32x'));
+if (i16 && i32) {
+  const ortScaling = i16.onnx && i32.onnx ? `, ONNX Runtime ${(i32.onnx / i16.onnx).toFixed(2)}x` : '';
+  console.log(`32 frames / 16 frames (2x the work): ours ${(i32.ours / i16.ours).toFixed(2)}x${ortScaling}`);
+}
+console.log(
+  "times: best of the timed runs after a warm-up, each task in its own process (RSS = that process's peak); GFLOP/s counts " +
+    '2 x multiply-adds (model info), a train step as 3x its forward; % peak against the measured FMA loop.',
+);
+for (const note of notes) console.log(`note: ${note}`);
+console.log(`load average at the end: ${load()} — other work on the machine slows every column; compare ratios, not seconds`);

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "vswin_kernels",
-      "sources": ["src/addon.c", "src/gemm.c", "src/elementwise.c", "src/attention.c", "src/norm.c", "src/optimizer.c", "src/pool.c"],
+      "sources": ["src/addon.c", "src/gemm.c", "src/elementwise.c", "src/attention.c", "src/norm.c", "src/optimizer.c", "src/pool.c", "src/peak.c"],
       "cflags": ["-O3", "-std=gnu11", "-fno-math-errno", "-pthread"],
       "cflags!": ["-O2"],
       "ldflags": ["-pthread"],

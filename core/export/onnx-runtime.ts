@@ -19,7 +19,12 @@ interface OrtModule {
   InferenceSession: {
     create(
       model: string | Uint8Array,
-      options?: { intraOpNumThreads?: number; interOpNumThreads?: number; graphOptimizationLevel?: 'all' },
+      options?: {
+        intraOpNumThreads?: number;
+        interOpNumThreads?: number;
+        graphOptimizationLevel?: 'all';
+        extra?: Record<string, Record<string, Record<string, string>>>;
+      },
     ): Promise<OrtSession>;
   };
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;

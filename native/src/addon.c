@@ -420,6 +420,25 @@ static napi_value js_set_isa(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* fmaPeak(iterations) -> {flops, seconds}: the measured fp32 peak of the pool (peak.c). */
+static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_STATUS(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double iterations;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &iterations) != napi_ok || !(iterations >= 1))
+    return fail(env, "vswin native fmaPeak: expected a positive iteration count");
+  double seconds = 0;
+  double flops = vswin_fma_peak((long)iterations, &seconds);
+  napi_value result, flops_value, seconds_value;
+  CHECK_STATUS(napi_create_object(env, &result));
+  CHECK_STATUS(napi_create_double(env, flops, &flops_value));
+  CHECK_STATUS(napi_create_double(env, seconds, &seconds_value));
+  CHECK_STATUS(napi_set_named_property(env, result, "flops", flops_value));
+  CHECK_STATUS(napi_set_named_property(env, result, "seconds", seconds_value));
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
       {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_default, NULL},
@@ -436,6 +455,7 @@ NAPI_MODULE_INIT() {
       {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
       {"setIsa", NULL, js_set_isa, NULL, NULL, NULL, napi_default, NULL},
+      {"fmaPeak", NULL, js_fma_peak, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

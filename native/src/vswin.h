@@ -93,4 +93,8 @@ typedef struct {
 void vswin_adamw(const float *param, const float *grad, const float *exp_avg, const float *exp_avg_sq, float *out_param,
                  float *out_exp_avg, float *out_exp_avg_sq, long size, const vswin_adamw_settings *settings);
 
+/* The FMA loop of peak.c on every pool thread; returns the floating-point operations done and
+ * writes the wall time taken. */
+double vswin_fma_peak(long iterations, double *seconds);
+
 #endif
