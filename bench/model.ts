@@ -270,8 +270,27 @@ let peak: number | null = null;
   } else console.log(`fp32 peak: not measured (${native.ok ? 'this addon build has no fmaPeak' : native.reason})`);
 }
 
+/** The PyTorch module must compute the official function: its fixture logits are checked first. */
+async function checkedTorch(): Promise<{ python: string; version: string } | { reason: string }> {
+  if (values['no-pytorch']) return { reason: '--no-pytorch' };
+  const found = findTorchPython();
+  if (!('python' in found)) return found;
+  try {
+    const { check } = (await runPytorch(found.python, 'check', 1)) as ChildResult & {
+      check: { ok: boolean; worst_ratio: number };
+    };
+    if (!check.ok)
+      return {
+        reason: `bench/pytorch_model.py does not reproduce the official fixture logits (worst ratio ${check.worst_ratio})`,
+      };
+    return { python: found.python, version: `${found.version}, fixture logits within 1e-4 + 1e-4|ref| of the official ones` };
+  } catch (error) {
+    return { reason: `bench/pytorch_model.py failed: ${(error as Error).message.slice(0, 300)}` };
+  }
+}
+
 const onnxRuntime = values['no-onnx'] ? { available: false as const, reason: '--no-onnx' } : loadOnnxRuntime();
-const torch = values['no-pytorch'] ? { reason: '--no-pytorch' } : findTorchPython();
+const torch = await checkedTorch();
 console.log(
   `ONNX Runtime: ${onnxRuntime.available ? `onnxruntime-node ${onnxRuntime.version}, CPU, ${threads} intra-op thread(s), all graph optimisations, no spinning` : onnxRuntime.reason}`,
 );
@@ -294,6 +313,14 @@ interface Row {
   note?: string;
 }
 const rows: Row[] = [];
+// Progress while the table waits for the last task (stderr, so stdout is the table alone).
+const push = (row: Row) => {
+  rows.push(row);
+  const anchors = [row.onnx && `ONNX Runtime ${fmt(row.onnx)}`, row.torch && `PyTorch ${fmt(row.torch)}`].filter(Boolean);
+  console.error(
+    `  done: ${row.task.trim()}: ours ${fmt(row.ours)}${anchors.length ? `, ${anchors.join(', ')}` : ''} (load ${load()})`,
+  );
+};
 const notes: string[] = [];
 const tmp = mkdtempSync(join(tmpdir(), 'vswin-bench-'));
 
@@ -303,7 +330,7 @@ try {
     const macs = complexity(fixtureConfig(), { frames: 9, height: 58, width: 50 }, 8).flopsPerView * 8;
     let pt: ChildResult | null = null;
     if ('python' in torch) pt = await runPytorch(torch.python, 'fixture', threads).catch((e) => (notes.push(String(e)), null));
-    rows.push({
+    push({
       task: 'fixture cfg 8x3x9x58x50 fwd+bwd',
       ours: best(r.seconds.fwdbwd),
       macs: 3 * macs,
@@ -311,13 +338,13 @@ try {
       rssOurs: r.maxRssMiB,
       rssTorch: pt?.maxRssMiB,
     });
-    rows.push({
+    push({
       task: '  + AdamW step',
       ours: best(r.seconds.adamw),
       macs: 3 * macs,
       torch: pt ? best(pt.seconds.adamw) : undefined,
     });
-    rows.push({ task: '  forward only', ours: best(r.seconds.forward), macs, torch: pt ? best(pt.seconds.forward) : undefined });
+    push({ task: '  forward only', ours: best(r.seconds.forward), macs, torch: pt ? best(pt.seconds.forward) : undefined });
   }
   for (const frames of [16, 32]) {
     const task = `infer${frames}`;
@@ -341,7 +368,7 @@ try {
       const check = compareLogits(Float32Array.from(ours.logits), Float32Array.from(onnx.logits), 'ONNX Runtime');
       note = `logits ${check.ok ? 'agree' : 'DISAGREE'} (max |diff| ${check.maxAbsDiff.toExponential(1)})`;
     }
-    rows.push({
+    push({
       task: `Swin-T inference 1x3x${frames}x224x224`,
       ours: best(ours.seconds.infer),
       macs,
@@ -358,7 +385,7 @@ try {
     let pt: ChildResult | null = null;
     if ('python' in torch) pt = await runPytorch(torch.python, 'train', threads).catch((e) => (notes.push(String(e)), null));
     const macs = complexity(swinT(), { frames: 8, height: 112, width: 112 }).flopsPerView;
-    rows.push({
+    push({
       task: 'Swin-T train step 1x3x8x112x112',
       ours: best(r.seconds.train),
       macs: 3 * macs,
@@ -410,7 +437,7 @@ const table = rows.map((r) => {
     fmt(r.ours),
     rate.toFixed(1),
     peak ? `${((100 * rate) / peak).toFixed(0)} %` : '—',
-    r.onnx === undefined ? '—' : `${fmt(r.onnx)} (${((100 * gflops(r.macs, r.onnx)) / (peak ?? Infinity)).toFixed(0)} %)`,
+    r.onnx === undefined ? '—' : `${fmt(r.onnx)}${peak ? ` (${((100 * gflops(r.macs, r.onnx)) / peak).toFixed(0)} % peak)` : ''}`,
     ratio(r.ours, r.onnx),
     r.torch === undefined ? '—' : fmt(r.torch),
     ratio(r.ours, r.torch),
