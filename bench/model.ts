@@ -62,6 +62,8 @@ const swinT = (): ModelConfig => parseModelConfig(VARIANTS.swin_t.config);
 /** What a child reports: seconds of each timed run per sub-task, its peak RSS, and logits to cross-check. */
 interface ChildResult {
   seconds: Record<string, number[]>;
+  /** CPU seconds (user + system, every thread of the process) of the same runs: less sensitive to other load. */
+  cpu: Record<string, number[]>;
   maxRssMiB: number;
   logits?: number[];
   threads?: number;
@@ -69,14 +71,23 @@ interface ChildResult {
 const RESULT_TAG = '@@result ';
 const maxRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
-async function timeRuns(count: number, fn: () => void | Promise<void>): Promise<number[]> {
-  const seconds: number[] = [];
+/** Times `count` runs into `into.seconds[label]` (wall) and `into.cpu[label]` (process CPU time). */
+async function timeRuns(
+  into: Pick<ChildResult, 'seconds' | 'cpu'>,
+  label: string,
+  count: number,
+  fn: () => void | Promise<void>,
+): Promise<void> {
+  into.seconds[label] = [];
+  into.cpu[label] = [];
   for (let i = 0; i < count; i++) {
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     await fn();
-    seconds.push((performance.now() - started) / 1000);
+    into.seconds[label].push((performance.now() - started) / 1000);
+    const used = process.cpuUsage(cpuBefore);
+    into.cpu[label].push((used.user + used.system) / 1e6);
   }
-  return seconds;
 }
 
 function trainer(model: VideoSwin) {
@@ -99,7 +110,7 @@ const clipShape = (frames: number) => [1, 3, frames, 224, 224];
 
 /** One task of our engine, in this (child) process. */
 async function runOurs(task: string): Promise<ChildResult> {
-  const seconds: Record<string, number[]> = {};
+  const timed = { seconds: {} as Record<string, number[]>, cpu: {} as Record<string, number[]> };
   let logits: number[] | undefined;
   if (task === 'fixture') {
     const model = createVideoSwin(fixtureConfig());
@@ -107,9 +118,9 @@ async function runOurs(task: string): Promise<ChildResult> {
     const labels = [0, 1, 2, 3, 4, 0, 1, 2];
     const step = trainer(model);
     step(x, labels, true); // warm-up
-    seconds.fwdbwd = await timeRuns(3 * runs, () => step(x, labels, false));
-    seconds.adamw = await timeRuns(3 * runs, () => step(x, labels, true));
-    seconds.forward = await timeRuns(3 * runs, () => tf.tidy(() => void model.predict(x).dataSync()));
+    await timeRuns(timed, 'fwdbwd', 3 * runs, () => step(x, labels, false));
+    await timeRuns(timed, 'adamw', 3 * runs, () => step(x, labels, true));
+    await timeRuns(timed, 'forward', 3 * runs, () => tf.tidy(() => void model.predict(x).dataSync()));
     x.dispose();
     model.dispose();
   } else if (task === 'infer16' || task === 'infer32') {
@@ -127,7 +138,7 @@ async function runOurs(task: string): Promise<ChildResult> {
       for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 15))
         console.error(`  ${name.padEnd(20)} ${(ms / 1000).toFixed(2)} s  ${((100 * ms) / total).toFixed(1)} %`);
     }
-    seconds.infer = await timeRuns(runs, () => tf.tidy(() => void model.predict(x).dataSync()));
+    await timeRuns(timed, 'infer', runs, () => tf.tidy(() => void model.predict(x).dataSync()));
     x.dispose();
     model.dispose();
   } else if (task === 'train') {
@@ -135,11 +146,11 @@ async function runOurs(task: string): Promise<ChildResult> {
     const x = tf.tensor(normalClip([1, 3, 8, 112, 112], 4), [1, 3, 8, 112, 112]);
     const step = trainer(model);
     step(x, [7], true); // warm-up
-    seconds.train = await timeRuns(Math.max(3, runs), () => step(x, [7], true));
+    await timeRuns(timed, 'train', Math.max(3, runs), () => step(x, [7], true));
     x.dispose();
     model.dispose();
   } else throw new Error(`unknown task "${task}"`);
-  return { seconds, maxRssMiB: maxRssMiB(), logits, threads: fastKernelStatus().threads };
+  return { ...timed, maxRssMiB: maxRssMiB(), logits, threads: fastKernelStatus().threads };
 }
 
 /** One inference task in ONNX Runtime on an exported file, in this (child) process. */
@@ -148,9 +159,10 @@ async function runOnnx(task: string, file: string, threads: number): Promise<Chi
   const input = normalClip(clipShape(frames), 3);
   const session = await openSession(file, threads);
   const logits = Array.from(await runSession(session, input, clipShape(frames))); // warm-up
-  const seconds = { infer: await timeRuns(runs, async () => void (await runSession(session, input, clipShape(frames)))) };
+  const timed = { seconds: {}, cpu: {} };
+  await timeRuns(timed, 'infer', runs, async () => void (await runSession(session, input, clipShape(frames))));
   await session.release();
-  return { seconds, maxRssMiB: maxRssMiB(), logits, threads };
+  return { ...timed, maxRssMiB: maxRssMiB(), logits, threads };
 }
 
 if (values.child) {
@@ -307,6 +319,8 @@ interface Row {
   macs: number;
   onnx?: number;
   torch?: number;
+  cpuOurs?: number;
+  cpuOnnx?: number;
   rssOurs?: number;
   rssOnnx?: number;
   rssTorch?: number;
@@ -373,6 +387,8 @@ try {
       ours: best(ours.seconds.infer),
       macs,
       onnx: onnx ? best(onnx.seconds.infer) : undefined,
+      cpuOurs: best(ours.cpu.infer),
+      cpuOnnx: onnx ? best(onnx.cpu.infer) : undefined,
       torch: pt ? best(pt.seconds.infer) : undefined,
       rssOurs: ours.maxRssMiB,
       rssOnnx: onnx?.maxRssMiB,
@@ -439,6 +455,9 @@ const table = rows.map((r) => {
     peak ? `${((100 * rate) / peak).toFixed(0)} %` : '—',
     r.onnx === undefined ? '—' : `${fmt(r.onnx)}${peak ? ` (${((100 * gflops(r.macs, r.onnx)) / peak).toFixed(0)} % peak)` : ''}`,
     ratio(r.ours, r.onnx),
+    r.cpuOurs === undefined || r.cpuOnnx === undefined
+      ? '—'
+      : `${r.cpuOurs.toFixed(2)}/${r.cpuOnnx.toFixed(2)} = ${ratio(r.cpuOurs, r.cpuOnnx)}`,
     r.torch === undefined ? '—' : fmt(r.torch),
     ratio(r.ours, r.torch),
     mib(r.rssOurs),
@@ -457,7 +476,8 @@ if (i16 && i32) {
 }
 console.log(
   "times: best of the timed runs after a warm-up, each task in its own process (RSS = that process's peak); GFLOP/s counts " +
-    '2 x multiply-adds (model info), a train step as 3x its forward; % peak against the measured FMA loop.',
+    '2 x multiply-adds (model info), a train step as 3x its forward; % peak against the measured FMA loop; CPU s = user + ' +
+    'system seconds of the whole process in the best run (other load inflates it less than wall time).',
 );
 for (const note of notes) console.log(`note: ${note}`);
 console.log(`load average at the end: ${load()} — other work on the machine slows every column; compare ratios, not seconds`);

@@ -243,12 +243,19 @@ def read_safetensors(path):
     return out
 
 
-def timed(runs, fn):
-    seconds = []
+CPU = {}
+
+
+def timed(runs, fn, label=None):
+    """Wall seconds of each run; process CPU seconds (all threads) go to CPU[label]."""
+    seconds, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
         seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
+    if label:
+        CPU[label] = cpu
     return seconds
 
 
@@ -290,24 +297,24 @@ def main():
         x = torch.randn(1, 3, frames, 224, 224)
         with torch.no_grad():
             model(x)  # warm-up
-            seconds['infer'] = timed(args.runs, lambda: model(x))
+            seconds['infer'] = timed(args.runs, lambda: model(x), 'infer')
     elif args.task == 'train':
         model = Recognizer(SWIN_T, 400).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.02)
         x, labels = torch.randn(1, 3, 8, 112, 112), torch.tensor([7])
         train_step(model, optimizer, x, labels)
-        seconds['train'] = timed(max(3, args.runs), lambda: train_step(model, optimizer, x, labels))
+        seconds['train'] = timed(max(3, args.runs), lambda: train_step(model, optimizer, x, labels), 'train')
     else:
         model = fixture_model().train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.02)
         x, labels = torch.randn(8, 3, 9, 58, 50), torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
         train_step(model, optimizer, x, labels)
-        seconds['fwdbwd'] = timed(3 * args.runs, lambda: train_step(model, optimizer, x, labels, update=False))
-        seconds['adamw'] = timed(3 * args.runs, lambda: train_step(model, optimizer, x, labels))
+        seconds['fwdbwd'] = timed(3 * args.runs, lambda: train_step(model, optimizer, x, labels, update=False), 'fwdbwd')
+        seconds['adamw'] = timed(3 * args.runs, lambda: train_step(model, optimizer, x, labels), 'adamw')
         model.eval()
         with torch.no_grad():
-            seconds['forward'] = timed(3 * args.runs, lambda: model(x))
-    result.update(seconds=seconds, maxRssMiB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            seconds['forward'] = timed(3 * args.runs, lambda: model(x), 'forward')
+    result.update(seconds=seconds, cpu=CPU, maxRssMiB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   threads=torch.get_num_threads(), torch=torch.__version__)
     print('@@result ' + json.dumps(result), flush=True)
 
