@@ -143,9 +143,10 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
   const globalBatch = clipsPerGpu * worldSize;
   const scaledLr = (config.optimizer.lr * globalBatch) / REFERENCE_BATCH;
   const itersPerEpoch = Math.ceil(Math.ceil(trainVideos / worldSize) / microBatch);
-  // Under the official parameter groups the first group (the one both engines log) is a backbone
-  // group at 0.1x the head LR.
-  const loggedLrToBase = config.optimizer.paramwise === 'official' ? 10 : 1;
+  // The base configs' parameter groups always apply (also for paramwise "none", see the note): the
+  // first group (the one both engines log as `lr`) is a backbone group at 0.1x the head LR. mmengine
+  // also logs the head's as `base_lr`, which the log mapping prefers.
+  const loggedLrToBase = 10;
   if (config.optimizer.paramwise !== 'official')
     notes.push(
       'optimizer.paramwise "none" has no mmaction2 equivalent here: the official parameter groups of the base config apply',

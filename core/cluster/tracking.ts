@@ -482,7 +482,7 @@ function classNamesOf(config: RunConfig, runDir: string): string[] {
 /**
  * Downloads a checkpoint into the run folder and registers a copy in the workbench format: the
  * official .pth has no model config, which the comparison and attention pages need to rebuild the
- * model, and mmaction2 1.x names the final norm `backbone.norm3` (renamed to the official key).
+ * model (the loader maps mmaction2 1.x's `backbone.norm3` to the model's `backbone.norm`).
  */
 export async function pullCheckpoint(
   registry: Registry,
@@ -501,12 +501,9 @@ export async function pullCheckpoint(
   const downloaded = join(runDir, 'checkpoints', fileName);
   await backend.pull(remote.path, downloaded);
   const loaded = loadCheckpoint(downloaded);
+  // The loader already gives mmaction2 1.x's `backbone.norm3` the model's name (see its notes).
   const notes = [...loaded.notes];
-  let stateDict = loaded.stateDict;
-  if (stateDict.has('backbone.norm3.weight') && !stateDict.has('backbone.norm.weight')) {
-    stateDict = new Map([...stateDict].map(([key, tensor]) => [key.replace(/^backbone\.norm3\./, 'backbone.norm.'), tensor]));
-    notes.push('mmaction2 1.x key backbone.norm3 renamed to backbone.norm');
-  }
+  const stateDict = loaded.stateDict;
   const modelConfig = parseModelConfig(modelConfigOf(config));
   const missing = [...recognizerKeys(modelConfig).keys()].filter(
     (key) => !stateDict.has(key) && !key.endsWith('relative_position_index'),
