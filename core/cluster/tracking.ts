@@ -17,6 +17,7 @@ import type {
   PulledCheckpoint,
   RemoteCheckpoint,
   SyncResult,
+  VideoDecoder,
 } from '../protocol/cluster.ts';
 import { finishedJobStates } from '../protocol/cluster.ts';
 import type { CheckpointReason } from '../protocol/train.ts';
@@ -27,6 +28,7 @@ import { recognizerKeys } from '../model/keys.ts';
 import { loadCheckpoint, saveCheckpoint } from '../model/weights/checkpoint.ts';
 import type { ClusterBackend } from './backend.ts';
 import { buildBundle, writeBundle } from './bundle.ts';
+import { annotationPaths } from './bundle-data.ts';
 import {
   epochTrainRows,
   orderLogFiles,
@@ -60,6 +62,9 @@ export interface SubmitRequest {
   /** Dataset folder on the cluster; default: the cluster's, else the run config's. */
   dataRoot?: string | null;
   logInterval?: number | null;
+  /** Decoder and AMP for this run (default: the cluster's). */
+  decoder?: VideoDecoder;
+  amp?: boolean;
   /** Extra environment for this run only (merged over the cluster's). */
   environment?: Record<string, string>;
   runId?: string;
@@ -105,6 +110,8 @@ export function prepareSubmission(store: ClusterStore, request: SubmitRequest): 
     environment: { ...settings.environment, ...(request.environment ?? {}) },
     torchrun: settings.torchrun,
     logInterval: request.logInterval ?? null,
+    decoder: request.decoder ?? settings.decoder,
+    amp: request.amp ?? settings.amp,
   });
   return {
     runId,
@@ -116,15 +123,11 @@ export function prepareSubmission(store: ClusterStore, request: SubmitRequest): 
   };
 }
 
-/** Sample video paths of an annotation file (first word of the first lines), for preflight. */
+/** Sample video paths of the bundle's train annotations (split on its delimiter), for preflight. */
 function samplePaths(bundle: Bundle): string[] {
   const train = bundle.files.find((file) => file.path === 'annotations/train.txt');
   if (!train) return [];
-  return train.content
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/)[0])
-    .filter((word) => word && word.length > 0)
-    .slice(0, 3);
+  return annotationPaths(train.content, bundle.manifest.delimiter).slice(0, 3);
 }
 
 export async function checkCluster(
@@ -141,6 +144,7 @@ export async function checkCluster(
     baseConfig: prepared.bundle.manifest.baseConfig,
     dataRoot: prepared.bundle.manifest.dataRoot,
     samplePaths: samplePaths(prepared.bundle),
+    decoder: prepared.bundle.manifest.decoder,
   });
 }
 

@@ -192,7 +192,7 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     const pulledLatest = await pullCheckpoint(registry, first.runId, 'latest');
     expect(pulledLatest.remote.epoch).toBe(3);
     const pulledBest = await pullCheckpoint(registry, second.runId, 'best');
-    expect(pulledBest.notes.join(' ')).toMatch(/norm3 renamed/);
+    expect(pulledBest.notes.join(' ')).toMatch(/renamed backbone\.norm3\.\* .*to backbone\.norm\.\*/);
     // What the comparison and attention pages read: the model config, classes and pipeline.
     const info = readCheckpointInfo(pulledBest.localPath);
     expect(info.config.backbone.embed_dim).toBe(16);
