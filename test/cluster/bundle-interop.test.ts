@@ -4,7 +4,7 @@
 // Python; weights files are read back by Python's zipfile + pickle (test/model/weights/read-pth.py).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,9 +13,11 @@ import { buildBundle, writeBundle, type BundleOptions } from '../../core/cluster
 import { parseLogChunk, recordsToRows } from '../../core/cluster/log-parser.ts';
 import { parseClusterSettings } from '../../core/cluster/store.ts';
 import { initBackend } from '../../core/engine/backend.ts';
-import { toFlavorKeys } from '../../core/model/keys.ts';
+import { recognizerKeys, toFlavorKeys } from '../../core/model/keys.ts';
+import { parseModelConfig } from '../../core/model/config.ts';
+import { PickleObject, readPth } from '../../core/model/weights/pth.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../core/model/weights/checkpoint.ts';
 import { createVideoSwin } from '../../core/model/video-swin.ts';
-import { saveCheckpoint } from '../../core/model/weights/checkpoint.ts';
 import { hostBytes } from '../../core/model/weights/dtypes.ts';
 import type { HostTensor } from '../../core/model/weights/types.ts';
 import type { Bundle } from '../../core/protocol/cluster.ts';
@@ -25,6 +27,7 @@ const FIXTURES = process.env.VSWIN_MMACTION2_FIXTURES ?? '/work/shared/fixtures/
 const PARITY = '/work/shared/fixtures/parity';
 const READ_PTH = new URL('../model/weights/read-pth.py', import.meta.url).pathname;
 const STAND_IN_ENGINE = new URL('./stand-in/engine', import.meta.url).pathname;
+const STAND_IN_TRAIN = join(STAND_IN_ENGINE, 'tools', 'train.py');
 
 const dir = mkdtempSync(join(tmpdir(), 'vswin-bundle-interop-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -360,4 +363,73 @@ describe('10: AMP switchable, torchrun under $PYTHON', () => {
     const custom = file(buildBundle(config(), { ...base, torchrun: '/opt/bin/torchrun' }), 'launch-torchrun.sh')!.content;
     expect(custom).toMatch(/^\/opt\/bin\/torchrun --nnodes=1/m);
   });
+});
+
+describe('the stand-in engine writes and refuses what mmaction2 1.x does', () => {
+  /** Writes the bundle and runs the stand-in train.py in it (as the job script would), one rank. */
+  function runStandIn(bundle: Bundle, name: string) {
+    const out = join(dir, name);
+    writeBundle(bundle, out);
+    const keys = join(dir, 'keys.json');
+    const model = parseModelConfig(modelConfigOf(config()));
+    writeFileSync(keys, JSON.stringify([...recognizerKeys(model)].map(([key, spec]) => [key, spec.shape])));
+    const result = spawnSync('python3', [STAND_IN_TRAIN, 'config.py', '--work-dir', 'work'], {
+      cwd: out,
+      encoding: 'utf8',
+      env: { ...process.env, VSWIN_STANDIN_SLEEP: '0', VSWIN_STANDIN_KEYS: keys },
+      timeout: 60_000,
+    });
+    return { out, ...result };
+  }
+
+  const ours = join(dir, 'stand-in-ours.safetensors');
+  beforeAll(async () => {
+    await initBackend('cpu');
+    const model = createVideoSwin(modelConfigOf(config()), { seed: 4 });
+    saveCheckpoint(ours, model.stateDict(), {}, { keepInt64: true });
+    model.dispose();
+  });
+
+  it('base_lr in the log, a HistoryBuffer message hub and backbone.norm3 in the checkpoints; a strict load of our weights', () => {
+    const run = runStandIn(
+      buildBundle(config({ epochs: 2, model: { variant: 'micro', num_classes: 3, load_from: ours } }), {
+        ...base,
+        logInterval: 1,
+      }),
+      'stand-in-ok',
+    );
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/VswinStrictLoad loaded all \d+ tensors of weights\/load_from\.pth/);
+    const [stamp] = readdirSync(join(run.out, 'work')).filter((name) => /^\d{8}_\d{6}$/.test(name));
+    const log = readFileSync(join(run.out, 'work', stamp, 'vis_data', 'scalars.json'), 'utf8')
+      .trim()
+      .split('\n');
+    const first = JSON.parse(log[0]);
+    expect(first.base_lr).toBeCloseTo(first.lr * 10, 12);
+    const root = readPth(join(run.out, 'work', 'epoch_2.pth')).root as Record<string, Record<string, unknown>>;
+    const loss = (root.message_hub.log_scalars as Record<string, PickleObject>)['train/loss'];
+    expect(loss.className).toBe('mmengine.logging.history_buffer.HistoryBuffer');
+    expect(Object.keys(root.state_dict)).toContain('backbone.norm3.weight');
+    expect(loadCheckpoint(join(run.out, 'work', 'epoch_2.pth')).stateDict.has('backbone.norm.weight')).toBe(true);
+  }, 120_000);
+
+  it('fails as the real engine does on 0.x names in a 1.x load_from and on pretrained2d without pretrained', () => {
+    // A bundle whose load_from file has the other flavor's names: the strict load refuses it.
+    const bundle = buildBundle(config({ model: { variant: 'micro', num_classes: 3, load_from: ours } }), base);
+    const weights = bundle.files.find((entry) => entry.localFile)!;
+    weights.localFile = { ...weights.localFile!, flavor: '0.x' };
+    const wrongNames = runStandIn(bundle, 'stand-in-names');
+    expect(wrongNames.status).toBe(1);
+    expect(wrongNames.stderr).toMatch(
+      /does not fit the model strictly: missing \['backbone\.norm3\.bias', 'backbone\.norm3\.weight'\], unexpected \['backbone\.norm\.bias'/,
+    );
+    // What bundles wrote before: pretrained2d left True under pretrained=None.
+    const inflating = buildBundle(config(), base);
+    const configFile = inflating.files.find((entry) => entry.path === 'config.py')!;
+    configFile.content = configFile.content.replace('pretrained2d=False', 'pretrained2d=True');
+    const inflated = runStandIn(inflating, 'stand-in-inflate');
+    expect(inflated.status).toBe(1);
+    expect(inflated.stderr).toMatch(/TypeError .*pretrained2d=True with pretrained=None/);
+  }, 120_000);
 });

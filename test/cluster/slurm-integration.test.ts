@@ -121,6 +121,7 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
       'annotations',
       'base-config',
       'data-root',
+      'decoder',
       'engine',
       'gpus',
       'partition',
@@ -128,6 +129,8 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
       'ssh',
     ]);
     expect(report.checks.find((check) => check.name === 'gpus')?.detail).toMatch(/8 GPU/);
+    // The engine's Python imports the pipelines' decoder (decord by default; the stand-in ships one).
+    expect(report.checks.find((check) => check.name === 'decoder')?.detail).toMatch(/^decord \(decord 0\.0\.0-standin\)/);
     expect(report.ok).toBe(true);
   }, 30_000);
 
