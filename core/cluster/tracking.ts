@@ -331,6 +331,11 @@ export async function syncJob(registry: Registry, runIdOrJobId: string, options:
     finishedAt,
   });
   const runStatus = runStatusOf(status.state);
+  // The job's start (Slurm's elapsed time when known) is the run's start: `runs show` prints it.
+  if (runStatus === 'running' || (runStatus !== null && runStatus !== 'created' && snapshot.logFiles.length > 0)) {
+    const elapsed = status.elapsedSeconds;
+    registry.markStarted(job.runId, new Date(Date.now() - (elapsed !== null && elapsed >= 0 ? elapsed * 1000 : 0)).toISOString());
+  }
   const run = registry.getRun(job.runId);
   if (runStatus && run && (run.status !== runStatus || run.message !== status.message))
     registry.setStatus(job.runId, runStatus, status.message);
