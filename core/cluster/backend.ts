@@ -5,6 +5,7 @@ import type {
   Bundle,
   ClusterSettings,
   EngineFlavor,
+  VideoDecoder,
   JobStatus,
   PreflightCheck,
   PreflightReport,
@@ -22,6 +23,7 @@ import {
 } from './ssh.ts';
 import { isEngineLog } from './log-parser.ts';
 import { BASE_CONFIG_DIR } from './bundle.ts';
+import { DECODERS, bundleFileData } from './bundle-data.ts';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, renameSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,6 +35,8 @@ export interface PreflightRequest {
   dataRoot?: string | null;
   /** A few video paths of the annotations (relative to the data root), checked on the cluster. */
   samplePaths?: string[];
+  /** The decoder the bundle's pipelines use (default: the cluster's). */
+  decoder?: VideoDecoder;
 }
 
 export interface LogChunk {
@@ -104,6 +108,19 @@ export function environmentLines(settings: ClusterSettings): string[] {
   ];
 }
 
+/**
+ * Preflight lines checking that the engine's Python imports the decoder of the pipelines (the job
+ * would die on its first video otherwise), run in the engine folder like the engine check.
+ */
+export function decoderCheck(settings: ClusterSettings, decoder: VideoDecoder): string[] {
+  const { module, pip, init } = DECODERS[decoder];
+  const python = settings.python.replace(/[`$"\\]/g, '');
+  return [
+    `out=$(cd ${remotePath(settings.engineDir)} 2>&1 && ${settings.python} -c 'import ${module}; print(getattr(${module}, "__version__", "?"))' 2>&1); code=$?`,
+    `if [ $code -eq 0 ]; then echo "CHECK decoder ok ${decoder} (${module} $(echo "$out" | tail -n1)) for ${init}"; else echo "CHECK decoder fail ${python} cannot import ${module}, which the ${decoder} decoder (${init}) needs: $(echo "$out" | tail -n1); install it (pip install ${pip}) or choose another decoder (decord, pyav, opencv)"; fi`,
+  ];
+}
+
 export abstract class SshBackend implements ClusterBackend {
   readonly target: SshTarget;
 
@@ -145,6 +162,7 @@ export abstract class SshBackend implements ClusterBackend {
       ...this.schedulerChecks(),
       `out=$(cd ${engine} 2>&1 && ${this.settings.python} -c 'import mmaction; print(mmaction.__version__)' 2>&1); code=$?`,
       `if [ $code -eq 0 ]; then echo "CHECK engine ok mmaction2 $(echo "$out" | tail -n1) in ${this.settings.engineDir.replace(/[`$"\\]/g, '')}"; else echo "CHECK engine fail cannot import mmaction with ${this.settings.python.replace(/[`$"\\]/g, '')} in ${this.settings.engineDir.replace(/[`$"\\]/g, '')}: $(echo "$out" | tail -n1)"; fi`,
+      ...decoderCheck(this.settings, request.decoder ?? this.settings.decoder),
     ];
     if (request.baseConfig) {
       const base = request.baseConfig.startsWith(BASE_CONFIG_DIR)
@@ -215,7 +233,8 @@ export abstract class SshBackend implements ClusterBackend {
       for (const file of bundle.files) {
         const path = join(local, file.path);
         mkdirSync(dirname(path), { recursive: true });
-        writeFileSync(path, file.content);
+        const data = bundleFileData(file);
+        writeFileSync(path, typeof data === 'string' ? data : Buffer.concat(data));
         if (file.executable) chmodSync(path, 0o755);
         commands.push(`put -p ${sftpQuote(path)} ${sftpQuote(`${absolute}/${file.path}`)}`);
       }

@@ -6,12 +6,22 @@
 // bundle works wherever it is copied; `engine` is a link the job script makes to the engine folder.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Bundle, BundleFile, BundleManifest, ClusterKind, EngineFlavor } from '../protocol/cluster.ts';
+import type { Bundle, BundleFile, BundleManifest, ClusterKind, EngineFlavor, VideoDecoder } from '../protocol/cluster.ts';
 import { modelConfigOf, type RunConfig } from '../train/run-config.ts';
 import { parseModelConfig } from '../model/config.ts';
 import { numFeatures } from '../model/config.ts';
 import { VARIANTS } from '../model/variants.ts';
 import { toPython, tuple, quote } from './python-literal.ts';
+import {
+  STRICT_LOAD_HOOK,
+  bundleFileData,
+  engineAnnotations,
+  enginePipelines,
+  loadFromWeights,
+  parseDecoder,
+  pretrainedWeights,
+  type BundleWeights,
+} from './bundle-data.ts';
 
 /** The official configs' global batch (8 GPUs x 8 clips) their learning rates were tuned for. */
 export const REFERENCE_BATCH = 64;
@@ -80,6 +90,10 @@ export interface BundleOptions {
   setup?: string[];
   environment?: Record<string, string>;
   torchrun?: string;
+  /** Video decoder of the pipelines (default decord, the configs'). */
+  decoder?: VideoDecoder;
+  /** Mixed precision (default on, as the official configs). */
+  amp?: boolean;
   /** Log every N iterations; default: the official config's (20 in 0.x, 100 in 1.x). */
   logInterval?: number | null;
   /** An official config to use instead of the variant's (file name under configs/recognition/swin). */
@@ -143,9 +157,10 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
   const globalBatch = clipsPerGpu * worldSize;
   const scaledLr = (config.optimizer.lr * globalBatch) / REFERENCE_BATCH;
   const itersPerEpoch = Math.ceil(Math.ceil(trainVideos / worldSize) / microBatch);
-  // Under the official parameter groups the first group (the one both engines log) is a backbone
-  // group at 0.1x the head LR.
-  const loggedLrToBase = config.optimizer.paramwise === 'official' ? 10 : 1;
+  // The base configs' parameter groups always apply (also for paramwise "none", see the note): the
+  // first group (the one both engines log as `lr`) is a backbone group at 0.1x the head LR. mmengine
+  // also logs the head's as `base_lr`, which the log mapping prefers.
+  const loggedLrToBase = 10;
   if (config.optimizer.paramwise !== 'official')
     notes.push(
       'optimizer.paramwise "none" has no mmaction2 equivalent here: the official parameter groups of the base config apply',
@@ -154,12 +169,40 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
     notes.push('max_iterations_per_epoch is a workbench-only shortcut; mmaction2 trains on the whole set');
   if (config.optimizer.clip_grad_norm !== null)
     notes.push(`gradient clipping at ${config.optimizer.clip_grad_norm} is set in the optimizer hook`);
-  notes.push("data pipeline: the official config's (the workbench pipeline preset is not translated)");
+  const decoder = parseDecoder(options.decoder ?? 'decord');
+  const amp = options.amp ?? true;
+  if (!amp) notes.push('mixed precision (AMP) is off');
+  const pipelines = enginePipelines(config, flavor, decoder);
+  const trainAnnotations = engineAnnotations(trainText, config.data.train_ann, flavor);
+  const valAnnotations = valText !== null ? engineAnnotations(valText, config.data.val_ann!, flavor) : null;
+  const delimiter = trainAnnotations.delimiter ?? valAnnotations?.delimiter ?? null;
+  // One delimiter for both files: rewrite the other one too when only one has spaces.
+  const annotationText = (text: string, file: string, parsed: { text: string; delimiter: string | null }) =>
+    delimiter && !parsed.delimiter ? engineAnnotations(text, file, flavor, true).text : parsed.text;
+  if (delimiter)
+    notes.push("annotation paths hold spaces: the bundle writes them tab-separated and sets the datasets' delimiter");
   const dataRoot = options.dataRoot ?? config.data.root;
   const valRoot = options.valRoot ?? config.data.val_root ?? dataRoot;
-  const pretrained = options.pretrained ?? config.model.pretrained;
-  const loadFrom = options.loadFrom ?? config.model.load_from;
   const backbone = model.backbone;
+  // Weights: explicit cluster paths are written as given; the run config's local files travel in the bundle.
+  const weights: BundleWeights[] = [];
+  let pretrained: string | null = null;
+  if (options.pretrained) pretrained = options.pretrained;
+  else if (config.model.pretrained) {
+    const shipped = pretrainedWeights(config.model.pretrained);
+    weights.push(shipped);
+    pretrained = shipped.configValue;
+  }
+  let loadFrom: string | null = null;
+  let allowMissing: string[] = [];
+  if (options.loadFrom) loadFrom = options.loadFrom;
+  else if (config.model.load_from) {
+    const shipped = loadFromWeights(config, config.model.load_from, flavor);
+    weights.push(shipped);
+    loadFrom = shipped.configValue;
+    allowMissing = shipped.allowMissing;
+  }
+  for (const entry of weights) notes.push(...entry.notes);
 
   const modelOverride: Record<string, unknown> = {};
   const backboneOverride: Record<string, unknown> = { drop_path_rate: backbone.drop_path_rate };
@@ -187,8 +230,9 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
         num_heads: [...backbone.num_heads],
       };
   }
-  if (pretrained) Object.assign(backboneOverride, { pretrained, pretrained2d: true });
-  else if (geometryDiffers) backboneOverride.pretrained = null;
+  // Always both, as the run config says: the engine inflates whenever pretrained2d is set (even for
+  // pretrained=None), and the base configs' ImageNet URL would otherwise stay.
+  Object.assign(backboneOverride, { pretrained, pretrained2d: pretrained !== null });
   modelOverride.backbone = backboneOverride;
   modelOverride.cls_head = {
     num_classes: model.num_classes,
@@ -208,17 +252,28 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
   const trainAnn = 'annotations/train.txt';
   const valAnn = valText !== null ? 'annotations/val.txt' : null;
   const logInterval = options.logInterval ?? null;
+  const strictLoad = loadFrom
+    ? [
+        ['custom_imports', { imports: ['vswin_hooks'], allow_failed_imports: false }],
+        ['custom_hooks', [{ type: 'VswinStrictLoad', checkpoint: loadFrom, allow_missing: allowMissing }]],
+      ]
+    : [];
   if (flavor === '0.x') {
-    const split = (ann: string, root: string) => ({ ann_file: ann, data_prefix: root });
+    const pipeline = { train: pipelines.train, val: pipelines.val, test: pipelines.test };
+    const split = (ann: string, root: string, mode: 'train' | 'val' | 'test') => ({
+      ann_file: ann,
+      data_prefix: root,
+      pipeline: pipeline[mode],
+    });
     assignments.push(['data_root', dataRoot], ['data_root_val', valRoot]);
     assignments.push([
       'data',
       {
         videos_per_gpu: clipsPerGpu,
         workers_per_gpu: Math.max(1, config.data.workers),
-        train: split(trainAnn, dataRoot),
-        val: valAnn ? split(valAnn, valRoot) : undefined,
-        test: valAnn ? split(valAnn, valRoot) : undefined,
+        train: split(trainAnn, dataRoot, 'train'),
+        val: valAnn ? split(valAnn, valRoot, 'val') : undefined,
+        test: valAnn ? split(valAnn, valRoot, 'test') : undefined,
       },
     ]);
     assignments.push([
@@ -230,6 +285,7 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
       {
         update_interval: updateInterval,
         grad_clip: config.optimizer.clip_grad_norm !== null ? { max_norm: config.optimizer.clip_grad_norm } : null,
+        use_fp16: amp,
       },
     ]);
     assignments.push([
@@ -250,14 +306,23 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
     if (logInterval) assignments.push(['log_config', { interval: logInterval }]);
     if (loadFrom) assignments.push(['load_from', loadFrom]);
   } else {
-    const dataset = (ann: string, root: string) => ({ ann_file: ann, data_prefix: { video: root } });
+    const dataset = (ann: string, root: string, pipeline: Record<string, unknown>[]) => ({
+      ann_file: ann,
+      data_prefix: { video: root },
+      pipeline,
+      delimiter: delimiter ?? undefined,
+    });
     assignments.push([
       'train_dataloader',
-      { batch_size: microBatch, num_workers: Math.max(1, config.data.workers), dataset: dataset(trainAnn, dataRoot) },
+      {
+        batch_size: microBatch,
+        num_workers: Math.max(1, config.data.workers),
+        dataset: dataset(trainAnn, dataRoot, pipelines.train),
+      },
     ]);
     if (valAnn) {
-      assignments.push(['val_dataloader', { batch_size: microBatch, dataset: dataset(valAnn, valRoot) }]);
-      assignments.push(['test_dataloader', { dataset: dataset(valAnn, valRoot) }]);
+      assignments.push(['val_dataloader', { batch_size: microBatch, dataset: dataset(valAnn, valRoot, pipelines.val) }]);
+      assignments.push(['test_dataloader', { dataset: dataset(valAnn, valRoot, pipelines.test) }]);
       assignments.push(['train_cfg', { max_epochs: config.epochs, val_interval: config.evaluation.interval }]);
     } else {
       assignments.push(['train_cfg', { max_epochs: config.epochs, val_interval: config.epochs + 1 }]);
@@ -273,6 +338,7 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
     assignments.push([
       'optim_wrapper',
       {
+        type: amp ? 'AmpOptimWrapper' : 'OptimWrapper',
         optimizer: { lr: scaledLr, weight_decay: config.optimizer.weight_decay, betas: tuple(...config.optimizer.betas) },
         accumulative_counts: updateInterval > 1 ? updateInterval : undefined,
         clip_grad: config.optimizer.clip_grad_norm !== null ? { max_norm: config.optimizer.clip_grad_norm } : undefined,
@@ -319,12 +385,16 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
     assignments.push(['auto_scale_lr', { enable: false, base_batch_size: REFERENCE_BATCH }]);
     if (loadFrom) assignments.push(['load_from', loadFrom]);
   }
+  assignments.push(...(strictLoad as [string, unknown][]));
   assignments.push(['work_dir', './work']);
   const configText = [...header, ...assignments.map(([name, value]) => `${name} = ${toPython(value)}`), ''].join('\n');
 
   const files: BundleFile[] = [{ path: 'config.py', content: configText, executable: false }];
-  files.push({ path: trainAnn, content: trainText, executable: false });
-  if (valText !== null && valAnn) files.push({ path: valAnn, content: valText, executable: false });
+  files.push({ path: trainAnn, content: annotationText(trainText, config.data.train_ann, trainAnnotations), executable: false });
+  if (valText !== null && valAnn && valAnnotations)
+    files.push({ path: valAnn, content: annotationText(valText, config.data.val_ann!, valAnnotations), executable: false });
+  for (const entry of weights) if (entry.file) files.push(entry.file);
+  if (loadFrom) files.push({ path: 'vswin_hooks.py', content: STRICT_LOAD_HOOK, executable: false });
   if (config.data.classes)
     files.push({ path: 'label_map.txt', content: readAnnotation('classes', config.data.classes), executable: false });
   const launch = { flavor, gpus, nodes, cpusPerTask, seed: config.seed, validate: valAnn !== null, options };
@@ -355,6 +425,10 @@ export function buildBundle(config: RunConfig, options: BundleOptions): Bundle {
     dataRoot,
     valRoot: valAnn ? valRoot : null,
     seed: config.seed,
+    decoder,
+    amp,
+    pipeline: pipelines.summary,
+    delimiter,
     files: [...files.map((file) => file.path), 'manifest.json'],
     notes,
     createdAt: (options.now ?? new Date()).toISOString(),
@@ -383,6 +457,8 @@ function preamble(spec: LaunchSpec, kind: ClusterKind): string[] {
     ...Object.entries(spec.options.environment ?? {}).map(([name, value]) => exportLine(name, value)),
     ...(spec.options.setup ?? []),
     'ln -sfn "$ENGINE_DIR" engine',
+    '# The bundle folder holds vswin_hooks.py (custom_imports of config.py).',
+    'export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"',
     'mkdir -p work .vswin',
   ];
   const resume =
@@ -456,7 +532,9 @@ function sbatchScript(spec: LaunchSpec): string {
 }
 
 function torchrunScript(spec: LaunchSpec): string {
-  const torchrun = spec.options.torchrun ?? 'torchrun';
+  // torchrun starts the workers with its own interpreter: run it under the configured $PYTHON.
+  const configured = spec.options.torchrun ?? 'torchrun';
+  const torchrun = configured === 'torchrun' ? '"$PYTHON" -m torch.distributed.run' : configured;
   return [
     '#!/bin/bash',
     '# Generated by Video Swin Workbench: one machine, one process per GPU (torchrun), in the background.',
@@ -475,7 +553,9 @@ export function writeBundle(bundle: Bundle, dir: string): string[] {
     const target = join(dir, file.path);
     mkdirSync(dirname(target), { recursive: true });
     const temporary = `${target}.tmp-${process.pid}`;
-    writeFileSync(temporary, file.content);
+    const data = bundleFileData(file);
+    if (typeof data === 'string') writeFileSync(temporary, data);
+    else writeFileSync(temporary, Buffer.concat(data));
     if (file.executable) chmodSync(temporary, 0o755);
     renameSync(temporary, target);
     written.push(target);

@@ -179,11 +179,11 @@ export interface RowContext {
   flavor: EngineFlavor;
   /** Needed for 0.x, whose `iter` restarts every epoch. */
   itersPerEpoch: number;
-  /** The logged lr is the first parameter group's; this factor gives the head (base) LR. */
+  /** The logged lr is the first parameter group's; this factor gives the head (base) LR when no `base_lr` is logged. */
   loggedLrToBase: number;
 }
 
-const trainNames: Record<string, string> = { top1_acc: 'top1', top5_acc: 'top5', lr: 'lr' };
+const trainNames: Record<string, string> = { top1_acc: 'top1', top5_acc: 'top5', lr: 'lr', base_lr: 'lr' };
 const valNames: Record<string, string> = {
   top1_acc: 'top1',
   top5_acc: 'top5',
@@ -209,8 +209,12 @@ export function recordsToRows(records: readonly LogRecord[], context: RowContext
     if (record.kind === 'train') {
       const step = globalIteration(record, context);
       const epoch = Math.max(0, record.epoch - 1);
+      // mmengine logs `base_lr` (the LR of the parameters without a multiplier, the head's) beside
+      // `lr` (the first parameter group's) when there are several groups: it is the LR, as logged.
+      const hasBaseLr = typeof record.values.base_lr === 'number';
       for (const [key, raw] of Object.entries(record.values)) {
-        const value = key === 'lr' ? raw * context.loggedLrToBase : raw;
+        if (hasBaseLr && key === 'lr') continue;
+        const value = key === 'base_lr' ? raw : key === 'lr' ? raw * context.loggedLrToBase : raw;
         rows.push({
           scope: 'iteration',
           split: 'train',

@@ -44,6 +44,8 @@ const launchSchema = z
     name: z.string().min(1).optional(),
     dataRoot: z.string().min(1).nullable().optional(),
     logInterval: z.number().int().positive().nullable().optional(),
+    decoder: z.enum(['decord', 'pyav', 'opencv']).optional(),
+    amp: z.boolean().optional(),
     environment: z
       .record(z.string(), z.string())
       .superRefine((environment, context) => {
@@ -216,6 +218,8 @@ export class ClusterCommandHandler {
       name: launch.name,
       dataRoot: launch.dataRoot ?? null,
       logInterval: launch.logInterval ?? null,
+      decoder: launch.decoder,
+      amp: launch.amp,
       environment: launch.environment,
       runId: launch.runId,
     };

@@ -25,6 +25,8 @@ const settingsSchema = z
     setup: z.array(z.string()).default([]),
     environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a shell variable name'), z.string()).default({}),
     torchrun: z.string().min(1).default('torchrun'),
+    decoder: z.enum(['decord', 'pyav', 'opencv']).default('decord'),
+    amp: z.boolean().default(true),
     connectTimeoutSeconds: z.number().int().min(1).max(300).default(10),
     commandTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
   })

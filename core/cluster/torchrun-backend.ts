@@ -64,8 +64,13 @@ export class TorchrunBackend extends SshBackend {
 
   protected schedulerChecks(): string[] {
     const torchrun = this.settings.torchrun.replace(/[`"\\]/g, '');
+    // The default launcher is `$PYTHON -m torch.distributed.run` (the bundle's torchrun script).
+    const launcher =
+      torchrun === 'torchrun'
+        ? `if ${this.settings.python} -c 'import torch.distributed.run' >/dev/null 2>&1; then echo "CHECK scheduler ok torch.distributed.run imports in ${this.settings.python.replace(/[`$"\\]/g, '')}"; else echo "CHECK scheduler fail ${this.settings.python.replace(/[`$"\\]/g, '')} cannot import torch.distributed.run (torchrun)"; fi`
+        : `if command -v ${torchrun.split(' ')[0]} >/dev/null 2>&1; then echo "CHECK scheduler ok ${torchrun} found"; else echo "CHECK scheduler fail ${torchrun} is not on the PATH"; fi`;
     return [
-      `if command -v ${torchrun.split(' ')[0]} >/dev/null 2>&1; then echo "CHECK scheduler ok ${torchrun} found"; else echo "CHECK scheduler fail ${torchrun} is not on the PATH"; fi`,
+      launcher,
       'count=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU")',
       `if [ "$count" -ge ${this.settings.gpusPerNode} ] 2>/dev/null; then echo "CHECK gpus ok $count GPU(s) visible"; else echo "CHECK gpus fail nvidia-smi lists \${count:-0} GPU(s); ${this.settings.gpusPerNode} configured"; fi`,
     ];

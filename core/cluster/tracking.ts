@@ -17,6 +17,7 @@ import type {
   PulledCheckpoint,
   RemoteCheckpoint,
   SyncResult,
+  VideoDecoder,
 } from '../protocol/cluster.ts';
 import { finishedJobStates } from '../protocol/cluster.ts';
 import type { CheckpointReason } from '../protocol/train.ts';
@@ -27,6 +28,7 @@ import { recognizerKeys } from '../model/keys.ts';
 import { loadCheckpoint, saveCheckpoint } from '../model/weights/checkpoint.ts';
 import type { ClusterBackend } from './backend.ts';
 import { buildBundle, writeBundle } from './bundle.ts';
+import { annotationPaths } from './bundle-data.ts';
 import {
   epochTrainRows,
   orderLogFiles,
@@ -60,6 +62,9 @@ export interface SubmitRequest {
   /** Dataset folder on the cluster; default: the cluster's, else the run config's. */
   dataRoot?: string | null;
   logInterval?: number | null;
+  /** Decoder and AMP for this run (default: the cluster's). */
+  decoder?: VideoDecoder;
+  amp?: boolean;
   /** Extra environment for this run only (merged over the cluster's). */
   environment?: Record<string, string>;
   runId?: string;
@@ -105,6 +110,8 @@ export function prepareSubmission(store: ClusterStore, request: SubmitRequest): 
     environment: { ...settings.environment, ...(request.environment ?? {}) },
     torchrun: settings.torchrun,
     logInterval: request.logInterval ?? null,
+    decoder: request.decoder ?? settings.decoder,
+    amp: request.amp ?? settings.amp,
   });
   return {
     runId,
@@ -116,15 +123,11 @@ export function prepareSubmission(store: ClusterStore, request: SubmitRequest): 
   };
 }
 
-/** Sample video paths of an annotation file (first word of the first lines), for preflight. */
+/** Sample video paths of the bundle's train annotations (split on its delimiter), for preflight. */
 function samplePaths(bundle: Bundle): string[] {
   const train = bundle.files.find((file) => file.path === 'annotations/train.txt');
   if (!train) return [];
-  return train.content
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/)[0])
-    .filter((word) => word && word.length > 0)
-    .slice(0, 3);
+  return annotationPaths(train.content, bundle.manifest.delimiter).slice(0, 3);
 }
 
 export async function checkCluster(
@@ -141,6 +144,7 @@ export async function checkCluster(
     baseConfig: prepared.bundle.manifest.baseConfig,
     dataRoot: prepared.bundle.manifest.dataRoot,
     samplePaths: samplePaths(prepared.bundle),
+    decoder: prepared.bundle.manifest.decoder,
   });
 }
 
@@ -327,6 +331,11 @@ export async function syncJob(registry: Registry, runIdOrJobId: string, options:
     finishedAt,
   });
   const runStatus = runStatusOf(status.state);
+  // The job's start (Slurm's elapsed time when known) is the run's start: `runs show` prints it.
+  if (runStatus === 'running' || (runStatus !== null && runStatus !== 'created' && snapshot.logFiles.length > 0)) {
+    const elapsed = status.elapsedSeconds;
+    registry.markStarted(job.runId, new Date(Date.now() - (elapsed !== null && elapsed >= 0 ? elapsed * 1000 : 0)).toISOString());
+  }
   const run = registry.getRun(job.runId);
   if (runStatus && run && (run.status !== runStatus || run.message !== status.message))
     registry.setStatus(job.runId, runStatus, status.message);
@@ -482,7 +491,7 @@ function classNamesOf(config: RunConfig, runDir: string): string[] {
 /**
  * Downloads a checkpoint into the run folder and registers a copy in the workbench format: the
  * official .pth has no model config, which the comparison and attention pages need to rebuild the
- * model, and mmaction2 1.x names the final norm `backbone.norm3` (renamed to the official key).
+ * model (the loader maps mmaction2 1.x's `backbone.norm3` to the model's `backbone.norm`).
  */
 export async function pullCheckpoint(
   registry: Registry,
@@ -501,12 +510,9 @@ export async function pullCheckpoint(
   const downloaded = join(runDir, 'checkpoints', fileName);
   await backend.pull(remote.path, downloaded);
   const loaded = loadCheckpoint(downloaded);
+  // The loader already gives mmaction2 1.x's `backbone.norm3` the model's name (see its notes).
   const notes = [...loaded.notes];
-  let stateDict = loaded.stateDict;
-  if (stateDict.has('backbone.norm3.weight') && !stateDict.has('backbone.norm.weight')) {
-    stateDict = new Map([...stateDict].map(([key, tensor]) => [key.replace(/^backbone\.norm3\./, 'backbone.norm.'), tensor]));
-    notes.push('mmaction2 1.x key backbone.norm3 renamed to backbone.norm');
-  }
+  const stateDict = loaded.stateDict;
   const modelConfig = parseModelConfig(modelConfigOf(config));
   const missing = [...recognizerKeys(modelConfig).keys()].filter(
     (key) => !stateDict.has(key) && !key.endsWith('relative_position_index'),

@@ -64,3 +64,59 @@ export function recognizerKeys(cfg: ModelConfig): Map<string, KeySpec> {
   keys.set('cls_head.fc_cls.bias', { shape: [cfg.num_classes], kind: 'param' });
   return keys;
 }
+
+/** Which official code base a state dict's names follow: 0.x (Video-Swin-Transformer, mmcv) or 1.x (mmaction2 on mmengine). */
+export type KeyFlavor = '0.x' | '1.x';
+
+const lastNormPattern = /^((?:backbone\.)?)norm(\d*)\.(weight|bias)$/;
+
+/**
+ * Renames official key variants to the names this model uses (the 0.x names of `recognizerKeys`).
+ * mmaction2 1.x registers the backbone's last norm as `norm{i}` for each output stage i (`norm3`
+ * with the default out_indices=(3,)); the norm of the last stage is the model's `norm`. Returns the
+ * renamed map (the same map when nothing changes) and what was renamed, in plain words.
+ */
+export function toWorkbenchKeys<T>(stateDict: Map<string, T>): { stateDict: Map<string, T>; notes: string[] } {
+  const lastStage = (prefix: string): number => {
+    let last = -1;
+    for (const key of stateDict.keys()) {
+      const match = /^layers\.(\d+)\./.exec(key.slice(prefix.length));
+      if (key.startsWith(prefix) && match) last = Math.max(last, Number(match[1]));
+    }
+    return last;
+  };
+  const notes: string[] = [];
+  const renames = new Map<string, string>();
+  for (const prefix of ['backbone.', '']) {
+    if (stateDict.has(`${prefix}norm.weight`)) continue;
+    const last = lastStage(prefix);
+    if (last < 0 || !stateDict.has(`${prefix}norm${last}.weight`)) continue;
+    for (const suffix of ['weight', 'bias'])
+      if (stateDict.has(`${prefix}norm${last}.${suffix}`))
+        renames.set(`${prefix}norm${last}.${suffix}`, `${prefix}norm.${suffix}`);
+    notes.push(`renamed ${prefix}norm${last}.* (mmaction2 1.x's name of the last stage's norm) to ${prefix}norm.*`);
+  }
+  if (renames.size === 0) return { stateDict, notes };
+  return { stateDict: new Map([...stateDict].map(([key, value]) => [renames.get(key) ?? key, value])), notes };
+}
+
+/**
+ * The names a target engine expects: 0.x keeps `backbone.norm`, 1.x calls the last stage's norm
+ * `backbone.norm{last stage}` (`norm3` for four stages). Keys already in the target's form stay.
+ */
+export function toFlavorKeys<T>(stateDict: Map<string, T>, flavor: KeyFlavor): Map<string, T> {
+  const { stateDict: workbench } = toWorkbenchKeys(stateDict);
+  if (flavor === '0.x') return workbench;
+  const stages = new Map<string, number>();
+  for (const key of workbench.keys()) {
+    const match = /^((?:backbone\.)?)layers\.(\d+)\./.exec(key);
+    if (match) stages.set(match[1], Math.max(stages.get(match[1]) ?? -1, Number(match[2])));
+  }
+  return new Map(
+    [...workbench].map(([key, value]) => {
+      const match = lastNormPattern.exec(key);
+      if (!match || match[2] !== '' || !stages.has(match[1])) return [key, value];
+      return [`${match[1]}norm${stages.get(match[1])}.${match[3]}`, value];
+    }),
+  );
+}

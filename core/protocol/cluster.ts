@@ -7,6 +7,9 @@ export type ClusterKind = 'slurm' | 'torchrun';
 /** mmaction2 generation: 0.x is the official Video Swin repo (mmcv 1.x); 1.x is mmaction2 on mmengine. */
 export type EngineFlavor = '0.x' | '1.x';
 
+/** The video decoder of the engine's pipelines: decord (the configs' default), PyAV or OpenCV. */
+export type VideoDecoder = 'decord' | 'pyav' | 'opencv';
+
 /** One remote machine or cluster as the user configured it; `host` is an OpenSSH destination or alias. */
 export interface ClusterSettings {
   name: string;
@@ -36,8 +39,12 @@ export interface ClusterSettings {
   setup: string[];
   /** Environment variables exported to the job. */
   environment: Record<string, string>;
-  /** The torchrun launcher command (kind 'torchrun'). */
+  /** The torchrun launcher command (kind 'torchrun'); "torchrun" runs it as `$PYTHON -m torch.distributed.run`. */
   torchrun: string;
+  /** Video decoder of the bundles' pipelines; preflight checks that the engine's Python imports it. */
+  decoder: VideoDecoder;
+  /** Mixed precision as in the official configs; off for CPUs and GPUs without fp16 support. */
+  amp: boolean;
   connectTimeoutSeconds: number;
   commandTimeoutSeconds: number;
 }
@@ -59,7 +66,7 @@ export type RemoteErrorKind =
   | 'transfer-failed';
 
 export interface PreflightCheck {
-  name: 'ssh' | 'scheduler' | 'partition' | 'gpus' | 'engine' | 'base-config' | 'data-root' | 'annotations';
+  name: 'ssh' | 'scheduler' | 'partition' | 'gpus' | 'engine' | 'decoder' | 'base-config' | 'data-root' | 'annotations';
   ok: boolean;
   /** What was found, or what is wrong and what was expected. */
   detail: string;
@@ -92,8 +99,20 @@ export const finishedJobStates: readonly JobState[] = ['completed', 'failed', 'c
 export interface BundleFile {
   /** Path inside the bundle folder. */
   path: string;
+  /** Text of the file; empty for `localFile` weights. */
   content: string;
   executable: boolean;
+  /**
+   * Weights made from a local file when the bundle is written: a checkpoint converted to a torch.save
+   * {meta, state_dict} file with the flavor's key names (`keys`: the tensors kept), a 2-D file as
+   * {model: ...}, or a torch file copied as is.
+   */
+  localFile?: {
+    path: string;
+    kind: 'engine-checkpoint' | 'pretrained-2d' | 'copy';
+    flavor: EngineFlavor | null;
+    keys: string[];
+  };
 }
 
 export interface BundleManifest {
@@ -123,6 +142,19 @@ export interface BundleManifest {
   dataRoot: string;
   valRoot: string | null;
   seed: number;
+  /** Decoder, AMP and the clips the engine's pipelines make (the run's, translated). */
+  decoder: VideoDecoder;
+  amp: boolean;
+  pipeline: {
+    clipLen: number;
+    frameInterval: number;
+    shortSide: number;
+    cropSize: number;
+    testClips: number;
+    testCrops: number;
+  } | null;
+  /** Annotation delimiter of the bundle (null: one space, the engine's default). */
+  delimiter: string | null;
   files: string[];
   notes: string[];
   createdAt: string;
@@ -200,6 +232,9 @@ export interface LaunchArgs {
   name?: string;
   dataRoot?: string | null;
   logInterval?: number | null;
+  /** Override the cluster's decoder / AMP setting for this run. */
+  decoder?: VideoDecoder;
+  amp?: boolean;
 }
 
 /** The generated files, shown before submitting. */

@@ -315,6 +315,11 @@ export class Registry {
     this.statements.startRun.run(hostname(), pid, backend, time, time, id);
   }
 
+  /** Records when a run started elsewhere (a cluster job) began, once; status, host and pid stay as they are. */
+  markStarted(id: string, at: string = now()): void {
+    this.db.prepare('UPDATE runs SET started_at = COALESCE(started_at, ?) WHERE id = ?').run(at, id);
+  }
+
   setStatus(id: string, status: RunStatus, message: string | null = null): void {
     const time = now();
     const finished = status === 'completed' || status === 'stopped' || status === 'failed' ? time : null;

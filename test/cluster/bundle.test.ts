@@ -63,12 +63,12 @@ describe('run bundle', () => {
     const parsed = pythonEval(files['config.py']) as any;
     expect(parsed._base_).toEqual(['engine/configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py']);
     expect(parsed.data.videos_per_gpu).toBe(8);
-    expect(parsed.data.train).toEqual({ ann_file: 'annotations/train.txt', data_prefix: join(dir, 'videos') });
+    expect(parsed.data.train).toMatchObject({ ann_file: 'annotations/train.txt', data_prefix: join(dir, 'videos') });
     expect(parsed.optimizer_config.update_interval).toBe(4);
     expect(parsed.total_epochs).toBe(30);
     expect(parsed.work_dir).toBe('./work');
-    // Same variant as the base: the geometry stays the base's.
-    expect(parsed.model.backbone).toEqual({ drop_path_rate: 0.1 });
+    // Same variant as the base: the geometry stays the base's; pretrained as the run config says (none).
+    expect(parsed.model.backbone).toEqual({ drop_path_rate: 0.1, pretrained: null, pretrained2d: false });
     expect(files['config.py']).toMatch(/betas=\(0\.9, 0\.999\)/);
 
     const lines = files['job.sbatch'].split('\n');

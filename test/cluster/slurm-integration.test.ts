@@ -121,6 +121,7 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
       'annotations',
       'base-config',
       'data-root',
+      'decoder',
       'engine',
       'gpus',
       'partition',
@@ -128,6 +129,8 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
       'ssh',
     ]);
     expect(report.checks.find((check) => check.name === 'gpus')?.detail).toMatch(/8 GPU/);
+    // The engine's Python imports the pipelines' decoder (decord by default; the stand-in ships one).
+    expect(report.checks.find((check) => check.name === 'decoder')?.detail).toMatch(/^decord \(decord 0\.0\.0-standin\)/);
     expect(report.ok).toBe(true);
   }, 30_000);
 
@@ -192,7 +195,7 @@ describe.skipIf(unavailable !== null)('Slurm over SSH with the stand-in engine',
     const pulledLatest = await pullCheckpoint(registry, first.runId, 'latest');
     expect(pulledLatest.remote.epoch).toBe(3);
     const pulledBest = await pullCheckpoint(registry, second.runId, 'best');
-    expect(pulledBest.notes.join(' ')).toMatch(/norm3 renamed/);
+    expect(pulledBest.notes.join(' ')).toMatch(/renamed backbone\.norm3\.\* .*to backbone\.norm\.\*/);
     // What the comparison and attention pages read: the model config, classes and pipeline.
     const info = readCheckpointInfo(pulledBest.localPath);
     expect(info.config.backbone.embed_dim).toBe(16);

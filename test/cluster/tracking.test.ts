@@ -165,6 +165,10 @@ describe('syncJob over small chunks', () => {
       expect(problems).toBe(flavor === '0.x' ? 1 : 0);
       expect(last.status.state).toBe('completed');
       expect(registry.getRun(`chunks-${flavor}`)).toMatchObject({ status: 'completed', epochsDone: 2 });
+      // The run started when the job did (Slurm's elapsed time before the first running poll), once.
+      const started = Date.parse(registry.getRun(`chunks-${flavor}`)!.startedAt!);
+      expect(started).toBeLessThanOrEqual(Date.now() - 10_000);
+      expect(started).toBeGreaterThan(Date.now() - 120_000);
       // Finished epochs get an epoch-level train loss (mean of the logged ones).
       expect(
         registry
@@ -191,6 +195,8 @@ describe('syncJob over small chunks', () => {
     );
     expect(registry.getRun('failed')).toMatchObject({ status: 'failed', message: result.status.message });
     expect(new ClusterStore(registry).latestJob('failed')).toMatchObject({ state: 'failed', exitCode: 3 });
+    // Never ran (no log): no start time is made up.
+    expect(registry.getRun('failed')!.startedAt).toBeNull();
     registry.close();
   });
 });

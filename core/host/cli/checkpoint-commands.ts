@@ -2,7 +2,8 @@
 // convert it (optionally inflating 2-D ImageNet Swin weights) into our safetensors format.
 import type { Command } from 'commander';
 import { loadCheckpoint, saveCheckpoint } from '../../model/weights/checkpoint.ts';
-import { type Diagnosis, diagnoseLoaded } from '../../model/weights/doctor.ts';
+import { writeEngineCheckpoint } from '../../model/weights/pth-writer.ts';
+import { type Diagnosis, describeTraining, diagnoseLoaded } from '../../model/weights/doctor.ts';
 import { describeInflation, inflate2dTo3d } from '../../model/weights/inflate.ts';
 import type { TensorMap } from '../../model/weights/types.ts';
 import { resolveModelConfig } from './shared.ts';
@@ -54,12 +55,14 @@ function formatDiagnosis(diagnosis: Diagnosis): string {
     lines.push(`guessed:   ${parts.join(', ')}`);
     if (diagnosis.variants.length) lines.push(`variants:  ${diagnosis.variants.join(', ')} (same architecture)`);
   }
+  if (diagnosis.training) lines.push(`training:  ${describeTraining(diagnosis.training)}`);
   const metadata = Object.entries(diagnosis.metadata);
   if (metadata.length) {
     lines.push('metadata:');
     for (const [field, value] of metadata) {
       const text = typeof value === 'string' ? value : JSON.stringify(value);
-      lines.push(`  ${field}: ${text.length > 100 ? `${text.slice(0, 97)}...` : text}`);
+      const line = text.replace(/\n/g, '\\n');
+      lines.push(`  ${field}: ${line.length > 100 ? `${line.slice(0, 97)}...` : line}`);
     }
   }
   if (diagnosis.comparison) {
@@ -113,7 +116,11 @@ Examples:
       'write any readable checkpoint as a vswin safetensors file; --inflate turns 2-D ImageNet Swin weights into a 3-D backbone',
     )
     .argument('<in>', '.pth or .safetensors input')
-    .argument('<out>', 'safetensors output (written atomically)')
+    .argument(
+      '<out>',
+      'output, written atomically: .pth = a torch.save {meta, state_dict} file for PyTorch/mmaction2, else safetensors',
+    )
+    .option('--flavor <flavor>', 'key names of a .pth output: 1.x (mmaction2 1.x, backbone.norm3) or 0.x (backbone.norm)', '1.x')
     .option('--inflate', 'inflate a 2-D Swin checkpoint into 3-D backbone weights (keys "backbone.*"); needs --model-config')
     .option(
       '--model-config <file>',
@@ -128,7 +135,9 @@ official inflate_weights builds it: patch embedding split over time, bias tables
 (when windows differ) and tiled, 2-D buffers dropped, the ImageNet head left out.
 `,
     )
-    .action((input: string, output: string, opts: { inflate?: boolean; modelConfig?: string }) => {
+    .action((input: string, output: string, opts: { inflate?: boolean; modelConfig?: string; flavor: string }) => {
+      if (opts.flavor !== '1.x' && opts.flavor !== '0.x')
+        throw new Error(`--flavor: expected "1.x" or "0.x", received ${JSON.stringify(opts.flavor)}`);
       const config = opts.modelConfig ? resolveModelConfig(opts.modelConfig) : undefined;
       if (opts.inflate && !config)
         throw new Error('--inflate needs --model-config CFG.json: the 3-D window and patch size come from the config');
@@ -175,7 +184,8 @@ official inflate_weights builds it: patch embedding split over time, bias tables
       }
       if (config) metadata.config = config;
       else if (loaded.layout === 'vswin' && loaded.metadata.config !== undefined) metadata.config = loaded.metadata.config;
-      saveCheckpoint(output, stateDict, metadata, { keepInt64: true });
+      if (/\.pth$/i.test(output)) writeEngineCheckpoint(output, stateDict, opts.flavor, metadata);
+      else saveCheckpoint(output, stateDict, metadata, { keepInt64: true });
       const bytes = [...stateDict.values()].reduce((total, tensor) => total + tensor.data.byteLength, 0);
       process.stdout.write(`wrote ${output}: ${stateDict.size} tensors, ${size(bytes)}\n`);
     });

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildBundle, writeBundle } from '../../cluster/bundle.ts';
+import { parseDecoder } from '../../cluster/bundle-data.ts';
 import { ClusterStore } from '../../cluster/store.ts';
 import {
   cancelJob,
@@ -106,6 +107,8 @@ export function registerClusterCommands(program: Command): void {
     .option('--cpus-per-task <n>', 'CPUs per GPU process', intOption('--cpus-per-task', 1), 4)
     .option('--time <limit>', 'Slurm time limit, e.g. 2-00:00:00')
     .option('--log-interval <n>', "log every N iterations (default: the official config's)", intOption('--log-interval', 1))
+    .option('--decoder <name>', 'video decoder of the pipelines: decord, pyav or opencv', 'decord')
+    .option('--no-amp', 'train without mixed precision (CPUs, GPUs without fp16)')
     .option(...homeOption)
     .action(
       (
@@ -122,6 +125,8 @@ export function registerClusterCommands(program: Command): void {
           cpusPerTask: number;
           time?: string;
           logInterval?: number;
+          decoder: string;
+          amp: boolean;
           home?: string;
         },
       ) => {
@@ -139,6 +144,8 @@ export function registerClusterCommands(program: Command): void {
           cpusPerTask: options.cpusPerTask,
           timeLimit: options.time ?? null,
           logInterval: options.logInterval ?? null,
+          decoder: parseDecoder(options.decoder, '--decoder'),
+          amp: options.amp,
         });
         const dir = resolve(options.out);
         writeBundle(bundle, dir);
@@ -176,6 +183,8 @@ export function registerClusterCommands(program: Command): void {
     .option('--env <name=value>', 'environment variable for jobs (repeatable)', collect, [] as string[])
     .option('--torchrun <command>', 'torchrun command (kind torchrun)', 'torchrun')
     .option('--timeout <seconds>', 'deadline of each remote command', intOption('--timeout', 1), 60)
+    .option('--decoder <name>', "video decoder of the bundles' pipelines: decord, pyav or opencv", 'decord')
+    .option('--no-amp', 'train without mixed precision (CPUs, GPUs without fp16)')
     .option(...homeOption)
     .action((name: string, options: Record<string, unknown>) =>
       withRegistry(options.home as string | undefined, (registry) => {
@@ -204,6 +213,8 @@ export function registerClusterCommands(program: Command): void {
           setup: options.setup as string[],
           environment,
           torchrun: options.torchrun as string,
+          decoder: parseDecoder(options.decoder, '--decoder'),
+          amp: options.amp as boolean,
           commandTimeoutSeconds: options.timeout as number,
         };
         const saved = new ClusterStore(registry).saveCluster(input);
@@ -275,6 +286,8 @@ export function registerClusterCommands(program: Command): void {
     .option('--name <name>', 'run name')
     .option('--data-root <dir>', "dataset folder on the cluster (default: the cluster's, else the config's)")
     .option('--log-interval <n>', 'log every N iterations', intOption('--log-interval', 1))
+    .option('--decoder <name>', "video decoder: decord, pyav or opencv (default: the cluster's)")
+    .option('--no-amp', "train without mixed precision (default: the cluster's setting)")
     .option('--dry-run', 'print the generated files and stop')
     .option('--no-check', 'skip the preflight checks')
     .option(...homeOption)
@@ -290,6 +303,8 @@ export function registerClusterCommands(program: Command): void {
           dataRoot?: string;
           logInterval?: number;
           dryRun?: boolean;
+          decoder?: string;
+          amp: boolean;
           check: boolean;
           home?: string;
         },
@@ -306,6 +321,9 @@ export function registerClusterCommands(program: Command): void {
             name: options.name,
             dataRoot: options.dataRoot ?? null,
             logInterval: options.logInterval ?? null,
+            decoder: options.decoder === undefined ? undefined : parseDecoder(options.decoder, '--decoder'),
+            // commander gives true unless --no-amp: only the flag overrides the cluster's setting.
+            amp: options.amp === false ? false : undefined,
           });
           if (options.dryRun) {
             for (const bundleFile of prepared.bundle.files) {
@@ -314,7 +332,8 @@ export function registerClusterCommands(program: Command): void {
                 continue;
               }
               out(`==> ${bundleFile.path}`);
-              out(bundleFile.content.trimEnd());
+              if (bundleFile.localFile) out(`(written from ${bundleFile.localFile.path} when the bundle is uploaded)`);
+              else out(bundleFile.content.trimEnd());
             }
             return;
           }

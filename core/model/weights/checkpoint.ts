@@ -6,6 +6,7 @@ import type { TensorMap } from './types.ts';
 import { isHostTensor } from './dtypes.ts';
 import { NumpyArray, isDict, readPth } from './pth.ts';
 import { readSafetensors, writeSafetensors, type WriteSafetensorsOptions } from './safetensors.ts';
+import { toWorkbenchKeys } from '../keys.ts';
 
 export type CheckpointFormat = 'pth' | 'safetensors';
 /**
@@ -23,6 +24,8 @@ export interface LoadedCheckpoint {
   metadata: Record<string, unknown>;
   /** What was adapted while loading (prefix stripped, entries skipped), in plain words. */
   notes: string[];
+  /** Top-level entries of a .pth dict (e.g. meta, state_dict, optimizer, message_hub); empty otherwise. */
+  entries?: string[];
 }
 
 export const checkpointFormatTag = 'vswin';
@@ -60,7 +63,7 @@ function fromSafetensors(path: string): LoadedCheckpoint {
   const { tensors, metadata } = readSafetensors(path);
   const notes: string[] = [];
   if (metadata.format !== checkpointFormatTag) {
-    const stateDict = stripModulePrefix(tensors, notes);
+    const stateDict = officialKeys(stripModulePrefix(tensors, notes), notes);
     return { path, format: 'safetensors', layout: 'bare', stateDict, metadata: { ...metadata }, notes };
   }
   const decoded: Record<string, unknown> = { format: checkpointFormatTag };
@@ -121,7 +124,15 @@ function fromPth(path: string): LoadedCheckpoint {
       `skipped ${skipped.length} non-tensor entr${skipped.length === 1 ? 'y' : 'ies'} in the state dict: ` +
         `${skipped.slice(0, 5).join(', ')}`,
     );
-  return { path, format: 'pth', layout, stateDict: stripModulePrefix(tensors, notes), metadata, notes };
+  const stateDict = officialKeys(stripModulePrefix(tensors, notes), notes);
+  return { path, format: 'pth', layout, stateDict, metadata, notes, entries: layout === 'bare' ? [] : keys };
+}
+
+/** Official key variants (mmaction2 1.x's `backbone.norm3`) under the names the model uses, for every command. */
+function officialKeys(tensors: TensorMap, notes: string[]): TensorMap {
+  const renamed = toWorkbenchKeys(tensors);
+  notes.push(...renamed.notes);
+  return renamed.stateDict;
 }
 
 /** DistributedDataParallel saves every key as `module.<key>`; the model's names have no prefix. */

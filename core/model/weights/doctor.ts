@@ -60,8 +60,39 @@ export interface Diagnosis {
   /** Named variants (core/model/variants.ts) with the guessed architecture (2-D files: same widths and depths). */
   variants: string[];
   metadata: Record<string, unknown>;
+  /** What a training framework's checkpoint says about its run (epoch, iteration, versions, entries). */
+  training: TrainingSummary | null;
   comparison: KeyComparison | null;
   findings: Finding[];
+}
+
+export interface TrainingSummary {
+  epoch: number | null;
+  iteration: number | null;
+  /** Framework versions recorded in `meta` (mmengine_version, mmcv_version, mmaction_version, ...). */
+  versions: Record<string, string>;
+  /** Top-level entries besides meta and state_dict: optimizer, param_schedulers, message_hub, ... */
+  entries: string[];
+  /** mmengine training checkpoints (message_hub + optimizer) resume a run; others only give weights. */
+  resumable: boolean;
+}
+
+/** Epoch, iteration, versions and training-state entries of an mmcv/mmengine checkpoint, or null. */
+export function trainingSummary(checkpoint: LoadedCheckpoint): TrainingSummary | null {
+  if (checkpoint.layout !== 'mmcv') return null;
+  const meta = checkpoint.metadata;
+  const count = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null);
+  const versions: Record<string, string> = {};
+  for (const [field, value] of Object.entries(meta))
+    if (/_version$/.test(field) && (typeof value === 'string' || typeof value === 'number')) versions[field] = String(value);
+  const entries = (checkpoint.entries ?? []).filter((entry) => entry !== 'meta' && entry !== 'state_dict');
+  return {
+    epoch: count(meta.epoch),
+    iteration: count(meta.iter),
+    versions,
+    entries,
+    resumable: entries.includes('optimizer') && (entries.includes('message_hub') || count(meta.epoch) !== null),
+  };
 }
 
 export function diagnoseCheckpoint(path: string, modelConfig?: ModelConfig): Diagnosis {
@@ -104,6 +135,7 @@ export function diagnoseLoaded(checkpoint: LoadedCheckpoint, modelConfig?: Model
     guessed,
     variants: guessed ? matchingVariants(guessed, kind === 'swin2d') : [],
     metadata: checkpoint.metadata,
+    training: trainingSummary(checkpoint),
     comparison: null,
     findings,
   };
@@ -414,4 +446,21 @@ function withPrefix(map: TensorMap, prefix: string): TensorMap {
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((size, i) => size === b[i]);
+}
+
+/** One line for `checkpoint inspect`: "epoch 2, iteration 16; mmengine 0.10.7; also holds optimizer, ...". */
+export function describeTraining(summary: TrainingSummary): string {
+  const parts = [
+    `epoch ${summary.epoch ?? 'not recorded'}, iteration ${summary.iteration ?? 'not recorded'}`,
+    Object.keys(summary.versions).length
+      ? Object.entries(summary.versions)
+          .map(([field, version]) => `${field.replace(/_version$/, '')} ${version}`)
+          .join(', ')
+      : 'no framework version recorded',
+  ];
+  if (summary.versions.mmengine_version && !Object.keys(summary.versions).some((field) => field.startsWith('mmaction')))
+    parts[1] += ' (mmengine records no mmaction2 version)';
+  const resumable = summary.resumable ? ' (a training checkpoint the engine can resume from)' : '';
+  parts.push(summary.entries.length ? `also holds ${summary.entries.join(', ')}${resumable}` : 'weights only');
+  return parts.join('; ');
 }

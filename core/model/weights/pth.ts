@@ -20,6 +20,17 @@ export class PickleObject {
   ) {}
 }
 
+/**
+ * `getattr(cls, name)` on a class kept as data (mmengine pickles HistoryBuffer's statistics methods
+ * this way): the reference only, never looked up.
+ */
+export class PickleAttribute {
+  constructor(
+    readonly className: string,
+    readonly name: string,
+  ) {}
+}
+
 /** numpy.dtype as found in mmcv `meta` (e.g. the dtype of `hook_msgs.best_score`). */
 export class NumpyDtype {
   byteOrder: '<' | '>' | '|' | '=' = '=';
@@ -289,6 +300,22 @@ class Callable {
     readonly call: (args: unknown[]) => unknown,
   ) {}
 }
+
+/**
+ * A class whose instances are kept as data (a PickleObject holding its BUILD state), never
+ * constructed; `getattr` may name its attributes.
+ */
+class InertClass extends Callable {
+  constructor(name: string) {
+    super(name, (args) => new PickleObject(name, args));
+  }
+}
+
+/** Classes a training checkpoint pickles besides tensors: kept as inert data. */
+const inertClasses = new Set([
+  // mmengine's MessageHub state (`message_hub.log_scalars`): numpy history arrays + statistics methods.
+  'mmengine.logging.history_buffer.HistoryBuffer',
+]);
 
 class Unpickler {
   private position: number;
@@ -734,7 +761,19 @@ class Unpickler {
         return new Callable(qualified, (args) => new PickleObject(qualified, args));
       case 'yacs.config.CfgNode':
         return new Callable(qualified, () => newDict());
+      case 'builtins.getattr':
+      case '__builtin__.getattr':
+        // Only as a reference to an attribute of an inert class (mmengine: `getattr(HistoryBuffer, 'min')`).
+        return new Callable(qualified, (args) => {
+          const [owner, attribute] = args;
+          if (!(owner instanceof InertClass))
+            throw new Error(`only attributes of classes kept as data are read, received ${describeValue(owner)}`);
+          if (typeof attribute !== 'string' || !/^[A-Za-z_]\w*$/.test(attribute))
+            throw new Error(`attribute name ${describeValue(attribute)} is not a plain name`);
+          return new PickleAttribute(owner.name, attribute);
+        });
       default:
+        if (inertClasses.has(qualified)) return new InertClass(qualified);
         return this.fail(
           `refusing the pickle global "${qualified}": only tensors, storages, OrderedDict and plain numpy/python values are ` +
             `decoded (nothing in a checkpoint is ever executed)`,
@@ -864,6 +903,7 @@ function describeValue(value: unknown): string {
   if (value instanceof Callable) return `global ${value.name}`;
   if (value instanceof StorageType) return `torch.${value.name}`;
   if (value instanceof PickleObject) return `object ${value.className}`;
+  if (value instanceof PickleAttribute) return `attribute ${value.className}.${value.name}`;
   if (Array.isArray(value)) return `a sequence of ${value.length}`;
   if (isDict(value)) return 'a dict';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);

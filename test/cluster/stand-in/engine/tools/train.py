@@ -10,6 +10,15 @@ best / last_checkpoint markers, and honours auto-resume. Switches (environment):
   VSWIN_STANDIN_KEYS        JSON file of [key, shape] pairs for the state dict (default: keys.json here)
   VSWIN_STANDIN_SILENT      "1": never write a log (a job that never logs)
 Torch is not needed: the archive is written with a pickler that names torch's globals.
+
+What it checks as the real engine does (mmaction2 1.2.0 / mmengine 0.10.7 seen failing on each):
+  - model.backbone.pretrained2d with pretrained None: mmaction2 inflates None (TypeError);
+  - the VswinStrictLoad hook of the bundle: load_from must hold exactly the model's keys (1.x names
+    backbone.norm3), else the job fails as the hook makes the real one fail;
+  - the decoder transform of the pipelines must be importable.
+What it writes as the real 1.x engine does: `base_lr` beside `lr` in the log, checkpoints whose
+`message_hub` holds mmengine HistoryBuffer objects (pickled with getattr for their statistics
+methods, protocol 2) and whose state dict names the last norm backbone.norm3.
 """
 import argparse
 import collections
@@ -25,6 +34,46 @@ import types
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+try:
+    import numpy
+except ImportError:  # the real message hub holds numpy arrays; lists keep the stand-in running without
+    numpy = None
+
+
+# mmengine.logging.history_buffer.HistoryBuffer as pickled by the real engine (no mmengine needed).
+def _module(name):
+    module = sys.modules.get(name) or types.ModuleType(name)
+    sys.modules[name] = module
+    return module
+
+
+class HistoryBuffer:
+    def __init__(self, values):
+        self.max_length = 1000000
+        array = (lambda items, kind: numpy.array(items, dtype=kind)) if numpy is not None else (lambda items, kind: list(items))
+        self._log_history = array(values, 'float64')
+        self._count_history = array([1] * len(values), 'int64')
+        # Functions of the class: protocol 2 pickles them as getattr(HistoryBuffer, name).
+        self.statistics_methods = {'min': HistoryBuffer.min, 'max': HistoryBuffer.max, 'current': HistoryBuffer.current, 'mean': HistoryBuffer.mean}
+
+    def min(self):
+        return min(self._log_history)
+
+    def max(self):
+        return max(self._log_history)
+
+    def current(self):
+        return self._log_history[-1]
+
+    def mean(self):
+        return sum(self._log_history) / len(self._log_history)
+
+
+HistoryBuffer.__module__ = 'mmengine.logging.history_buffer'
+_module('mmengine').logging = _module('mmengine.logging')
+_module('mmengine.logging').history_buffer = _module('mmengine.logging.history_buffer')
+_module('mmengine.logging.history_buffer').HistoryBuffer = HistoryBuffer
 
 
 def parse_args():
@@ -98,7 +147,7 @@ class TorchPickler(pickle.Pickler):
         return None
 
 
-def save_checkpoint(path, state, meta):
+def save_checkpoint(path, state, meta, message_hub=None):
     storages = []
     state_dict = collections.OrderedDict()
     for index, (key, shape) in enumerate(state):
@@ -113,7 +162,11 @@ def save_checkpoint(path, state, meta):
         storages.append(storage)
         state_dict[key] = Tensor(storage, shape)
     buffer = io.BytesIO()
-    TorchPickler(buffer, protocol=2).dump({'meta': meta, 'state_dict': state_dict, 'optimizer': {'state': {}, 'param_groups': [{'lr': meta.get('lr', 0.0)}]}})
+    root = {'meta': meta, 'state_dict': state_dict}
+    if message_hub is not None:
+        root['message_hub'] = message_hub
+    root['optimizer'] = {'state': {}, 'param_groups': [{'lr': meta.get('lr', 0.0)}]}
+    TorchPickler(buffer, protocol=2).dump(root)
     temporary = path + '.tmp'
     with zipfile.ZipFile(temporary, 'w', zipfile.ZIP_STORED) as archive:
         archive.writestr('archive/data.pkl', buffer.getvalue())
@@ -134,10 +187,55 @@ class MetaReader(pickle.Unpickler):
         return None
 
 
-def read_meta(path):
+def read_checkpoint(path):
     with zipfile.ZipFile(path) as archive:
         name = [entry for entry in archive.namelist() if entry.endswith('data.pkl')][0]
-        return MetaReader(io.BytesIO(archive.read(name))).load()['meta']
+        return MetaReader(io.BytesIO(archive.read(name))).load()
+
+
+def read_meta(path):
+    return read_checkpoint(path)['meta']
+
+
+def check_model(cfg, flavor, state):
+    """Fails where the real engine fails: pretrained2d without pretrained, a non-strict load_from."""
+    backbone = cfg.get('model', {}).get('backbone', {})
+    if backbone.get('pretrained2d') and backbone.get('pretrained') is None:
+        print("stand-in: TypeError in inflate_weights: expected str, bytes or os.PathLike object, not NoneType (pretrained2d=True with pretrained=None)", file=sys.stderr, flush=True)
+        sys.exit(1)
+    for hook in cfg.get('custom_hooks', []) or []:
+        if hook.get('type') != 'VswinStrictLoad':
+            continue
+        imports = (cfg.get('custom_imports') or {}).get('imports', [])
+        if 'vswin_hooks' not in imports or not os.path.exists('vswin_hooks.py'):
+            print('stand-in: VswinStrictLoad is not registered (custom_imports vswin_hooks, vswin_hooks.py)', file=sys.stderr, flush=True)
+            sys.exit(1)
+        loaded = read_checkpoint(hook['checkpoint'])
+        keys = set((loaded.get('state_dict') or loaded).keys())
+        own = set(key for key, _ in state)
+        missing = sorted(own - keys - set(hook.get('allow_missing', [])))
+        unexpected = sorted(keys - own)
+        if missing or unexpected:
+            print('stand-in: %s does not fit the model strictly: missing %s, unexpected %s' % (hook['checkpoint'], missing[:5], unexpected[:5]), file=sys.stderr, flush=True)
+            sys.exit(1)
+        print('stand-in: VswinStrictLoad loaded all %d tensors of %s' % (len(keys), hook['checkpoint']), flush=True)
+    for pipeline in pipelines_of(cfg, flavor):
+        for step in pipeline:
+            module = {'DecordInit': 'decord', 'PyAVInit': 'av', 'OpenCVInit': 'cv2'}.get(step.get('type'))
+            if module:
+                try:
+                    __import__(module)
+                except ImportError:
+                    print('stand-in: %s needs %s: No module named %r' % (step['type'], module, module), file=sys.stderr, flush=True)
+                    sys.exit(1)
+
+
+def pipelines_of(cfg, flavor):
+    if flavor == '0.x':
+        data = cfg.get('data', {})
+        return [split.get('pipeline', []) for split in (data.get('train'), data.get('val'), data.get('test')) if split]
+    loaders = [cfg.get(name) for name in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    return [loader['dataset'].get('pipeline', []) for loader in loaders if loader]
 
 
 def dump_line(handle, entry):
@@ -166,6 +264,7 @@ def main():
         log_interval = (cfg.get('default_hooks', {}).get('logger') or {}).get('interval', 100)
         val_interval = cfg['train_cfg'].get('val_interval') if cfg.get('val_dataloader') else None
         lr = cfg['optim_wrapper']['optimizer']['lr'] * 0.1
+        base_lr = cfg['optim_wrapper']['optimizer']['lr']
     with open(ann) as handle:
         videos = len([line for line in handle if line.strip()])
     iters = math.ceil(math.ceil(videos / world) / batch)
@@ -174,6 +273,8 @@ def main():
         state = [(key, shape) for key, shape in json.load(handle)]
     if flavor == '1.x':
         state = [(key.replace('backbone.norm.', 'backbone.norm3.'), shape) for key, shape in state]
+    sys.path.insert(0, os.path.join(HERE, '..'))  # the engine folder (stand-in decoder packages)
+    check_model(cfg, flavor, state)
     sleep = float(os.environ.get('VSWIN_STANDIN_SLEEP', '0.2'))
     fail_epoch = int(os.environ.get('VSWIN_STANDIN_FAIL_EPOCH', '0'))
     exit_code = int(os.environ.get('VSWIN_STANDIN_EXIT_CODE', '3'))
@@ -201,6 +302,7 @@ def main():
     print('stand-in %s rank %d/%d: %d videos, %d iterations per epoch, epochs %d..%d' % (flavor, rank, world, videos, iters, start_epoch, epochs), flush=True)
 
     best = None
+    history = {}
     for epoch in range(start_epoch, epochs + 1):
         if fail_epoch and epoch == fail_epoch:
             print('stand-in: failing at epoch %d as asked' % epoch, file=sys.stderr, flush=True)
@@ -215,7 +317,9 @@ def main():
             if flavor == '0.x':
                 dump_line(log, dict(mode='train', iter=inner, **{k: v for k, v in common.items() if k != 'epoch'}, epoch=epoch))
             else:
-                dump_line(log, dict(iter=step, step=step, **common))
+                dump_line(log, dict(base_lr=base_lr, iter=step, step=step, **common))
+                history.setdefault('train/loss', []).append(loss)
+                history.setdefault('train/base_lr', []).append(base_lr)
         accuracy = None
         if val_interval and (epoch % val_interval == 0 or epoch == epochs):
             accuracy = min(1.0, 0.2 * epoch)
@@ -227,7 +331,13 @@ def main():
         if rank != 0:
             continue
         path = os.path.join(work, 'epoch_%d.pth' % epoch)
-        save_checkpoint(path, state, {'epoch': epoch, 'iter': epoch * iters, 'lr': lr})
+        hub = None
+        if flavor == '1.x':
+            hub = {'log_scalars': {name: HistoryBuffer(values) for name, values in history.items()}, 'runtime_info': {'epoch': epoch, 'iter': epoch * iters}, 'resumed_keys': {}}
+        meta = {'epoch': epoch, 'iter': epoch * iters, 'lr': lr}
+        if flavor == '1.x':
+            meta['mmengine_version'] = '0.0.0-standin'
+        save_checkpoint(path, state, meta, hub)
         if flavor == '0.x':
             latest = os.path.join(work, 'latest.pth')
             if os.path.lexists(latest):
@@ -242,7 +352,7 @@ def main():
             for name in os.listdir(work):
                 if name.startswith(prefix):
                     os.remove(os.path.join(work, name))
-            save_checkpoint(os.path.join(work, '%s%d.pth' % (prefix, epoch)), state, {'epoch': epoch, 'iter': epoch * iters})
+            save_checkpoint(os.path.join(work, '%s%d.pth' % (prefix, epoch)), state, {'epoch': epoch, 'iter': epoch * iters}, hub)
     print('stand-in: done', flush=True)
 
 
