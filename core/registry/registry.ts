@@ -210,6 +210,24 @@ export class Registry {
       metrics: db.prepare(
         'SELECT scope, split, step, epoch, name, value FROM metrics WHERE run_id = ? ORDER BY scope, step, split, name',
       ),
+      // Summaries and curves read through the primary key (run_id, scope, split, step, name): a prefix
+      // seek per run, never a scan of a long run's iteration rows.
+      bestValMetric: db.prepare(
+        "SELECT MAX(value) AS best FROM metrics WHERE run_id = ? AND scope = 'epoch' AND split = 'val' AND name = ?",
+      ),
+      bestCheckpointMetric: db.prepare('SELECT MAX(metric_value) AS best FROM checkpoints WHERE run_id = ?'),
+      lastIterationStep: db.prepare("SELECT MAX(step) AS last FROM metrics WHERE run_id = ? AND scope = 'iteration'"),
+      epochMetrics: db.prepare(
+        "SELECT scope, split, step, epoch, name, value FROM metrics WHERE run_id = ? AND scope = 'epoch' ORDER BY step, split, name",
+      ),
+      iterationCurve: db.prepare(
+        "SELECT split, name, step, value FROM metrics WHERE run_id = ? AND scope = 'iteration' AND value IS NOT NULL",
+      ),
+      // Every k-th step (and the last): filtered inside the primary-key range, no sort, no temporary b-tree.
+      iterationCurveDecimated: db.prepare(
+        'SELECT split, name, step, value FROM metrics ' +
+          "WHERE run_id = ? AND scope = 'iteration' AND value IS NOT NULL AND (step % CAST(? AS INTEGER) = 0 OR step = ?)",
+      ),
       allMetrics: db.prepare(
         'SELECT run_id, scope, split, step, epoch, name, value FROM metrics ORDER BY run_id, scope, step, split, name',
       ),
@@ -339,6 +357,44 @@ export class Registry {
 
   metrics(id: string): (MetricRow & { value: number | null })[] {
     return this.statements.metrics.all(id) as MetricRow[];
+  }
+
+  /** The epoch-scope metrics of a run (a few rows per epoch), without its iteration rows. */
+  epochMetrics(id: string): (MetricRow & { value: number | null })[] {
+    return this.statements.epochMetrics.all(id) as MetricRow[];
+  }
+
+  /**
+   * Each run with its best metric, from indexed aggregates (cost independent of how many iteration
+   * rows a run has): the best checkpoint's metric when one was recorded, else the highest validation
+   * value of `metricOf(run)`.
+   */
+  runSummaries(metricOf: (run: RunRecord) => string): { run: RunRecord; best: { name: string; value: number } | null }[] {
+    return this.listRuns().map((run) => {
+      const name = metricOf(run);
+      const fromCheckpoint = (this.statements.bestCheckpointMetric.get(run.id) as { best: number | null }).best;
+      const value = fromCheckpoint ?? (this.statements.bestValMetric.get(run.id, name) as { best: number | null }).best;
+      return { run, best: value === null ? null : { name, value } };
+    });
+  }
+
+  /**
+   * A run's curves keyed `iter|epoch:split:name`, in step order. Epoch curves come whole; iteration
+   * curves of long runs are decimated here to about `maxPoints` points each (every k-th step, and the
+   * last one), so a client never receives, nor the service serialises, millions of rows.
+   */
+  curves(id: string, maxPoints = 2000): { series: Record<string, { step: number; value: number }[]>; stride: number } {
+    const series: Record<string, { step: number; value: number }[]> = {};
+    for (const row of this.epochMetrics(id))
+      if (row.value !== null) (series[`epoch:${row.split}:${row.name}`] ??= []).push({ step: row.step, value: row.value });
+    const last = (this.statements.lastIterationStep.get(id) as { last: number | null }).last ?? 0;
+    const stride = Math.max(1, Math.ceil((last + 1) / Math.max(1, maxPoints)));
+    const rows = (
+      stride === 1 ? this.statements.iterationCurve.all(id) : this.statements.iterationCurveDecimated.all(id, stride, last)
+    ) as { split: string; name: string; step: number; value: number }[];
+    for (const row of rows) (series[`iter:${row.split}:${row.name}`] ??= []).push({ step: row.step, value: row.value });
+    for (const [key, points] of Object.entries(series)) if (key.startsWith('iter:')) points.sort((a, b) => a.step - b.step);
+    return { series, stride };
   }
 
   addCheckpoint(checkpoint: Omit<CheckpointRecord, 'id' | 'createdAt' | 'deletedAt'>): number {
