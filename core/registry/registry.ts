@@ -130,7 +130,7 @@ export interface EvaluationRecord {
 const now = (): string => new Date().toISOString();
 
 /** True when a process with this id exists (EPERM means it exists but belongs to someone else). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { saveCheckpoint, type CheckpointMetadata } from '../model/weights/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../model/weights/safetensors.ts';
 import type { TensorMap } from '../model/weights/types.ts';
+import { processAlive } from '../registry/registry.ts';
 
 export const CHECKPOINT_FORMAT = 'vswin-train-state/1';
 
@@ -95,15 +96,6 @@ export function sweepStaleTemporaries(runDir: string): string[] {
     removed.push(join(folder, name));
   }
   return removed;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function readTrainingState(path: string): TrainingState {
