@@ -3,17 +3,54 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
-const triple = z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]);
+/**
+ * Bounds on every size a config may ask for. Configs arrive from files (a checkpoint's metadata, a
+ * run's stored config), and a `depths: [2000000]` would otherwise build millions of blocks before
+ * anything fails; the bounds sit far above every published Video Swin (Swin-L: embed 192, 24 blocks).
+ */
+export const modelLimits = {
+  stages: 8,
+  blocksPerStage: 64,
+  blocks: 128,
+  embedDim: 1024,
+  stageDim: 16384,
+  heads: 256,
+  window: 64,
+  patch: 64,
+  inChannels: 64,
+  mlpRatio: 64,
+  classes: 100_000,
+} as const;
+
+const bounded = (max: number, what: string) =>
+  z
+    .number()
+    .int()
+    .positive()
+    .max(max, { message: `${what} must be at most ${max}` });
+const triple = (max: number, what: string) => z.tuple([bounded(max, what), bounded(max, what), bounded(max, what)]);
 
 export const backboneConfigSchema = z
   .object({
-    patch_size: triple,
-    in_chans: z.number().int().positive().default(3),
-    embed_dim: z.number().int().positive(),
-    depths: z.array(z.number().int().nonnegative()).min(1),
-    num_heads: z.array(z.number().int().positive()).min(1),
-    window_size: triple,
-    mlp_ratio: z.number().positive().default(4),
+    patch_size: triple(modelLimits.patch, 'a patch size'),
+    in_chans: bounded(modelLimits.inChannels, 'in_chans').default(3),
+    embed_dim: bounded(modelLimits.embedDim, 'embed_dim'),
+    depths: z
+      .array(
+        z
+          .number()
+          .int()
+          .nonnegative()
+          .max(modelLimits.blocksPerStage, { message: `a stage may hold at most ${modelLimits.blocksPerStage} blocks` }),
+      )
+      .min(1)
+      .max(modelLimits.stages, { message: `at most ${modelLimits.stages} stages` }),
+    num_heads: z
+      .array(bounded(modelLimits.heads, 'a head count'))
+      .min(1)
+      .max(modelLimits.stages, { message: `at most ${modelLimits.stages} stages` }),
+    window_size: triple(modelLimits.window, 'a window size'),
+    mlp_ratio: z.number().positive().max(modelLimits.mlpRatio).default(4),
     qkv_bias: z.boolean().default(true),
     qk_scale: z.number().positive().nullable().default(null),
     drop_rate: z.number().min(0).max(1).default(0),
@@ -22,6 +59,20 @@ export const backboneConfigSchema = z
     patch_norm: z.boolean().default(true),
   })
   .superRefine((cfg, ctx) => {
+    const blocks = cfg.depths.reduce((sum, depth) => sum + depth, 0);
+    if (blocks > modelLimits.blocks)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['depths'],
+        message: `${blocks} blocks in all; at most ${modelLimits.blocks} are accepted`,
+      });
+    const widest = cfg.embed_dim * 2 ** (cfg.depths.length - 1);
+    if (widest > modelLimits.stageDim)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['embed_dim'],
+        message: `the last stage would be ${widest} wide (embed_dim x 2^(stages-1)); at most ${modelLimits.stageDim} is accepted`,
+      });
     if (cfg.depths.length !== cfg.num_heads.length) {
       ctx.addIssue({
         code: 'custom',
@@ -43,7 +94,7 @@ export const backboneConfigSchema = z
 
 export const modelConfigSchema = z.object({
   backbone: backboneConfigSchema,
-  num_classes: z.number().int().positive(),
+  num_classes: bounded(modelLimits.classes, 'num_classes'),
   /** Dropout before fc_cls (I3DHead); 0.5 in every official config, identity at eval. */
   head_dropout: z.number().min(0).max(1).default(0.5),
 });
@@ -59,9 +110,21 @@ export function parseModelConfig(value: unknown, source = 'model config'): Model
   const lines = result.error.issues.map((issue) => {
     const path = issue.path.join('.') || '(root)';
     const received = lookup(value, issue.path);
-    return `  ${path}: ${issue.message} (received ${JSON.stringify(received)})`;
+    return `  ${path}: ${issue.message} (received ${shortJson(received)})`;
   });
   throw new Error(`Invalid ${source}:\n${lines.join('\n')}`);
+}
+
+/** A received value for a message: bounded, and never a throw (cycles, BigInt). */
+function shortJson(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? `${item}n` : item));
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) text = String(value);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
 function lookup(value: unknown, path: PropertyKey[]): unknown {

@@ -83,6 +83,21 @@ export interface MetricRow {
   value: number | null;
 }
 
+export interface RunCurveSet {
+  series: Record<string, { step: number; value: number }[]>;
+  /** Every stride-th iteration step was kept (1: all of them). */
+  stride: number;
+}
+
+const finishedStatuses = new Set<RunStatus>(['completed', 'stopped', 'failed', 'interrupted']);
+
+export interface SkippedSampleRecord {
+  epoch: number;
+  split: 'train' | 'val';
+  path: string;
+  reason: string;
+}
+
 export interface CheckpointRecord {
   id: number;
   runId: string;
@@ -115,7 +130,7 @@ export interface EvaluationRecord {
 const now = (): string => new Date().toISOString();
 
 /** True when a process with this id exists (EPERM means it exists but belongs to someone else). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -130,6 +145,7 @@ export class Registry {
   readonly db: Database.Database;
   readonly file: string;
   private readonly statements: ReturnType<Registry['prepare']>;
+  private readonly curveCache = new Map<string, RunCurveSet>();
 
   private constructor(file: string) {
     this.file = file;
@@ -209,6 +225,31 @@ export class Registry {
       truncateEpochMetrics: db.prepare("DELETE FROM metrics WHERE run_id = ? AND scope = 'epoch' AND step > ?"),
       metrics: db.prepare(
         'SELECT scope, split, step, epoch, name, value FROM metrics WHERE run_id = ? ORDER BY scope, step, split, name',
+      ),
+      // Summaries and curves read through the primary key (run_id, scope, split, step, name): a prefix
+      // seek per run, never a scan of a long run's iteration rows.
+      bestValMetric: db.prepare(
+        "SELECT MAX(value) AS best FROM metrics WHERE run_id = ? AND scope = 'epoch' AND split = 'val' AND name = ?",
+      ),
+      bestCheckpointMetric: db.prepare('SELECT MAX(metric_value) AS best FROM checkpoints WHERE run_id = ?'),
+      lastIterationStep: db.prepare("SELECT MAX(step) AS last FROM metrics WHERE run_id = ? AND scope = 'iteration'"),
+      epochMetrics: db.prepare(
+        "SELECT scope, split, step, epoch, name, value FROM metrics WHERE run_id = ? AND scope = 'epoch' ORDER BY step, split, name",
+      ),
+      iterationCurve: db.prepare(
+        "SELECT split, name, step, value FROM metrics WHERE run_id = ? AND scope = 'iteration' AND value IS NOT NULL",
+      ),
+      // Every k-th step (and the last): filtered inside the primary-key range, no sort, no temporary b-tree.
+      iterationCurveDecimated: db.prepare(
+        'SELECT split, name, step, value FROM metrics ' +
+          "WHERE run_id = ? AND scope = 'iteration' AND value IS NOT NULL AND (step % CAST(? AS INTEGER) = 0 OR step = ?)",
+      ),
+      insertSkip: db.prepare(
+        'INSERT OR REPLACE INTO skipped_samples (run_id, epoch, split, path, reason) VALUES (?, ?, ?, ?, ?)',
+      ),
+      skips: db.prepare('SELECT epoch, split, path, reason FROM skipped_samples WHERE run_id = ? ORDER BY epoch, split, path'),
+      skipCounts: db.prepare(
+        'SELECT epoch, split, COUNT(*) AS count FROM skipped_samples WHERE run_id = ? GROUP BY epoch, split ORDER BY epoch, split',
       ),
       allMetrics: db.prepare(
         'SELECT run_id, scope, split, step, epoch, name, value FROM metrics ORDER BY run_id, scope, step, split, name',
@@ -344,6 +385,76 @@ export class Registry {
 
   metrics(id: string): (MetricRow & { value: number | null })[] {
     return this.statements.metrics.all(id) as MetricRow[];
+  }
+
+  /** The epoch-scope metrics of a run (a few rows per epoch), without its iteration rows. */
+  epochMetrics(id: string): (MetricRow & { value: number | null })[] {
+    return this.statements.epochMetrics.all(id) as MetricRow[];
+  }
+
+  /**
+   * Each run with its best metric, from indexed aggregates (cost independent of how many iteration
+   * rows a run has): the best checkpoint's metric when one was recorded, else the highest validation
+   * value of `metricOf(run)`.
+   */
+  runSummaries(metricOf: (run: RunRecord) => string): { run: RunRecord; best: { name: string; value: number } | null }[] {
+    return this.listRuns().map((run) => {
+      const name = metricOf(run);
+      const fromCheckpoint = (this.statements.bestCheckpointMetric.get(run.id) as { best: number | null }).best;
+      const value = fromCheckpoint ?? (this.statements.bestValMetric.get(run.id, name) as { best: number | null }).best;
+      return { run, best: value === null ? null : { name, value } };
+    });
+  }
+
+  /**
+   * A run's curves keyed `iter|epoch:split:name`, in step order. Epoch curves come whole; iteration
+   * curves of long runs are decimated here to about `maxPoints` points each (every k-th step, and the
+   * last one), so a client never receives, nor the service serialises, millions of rows.
+   */
+  curves(id: string, maxPoints = 2000): RunCurveSet {
+    // A finished run's rows no longer change: its decimated curves are computed once per open registry.
+    const run = this.getRun(id);
+    const key = run && finishedStatuses.has(run.status) ? `${id}\n${maxPoints}\n${run.iteration}\n${run.epochsDone}` : null;
+    const cached = key === null ? undefined : this.curveCache.get(key);
+    if (cached) return cached;
+    const computed = this.computeCurves(id, maxPoints);
+    if (key !== null) {
+      this.curveCache.set(key, computed);
+      if (this.curveCache.size > 32) this.curveCache.delete(this.curveCache.keys().next().value as string);
+    }
+    return computed;
+  }
+
+  private computeCurves(id: string, maxPoints: number): RunCurveSet {
+    const series: Record<string, { step: number; value: number }[]> = {};
+    for (const row of this.epochMetrics(id))
+      if (row.value !== null) (series[`epoch:${row.split}:${row.name}`] ??= []).push({ step: row.step, value: row.value });
+    const last = (this.statements.lastIterationStep.get(id) as { last: number | null }).last ?? 0;
+    const stride = Math.max(1, Math.ceil((last + 1) / Math.max(1, maxPoints)));
+    const rows = (
+      stride === 1 ? this.statements.iterationCurve.all(id) : this.statements.iterationCurveDecimated.all(id, stride, last)
+    ) as { split: string; name: string; step: number; value: number }[];
+    for (const row of rows) (series[`iter:${row.split}:${row.name}`] ??= []).push({ step: row.step, value: row.value });
+    for (const [key, points] of Object.entries(series)) if (key.startsWith('iter:')) points.sort((a, b) => a.step - b.step);
+    return { series, stride };
+  }
+
+  /** Records the samples a loader skipped in one epoch (1-based, as epoch metrics) of a run. */
+  addSkippedSamples(runId: string, epoch: number, split: 'train' | 'val', samples: { path: string; reason: string }[]): void {
+    if (samples.length === 0) return;
+    this.db.transaction(() => {
+      for (const sample of samples) this.statements.insertSkip.run(runId, epoch, split, sample.path, sample.reason);
+    })();
+  }
+
+  skippedSamples(runId: string): SkippedSampleRecord[] {
+    return this.statements.skips.all(runId) as SkippedSampleRecord[];
+  }
+
+  /** Skipped samples per epoch and split, and the total over the run. */
+  skippedCounts(runId: string): { total: number; byEpoch: { epoch: number; split: 'train' | 'val'; count: number }[] } {
+    const byEpoch = this.statements.skipCounts.all(runId) as { epoch: number; split: 'train' | 'val'; count: number }[];
+    return { total: byEpoch.reduce((sum, row) => sum + row.count, 0), byEpoch };
   }
 
   addCheckpoint(checkpoint: Omit<CheckpointRecord, 'id' | 'createdAt' | 'deletedAt'>): number {

@@ -5,11 +5,12 @@
 //                                 metadata the schedule position, RNG state and best metric
 // The state file is written first and the registry row added last, so a kill at any moment leaves
 // either a complete pair (known to the registry) or a stray temporary that nobody reads.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { saveCheckpoint, type CheckpointMetadata } from '../model/weights/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../model/weights/safetensors.ts';
 import type { TensorMap } from '../model/weights/types.ts';
+import { processAlive } from '../registry/registry.ts';
 
 export const CHECKPOINT_FORMAT = 'vswin-train-state/1';
 
@@ -45,10 +46,56 @@ export function writeTrainingCheckpoint(
   state: TrainingState,
 ): void {
   const { tensors, ...position } = state;
-  mkdirSync(dirname(paths.state), { recursive: true });
-  mkdirSync(dirname(paths.weights), { recursive: true });
-  writeSafetensors(paths.state, tensors, { format: CHECKPOINT_FORMAT, position: JSON.stringify(position) });
-  saveCheckpoint(paths.weights, weights, weightsMetadata, { keepInt64: true });
+  // Errors name the file: a bare "ENOSPC: no space left on device, write" says neither what nor where.
+  writing(paths.state, () => {
+    mkdirSync(dirname(paths.state), { recursive: true });
+    writeSafetensors(paths.state, tensors, { format: CHECKPOINT_FORMAT, position: JSON.stringify(position) });
+  });
+  writing(paths.weights, () => saveCheckpoint(paths.weights, weights, weightsMetadata, { keepInt64: true }));
+}
+
+/** A write failure with the path, the code kept (ENOSPC, EDQUOT, EACCES...) for callers that react to it. */
+export class CheckpointWriteError extends Error {
+  constructor(
+    readonly path: string,
+    readonly code: string | undefined,
+    cause: Error,
+  ) {
+    const hint = code === 'ENOSPC' || code === 'EDQUOT' ? ' (the disk is full: free space, then resume the run)' : '';
+    super(`cannot write ${path}: ${cause.message}${hint}`);
+  }
+}
+
+function writing(path: string, write: () => void): void {
+  try {
+    write();
+  } catch (error) {
+    throw new CheckpointWriteError(path, (error as NodeJS.ErrnoException).code, error as Error);
+  }
+}
+
+/**
+ * Removes temporary files that killed writes left in a run's checkpoint folder (`.NAME.PID.HEX.tmp`
+ * from the atomic writer) when their process is gone; returns the paths removed.
+ */
+export function sweepStaleTemporaries(runDir: string): string[] {
+  const folder = join(runDir, 'checkpoints');
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    rmSync(join(folder, name), { force: true });
+    removed.push(join(folder, name));
+  }
+  return removed;
 }
 
 export function readTrainingState(path: string): TrainingState {

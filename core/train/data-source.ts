@@ -70,11 +70,17 @@ export async function loaderSource(options: {
     const detail = loader.problems.length ? `; problems: ${loader.problems.slice(0, 3).join('; ')}` : '';
     throw new Error(`${options.annFile}: no usable samples${detail}`);
   }
+  let reported = 0;
   return {
     loader,
     batchesPerEpoch: loader.batchesPerEpoch,
     async *batches(epoch: number): AsyncIterable<TrainBatch> {
       for await (const batch of loader.epoch(epoch)) yield { input: batch.input, shape: batch.shape, labels: batch.labels };
+    },
+    takeSkips() {
+      const fresh = loader.stats.skips.slice(reported);
+      reported = loader.stats.skips.length;
+      return fresh.map(({ path, reason }) => ({ path, reason }));
     },
   };
 }

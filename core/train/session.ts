@@ -140,7 +140,11 @@ export async function runTrainingSession(options: SessionOptions): Promise<Sessi
     });
     registry.setRunDataset(run.id, datasetId);
 
-    const sources = await dataSources(config, note);
+    const sources = await dataSources(config, note).catch((error: unknown) => {
+      // A run that cannot even load its data ends `failed` with the reason, not `created` with none.
+      registry.setStatus(run.id, 'failed', (error as Error).message);
+      throw error;
+    });
     const trainSource = sources.train;
     const valSource = sources.val;
     const { model, notes } = buildModel(config);
@@ -166,6 +170,7 @@ export async function runTrainingSession(options: SessionOptions): Promise<Sessi
         onEvent: options.onEvent,
         control: options.control,
       });
+      if (result.skipped > 0) note(`skipped ${result.skipped} samples over the run (vswin runs show ${run.id} lists them)`);
       for (const skip of sources.skips().slice(0, 5)) note(`skipped ${skip}`);
       return { run: registry.requireRun(run.id), result, classNames, config };
     } finally {
@@ -209,7 +214,9 @@ export async function dataSources(
           onProgress: progress('validation'),
         })
       : null;
-    return { train, val, skips: () => [] };
+    const skippedAtLoad = (source: typeof train | null) =>
+      [...(source?.skippedAtLoad ?? [])].map(([index, reason]) => `${source!.videoName(index)}: ${reason}`);
+    return { train, val, skips: () => [...skippedAtLoad(train), ...skippedAtLoad(val)] };
   }
   const train = await loaderSource({
     annFile: config.data.train_ann,

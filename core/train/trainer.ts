@@ -3,6 +3,8 @@
 // schedule, AdamW with the paramwise groups, validation, checkpoints and the typed event stream.
 // Tensor ownership: each iteration's forward/backward lives in variableGrads' tidy scope; the
 // gradients it returns are owned here and disposed after they are accumulated or applied.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tf, type Tensor } from '../engine/tf.ts';
 import { crossEntropy } from '../engine/ops.ts';
 import { Random } from '../engine/random.ts';
@@ -13,7 +15,13 @@ import { evaluateScores } from '../eval/metrics.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { CheckpointReason, ClassificationMetrics, TrainEvent, TrainSplitMetrics } from '../protocol/train.ts';
 import { AdamW, clipGradNorm } from './adamw.ts';
-import { checkpointPaths, readTrainingState, removeCheckpointFiles, writeTrainingCheckpoint } from './checkpoint.ts';
+import {
+  checkpointPaths,
+  readTrainingState,
+  removeCheckpointFiles,
+  sweepStaleTemporaries,
+  writeTrainingCheckpoint,
+} from './checkpoint.ts';
 import type { TrainControl } from './control.ts';
 import { OFFICIAL_CUSTOM_KEYS, paramGroups } from './param-groups.ts';
 import type { RunConfig } from './run-config.ts';
@@ -31,6 +39,8 @@ export interface BatchSource {
   readonly batchesPerEpoch: number;
   /** The batches of an epoch; order and augmentation must depend only on (seed, epoch) so a resumed run sees the same data. */
   batches(epoch: number): AsyncIterable<TrainBatch>;
+  /** Samples skipped (unreadable, too short) since the last call, with the reason; drained by the trainer each epoch. */
+  takeSkips?(): { path: string; reason: string }[];
 }
 
 export interface TrainOptions {
@@ -68,6 +78,8 @@ export interface TrainResult {
   lastVal: (ClassificationMetrics & { loss: number }) | null;
   lastTrain: TrainSplitMetrics | null;
   seconds: number;
+  /** Samples the loaders skipped over the epochs of this session (each epoch counts its own). */
+  skipped: number;
 }
 
 const metricKey = { top1: 'top1', top5: 'top5', mean_class_accuracy: 'meanClassAccuracy' } as const;
@@ -129,6 +141,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let bestMetric: number | null = null;
   let bestEpoch: number | null = null;
   const kept: CheckpointEntry[] = [];
+  let skipped = 0;
+  /** Moves the sources' skipped samples of an epoch into the registry (path and reason each). */
+  const recordSkips = (epochNumber: number) => {
+    for (const [split, source] of [
+      ['train', options.train],
+      ['val', options.val],
+    ] as const) {
+      const skips = source?.takeSkips?.() ?? [];
+      skipped += skips.length;
+      registry?.addSkippedSamples(runId, epochNumber, split, skips);
+    }
+  };
 
   const disposeAccumulated = () => {
     accumulated.forEach((t) => t.dispose());
@@ -155,6 +179,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
   }
 
+  const reserve = diskReserve(options.runDir);
   registry?.markRunning(runId, options.backend);
   emit({
     kind: 'run-started',
@@ -172,11 +197,25 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     disposeAccumulated();
     optimizer.dispose();
     const seconds = (Date.now() - started) / 1000;
-    registry?.setStatus(runId, status, message);
+    try {
+      registry?.setStatus(runId, status, message);
+    } catch (error) {
+      // A full disk refuses the status too: free the reserve and what failed writes left in the run
+      // folder, and try once more, so the run ends `failed` with its last good checkpoint, not `running`.
+      reserve.release();
+      sweepStaleTemporaries(options.runDir);
+      try {
+        registry?.setStatus(runId, status, message);
+      } catch {
+        message = `${message ?? status}; ${registry?.file}: the run's status could not be recorded (${(error as Error).message})`;
+      }
+    }
+    reserve.release();
     emit({ kind: 'run-finished', runId, status, message, seconds });
     const last = kept.at(-1)?.weights ?? null;
     const best = [...kept].reverse().find((c) => c.reasons.includes('best'))?.weights ?? null;
     return {
+      skipped,
       status,
       message,
       epochsDone,
@@ -194,6 +233,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let lastVal: TrainResult['lastVal'] = null;
   let lastTrain: TrainSplitMetrics | null = null;
   const secondsPerIteration: number[] = [];
+
+  // Temporaries of writes killed in an earlier session (a SIGKILL, a full disk) are never read: remove them.
+  sweepStaleTemporaries(options.runDir);
+  /** Registry writes name the registry file when they fail ("database or disk is full" says neither). */
+  const recording = (what: string, write: () => void) => {
+    try {
+      write();
+    } catch (error) {
+      throw new Error(`${registry?.file ?? 'registry'}: cannot record ${what} of run ${runId}: ${(error as Error).message}`);
+    }
+  };
 
   try {
     for (let epoch = epochsDone; epoch < config.epochs; epoch++) {
@@ -270,10 +320,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         previous = now;
         const meanSeconds = secondsPerIteration.reduce((a, b) => a + b, 0) / secondsPerIteration.length;
         const remaining = (config.epochs - epoch) * perEpoch - epochIteration - 1;
-        registry?.recordProgress(runId, epochsDone, iteration + 1, [
-          { scope: 'iteration', split: 'train', step: iteration, epoch, name: 'loss', value: loss },
-          { scope: 'iteration', split: 'train', step: iteration, epoch, name: 'lr', value: lr },
-        ]);
+        recording(`iteration ${iteration}`, () =>
+          registry?.recordProgress(runId, epochsDone, iteration + 1, [
+            { scope: 'iteration', split: 'train', step: iteration, epoch, name: 'loss', value: loss },
+            { scope: 'iteration', split: 'train', step: iteration, epoch, name: 'lr', value: lr },
+          ]),
+        );
         emit({
           kind: 'iteration',
           runId,
@@ -345,21 +397,27 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           tensors,
         },
       );
-      const id =
-        registry?.addCheckpoint({
-          runId,
-          epoch: epochsDone,
-          iteration,
-          path: paths.weights,
-          statePath: paths.state,
-          reasons,
-          metricName: lastVal ? config.evaluation.metric : null,
-          metricValue,
-        }) ?? null;
+      let id: number | null = null;
+      recording(`the checkpoint of epoch ${epochsDone}`, () => {
+        id =
+          registry?.addCheckpoint({
+            runId,
+            epoch: epochsDone,
+            iteration,
+            path: paths.weights,
+            statePath: paths.state,
+            reasons,
+            metricName: lastVal ? config.evaluation.metric : null,
+            metricValue,
+          }) ?? null;
+      });
       kept.push({ id, epoch: epochsDone, weights: paths.weights, state: paths.state, reasons });
       // Metrics of the epoch are committed with the checkpoint's position, so the registry and the
       // files agree on where a resumed run starts.
-      registry?.recordProgress(runId, epochsDone, iteration, epochMetrics);
+      recording(`epoch ${epochsDone}`, () => {
+        recordSkips(epochsDone);
+        registry?.recordProgress(runId, epochsDone, iteration, epochMetrics);
+      });
       emit({ kind: 'checkpoint', runId, epoch: epochsDone, path: paths.weights, reasons });
       prune(kept, config.checkpoint.keep_last, registry);
 
@@ -397,4 +455,19 @@ function prune(kept: CheckpointEntry[], keepLast: number, registry: Registry | n
 
 async function hostCopy(tensor: Tensor): Promise<HostTensor> {
   return { shape: [...tensor.shape], data: (await tensor.data()) as Float32Array, dtype: 'float32', fileDtype: 'float32' };
+}
+
+/**
+ * A small file held in the run folder while the run trains: when the disk fills, deleting it gives the
+ * registry room to record how the run ended (registry and runs share the workbench home's disk).
+ */
+function diskReserve(runDir: string, bytes = 256 * 1024): { release(): void } {
+  const path = join(runDir, '.disk-reserve');
+  try {
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(path, new Uint8Array(bytes));
+  } catch {
+    rmSync(path, { force: true }); // no room even for the reserve: training will report the full disk itself
+  }
+  return { release: () => rmSync(path, { force: true }) };
 }

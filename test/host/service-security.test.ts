@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { call } from './ws-client.ts';
 import { startService, type RunningService } from '../../core/host/service/server.ts';
 
 interface Reply {
@@ -41,25 +42,6 @@ function connect(
     socket.on('open', () => resolve({ socket, status: null }));
     socket.on('unexpected-response', (_req, res) => resolve({ socket: null, status: res.statusCode ?? 0 }));
     socket.on('error', () => resolve({ socket: null, status: -1 }));
-  });
-}
-
-function call(
-  socket: WebSocket,
-  id: number,
-  command: string,
-  args: unknown = {},
-): Promise<{ ok: boolean; result?: unknown; error?: string }> {
-  return new Promise((resolve) => {
-    const onMessage = (data: WebSocket.RawData) => {
-      const message = JSON.parse(String(data));
-      if (message.kind === 'result' && message.id === id) {
-        socket.off('message', onMessage);
-        resolve(message);
-      }
-    };
-    socket.on('message', onMessage);
-    socket.send(JSON.stringify({ id, command, args }));
   });
 }
 

@@ -152,6 +152,7 @@ function printTrainResult(session: SessionResult, home: string): void {
   if (result.bestCheckpoint)
     out(`  best checkpoint (${session.config.evaluation.metric} ${pct(result.bestMetric)}): ${result.bestCheckpoint}`);
   if (result.lastCheckpoint) out(`  last checkpoint: ${result.lastCheckpoint}`);
+  if (result.skipped > 0) out(`  skipped samples: ${result.skipped} (unreadable or unusable videos; listed by vswin runs show)`);
   out(
     `  registry: ${join(home, 'registry.sqlite')}; details: vswin runs show ${run.id}${home === workbenchHome() ? '' : ` --home ${home}`}`,
   );
@@ -282,11 +283,12 @@ export function registerTrainCommands(program: Command): void {
       const registry = Registry.open(workbenchHome(options.home));
       try {
         const run = registry.requireRun(runId);
-        const metrics = registry.metrics(runId).filter((m) => m.scope === 'epoch');
+        const metrics = registry.epochMetrics(runId);
         const checkpoints = registry.checkpoints(runId);
         const evaluations = registry.evaluations(runId);
+        const skipped = registry.skippedSamples(runId);
         if (options.json) {
-          out(JSON.stringify({ run, epochMetrics: metrics, checkpoints, evaluations }, null, 2));
+          out(JSON.stringify({ run, epochMetrics: metrics, checkpoints, evaluations, skippedSamples: skipped }, null, 2));
           return;
         }
         out(`run ${run.id} "${run.name}": ${run.status}${run.message ? ` (${run.message})` : ''}`);
@@ -295,6 +297,13 @@ export function registerTrainCommands(program: Command): void {
         );
         out(`  created ${run.createdAt}; started ${run.startedAt ?? '-'}; finished ${run.finishedAt ?? '-'}`);
         out(`  folder ${run.runDir}`);
+        if (skipped.length) {
+          const epochs = new Set(skipped.map((sample) => sample.epoch)).size;
+          out(`  skipped samples: ${skipped.length} over ${epochs} epoch${epochs === 1 ? '' : 's'}`);
+          for (const sample of skipped.slice(0, 10))
+            out(`    epoch ${sample.epoch} ${sample.split}: ${sample.path}: ${sample.reason}`);
+          if (skipped.length > 10) out(`    ... ${skipped.length - 10} more (--json lists all)`);
+        }
         const byEpoch = new Map<number, Record<string, number | null>>();
         for (const m of metrics) byEpoch.set(m.step, { ...(byEpoch.get(m.step) ?? {}), [`${m.split}_${m.name}`]: m.value });
         if (byEpoch.size) {

@@ -447,42 +447,30 @@ export class Workbench {
     },
 
     'runs.list': async () => {
-      return this.registry.listRuns().map((run): RunSummary => {
-        const config = run.config as { evaluation?: { metric?: string } } | null;
-        const metricName = config?.evaluation?.metric ?? 'top1';
-        const best = this.registry
-          .checkpoints(run.id, true)
-          .filter((c) => c.metricValue !== null)
-          .sort((a, b) => (b.metricValue ?? 0) - (a.metricValue ?? 0))[0];
-        const valValues = this.registry
-          .metrics(run.id)
-          .filter((m) => m.scope === 'epoch' && m.split === 'val' && m.name === metricName && m.value !== null);
-        const bestValue = best?.metricValue ?? (valValues.length ? Math.max(...valValues.map((m) => m.value as number)) : null);
-        return {
-          id: run.id,
-          name: run.name,
-          status: this.training.isActive(run.id) && run.status === 'interrupted' ? 'running' : run.status,
-          backend: run.backend,
-          epochs: run.epochs,
-          epochsDone: run.epochsDone,
-          createdAt: run.createdAt,
-          bestMetric: bestValue === null ? null : { name: metricName, value: bestValue },
-          flatConfig: flatten(run.config),
-        };
-      });
+      // Indexed aggregates only: a run's iteration rows (millions for a K400 run) are never read here.
+      const metricOf = (run: { config: unknown }) =>
+        (run.config as { evaluation?: { metric?: string } } | null)?.evaluation?.metric ?? 'top1';
+      return this.registry.runSummaries(metricOf).map(({ run, best }): RunSummary => ({
+        id: run.id,
+        name: run.name,
+        status: this.training.isActive(run.id) && run.status === 'interrupted' ? 'running' : run.status,
+        backend: run.backend,
+        epochs: run.epochs,
+        epochsDone: run.epochsDone,
+        createdAt: run.createdAt,
+        bestMetric: best,
+        flatConfig: flatten(run.config),
+      }));
     },
 
     'runs.curves': async (raw) => {
-      const args = parseArgs('runs.curves', z.object({ runIds: z.array(z.string()).max(50) }), raw);
-      return args.runIds.map((runId) => {
-        const series: Record<string, { step: number; value: number }[]> = {};
-        for (const row of this.registry.metrics(runId)) {
-          if (row.value === null) continue;
-          const key = `${row.scope === 'iteration' ? 'iter' : 'epoch'}:${row.split}:${row.name}`;
-          (series[key] ??= []).push({ step: row.step, value: row.value });
-        }
-        return { runId, series };
-      });
+      const args = parseArgs(
+        'runs.curves',
+        z.object({ runIds: z.array(z.string()).max(50), maxPoints: z.number().int().min(10).max(100_000).optional() }),
+        raw,
+      );
+      // Long runs come decimated from the registry (about maxPoints per iteration curve), not row by row.
+      return args.runIds.map((runId) => ({ runId, series: this.registry.curves(runId, args.maxPoints ?? 4000).series }));
     },
 
     'runs.csv': async (raw) => {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendChoice } from '../../engine/backend.ts';
 import { Workbench } from './commands.ts';
 import { ensureDemoDataset, type DemoOptions } from './demo.ts';
+import { guardServiceProcess } from './fault-guard.ts';
 import { startService, type RunningService } from './server.ts';
 
 export const UI_DIR = fileURLToPath(new URL('../../../renderer/dist/', import.meta.url));
@@ -58,25 +59,24 @@ export async function launchWorkbench(options: LaunchOptions): Promise<LaunchedW
     mediaRoots: () => workbench.mediaRoots(),
     uploadDir: join(home, 'uploads'),
     dispatch: workbench.dispatch,
+    log,
   });
   workbench.setEmitter(service.emit);
   // Unfinished cluster jobs of earlier sessions are re-attached here; their polls stream to every client.
   workbench.cluster.startWatcher(clusterPollSeconds(options.clusterPollSeconds));
-  // A stray rejected promise inside one job (a decoder, a loader) must not end the process and every
-  // other job with it: it is reported to the clients and the log instead.
-  const onRejection = (reason: unknown) => {
-    const message = reason instanceof Error ? reason.message : String(reason);
-    log(`unhandled error in a job: ${message}`);
-    service.emit({ kind: 'log', level: 'error', message: `unhandled error in a job: ${message}` });
-  };
-  process.on('unhandledRejection', onRejection);
+  // A stray error inside one job or socket (a decoder, a loader, a client) must not end the process and
+  // every other job with it: it is reported to the clients and the log instead (fault-guard.ts says why).
+  const guard = guardServiceProcess((message) => {
+    log(message);
+    service.emit({ kind: 'log', level: 'error', message });
+  });
   return {
     service,
     workbench,
     backend,
     url: service.url,
     close: async () => {
-      process.off('unhandledRejection', onRejection);
+      guard.release();
       await workbench.close();
       await service.close();
     },

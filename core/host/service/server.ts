@@ -2,6 +2,8 @@
 // and the event stream. Loopback only; every request needs the per-launch token and a local Host/Origin.
 import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
@@ -9,7 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { RequestMessage, ServiceMessage, WorkbenchEvent } from '../../protocol/workbench.ts';
 import { JobRunner, type JobContext } from './jobs.ts';
 import { checkRequest, newToken, TOKEN_COOKIE } from './security.ts';
-import { contentTypeOf, resolveMediaPath, resolveStaticPath } from './static-files.ts';
+import { contentTypeOf, mediaTypeOf, resolveMediaPath, resolveStaticPath } from './static-files.ts';
 
 export type Dispatch = (
   command: string,
@@ -29,7 +31,13 @@ export interface ServiceOptions {
   dispatch: Dispatch;
   /** Upload size limit in bytes (default 512 MiB). */
   maxUploadBytes?: number;
+  /** Largest WebSocket message a client may send, in bytes (default 8 MiB; commands are small JSON). */
+  maxMessageBytes?: number;
+  /** Where faults of single clients are reported (a bad frame, a dropped upload). */
+  log?: (line: string) => void;
 }
+
+const defaultMaxMessageBytes = 8 * 1024 * 1024;
 
 export interface RunningService {
   port: number;
@@ -102,35 +110,57 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           400,
           `upload: expected ?name=FILE (a plain file name), received "${url.searchParams.get('name') ?? ''}"\n`,
         );
+      const declared = request.headers['content-length'];
+      if (declared !== undefined && !(Number(declared) <= maxUpload))
+        return refuseBody(
+          request,
+          response,
+          413,
+          `upload: Content-Length ${declared} is larger than the ${maxUpload}-byte limit\n`,
+        );
       mkdirSync(options.uploadDir, { recursive: true });
       const target = join(options.uploadDir, `${Date.now()}-${name}`);
       const partial = `${target}.partial`;
-      // Streamed to disk (videos can be large), renamed into place only when complete.
-      let size = 0;
-      const out = createWriteStream(partial);
+      // Streamed to disk (videos can be large), renamed into place only when complete; on any failure
+      // (too large, client gone, disk full) the partial file is removed and the service carries on.
+      const outcome = await receiveUpload(request, partial, maxUpload);
+      if (outcome.kind === 'too-large')
+        return refuseBody(
+          request,
+          response,
+          413,
+          `upload: larger than the ${maxUpload}-byte limit (stopped after ${outcome.size} bytes)\n`,
+        );
+      if (outcome.kind === 'aborted') return void response.destroy();
+      if (outcome.kind === 'failed') return send(response, 500, `upload: cannot save ${partial}: ${outcome.message}\n`);
       try {
-        for await (const chunk of request) {
-          size += (chunk as Buffer).length;
-          if (size > maxUpload) throw new RangeError(`upload: larger than ${maxUpload} bytes`);
-          if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-        }
-        await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+        await rename(partial, target);
       } catch (error) {
-        out.destroy();
         await rm(partial, { force: true });
-        if (error instanceof RangeError) return send(response, 413, `${error.message}\n`);
-        throw error;
+        return send(response, 500, `upload: cannot move ${partial} to ${target}: ${(error as Error).message}\n`);
       }
-      await rename(partial, target);
       return send(response, 200, JSON.stringify({ path: target }), 'application/json; charset=utf-8');
     }
 
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'method not allowed\n');
 
     if (url.pathname === '/media') {
-      const file = resolveMediaPath(options.mediaRoots(), url.searchParams.get('path') ?? '');
-      if (!file) return send(response, 404, 'media: not a file inside a dataset or the workbench home\n');
-      return streamFile(request, response, file, headers);
+      const requested = url.searchParams.get('path') ?? '';
+      const file = resolveMediaPath(options.mediaRoots(), requested);
+      if (!file)
+        return send(
+          response,
+          404,
+          `media: ${JSON.stringify(requested.slice(0, 200))} is not a video or image file inside a dataset or the workbench home\n`,
+        );
+      // A video or an image, served as exactly that: never sniffed, never rendered as a document.
+      return streamFile(
+        request,
+        response,
+        file,
+        { ...headers, 'Content-Security-Policy': "default-src 'none'; sandbox" },
+        mediaTypeOf(file)!,
+      );
     }
 
     if (!existsSync(join(options.staticDir, 'index.html'))) {
@@ -151,8 +181,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     });
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  const log = options.log ?? (() => undefined);
+  // One client's bad frame (a header announcing 2^40 bytes, a message over the limit, a protocol
+  // violation) closes that client's socket only; without these handlers `ws` would throw the error
+  // out of the event loop and end the service with every job in it.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes ?? defaultMaxMessageBytes });
+  wss.on('error', (error) => log(`websocket server error: ${error.message}`));
+  server.on('error', (error) => log(`http server error: ${error.message}`));
   server.on('upgrade', (request, socket, head) => {
+    socket.on('error', (error) => log(`websocket client error before the handshake: ${error.message}`));
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const verdict = checkRequest(request, url, port, token);
     if (!verdict.ok || url.pathname !== '/ws') {
@@ -168,6 +205,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   wss.on('connection', (ws: WebSocket) => {
     sockets.add(ws);
     ws.on('close', () => sockets.delete(ws));
+    ws.on('error', (error: Error & { code?: string }) => {
+      // `ws` has already started closing the socket (1009 for an oversized frame, 1002 for a protocol error).
+      log(`websocket client closed: ${error.code ?? 'error'}: ${error.message}`);
+      sockets.delete(ws);
+      if (ws.readyState !== ws.CLOSED) ws.terminate();
+    });
     ws.on('message', (data) => {
       let message: RequestMessage;
       try {
@@ -223,9 +266,67 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   };
 }
 
-function streamFile(request: IncomingMessage, response: ServerResponse, file: string, headers: Record<string, string>): void {
+type UploadOutcome =
+  | { kind: 'saved'; size: number }
+  | { kind: 'too-large'; size: number }
+  | { kind: 'aborted' }
+  | { kind: 'failed'; message: string };
+
+class UploadTooLarge extends Error {}
+
+/** Streams the request body into `partial`; leaves no file behind unless the whole body was saved. */
+async function receiveUpload(request: IncomingMessage, partial: string, limit: number): Promise<UploadOutcome> {
+  let size = 0;
+  let aborted = false;
+  try {
+    await pipeline(
+      async function* () {
+        // destroyOnReturn false: on a too-large body the socket must stay up to carry the 413.
+        try {
+          for await (const chunk of request.iterator({ destroyOnReturn: false })) {
+            size += (chunk as Buffer).length;
+            if (size > limit) throw new UploadTooLarge();
+            yield chunk as Buffer;
+          }
+        } catch (error) {
+          if (!(error instanceof UploadTooLarge)) aborted = true;
+          throw error;
+        }
+        if (!request.complete) {
+          aborted = true;
+          throw new Error('the client went away before the body was complete');
+        }
+      },
+      createWriteStream(partial, { flags: 'wx' }),
+    );
+    return { kind: 'saved', size };
+  } catch (error) {
+    await rm(partial, { force: true });
+    if (error instanceof UploadTooLarge) return { kind: 'too-large', size };
+    if (aborted) return { kind: 'aborted' };
+    return { kind: 'failed', message: (error as Error).message };
+  }
+}
+
+/** Answers without reading the rest of the body, then closes the connection (the client may still be sending). */
+function refuseBody(request: IncomingMessage, response: ServerResponse, status: number, body: string): void {
+  response.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    Connection: 'close',
+  });
+  response.end(body, () => request.destroy());
+}
+
+function streamFile(
+  request: IncomingMessage,
+  response: ServerResponse,
+  file: string,
+  headers: Record<string, string>,
+  type = contentTypeOf(file),
+): void {
   const size = statSync(file).size;
-  const type = contentTypeOf(file);
   const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? '');
   // Range requests let <video> seek in the clips the comparison page plays.
   if (range && (range[1] || range[2])) {
@@ -243,7 +344,7 @@ function streamFile(request: IncomingMessage, response: ServerResponse, file: st
       'Accept-Ranges': 'bytes',
     });
     if (request.method === 'HEAD') return void response.end();
-    createReadStream(file, { start, end }).pipe(response);
+    sendStream(createReadStream(file, { start, end }), response);
     return;
   }
   response.writeHead(200, {
@@ -254,5 +355,10 @@ function streamFile(request: IncomingMessage, response: ServerResponse, file: st
     'Cache-Control': 'no-cache',
   });
   if (request.method === 'HEAD') return void response.end();
-  createReadStream(file).pipe(response);
+  sendStream(createReadStream(file), response);
+}
+
+/** A file that vanishes or fails mid-read ends that one response, never the service. */
+function sendStream(source: Readable, response: ServerResponse): void {
+  pipeline(source, response).catch(() => response.destroy());
 }

@@ -26,6 +26,41 @@ export function contentTypeOf(path: string): string {
   return contentTypes[extname(path).toLowerCase()] ?? 'application/octet-stream';
 }
 
+/**
+ * What /media may serve: videos and raster images, each with its own type. Anything else under a
+ * media root (the registry, logs, HTML, scripts, SVG, which can carry script) is never served, so a
+ * dataset folder cannot become same-origin active content.
+ */
+export const mediaTypes: Record<string, string> = {
+  '.mp4': 'video/mp4',
+  '.m4v': 'video/mp4',
+  '.mov': 'video/quicktime',
+  '.webm': 'video/webm',
+  '.ogv': 'video/ogg',
+  '.avi': 'video/x-msvideo',
+  '.mkv': 'video/x-matroska',
+  '.mpg': 'video/mpeg',
+  '.mpeg': 'video/mpeg',
+  '.wmv': 'video/x-ms-wmv',
+  '.flv': 'video/x-flv',
+  '.3gp': 'video/3gpp',
+  '.ts': 'video/mp2t',
+  '.mts': 'video/mp2t',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.bmp': 'image/bmp',
+  '.tif': 'image/tiff',
+  '.tiff': 'image/tiff',
+};
+
+/** The media type of a file /media may serve, or null when its extension is not a video or an image. */
+export function mediaTypeOf(path: string): string | null {
+  return mediaTypes[extname(path).toLowerCase()] ?? null;
+}
+
 /** True when `child` (already resolved, real) is `parent` or inside it. */
 export function isInside(parent: string, child: string): boolean {
   const rel = relative(parent, child);
@@ -64,13 +99,17 @@ export function resolveStaticPath(root: string, urlPath: string): string | null 
   }
 }
 
-/** A file the UI asked for by absolute path (a video to play): allowed only under one of `roots`. */
+/**
+ * A file the UI asked for by absolute path (a video to play, a frame to show): allowed only under one
+ * of `roots`, and only when both the requested name and the real file (after links) are a video or an image.
+ */
 export function resolveMediaPath(roots: Iterable<string>, requested: string): string | null {
   if (!isAbsolute(requested) || requested.includes('\0')) return null;
+  if (mediaTypeOf(requested) === null) return null;
   let real: string;
   try {
     real = realpathSync(requested);
-    if (!statSync(real).isFile()) return null;
+    if (mediaTypeOf(real) === null || !statSync(real).isFile()) return null;
   } catch {
     return null;
   }

@@ -1,10 +1,10 @@
 // One entry point for every checkpoint a user may bring: official mmaction .pth files, bare state
 // dicts, DDP-wrapped ones, 2-D ImageNet Swin files, foreign safetensors and our own. The file kind is
 // recognised from its first bytes, not its extension, because downloaded files are often renamed.
-import { closeSync, openSync, readSync } from 'node:fs';
 import type { TensorMap } from './types.ts';
 import { isHostTensor } from './dtypes.ts';
 import { NumpyArray, isDict, readPth } from './pth.ts';
+import { CheckpointFileError, jsonNestingBeyond, readHead } from './read-bytes.ts';
 import { readSafetensors, writeSafetensors, type WriteSafetensorsOptions } from './safetensors.ts';
 import { toWorkbenchKeys } from '../keys.ts';
 
@@ -29,26 +29,25 @@ export interface LoadedCheckpoint {
 }
 
 export const checkpointFormatTag = 'vswin';
+/** Our metadata is a config (4 deep) or metrics; deeper JSON would only feed stack-exhausting walks. */
+const maxMetadataNesting = 32;
 
-/** Reads the first bytes to decide the format; errors name the file and what was found. */
+/**
+ * Reads the first bytes to decide the format; errors name the file and what was found. safetensors is
+ * recognised by its structure first (a u64 header length that fits the file, then "{"), because a
+ * valid header of 128, 384, 640... bytes starts with the bytes 80 0x that also open a legacy pickle.
+ */
 export function sniffCheckpointFormat(path: string): CheckpointFormat {
-  let head: Uint8Array;
-  try {
-    const descriptor = openSync(path, 'r');
-    try {
-      head = new Uint8Array(16);
-      head = head.subarray(0, readSync(descriptor, head, 0, 16, 0));
-    } finally {
-      closeSync(descriptor);
-    }
-  } catch (error) {
-    throw new Error(`${path}: cannot read the file (${(error as Error).message})`);
-  }
+  const { head, size } = readHead(path, 16, (message) => new CheckpointFileError(message));
   if (head.length >= 2 && head[0] === 0x50 && head[1] === 0x4b) return 'pth';
+  if (head.length >= 9 && head[8] === 0x7b) {
+    const declared = new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true);
+    if (declared >= 2n && declared <= BigInt(size - 8)) return 'safetensors';
+  }
   if (head.length >= 2 && head[0] === 0x80 && head[1] <= 5) return 'pth'; // legacy torch.save; readPth explains.
-  if (head.length >= 9 && head[8] === 0x7b) return 'safetensors';
+  if (head.length >= 9 && head[8] === 0x7b) return 'safetensors'; // the reader explains the header length.
   const shown = [...head.subarray(0, 8)].map((byte) => byte.toString(16).padStart(2, '0')).join(' ');
-  throw new Error(
+  throw new CheckpointFileError(
     `${path}: not a checkpoint this tool reads (expected a torch.save zip archive starting with "PK" or a safetensors file ` +
       `whose JSON header starts at byte 8; first bytes are ${shown || '(empty file)'})`,
   );
@@ -69,10 +68,16 @@ function fromSafetensors(path: string): LoadedCheckpoint {
   const decoded: Record<string, unknown> = { format: checkpointFormatTag };
   for (const [field, text] of Object.entries(metadata)) {
     if (field === 'format') continue;
+    const deep = jsonNestingBeyond(text, maxMetadataNesting);
+    if (deep !== null)
+      throw new CheckpointFileError(
+        `${path}: metadata "${field}" nests JSON more than ${maxMetadataNesting} levels deep at character ${deep}; ` +
+          `vswin checkpoints store shallow JSON (a config, a step, metrics)`,
+      );
     try {
       decoded[field] = JSON.parse(text);
     } catch (error) {
-      throw new Error(
+      throw new CheckpointFileError(
         `${path}: metadata "${field}" is not valid JSON (${(error as Error).message}); vswin checkpoints store every metadata ` +
           `value as JSON`,
       );
@@ -86,7 +91,7 @@ function fromPth(path: string): LoadedCheckpoint {
   const notes: string[] = [];
   if (container === 'legacy') notes.push('legacy torch.save format (PyTorch < 1.6 or _use_new_zipfile_serialization=False)');
   if (!isDict(root))
-    throw new Error(
+    throw new CheckpointFileError(
       `${path}: the pickled object is not a dict (found ${describe(root)}); expected a state dict or {meta, state_dict}`,
     );
   let layout: CheckpointLayout;
@@ -108,7 +113,7 @@ function fromPth(path: string): LoadedCheckpoint {
     layout = 'bare';
     source = root;
   } else {
-    throw new Error(
+    throw new CheckpointFileError(
       `${path}: no state dict found; top-level keys are [${keys.slice(0, 12).join(', ')}] but a state dict, {state_dict: ...} ` +
         `or {model: ...} holding tensors was expected`,
     );

@@ -7,9 +7,9 @@
 import type { HostDtype, HostTensor } from './types.ts';
 import { ElementRangeError, decodeElements, elementCount, hostDtypeOf, itemSize } from './dtypes.ts';
 import { ZipArchive } from './zip-archive.ts';
-import { readSourceBytes } from './read-bytes.ts';
+import { CheckpointFileError, readSourceBytes } from './read-bytes.ts';
 
-export class PthError extends Error {}
+export class PthError extends CheckpointFileError {}
 
 /** A class instance the interpreter does not model (kept as data, never constructed). */
 export class PickleObject {
@@ -100,10 +100,23 @@ const torchDtypeNames = new Set([
 /** Beyond this many elements a strided view over a smaller storage is treated as damage. */
 const maxExpandedElements = 2 ** 27;
 const maxElements = 2 ** 31 - 1;
+/** Deepest nesting of pickled values accepted (the readers and the tools that print metadata recurse). */
+const maxNesting = 100;
 
 /** Reads a torch.save zip archive from a path or bytes. */
 export function readPth(source: string | Uint8Array, label?: string): PthContents {
   const name = label ?? (typeof source === 'string' ? source : '.pth buffer');
+  try {
+    return readPthFrom(source, name);
+  } catch (error) {
+    // A last line of defence: nesting is bounded where it is built, but no input may end in a bare stack overflow.
+    if (error instanceof RangeError && /call stack/i.test(error.message))
+      throw new PthError(`${name}: values nested too deep to read (${error.message}); hostile or damaged file`);
+    throw error;
+  }
+}
+
+function readPthFrom(source: string | Uint8Array, name: string): PthContents {
   const bytes = readSourceBytes(source, name, (message) => new PthError(message));
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) return readLegacy(bytes, name);
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) {
@@ -277,7 +290,9 @@ function loadStorage(archive: ZipArchive, prefix: string, pid: unknown, name: st
     throw new PthError(`${name}: storage ${entry} is missing from the archive (truncated or damaged file)`);
   const needed = (elements as number) * itemSize[type.fileDtype];
   const available = archive.size(entry) ?? 0;
-  if (available < needed) {
+  // torch writes each storage's exact bytes; a deflated entry declaring more than its tensors need is
+  // refused before it is inflated (the size a zip bomb announces), a shorter one is truncated.
+  if (available < needed || (archive.isDeflated(entry) && available !== needed)) {
     throw new PthError(
       `${name}: storage ${entry} holds ${available} bytes but ${elements} ${type.fileDtype} elements need ${needed} ` +
         `(truncated or damaged file)`,
@@ -324,6 +339,8 @@ class Unpickler {
   private readonly marks: unknown[][] = [];
   private readonly memo = new Map<number, unknown>();
   private work = 0;
+  /** Nesting depth of the containers built so far (a state dict is 3-6 deep; hostile files go 1e5 deep). */
+  private readonly depths = new WeakMap<object, number>();
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -350,6 +367,17 @@ class Unpickler {
 
   private fail(message: string): never {
     throw new PthError(`${this.label}: ${message} (at byte ${this.position})`);
+  }
+
+  /** Records that `container` holds `items`; refuses nesting deeper than any checkpoint needs. */
+  private nest<T extends object>(container: T, items: unknown[]): T {
+    let depth = this.depths.get(container) ?? 1;
+    for (const item of items)
+      if (typeof item === 'object' && item !== null) depth = Math.max(depth, (this.depths.get(item) ?? 1) + 1);
+    if (depth > maxNesting)
+      this.fail(`values nested more than ${maxNesting} deep; no checkpoint nests this deep (hostile or damaged pickle)`);
+    this.depths.set(container, depth);
+    return container;
   }
 
   private take(length: number): number {
@@ -433,7 +461,7 @@ class Unpickler {
           const items = this.popMark();
           const dict = newDict();
           for (let i = 0; i + 1 < items.length; i += 2) setKey(dict, items[i], items[i + 1]);
-          this.stack.push(dict);
+          this.stack.push(this.nest(dict, items));
           break;
         }
         case 0x6c: // LIST
@@ -441,23 +469,26 @@ class Unpickler {
         case 0x91: {
           // FROZENSET; popMark swaps this.stack, so take the items before pushing
           const items = this.popMark();
-          this.stack.push(items);
+          this.stack.push(this.nest(items, items));
           break;
         }
         case 0x85: // TUPLE1
-          this.stack.push([this.pop()]);
+          const only = [this.pop()];
+          this.stack.push(this.nest(only, only));
           break;
         case 0x86: {
           // TUPLE2
           const second = this.pop();
-          this.stack.push([this.pop(), second]);
+          const pair = [this.pop(), second];
+          this.stack.push(this.nest(pair, pair));
           break;
         }
         case 0x87: {
           // TUPLE3
           const third = this.pop();
           const second = this.pop();
-          this.stack.push([this.pop(), second, third]);
+          const triple = [this.pop(), second, third];
+          this.stack.push(this.nest(triple, triple));
           break;
         }
         case 0x58: // BINUNICODE
@@ -530,13 +561,13 @@ class Unpickler {
           // SETITEM
           const value = this.pop();
           const key = this.pop();
-          setKey(this.dictOnTop('SETITEM'), key, value);
+          setKey(this.nest(this.dictOnTop('SETITEM'), [value]), key, value);
           break;
         }
         case 0x75: {
           // SETITEMS
           const items = this.popMark();
-          const dict = this.dictOnTop('SETITEMS');
+          const dict = this.nest(this.dictOnTop('SETITEMS'), items);
           if (items.length % 2) this.fail('SETITEMS with an odd number of values');
           for (let i = 0; i < items.length; i += 2) setKey(dict, items[i], items[i + 1]);
           break;
@@ -544,14 +575,14 @@ class Unpickler {
         case 0x61: {
           // APPEND
           const value = this.pop();
-          this.listOnTop('APPEND').push(value);
+          this.nest(this.listOnTop('APPEND'), [value]).push(value);
           break;
         }
         case 0x65: // APPENDS
         case 0x90: {
           // ADDITEMS (sets become arrays)
           const items = this.popMark();
-          const list = this.listOnTop(opcode === 0x65 ? 'APPENDS' : 'ADDITEMS');
+          const list = this.nest(this.listOnTop(opcode === 0x65 ? 'APPENDS' : 'ADDITEMS'), items);
           for (const item of items) list.push(item);
           break;
         }
@@ -878,13 +909,23 @@ export function isDict(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[dictTag] === true;
 }
 
+/** A dict key as text: tuples and other values are spelled out, bounded in depth and length, cycles named. */
+function keyText(key: unknown, ancestors: unknown[] = []): string {
+  if (typeof key === 'string') return ancestors.length ? JSON.stringify(key) : key;
+  if (typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean') return String(key);
+  if (key === null || key === undefined) return 'null';
+  if (ancestors.includes(key)) return '[cycle]';
+  if (ancestors.length >= 8) return '[...]';
+  if (Array.isArray(key)) {
+    const inner = key.slice(0, 16).map((item) => keyText(item, [...ancestors, key]));
+    return `[${inner.join(',')}${key.length > 16 ? ',...' : ''}]`;
+  }
+  return `[${describeValue(key)}]`;
+}
+
 function setKey(dict: Record<string, unknown>, key: unknown, value: unknown): void {
-  const name =
-    typeof key === 'string'
-      ? key
-      : typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean'
-        ? String(key)
-        : JSON.stringify(key);
+  const text = keyText(key);
+  const name = text.length > 1000 ? `${text.slice(0, 997)}...` : text;
   // defineProperty: a key named "__proto__" must stay data, never reach the prototype.
   Object.defineProperty(dict, name, { value, enumerable: true, writable: true, configurable: true });
 }

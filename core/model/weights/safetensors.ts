@@ -5,7 +5,7 @@
 import type { HostDtype, HostTensor, TensorMap } from './types.ts';
 import { ElementRangeError, decodeElements, elementCount, hostBytes, hostDtypeOf, itemSize } from './dtypes.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { readSourceBytes } from './read-bytes.ts';
+import { CheckpointFileError, jsonNestingBeyond, readSourceBytes } from './read-bytes.ts';
 
 export interface SafetensorsContents {
   tensors: TensorMap;
@@ -27,8 +27,10 @@ const fileDtypes: Record<string, HostDtype> = {
 
 /** The reference implementation refuses larger headers too; it bounds the JSON we parse. */
 const maxHeaderBytes = 100 * 1024 * 1024;
+/** {tensor: {shape: [..]}} is 3 deep; metadata values are strings. */
+const maxHeaderNesting = 8;
 
-export class SafetensorsError extends Error {}
+export class SafetensorsError extends CheckpointFileError {}
 
 /** Reads a safetensors file (path) or buffer; `label` names the source in errors when given bytes. */
 export function readSafetensors(source: string | Uint8Array, label?: string): SafetensorsContents {
@@ -57,6 +59,13 @@ export function readSafetensors(source: string | Uint8Array, label?: string): Sa
   } catch {
     return fail('header is not valid UTF-8 (not a safetensors file?)');
   }
+  // A header is 3 levels deep; JSON nested thousands deep would exhaust the stack of whatever walks it next.
+  const deep = jsonNestingBeyond(headerText, maxHeaderNesting);
+  if (deep !== null)
+    fail(
+      `header nests JSON more than ${maxHeaderNesting} levels deep at header character ${deep} ` +
+        `(expected {name: {dtype, shape, data_offsets}})`,
+    );
   let header: unknown;
   try {
     header = JSON.parse(headerText);
@@ -91,7 +100,7 @@ export function readSafetensors(source: string | Uint8Array, label?: string): Sa
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
       fail(`tensor "${key}": expected {dtype, shape, data_offsets}, received ${describe(raw)}`);
     const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-    const fileDtype = typeof dtype === 'string' ? fileDtypes[dtype] : undefined;
+    const fileDtype = typeof dtype === 'string' && Object.hasOwn(fileDtypes, dtype) ? fileDtypes[dtype] : undefined;
     if (fileDtype === undefined)
       fail(`tensor "${key}": dtype ${describe(dtype)} is not supported (expected one of ${Object.keys(fileDtypes).join(', ')})`);
     if (!Array.isArray(shape) || !shape.every((size) => Number.isSafeInteger(size) && size >= 0)) {

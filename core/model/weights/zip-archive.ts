@@ -3,6 +3,8 @@
 // allocate the declared size; here every count and range is checked against the real file first,
 // stored entries are returned as zero-copy views, and only deflated ones go through fflate.
 import { inflateSync } from 'fflate';
+import * as zlib from 'node:zlib';
+import { CheckpointFileError } from './read-bytes.ts';
 
 interface ZipEntry {
   name: string;
@@ -10,17 +12,48 @@ interface ZipEntry {
   compressedSize: number;
   size: number;
   dataOffset: number;
+  crc: number;
 }
 
 /** Deflate cannot expand by more than about 1032x; a larger declared size is a corrupt entry. */
 const maxDeflateRatio = 1100;
 
+/**
+ * Total bytes the deflated entries of one archive may inflate to: real weights barely compress
+ * (torch.save stores them uncompressed), so a file that would grow past 16x its size, beyond a
+ * 256 MiB floor, is a zip bomb, not a checkpoint.
+ */
+export function defaultInflateBudget(fileBytes: number): number {
+  return Math.max(256 * 1024 * 1024, 16 * fileBytes);
+}
+
+/** CRC-32 (zip's polynomial): node:zlib's native one when present (Node >= 20.15), else a table. */
+let crcTable: Uint32Array | null = null;
+export function crc32(data: Uint8Array): number {
+  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+  if (native) return native(data) >>> 0;
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
 export class ZipArchive {
   private readonly entries = new Map<string, ZipEntry>();
+  private inflated = 0;
 
   constructor(
     private readonly bytes: Uint8Array,
     private readonly label: string,
+    /** Bytes all deflated entries together may inflate to (see defaultInflateBudget). */
+    private readonly inflateBudget = defaultInflateBudget(bytes.length),
   ) {
     this.parse();
   }
@@ -37,22 +70,43 @@ export class ZipArchive {
     return this.entries.get(name)?.size;
   }
 
+  isDeflated(name: string): boolean {
+    return this.entries.get(name)?.method === 8;
+  }
+
+  /** The entry's bytes, checked against its CRC-32; deflated entries count against the inflate budget first. */
   read(name: string): Uint8Array {
     const entry = this.entries.get(name);
     if (!entry) throw this.error(`entry "${name}" is missing`);
     const raw = this.bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
-    if (entry.method === 0) return raw;
-    try {
-      const out = inflateSync(raw, { out: new Uint8Array(entry.size) });
-      if (out.length !== entry.size) throw new Error(`inflated to ${out.length} bytes, expected ${entry.size}`);
-      return out;
-    } catch (error) {
-      throw this.error(`entry "${name}" does not inflate (${(error as Error).message})`);
+    let out = raw;
+    if (entry.method !== 0) {
+      if (this.inflated + entry.size > this.inflateBudget) {
+        throw this.error(
+          `deflated entry "${name}" declares ${entry.size} bytes; with ${this.inflated} bytes already inflated that passes ` +
+            `the ${this.inflateBudget}-byte limit for a ${this.bytes.length}-byte file (a zip bomb, or a damaged size field)`,
+        );
+      }
+      this.inflated += entry.size;
+      try {
+        out = inflateSync(raw, { out: new Uint8Array(entry.size) });
+        if (out.length !== entry.size) throw new Error(`inflated to ${out.length} bytes, expected ${entry.size}`);
+      } catch (error) {
+        throw this.error(`entry "${name}" does not inflate (${(error as Error).message})`);
+      }
     }
+    const actual = crc32(out);
+    if (actual !== entry.crc) {
+      throw this.error(
+        `entry "${name}" (${entry.size} bytes at offset ${entry.dataOffset}) fails its CRC-32 check: stored ` +
+          `${hex32(entry.crc)}, computed ${hex32(actual)} (the file is damaged)`,
+      );
+    }
+    return out;
   }
 
   private error(message: string): Error {
-    return new Error(`${this.label}: ${message}`);
+    return new CheckpointFileError(`${this.label}: ${message}`);
   }
 
   private parse(): void {
@@ -101,6 +155,7 @@ export class ZipArchive {
       if (at + 46 > directoryEnd || u32(at) !== 0x02014b50) throw this.error(`central directory entry ${i} is damaged`);
       const flags = u16(at + 8);
       const method = u16(at + 10);
+      const crc = u32(at + 16);
       let compressedSize = u32(at + 20);
       let size = u32(at + 24);
       const nameLength = u16(at + 28);
@@ -147,8 +202,12 @@ export class ZipArchive {
           `deflated entry "${name}" declares ${size} bytes from ${compressedSize}, more than deflate can produce (damaged file)`,
         );
       }
-      this.entries.set(name, { name, method, compressedSize, size, dataOffset });
+      this.entries.set(name, { name, method, compressedSize, size, dataOffset, crc });
       at = next;
     }
   }
+}
+
+function hex32(value: number): string {
+  return `0x${value.toString(16).padStart(8, '0')}`;
 }
