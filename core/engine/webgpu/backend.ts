@@ -1,0 +1,59 @@
+/// <reference types="@webgpu/types" />
+// Registers TensorFlow.js's WebGPU backend on the adapter found by adapter.ts. The package registers
+// itself only when `navigator.gpu` exists (a browser), and then asks for its own adapter; here the
+// backend is created on the adapter we chose and described, with the device limits raised to the
+// adapter's so large activations fit in one binding.
+import { tf } from '../tf.ts';
+import { probeWebGpu, WEBGPU_INSTALL_HINT, type WebGpuAdapterSummary } from './adapter.ts';
+
+export const WEBGPU_BACKEND = 'webgpu';
+
+/** The backend's constructor checks `navigator.gpu`, as in a browser; Node 21+ has a navigator. */
+function exposeGpu(gpu: GPU): void {
+  const global = globalThis as { navigator?: object };
+  if (global.navigator) Object.defineProperty(global.navigator, 'gpu', { value: gpu, configurable: true });
+  else global.navigator = { gpu, userAgent: `Node.js/${process.versions.node}` };
+}
+
+let summary: WebGpuAdapterSummary | null = null;
+
+/** The adapter the running webgpu backend uses (null before it starts). */
+export function webGpuAdapter(): WebGpuAdapterSummary | null {
+  return summary;
+}
+
+/**
+ * Makes `tf.setBackend('webgpu')` possible: registers the backend factory once. Throws with what to
+ * install when Dawn or an adapter is missing.
+ */
+export async function registerWebGpuBackend(): Promise<WebGpuAdapterSummary> {
+  const found = await probeWebGpu();
+  if (!found.ok) throw new Error(`The webgpu backend cannot start: ${found.reason}. Install: ${WEBGPU_INSTALL_HINT}`);
+  if (tf.findBackendFactory(WEBGPU_BACKEND)) return found.summary;
+  // Imported before navigator.gpu exists, so the package does not register a backend of its own.
+  const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+  const adapter = found.adapter;
+  exposeGpu(found.gpu);
+  tf.registerBackend(
+    WEBGPU_BACKEND,
+    async () => {
+      const limits = adapter.limits;
+      const device = await adapter.requestDevice({
+        requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
+        requiredLimits: {
+          maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+          maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+          maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+          maxBufferSize: limits.maxBufferSize,
+          maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+          maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+        },
+      });
+      return new WebGPUBackend(device, adapter.info);
+    },
+    // Below wasm: tfjs never picks it on its own; backend.ts decides.
+    0,
+  );
+  summary = found.summary;
+  return found.summary;
+}
