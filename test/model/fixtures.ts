@@ -6,10 +6,12 @@ import { readSafetensors } from '../../core/model/weights/safetensors.ts';
 import type { TensorMap } from '../../core/model/weights/types.ts';
 import type { Tensor } from '../../core/engine/tf.ts';
 
-export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/parity/', import.meta.url));
+// Beside the checkout, or at the machine's shared place when the checkout is a worktree elsewhere.
+const candidates = [fileURLToPath(new URL('../../../shared/fixtures/parity/', import.meta.url)), '/work/shared/fixtures/parity/'];
+export const FIXTURES = candidates.find((dir) => existsSync(`${dir}manifest.json`)) ?? candidates[0];
 
 if (!existsSync(`${FIXTURES}manifest.json`)) {
-  throw new Error(`parity fixtures not found at ${FIXTURES}: the checkout needs ../shared beside it`);
+  throw new Error(`parity fixtures not found at ${candidates.join(' or ')}: the checkout needs ../shared beside it`);
 }
 
 export const manifest = JSON.parse(readFileSync(`${FIXTURES}manifest.json`, 'utf8'));

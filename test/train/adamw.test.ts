@@ -95,18 +95,23 @@ describe('AdamW with the official groups', () => {
     grad.forEach((g) => g.dispose());
   });
 
-  it('clips the global gradient norm like clip_grad_norm_', () => {
+  it('clips the global gradient norm like clip_grad_norm_, on the device', async () => {
     const grads = new Map([
       ['a', tf.tensor1d([3, 0])],
       ['b', tf.tensor1d([0, 4])],
     ]);
     const before = tf.memory().numTensors;
     const clipped = clipGradNorm(grads, 1);
-    expect(clipped.norm).toBeCloseTo(5, 5);
-    expect(Array.from(clipped.grads.get('a')!.dataSync())[0]).toBeCloseTo(3 / (5 + 1e-6), 6);
+    expect((await clipped.norm.data())[0]).toBeCloseTo(5, 5);
+    expect((await clipped.grads.get('a')!.data())[0]).toBeCloseTo(3 / (5 + 1e-6), 6);
+    clipped.norm.dispose();
     expect(tf.memory().numTensors).toBe(before);
+    // Below the limit the factor is exactly 1 (PyTorch's clamp), so the values are unchanged.
+    const values = await clipped.grads.get('b')!.data();
     const untouched = clipGradNorm(clipped.grads, 10);
-    expect(untouched.grads).toBe(clipped.grads);
-    clipped.grads.forEach((g) => g.dispose());
+    expect(Array.from(await untouched.grads.get('b')!.data())).toEqual(Array.from(values));
+    untouched.norm.dispose();
+    untouched.grads.forEach((g) => g.dispose());
+    expect(tf.memory().numTensors).toBe(before - 2);
   });
 });
