@@ -58,3 +58,15 @@ export function expectCloseTo(
   const ratio = toleranceRatio(data as ArrayLike<number>, ref.data as ArrayLike<number>, atol, rtol);
   expect(ratio, `${name}: worst error / tolerance`).toBeLessThanOrEqual(1);
 }
+
+/** expectCloseTo after an asynchronous read, for every backend (webgpu has no synchronous read in Node). */
+export async function expectReadCloseTo(
+  name: string,
+  got: Tensor,
+  file: string,
+  key: string,
+  atol = 1e-4,
+  rtol = 1e-4,
+): Promise<void> {
+  expectCloseTo(name, { shape: [...got.shape], data: await got.data() }, file, key, atol, rtol);
+}

@@ -4,6 +4,7 @@ import { initBackend } from '../../core/engine/backend.ts';
 import { AdamW, clipGradNorm } from '../../core/train/adamw.ts';
 import { OFFICIAL_CUSTOM_KEYS, paramGroups } from '../../core/train/param-groups.ts';
 import { fixture, manifest, toleranceRatio } from '../model/fixtures.ts';
+import { webGpuSkipReason } from '../engine/webgpu/available.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -20,11 +21,20 @@ function variablesFrom(names: string[]): Map<string, tf.Variable> {
   return params;
 }
 
-describe('AdamW with the official groups', () => {
-  let params: Map<string, tf.Variable>;
-  afterAll(() => params?.forEach((p) => p.dispose()));
+const webgpuSkip = webGpuSkipReason('test/train/adamw.test.ts');
+const backends = (['wasm', 'cpu', 'webgpu'] as const).filter((name) => name !== 'webgpu' || webgpuSkip === null);
 
-  it('matches torch.optim.AdamW after one step (adamw_step.safetensors, atol 1e-6)', () => {
+describe.each(backends)('AdamW with the official groups on %s', (backend) => {
+  let params: Map<string, tf.Variable>;
+  beforeAll(async () => {
+    await initBackend(backend);
+  });
+  afterAll(async () => {
+    params?.forEach((p) => p.dispose());
+    await initBackend('wasm');
+  });
+
+  it('matches torch.optim.AdamW after one step (adamw_step.safetensors, atol 1e-6)', async () => {
     const expected = fixture('adamw_step.safetensors');
     const names = [...expected.keys()];
     expect(names.length).toBeGreaterThan(5);
@@ -38,7 +48,7 @@ describe('AdamW with the official groups', () => {
     // Only the two moments per parameter remain; every temporary was released.
     expect(tf.memory().numTensors - before).toBe(2 * names.length);
     for (const name of names) {
-      const got = params.get(name)!.dataSync();
+      const got = await params.get(name)!.data();
       const ratio = toleranceRatio(got, expected.get(name)!.data as Float32Array, 1e-6, 0);
       expect(ratio, name).toBeLessThanOrEqual(1);
     }
@@ -81,8 +91,8 @@ describe('AdamW with the official groups', () => {
     b.o.loadState(saved.steps, saved.tensors);
     a.o.step(grad, (g) => g.lr);
     b.o.step(grad, (g) => g.lr);
-    expect(Array.from(b.p.get('cls_head.fc_cls.weight')!.dataSync())).toEqual(
-      Array.from(a.p.get('cls_head.fc_cls.weight')!.dataSync()),
+    expect(Array.from(await b.p.get('cls_head.fc_cls.weight')!.data())).toEqual(
+      Array.from(await a.p.get('cls_head.fc_cls.weight')!.data()),
     );
     expect(b.o.steps).toBe(2);
     expect(() =>
