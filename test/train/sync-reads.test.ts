@@ -12,6 +12,7 @@ import { createVideoSwin } from '../../core/model/video-swin.ts';
 import { modelConfigOf } from '../../core/train/run-config.ts';
 import { train } from '../../core/train/trainer.ts';
 import { memorySource, tinyConfig } from './helpers.ts';
+import { webGpuSkipReason } from '../engine/webgpu/available.ts';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -52,7 +53,10 @@ function countReads(backend: tf.KernelBackend) {
   return { counts, restore };
 }
 
-describe.each(['wasm', 'cpu'] as const)('reads back during training on %s', (backendName) => {
+const webgpuSkip = webGpuSkipReason('test/train/sync-reads.test.ts');
+const backends = (['wasm', 'cpu', 'webgpu'] as const).filter((name) => name !== 'webgpu' || webgpuSkip === null);
+
+describe.each(backends)('reads back during training on %s', (backendName) => {
   it('no synchronous read in forward, gradient, loss, clipping, AdamW or metrics; one read per step', async () => {
     await initBackend(backendName);
     // Dropout, drop path, label smoothing, accumulation and clipping all on: every part of a step runs.

@@ -57,3 +57,14 @@ export async function registerWebGpuBackend(): Promise<WebGpuAdapterSummary> {
   summary = found.summary;
   return found.summary;
 }
+
+interface WebGpuBackendInternals {
+  bufferManager: { getNumUsedBuffers(): number; numBytesUsed: number };
+}
+
+/** GPU buffers held by tensors of the running webgpu backend (for leak tests and benchmarks). */
+export function webGpuMemory(): { buffers: number; bytes: number } {
+  if (tf.getBackend() !== WEBGPU_BACKEND) throw new Error(`webGpuMemory: the running backend is ${tf.getBackend()}, not webgpu`);
+  const { bufferManager } = tf.backend() as unknown as WebGpuBackendInternals;
+  return { buffers: bufferManager.getNumUsedBuffers(), bytes: bufferManager.numBytesUsed };
+}
