@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { tf } from './tf.ts';
 import { registerFastKernelHook } from './kernels/index.ts';
 import { describeAdapter, probeWebGpu, WEBGPU_INSTALL_HINT, type WebGpuAdapterSummary } from './webgpu/adapter.ts';
-import { registerWebGpuBackend } from './webgpu/backend.ts';
+import { applyWebGpuKernels, registerWebGpuBackend } from './webgpu/backend.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -23,6 +23,8 @@ export interface BackendChoice {
   provider: string;
   /** The WebGPU adapter when the webgpu backend runs. */
   adapter?: WebGpuAdapterSummary;
+  /** The fused WGSL kernels in use on webgpu (none with VSWIN_KERNELS=stock). */
+  kernels?: string[];
 }
 
 /** What Dawn found and why it was or was not chosen, for `vswin doctor` and the UI's settings. */
@@ -108,6 +110,7 @@ export async function initBackend(flag?: string): Promise<BackendChoice> {
   await tf.ready();
   // The cpu backend advertises tfjs-node on first use; the CLI already says which backend runs and why.
   if (choice.name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  if (choice.name === 'webgpu') choice.kernels = applyWebGpuKernels();
   current = choice;
   for (const hook of hooks) await hook(choice);
   return choice;

@@ -5,6 +5,7 @@
 // adapter's so large activations fit in one binding.
 import { tf } from '../tf.ts';
 import { probeWebGpu, WEBGPU_INSTALL_HINT, type WebGpuAdapterSummary } from './adapter.ts';
+import { installWebGpuKernels, uninstallWebGpuKernels, WEBGPU_KERNELS } from './kernels.ts';
 
 export const WEBGPU_BACKEND = 'webgpu';
 
@@ -56,6 +57,19 @@ export async function registerWebGpuBackend(): Promise<WebGpuAdapterSummary> {
   );
   summary = found.summary;
   return found.summary;
+}
+
+/**
+ * Installs the fused WGSL kernels (kernels.ts) unless VSWIN_KERNELS=stock asks for tfjs's own only;
+ * returns the kernel names in use, for doctor and the benchmarks.
+ */
+export function applyWebGpuKernels(request: string | undefined = process.env.VSWIN_KERNELS): string[] {
+  if (request === 'stock') {
+    uninstallWebGpuKernels();
+    return [];
+  }
+  installWebGpuKernels();
+  return [...WEBGPU_KERNELS];
 }
 
 interface WebGpuBackendInternals {
