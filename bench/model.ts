@@ -1,12 +1,16 @@
 // `npm run bench:model`: speed and memory of the model on the chosen backend, with ratios to PyTorch
 // 1.13 on this same 2-core machine (fact sheet section 10). Prints figures; asserts nothing.
-//   npm run bench:model -- [--backend wasm|cpu|tensorflow] [--only fixture,infer16,infer32,train,leak] [--profile]
+//   npm run bench:model -- [--backend webgpu|wasm|cpu|tensorflow] [--only fixture,infer16,infer32,train,leak] [--profile]
+// Reads back asynchronously (webgpu has no synchronous read in Node). On webgpu the adapter is named; on a
+// software one (llvmpipe) the figures only prove that it runs.
 // The kernel tier and its threads come from VSWIN_KERNELS and VSWIN_WASM_THREADS; the table names them.
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../core/engine/backend.ts';
 import { fastKernelStatus } from '../core/engine/kernels/index.ts';
+import { describeAdapter } from '../core/engine/webgpu/adapter.ts';
 import { crossEntropy } from '../core/engine/ops.ts';
 import { Random } from '../core/engine/random.ts';
 import { tf } from '../core/engine/tf.ts';
@@ -26,7 +30,16 @@ const { values } = parseArgs({
 });
 const only = new Set(values.only!.split(','));
 const choice = await initBackend(values.backend);
-console.log(`backend: ${choice.name} (${choice.reason})`);
+console.log(
+  `backend: ${choice.name} (${choice.reason}); load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
+if (choice.adapter) {
+  console.log(
+    `adapter: ${describeAdapter(choice.adapter)}; fused WGSL kernels: ${choice.kernels?.join(', ') || 'none (VSWIN_KERNELS=stock)'}`,
+  );
+}
 const kernels = fastKernelStatus();
 console.log(
   `kernels: ${kernels.tier} tier${kernels.isa ? `, ${kernels.isa}` : ''}, ${kernels.threads} thread(s) (${kernels.reason})`,
@@ -34,6 +47,7 @@ console.log(
 /** The tier each row ran on, e.g. "wasm x2" (VSWIN_KERNELS and VSWIN_WASM_THREADS choose it). */
 const tierLabel = () => {
   const { tier, threads } = fastKernelStatus();
+  if (choice.name === 'webgpu') return choice.kernels?.length ? 'webgpu + WGSL' : 'webgpu stock';
   return choice.name === 'wasm' ? `${tier} x${threads}` : choice.name;
 };
 
@@ -51,14 +65,21 @@ function trainer(model: VideoSwin) {
     eps: 1e-8,
   });
   const random = new Random(1);
-  return (x: tf.Tensor, labels: number[], update: boolean) => {
+  return async (x: tf.Tensor, labels: number[], update: boolean) => {
     const { value, grads } = model.gradients(() =>
       crossEntropy(model.forward(x, { training: true, random: random.uniform }).logits, labels),
     );
     if (update) optimizer.step(grads, (g) => g.lr);
-    value.dataSync();
+    await value.data();
     tf.dispose([value, ...grads.values()]);
   };
+}
+
+/** Inference with the logits read back (the read waits for the device). */
+async function predict(model: VideoSwin, x: tf.Tensor): Promise<void> {
+  const logits = model.predict(x);
+  await logits.data();
+  logits.dispose();
 }
 
 async function timeIt(runs: number, fn: () => void | Promise<void>): Promise<number> {
@@ -87,18 +108,18 @@ if (only.has('fixture') || only.has('leak')) {
   const x = randomClip([8, 3, 9, 58, 50], 2);
   const labels = [0, 1, 2, 3, 4, 0, 1, 2];
   const step = trainer(model);
-  step(x, labels, true); // warm-up
+  await step(x, labels, true); // warm-up
   if (only.has('fixture')) {
     const fb = await timeIt(5, () => step(x, labels, false));
     row('fixture cfg 8x3x9x58x50 fwd+bwd', fb, 's', PYTORCH.fixtureStep, `${(8 / fb).toFixed(1)} clips/s vs 51.5`);
     const full = await timeIt(5, () => step(x, labels, true));
     row('  + AdamW step', full, 's', 0.178, `${(8 / full).toFixed(1)} clips/s vs 45`);
-    const fwd = await timeIt(5, () => tf.tidy(() => void model.predict(x).dataSync()));
+    const fwd = await timeIt(5, () => predict(model, x));
     row('  forward only', fwd, 's', 0.09, `${(8 / fwd).toFixed(1)} clips/s vs 89`);
   }
   if (only.has('leak')) {
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 20; i++) step(x, labels, true);
+    for (let i = 0; i < 20; i++) await step(x, labels, true);
     console.log(`tensors left after 20 training steps: ${tf.memory().numTensors - before}`);
   }
   x.dispose();
@@ -110,9 +131,9 @@ if (only.has('infer16') || only.has('infer32')) {
   for (const frames of [16, 32]) {
     if (!only.has(`infer${frames}`)) continue;
     const x = randomClip([1, 3, frames, 224, 224], 3);
-    if (frames === 16 || !only.has('infer16')) tf.tidy(() => void model.predict(x).dataSync()); // warm-up
+    if (frames === 16 || !only.has('infer16')) await predict(model, x); // warm-up
     if (values.profile && frames === 16) {
-      const profile = await tf.profile(() => tf.tidy(() => void model.predict(x).dataSync()));
+      const profile = await tf.profile(() => predict(model, x));
       const byKernel = new Map<string, number>();
       for (const k of profile.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
       const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
@@ -120,7 +141,7 @@ if (only.has('infer16') || only.has('infer32')) {
       for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 15))
         console.log(`  ${name.padEnd(20)} ${(ms / 1000).toFixed(2)} s  ${((100 * ms) / total).toFixed(1)} %`);
     }
-    const seconds = await timeIt(1, () => tf.tidy(() => void model.predict(x).dataSync()));
+    const seconds = await timeIt(1, () => predict(model, x));
     row(`Swin-T inference 1x3x${frames}x224x224`, seconds, 's', frames === 16 ? PYTORCH.infer16 : PYTORCH.infer32, 'per clip');
     x.dispose();
   }
@@ -131,7 +152,7 @@ if (only.has('train')) {
   const model = createVideoSwin('swin_t');
   const x = randomClip([1, 3, 8, 112, 112], 4);
   const step = trainer(model);
-  step(x, [7], true); // warm-up
+  await step(x, [7], true); // warm-up
   const seconds = await timeIt(3, () => step(x, [7], true));
   row('Swin-T train step 1x3x8x112x112', seconds, 's', PYTORCH.trainStep, 'fwd + CE + bwd + AdamW');
   x.dispose();

@@ -6,6 +6,7 @@ import { tf, type Tensor } from './tf.ts';
 import { fusedWindowAttention, WINDOW_ATTENTION } from './kernels/attention.ts';
 import { fusedGelu, fusedLayerNorm, GELU, LAYER_NORM } from './kernels/norm-and-gelu.ts';
 import { fastKernelStatus } from './kernels/index.ts';
+import { checkWebGpuBinding } from './webgpu/backend.ts';
 
 /** Whether the running kernel tier provides a fused kernel of this name (kernels/). */
 const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
@@ -282,6 +283,7 @@ export function windowAttention(
   }
   const dropout = options.dropout ?? ((p: Tensor) => p);
   const [bw, heads, n, hd] = q.shape;
+  checkWebGpuBinding(bw * heads * n * n, `window attention scores [${bw}, ${heads}, ${n}, ${n}]`);
   const q3 = tf.reshape(q, [bw * heads, n, hd]);
   const k3 = tf.reshape(k, [bw * heads, n, hd]);
   const v3 = tf.reshape(v, [bw * heads, n, hd]);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cudaStatus, initBackend, parseBackendRequest, webGpuStatus } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { isSoftwareAdapter } from '../../core/engine/webgpu/adapter.ts';
+import { checkWebGpuBinding } from '../../core/engine/webgpu/backend.ts';
 import { webGpuSkipReason } from './webgpu/available.ts';
 
 describe('backend choice', () => {
@@ -68,14 +69,21 @@ describe('the webgpu backend', () => {
 
   it.skipIf(skip !== null)('starts on request and computes on the adapter', async () => {
     process.env.VSWIN_BACKEND = 'webgpu';
+    let choice;
     try {
-      const choice = await initBackend();
+      choice = await initBackend();
       expect(choice).toMatchObject({ name: 'webgpu', reason: expect.stringMatching(/^requested with VSWIN_BACKEND/) });
       expect(choice.adapter?.description).toBe((await webGpuStatus()).adapter?.description);
     } finally {
       delete process.env.VSWIN_BACKEND;
     }
     expect(tf.getBackend()).toBe('webgpu');
+    // A tensor past the adapter's binding limit is refused with the sizes, not computed wrongly.
+    const limit = choice.adapter!.limits.maxStorageBufferBindingSize;
+    expect(() => checkWebGpuBinding(limit / 4, 'scores')).not.toThrow();
+    expect(() => checkWebGpuBinding(limit / 4 + 1, 'scores')).toThrow(
+      /scores needs a \d+ MiB buffer, above this WebGPU adapter's maxStorageBufferBindingSize/,
+    );
     const x = tf.range(0, 4096);
     const y = tf.sum(tf.mul(x, x));
     expect((await y.data())[0]).toBe((4095 * 4096 * 8191) / 6);

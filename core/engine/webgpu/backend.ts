@@ -82,3 +82,19 @@ export function webGpuMemory(): { buffers: number; bytes: number } {
   const { bufferManager } = tf.backend() as unknown as WebGpuBackendInternals;
   return { buffers: bufferManager.getNumUsedBuffers(), bytes: bufferManager.numBytesUsed };
 }
+
+/**
+ * On webgpu a tensor is one buffer bound whole to a shader; past the adapter's
+ * maxStorageBufferBindingSize the device rejects the binding and the values would be silently wrong,
+ * so this throws first, naming the tensor, its size and the limit. Does nothing on other backends.
+ */
+export function checkWebGpuBinding(elements: number, what: string): void {
+  if (tf.getBackend() !== WEBGPU_BACKEND || !summary) return;
+  const bytes = elements * 4;
+  const limit = summary.limits.maxStorageBufferBindingSize;
+  if (bytes > limit) {
+    throw new Error(
+      `${what} needs a ${Math.ceil(bytes / 2 ** 20)} MiB buffer, above this WebGPU adapter's maxStorageBufferBindingSize of ${Math.floor(limit / 2 ** 20)} MiB (${summary.description || summary.device}); use a smaller batch or clip, or --backend wasm`,
+    );
+  }
+}

@@ -15,7 +15,7 @@ export function registerEngineCommands(program: Command): void {
       const lines = [
         `backend:  ${choice.name} (${choice.provider})`,
         `reason:   ${choice.reason}`,
-        `kernels:  ${describeKernels()}`,
+        `kernels:  ${choice.name === 'webgpu' ? describeWebGpuKernels(choice.kernels ?? []) : describeKernels()}`,
         `webgpu:   ${gpu.description}`,
         `          ${choice.name === 'webgpu' ? 'in use' : gpu.verdict}`,
         `cuda:     @tensorflow/tfjs-node-gpu ${cudaStatus()}`,
@@ -24,6 +24,12 @@ export function registerEngineCommands(program: Command): void {
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+}
+
+function describeWebGpuKernels(kernels: string[]): string {
+  return kernels.length
+    ? `fused WGSL kernels ${kernels.join(', ')}; tfjs-webgpu's for the rest`
+    : 'tfjs-webgpu kernels only (VSWIN_KERNELS=stock)';
 }
 
 function describeKernels(): string {
