@@ -2,7 +2,7 @@
 // this machine: ONNX Runtime (onnxruntime-node, CPU) on the ONNX export of the same weights and
 // input, and PyTorch when a python3 with torch is found (bench/pytorch_model.py). Each task runs in
 // its own child process so its peak RSS is its own. Prints figures; asserts nothing.
-//   npm run bench:model -- [--backend wasm|cpu|tensorflow] [--only fixture,infer16,infer32,train,leak]
+//   npm run bench:model -- [--backend webgpu|wasm|cpu|tensorflow] [--only fixture,infer16,infer32,train,leak]
 //                          [--runs N] [--profile] [--no-onnx] [--no-pytorch]
 // The kernel tier and its threads come from VSWIN_KERNELS and VSWIN_WASM_THREADS; the table names them.
 // VSWIN_PYTHON names the python3 to try first for the PyTorch column.
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../core/engine/backend.ts';
+import { describeAdapter } from '../core/engine/webgpu/adapter.ts';
 import { fastKernelStatus } from '../core/engine/kernels/index.ts';
 import { loadNativeKernels } from '../core/engine/kernels/native-addon.ts';
 import { crossEntropy } from '../core/engine/ops.ts';
@@ -53,7 +54,7 @@ const FIXTURE_MANIFEST = (() => {
         /* next */
       }
     }
-  return JSON.parse(readFileSync('/work/shared/fixtures/parity/manifest.json', 'utf8'));
+  throw new Error(`bench:model: the parity fixtures' manifest.json was not found at ${beside} (set VSWIN_PARITY_FIXTURES)`);
 })();
 const fixtureConfig = (): ModelConfig =>
   parseModelConfig({ backbone: FIXTURE_MANIFEST.config.backbone, num_classes: FIXTURE_MANIFEST.config.num_classes });
@@ -96,14 +97,24 @@ function trainer(model: VideoSwin) {
     eps: 1e-8,
   });
   const random = new Random(1);
-  return (x: tf.Tensor, labels: number[], update: boolean) => {
+  return async (x: tf.Tensor, labels: number[], update: boolean) => {
     const { value, grads } = model.gradients(() =>
       crossEntropy(model.forward(x, { training: true, random: random.uniform }).logits, labels),
     );
     if (update) optimizer.step(grads, (g) => g.lr);
-    value.dataSync();
+    await value.data();
     tf.dispose([value, ...grads.values()]);
   };
+}
+
+/** Inference with the logits read back asynchronously (webgpu has no synchronous read in Node). */
+async function predict(model: VideoSwin, x: tf.Tensor): Promise<number[]> {
+  const logits = model.predict(x);
+  try {
+    return Array.from(await logits.data());
+  } finally {
+    logits.dispose();
+  }
 }
 
 const clipShape = (frames: number) => [1, 3, frames, 224, 224];
@@ -117,10 +128,10 @@ async function runOurs(task: string): Promise<ChildResult> {
     const x = tf.tensor(normalClip([8, 3, 9, 58, 50], 2), [8, 3, 9, 58, 50]);
     const labels = [0, 1, 2, 3, 4, 0, 1, 2];
     const step = trainer(model);
-    step(x, labels, true); // warm-up
+    await step(x, labels, true); // warm-up
     await timeRuns(timed, 'fwdbwd', 3 * runs, () => step(x, labels, false));
     await timeRuns(timed, 'adamw', 3 * runs, () => step(x, labels, true));
-    await timeRuns(timed, 'forward', 3 * runs, () => tf.tidy(() => void model.predict(x).dataSync()));
+    await timeRuns(timed, 'forward', 3 * runs, async () => void (await predict(model, x)));
     x.dispose();
     model.dispose();
   } else if (task === 'infer16' || task === 'infer32') {
@@ -128,9 +139,9 @@ async function runOurs(task: string): Promise<ChildResult> {
     const model = createVideoSwin(swinT());
     const input = normalClip(clipShape(frames), 3);
     const x = tf.tensor(input, clipShape(frames));
-    logits = Array.from(tf.tidy(() => model.predict(x).dataSync())); // warm-up
+    logits = await predict(model, x); // warm-up
     if (values.profile) {
-      const profile = await tf.profile(() => tf.tidy(() => void model.predict(x).dataSync()));
+      const profile = await tf.profile(() => predict(model, x));
       const byKernel = new Map<string, number>();
       for (const k of profile.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
       const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
@@ -138,14 +149,14 @@ async function runOurs(task: string): Promise<ChildResult> {
       for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 15))
         console.error(`  ${name.padEnd(20)} ${(ms / 1000).toFixed(2)} s  ${((100 * ms) / total).toFixed(1)} %`);
     }
-    await timeRuns(timed, 'infer', runs, () => tf.tidy(() => void model.predict(x).dataSync()));
+    await timeRuns(timed, 'infer', runs, async () => void (await predict(model, x)));
     x.dispose();
     model.dispose();
   } else if (task === 'train') {
     const model = createVideoSwin(swinT());
     const x = tf.tensor(normalClip([1, 3, 8, 112, 112], 4), [1, 3, 8, 112, 112]);
     const step = trainer(model);
-    step(x, [7], true); // warm-up
+    await step(x, [7], true); // warm-up
     await timeRuns(timed, 'train', Math.max(3, runs), () => step(x, [7], true));
     x.dispose();
     model.dispose();
@@ -253,10 +264,23 @@ const only = new Set(values.only!.split(','));
 const choice = await initBackend(values.backend);
 const kernels = fastKernelStatus();
 const threads = kernels.threads ?? 1;
-const tierLabel = choice.name === 'wasm' ? `${kernels.tier} x${threads}` : choice.name;
+const tierLabel =
+  choice.name === 'webgpu'
+    ? choice.kernels?.length
+      ? 'webgpu + WGSL'
+      : 'webgpu stock'
+    : choice.name === 'wasm'
+      ? `${kernels.tier} x${threads}`
+      : choice.name;
 console.log(`bench:model ${new Date().toISOString()}  load average ${load()} (1, 5, 15 min) on ${cpus().length} cores`);
 console.log(`cpu: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} logical cores; node ${process.version}`);
 console.log(`backend: ${choice.name} (${choice.reason})`);
+if (choice.adapter) {
+  console.log(
+    `adapter: ${describeAdapter(choice.adapter)}; fused WGSL kernels: ${choice.kernels?.join(', ') || 'none (VSWIN_KERNELS=stock)'}` +
+      ' (on a software adapter such as llvmpipe the figures only prove that it runs)',
+  );
+}
 console.log(
   `kernels: ${kernels.tier} tier${kernels.isa ? `, ${kernels.isa}` : ''}, ${kernels.threads} thread(s) (${kernels.reason})`,
 );

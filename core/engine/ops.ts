@@ -6,6 +6,7 @@ import { tf, type Tensor } from './tf.ts';
 import { fusedWindowAttention, WINDOW_ATTENTION } from './kernels/attention.ts';
 import { fusedGelu, fusedLayerNorm, GELU, LAYER_NORM } from './kernels/norm-and-gelu.ts';
 import { fastKernelStatus } from './kernels/index.ts';
+import { checkWebGpuBinding } from './webgpu/backend.ts';
 
 /** Whether the running kernel tier provides a fused kernel of this name (kernels/). */
 const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
@@ -215,26 +216,25 @@ export function roll(x: Tensor, shifts: readonly number[], axes: readonly number
 
 /**
  * Gathers rows of a small table (the relative position bias table) by constant indices. The gradient
- * is a scatter-add done on the host: tfjs's GatherV2 gradient (UnsortedSegmentSum) is missing on wasm,
- * and a one-hot matMul would need N^2 x L memory.
+ * is a scatter-add on the device (ScatterNd sums rows that share an index), so backward never reads
+ * back to the host: tfjs's own GatherV2 gradient (UnsortedSegmentSum) is missing on wasm, and a
+ * one-hot matMul would need N^2 x L memory.
  */
 export function gatherRows(table: Tensor, indices: Int32Array): Tensor {
   const rows = table.shape[0];
   const cols = table.shape[1] as number;
+  for (let i = 0; i < indices.length; i++) {
+    if (!(indices[i] >= 0 && indices[i] < rows)) {
+      throw new Error(`gatherRows: index ${indices[i]} at position ${i} is outside the table's ${rows} rows`);
+    }
+  }
   const op = withGradient(([t]) => {
     const value = tf.tidy(() => tf.gather(t, tf.tensor1d(indices, 'int32')));
     return {
       value,
-      gradFunc: (dy: Tensor) => {
-        const g = dy.dataSync() as Float32Array;
-        const out = new Float32Array(rows * cols);
-        for (let i = 0; i < indices.length; i++) {
-          const src = i * cols;
-          const dst = indices[i] * cols;
-          for (let c = 0; c < cols; c++) out[dst + c] += g[src + c];
-        }
-        return [tf.tensor2d(out, [rows, cols])];
-      },
+      gradFunc: (dy: Tensor) => [
+        tf.tidy(() => tf.scatterND(tf.tensor2d(indices, [indices.length, 1], 'int32'), to2d(dy), [rows, cols])),
+      ],
     };
   });
   return op(table);
@@ -283,6 +283,7 @@ export function windowAttention(
   }
   const dropout = options.dropout ?? ((p: Tensor) => p);
   const [bw, heads, n, hd] = q.shape;
+  checkWebGpuBinding(bw * heads * n * n, `window attention scores [${bw}, ${heads}, ${n}, ${n}]`);
   const q3 = tf.reshape(q, [bw * heads, n, hd]);
   const k3 = tf.reshape(k, [bw * heads, n, hd]);
   const v3 = tf.reshape(v, [bw * heads, n, hd]);

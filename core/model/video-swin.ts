@@ -376,6 +376,17 @@ export class VideoSwin {
 
   /** Host copy of every parameter plus the `relative_position_index` buffers, in official order. */
   stateDict(): TensorMap {
+    return this.hostStateDict((key) => this.p(key).dataSync() as Float32Array);
+  }
+
+  /** The same as `stateDict()` with asynchronous reads, as GPU backends need (webgpu has no sync read in Node). */
+  async readStateDict(): Promise<TensorMap> {
+    const values = new Map<string, Float32Array>();
+    for (const key of this.params.keys()) values.set(key, (await this.p(key).data()) as Float32Array);
+    return this.hostStateDict((key) => values.get(key) as Float32Array);
+  }
+
+  private hostStateDict(read: (key: string) => Float32Array): TensorMap {
     const out: TensorMap = new Map();
     for (const [key, spec] of recognizerKeys(this.config)) {
       if (spec.kind === 'buffer') {
@@ -385,7 +396,7 @@ export class VideoSwin {
       const param = this.p(key);
       out.set(key, {
         shape: [...param.shape],
-        data: param.dataSync() as Float32Array,
+        data: read(key),
         dtype: 'float32',
         fileDtype: 'float32',
       } satisfies HostTensor);

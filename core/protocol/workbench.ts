@@ -19,6 +19,8 @@ export interface SettingsInfo {
   version: string;
   backend: string;
   backendReason: string;
+  /** The WebGPU adapter (vendor, architecture, description, limits) and why it is or is not used. */
+  gpu: string;
   home: string;
   ffmpeg: string;
   demoDataset: DatasetRef | null;

@@ -125,20 +125,19 @@ async function toHost(tensor: Tensor): Promise<HostTensor> {
 }
 
 /**
- * Scales gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_,
- * coefficient max/(norm+1e-6) clamped to 1). Returns the norm before clipping and the new map;
- * the caller owns both maps (old tensors are disposed here when replaced).
+ * Scales gradients so their global L2 norm is at most `maxNorm`, as torch.nn.utils.clip_grad_norm_
+ * does: every gradient times min(1, max/(norm+1e-6)), computed on the device (no read back; a
+ * factor of exactly 1 leaves the values unchanged). Returns the norm before clipping as a scalar
+ * tensor and the new map; the caller owns both (the old gradients are disposed here).
  */
-export function clipGradNorm(grads: Map<string, Tensor>, maxNorm: number): { norm: number; grads: Map<string, Tensor> } {
-  const normTensor = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
-  const norm = normTensor.dataSync()[0];
-  normTensor.dispose();
-  const coefficient = maxNorm / (norm + 1e-6);
-  if (coefficient >= 1) return { norm, grads };
+export function clipGradNorm(grads: Map<string, Tensor>, maxNorm: number): { norm: tf.Scalar; grads: Map<string, Tensor> } {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))))) as tf.Scalar;
+  const coefficient = tf.tidy(() => tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1));
   const out = new Map<string, Tensor>();
   for (const [name, grad] of grads) {
     out.set(name, tf.mul(grad, coefficient));
     grad.dispose();
   }
+  coefficient.dispose();
   return { norm, grads: out };
 }

@@ -95,19 +95,19 @@ export async function validate(
   const labels: number[] = [];
   let lossSum = 0;
   for await (const batch of source.batches(epoch)) {
-    const [logits, loss] = tf.tidy(() => {
+    // Logits and loss in one tensor: one read back per batch.
+    const both = tf.tidy(() => {
       const x = tf.tensor(batch.input, batch.shape, 'float32');
       const out = model.forward(x).logits;
-      return [out, crossEntropy(out, batch.labels)];
+      return tf.concat([tf.reshape(out, [-1]), tf.reshape(crossEntropy(out, batch.labels), [1])]);
     });
     try {
-      const values = await logits.data();
-      for (let i = 0; i < values.length; i++) scores.push(values[i]);
-      lossSum += (await loss.data())[0] * batch.labels.length;
+      const values = await both.data();
+      for (let i = 0; i < values.length - 1; i++) scores.push(values[i]);
+      lossSum += values[values.length - 1] * batch.labels.length;
       for (const label of batch.labels) labels.push(label);
     } finally {
-      logits.dispose();
-      loss.dispose();
+      both.dispose();
     }
   }
   if (labels.length === 0) throw new Error('the validation set produced no batches');
@@ -269,19 +269,23 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (stop)
           return finish('stopped', `${stop}; resume from the last checkpoint with --resume ${runId}`, { lastVal, lastTrain });
 
+        // The step's only read back: the loss and the predicted classes in one tensor, after the backward pass.
         let predicted: Tensor | null = null;
         const { value, grads } = tf.tidy(() => {
           const x = tf.tensor(batch.input, batch.shape, 'float32');
           return tf.variableGrads(() => {
             const logits = model.forward(x, { training: true, random: random.uniform }).logits;
-            predicted = tf.keep(tf.argMax(logits, 1));
+            predicted = tf.keep(tf.cast(tf.argMax(logits, 1), 'float32'));
             return tf.div(crossEntropy(logits, batch.labels, config.loss.label_smoothing), config.update_interval) as tf.Scalar;
           }, variables);
         });
-        const loss = (await value.data())[0] * config.update_interval;
-        const predictions = await (predicted as unknown as Tensor).data();
+        const readBack = tf.tidy(() => tf.concat([tf.reshape(value, [1]), predicted as unknown as Tensor]));
         value.dispose();
         (predicted as unknown as Tensor).dispose();
+        const lossAndPredictions = await readBack.data();
+        readBack.dispose();
+        const loss = lossAndPredictions[0] * config.update_interval;
+        const predictions = lossAndPredictions.subarray(1);
         if (!Number.isFinite(loss)) {
           Object.values(grads).forEach((g) => g.dispose());
           const lr = learningRate(opt.lr, iteration, schedule);
@@ -304,7 +308,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
         const lr = learningRate(opt.lr, iteration, schedule);
         if ((iteration + 1) % config.update_interval === 0) {
-          if (opt.clip_grad_norm !== null) accumulated = clipGradNorm(accumulated, opt.clip_grad_norm).grads;
+          if (opt.clip_grad_norm !== null) {
+            const clipped = clipGradNorm(accumulated, opt.clip_grad_norm);
+            clipped.norm.dispose();
+            accumulated = clipped.grads;
+          }
           // The hook sets the LR before each iteration, so a step uses the LR of its last micro-batch.
           optimizer.step(accumulated, (group) => learningRate(group.lr, iteration, schedule));
           disposeAccumulated();
@@ -379,7 +387,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       for (const [key, grad] of accumulated) tensors.set(`accum.${key}`, await hostCopy(grad));
       writeTrainingCheckpoint(
         paths,
-        model.stateDict(),
+        await model.readStateDict(),
         {
           ...(options.weightsMetadata ?? {}),
           run_id: runId,

@@ -6,10 +6,9 @@ import { readSafetensors } from '../../core/model/weights/safetensors.ts';
 import type { TensorMap } from '../../core/model/weights/types.ts';
 import type { Tensor } from '../../core/engine/tf.ts';
 
-// ../shared beside the checkout; a git worktree one level deeper finds them where the other tests do.
-const besideCheckout = fileURLToPath(new URL('../../../shared/fixtures/parity/', import.meta.url));
+// ../shared beside the checkout (VSWIN_PARITY_FIXTURES names another folder).
 export const FIXTURES =
-  process.env.VSWIN_PARITY_FIXTURES ?? (existsSync(besideCheckout) ? besideCheckout : '/work/shared/fixtures/parity/');
+  process.env.VSWIN_PARITY_FIXTURES ?? fileURLToPath(new URL('../../../shared/fixtures/parity/', import.meta.url));
 
 if (!existsSync(`${FIXTURES}manifest.json`)) {
   throw new Error(`parity fixtures not found at ${FIXTURES}: the checkout needs ../shared beside it`);
@@ -58,4 +57,16 @@ export function expectCloseTo(
   expect([...got.shape], `${name}: shape`).toEqual(ref.shape);
   const ratio = toleranceRatio(data as ArrayLike<number>, ref.data as ArrayLike<number>, atol, rtol);
   expect(ratio, `${name}: worst error / tolerance`).toBeLessThanOrEqual(1);
+}
+
+/** expectCloseTo after an asynchronous read, for every backend (webgpu has no synchronous read in Node). */
+export async function expectReadCloseTo(
+  name: string,
+  got: Tensor,
+  file: string,
+  key: string,
+  atol = 1e-4,
+  rtol = 1e-4,
+): Promise<void> {
+  expectCloseTo(name, { shape: [...got.shape], data: await got.data() }, file, key, atol, rtol);
 }

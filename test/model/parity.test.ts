@@ -1,16 +1,21 @@
 // Parity with tensors produced by the official PyTorch SwinTransformer3D (visible fixture config), on
-// the wasm and cpu backends: activations, attention, masks, logits, loss and every gradient.
+// the wasm, cpu and webgpu backends at the same tolerances: activations, attention, masks, logits,
+// loss and every gradient. Reads are asynchronous so the same test runs on a GPU backend.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../core/engine/backend.ts';
 import { crossEntropy } from '../../core/engine/ops.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { parseModelConfig } from '../../core/model/config.ts';
 import { createVideoSwin, type ForwardResult, type VideoSwin } from '../../core/model/video-swin.ts';
-import { expectCloseTo, fixture, fixtureTensor, manifest, toleranceRatio } from './fixtures.ts';
+import { expectReadCloseTo, fixture, fixtureTensor, manifest, toleranceRatio } from './fixtures.ts';
+import { webGpuSkipReason } from '../engine/webgpu/available.ts';
 
 const config = parseModelConfig({ backbone: manifest.config.backbone, num_classes: manifest.config.num_classes });
 
-describe.each(['wasm', 'cpu'] as const)('parity with the official implementation on %s', (backend) => {
+const webgpuSkip = webGpuSkipReason('test/model/parity.test.ts');
+const backends = (['wasm', 'cpu', 'webgpu'] as const).filter((name) => name !== 'webgpu' || webgpuSkip === null);
+
+describe.each(backends)('parity with the official implementation on %s', (backend) => {
   let model: VideoSwin;
   let input: tf.Tensor;
   let result: ForwardResult;
@@ -40,25 +45,27 @@ describe.each(['wasm', 'cpu'] as const)('parity with the official implementation
     model.dispose();
   });
 
-  it('patch embedding', () => expectCloseTo('patch_embed_out', result.patchEmbed!, 'io.safetensors', 'patch_embed_out'));
+  it('patch embedding', () => expectReadCloseTo('patch_embed_out', result.patchEmbed!, 'io.safetensors', 'patch_embed_out'));
 
-  it('every block output', () => {
-    result.blocks!.forEach((blocks, i) =>
-      blocks.forEach((b, j) => expectCloseTo(`stage${i}_block${j}_out`, b, 'io.safetensors', `stage${i}_block${j}_out`)),
-    );
+  it('every block output', async () => {
+    for (const [i, blocks] of result.blocks!.entries()) {
+      for (const [j, b] of blocks.entries()) {
+        await expectReadCloseTo(`stage${i}_block${j}_out`, b, 'io.safetensors', `stage${i}_block${j}_out`);
+      }
+    }
   });
 
-  it('every stage output, the backbone output and the logits', () => {
-    result.stages!.forEach((s, i) => expectCloseTo(`stage${i}_out`, s, 'io.safetensors', `stage${i}_out`));
-    expectCloseTo('backbone_out', result.backboneOut, 'io.safetensors', 'backbone_out');
-    expectCloseTo('logits', result.logits, 'io.safetensors', 'logits');
+  it('every stage output, the backbone output and the logits', async () => {
+    for (const [i, s] of result.stages!.entries()) await expectReadCloseTo(`stage${i}_out`, s, 'io.safetensors', `stage${i}_out`);
+    await expectReadCloseTo('backbone_out', result.backboneOut, 'io.safetensors', 'backbone_out');
+    await expectReadCloseTo('logits', result.logits, 'io.safetensors', 'logits');
   });
 
-  it('attention probabilities (all windows of stages 2-3, chosen windows of stage 0)', () => {
+  it('attention probabilities (all windows of stages 2-3, chosen windows of stage 0)', async () => {
     const byBlock = new Map(result.attention.map((a) => [`${a.stage}.${a.block}`, a]));
     for (const key of ['2.0', '2.1', '3.0', '3.1']) {
       const [s, b] = key.split('.');
-      expectCloseTo(
+      await expectReadCloseTo(
         `attention ${key}`,
         byBlock.get(key)!.probs,
         'attn.safetensors',
@@ -79,7 +86,7 @@ describe.each(['wasm', 'cpu'] as const)('parity with the official implementation
       ];
       for (const [suffix, index] of cases) {
         const t = pick(index);
-        expectCloseTo(
+        await expectReadCloseTo(
           `attention 0.${block} ${suffix}`,
           t,
           'attn.safetensors',
@@ -92,9 +99,9 @@ describe.each(['wasm', 'cpu'] as const)('parity with the official implementation
     }
   });
 
-  it('loss, the gradient of every parameter and of the input', () => {
+  it('loss, the gradient of every parameter and of the input', async () => {
     const { value, grads } = model.gradients(() => crossEntropy(model.forward(input).logits, labels));
-    const loss = value.dataSync()[0];
+    const loss = (await value.data())[0];
     expect(Math.abs(loss - manifest.loss) / manifest.loss).toBeLessThan(1e-5);
     const reference = fixture('grads.safetensors');
     expect(reference.size).toBe(model.params.size);
@@ -104,13 +111,13 @@ describe.each(['wasm', 'cpu'] as const)('parity with the official implementation
       const refData = ref.data as Float32Array;
       const max = refData.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       // Manifest tolerance for gradients: 1e-4 * max|ref| (per tensor) + 1e-3 * |ref|.
-      expect(toleranceRatio(got.dataSync(), refData, 1e-4 * max, 1e-3), `gradient of ${key}`).toBeLessThanOrEqual(1);
+      expect(toleranceRatio(await got.data(), refData, 1e-4 * max, 1e-3), `gradient of ${key}`).toBeLessThanOrEqual(1);
     }
     tf.dispose([value, ...grads.values()]);
     const inputGrad = tf.grad((x: tf.Tensor) => crossEntropy(model.forward(x).logits, labels))(input);
     const ref = fixtureTensor('io.safetensors', 'input_grad').data as Float32Array;
     const max = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    expect(toleranceRatio(inputGrad.dataSync(), ref, 1e-4 * max, 1e-3)).toBeLessThanOrEqual(1);
+    expect(toleranceRatio(await inputGrad.data(), ref, 1e-4 * max, 1e-3)).toBeLessThanOrEqual(1);
     inputGrad.dispose();
   });
 });

@@ -4,6 +4,7 @@ import { initBackend } from '../../core/engine/backend.ts';
 import { AdamW, clipGradNorm } from '../../core/train/adamw.ts';
 import { OFFICIAL_CUSTOM_KEYS, paramGroups } from '../../core/train/param-groups.ts';
 import { fixture, manifest, toleranceRatio } from '../model/fixtures.ts';
+import { webGpuSkipReason } from '../engine/webgpu/available.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -20,11 +21,20 @@ function variablesFrom(names: string[]): Map<string, tf.Variable> {
   return params;
 }
 
-describe('AdamW with the official groups', () => {
-  let params: Map<string, tf.Variable>;
-  afterAll(() => params?.forEach((p) => p.dispose()));
+const webgpuSkip = webGpuSkipReason('test/train/adamw.test.ts');
+const backends = (['wasm', 'cpu', 'webgpu'] as const).filter((name) => name !== 'webgpu' || webgpuSkip === null);
 
-  it('matches torch.optim.AdamW after one step (adamw_step.safetensors, atol 1e-6)', () => {
+describe.each(backends)('AdamW with the official groups on %s', (backend) => {
+  let params: Map<string, tf.Variable>;
+  beforeAll(async () => {
+    await initBackend(backend);
+  });
+  afterAll(async () => {
+    params?.forEach((p) => p.dispose());
+    await initBackend('wasm');
+  });
+
+  it('matches torch.optim.AdamW after one step (adamw_step.safetensors, atol 1e-6)', async () => {
     const expected = fixture('adamw_step.safetensors');
     const names = [...expected.keys()];
     expect(names.length).toBeGreaterThan(5);
@@ -38,7 +48,7 @@ describe('AdamW with the official groups', () => {
     // Only the two moments per parameter remain; every temporary was released.
     expect(tf.memory().numTensors - before).toBe(2 * names.length);
     for (const name of names) {
-      const got = params.get(name)!.dataSync();
+      const got = await params.get(name)!.data();
       const ratio = toleranceRatio(got, expected.get(name)!.data as Float32Array, 1e-6, 0);
       expect(ratio, name).toBeLessThanOrEqual(1);
     }
@@ -81,8 +91,8 @@ describe('AdamW with the official groups', () => {
     b.o.loadState(saved.steps, saved.tensors);
     a.o.step(grad, (g) => g.lr);
     b.o.step(grad, (g) => g.lr);
-    expect(Array.from(b.p.get('cls_head.fc_cls.weight')!.dataSync())).toEqual(
-      Array.from(a.p.get('cls_head.fc_cls.weight')!.dataSync()),
+    expect(Array.from(await b.p.get('cls_head.fc_cls.weight')!.data())).toEqual(
+      Array.from(await a.p.get('cls_head.fc_cls.weight')!.data()),
     );
     expect(b.o.steps).toBe(2);
     expect(() =>
@@ -95,18 +105,23 @@ describe('AdamW with the official groups', () => {
     grad.forEach((g) => g.dispose());
   });
 
-  it('clips the global gradient norm like clip_grad_norm_', () => {
+  it('clips the global gradient norm like clip_grad_norm_, on the device', async () => {
     const grads = new Map([
       ['a', tf.tensor1d([3, 0])],
       ['b', tf.tensor1d([0, 4])],
     ]);
     const before = tf.memory().numTensors;
     const clipped = clipGradNorm(grads, 1);
-    expect(clipped.norm).toBeCloseTo(5, 5);
-    expect(Array.from(clipped.grads.get('a')!.dataSync())[0]).toBeCloseTo(3 / (5 + 1e-6), 6);
+    expect((await clipped.norm.data())[0]).toBeCloseTo(5, 5);
+    expect((await clipped.grads.get('a')!.data())[0]).toBeCloseTo(3 / (5 + 1e-6), 6);
+    clipped.norm.dispose();
     expect(tf.memory().numTensors).toBe(before);
+    // Below the limit the factor is exactly 1 (PyTorch's clamp), so the values are unchanged.
+    const values = await clipped.grads.get('b')!.data();
     const untouched = clipGradNorm(clipped.grads, 10);
-    expect(untouched.grads).toBe(clipped.grads);
-    clipped.grads.forEach((g) => g.dispose());
+    expect(Array.from(await untouched.grads.get('b')!.data())).toEqual(Array.from(values));
+    untouched.norm.dispose();
+    untouched.grads.forEach((g) => g.dispose());
+    expect(tf.memory().numTensors).toBe(before - 2);
   });
 });

@@ -51,12 +51,12 @@ export async function buildProgram(argv?: string[]): Promise<Command> {
   const program = new Command('vswin')
     .description('Video Swin Workbench: train, evaluate and inspect Video Swin Transformers (TensorFlow.js).')
     .version(pkg.version)
-    .option('--backend <name>', 'compute backend: auto | tensorflow | wasm | cpu (env VSWIN_BACKEND)', 'auto')
+    .option('--backend <name>', 'compute backend: auto | tensorflow | webgpu | wasm | cpu (env VSWIN_BACKEND)', 'auto')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
       `
-Backends: "auto" uses native TensorFlow when @tensorflow/tfjs-node(-gpu) is installed, else WASM.
+Backends: "auto" takes tfjs-node-gpu (CUDA), else a WebGPU GPU (any vendor), else tfjs-node, else WASM.
 Examples:
   npx vswin demo                      train and evaluate a small model on generated videos
   npx vswin model info swin_t         parameters, FLOPs and activation memory of Swin-T

@@ -13,7 +13,7 @@ import { presetPipeline } from '../../data/pipeline.ts';
 import { contactSheet } from '../../data/preview.ts';
 import { scanDataset, splitDataset, writeScanOutputs, type ScanResult } from '../../data/scan.ts';
 import { writeFileAtomic } from '../../data/files.ts';
-import { currentBackend } from '../../engine/backend.ts';
+import { currentBackend, webGpuStatus } from '../../engine/backend.ts';
 import { complexity } from '../../model/complexity.ts';
 import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
@@ -198,10 +198,12 @@ export class Workbench {
   private readonly handlers: Handlers = {
     'settings.get': async () => {
       const backend = currentBackend();
+      const gpu = await webGpuStatus();
       return {
         version: this.options.version,
         backend: backend?.name ?? 'not started',
         backendReason: backend?.reason ?? '',
+        gpu: `${gpu.description}; ${backend?.name === 'webgpu' ? 'in use' : gpu.verdict}`,
         home: this.options.home,
         ffmpeg: describeTools(),
         demoDataset: demoDataset(this.options.home),

@@ -24,6 +24,10 @@ export function SettingsPage() {
                 <td>{settings.backendReason}</td>
               </tr>
               <tr>
+                <th>GPU (WebGPU)</th>
+                <td>{settings.gpu}</td>
+              </tr>
+              <tr>
                 <th>Workbench home</th>
                 <td>
                   <code>{settings.home}</code>
@@ -52,7 +56,7 @@ export function SettingsPage() {
           <p className="muted">Loading…</p>
         )}
         <p className="muted">
-          The backend is chosen when the service starts: <code>vswin --backend wasm|cpu|tensorflow serve</code> or the{' '}
+          The backend is chosen when the service starts: <code>vswin --backend webgpu|wasm|cpu|tensorflow serve</code> or the{' '}
           <code>VSWIN_BACKEND</code> variable.
         </p>
       </section>
