@@ -215,8 +215,7 @@ class Recognizer(nn.Module):
 
 
 def fixtures_dir():
-    for path in (os.environ.get('VSWIN_PARITY_FIXTURES'), os.path.join(os.path.dirname(__file__), '../../shared/fixtures/parity'),
-                 '/work/shared/fixtures/parity'):
+    for path in (os.environ.get('VSWIN_PARITY_FIXTURES'), os.path.join(os.path.dirname(__file__), '../../shared/fixtures/parity')):
         if path and os.path.exists(os.path.join(path, 'manifest.json')):
             return path
     sys.exit('parity fixtures not found (set VSWIN_PARITY_FIXTURES)')

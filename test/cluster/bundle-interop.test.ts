@@ -2,6 +2,7 @@
 // weights (3, 5, 6), the LR the log mapping shows (4), the decoder and its preflight (7), the data
 // pipeline (8), paths with spaces (9), AMP and the torchrun launcher (10). Config files are run by
 // Python; weights files are read back by Python's zipfile + pickle (test/model/weights/read-pth.py).
+import { MMACTION2_DIR, PARITY_DIR } from '../shared-fixtures.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,8 +24,8 @@ import type { HostTensor } from '../../core/model/weights/types.ts';
 import type { Bundle } from '../../core/protocol/cluster.ts';
 import { modelConfigOf, resolveRunConfig } from '../../core/train/run-config.ts';
 
-const FIXTURES = process.env.VSWIN_MMACTION2_FIXTURES ?? '/work/shared/fixtures/mmaction2-1x';
-const PARITY = '/work/shared/fixtures/parity';
+const FIXTURES = MMACTION2_DIR;
+const PARITY = PARITY_DIR;
 const READ_PTH = new URL('../model/weights/read-pth.py', import.meta.url).pathname;
 const STAND_IN_ENGINE = new URL('./stand-in/engine', import.meta.url).pathname;
 const STAND_IN_TRAIN = join(STAND_IN_ENGINE, 'tools', 'train.py');

@@ -1,5 +1,6 @@
 // The `vswin checkpoint` commands through the real CLI entry point: in-process (spawning costs over
 // a second per call here), plus one child process of bin/vswin.js for the exit status.
+import { PARITY_DIR } from '../../shared-fixtures.ts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { readSafetensors } from '../../../core/model/weights/safetensors.ts';
 import { maxAbsDifference } from './compare.ts';
 import { main } from '../../../core/host/cli/main.ts';
 
-const fixtures = '/work/shared/fixtures/parity';
+const fixtures = PARITY_DIR;
 const bin = new URL('../../../bin/vswin.js', import.meta.url).pathname;
 let folder: string;
 

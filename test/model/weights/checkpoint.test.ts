@@ -1,3 +1,4 @@
+import { PARITY_DIR } from '../../shared-fixtures.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import type { TensorMap } from '../../../core/model/weights/types.ts';
 import { OrderedDictSpec, TensorSpec, buildPth, storageBytes, type PickleInput } from './pth-writer.ts';
 import { bitDifferences } from './compare.ts';
 
-const fixtures = '/work/shared/fixtures/parity';
+const fixtures = PARITY_DIR;
 const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as {
   config: { backbone: unknown; num_classes: number };
 };

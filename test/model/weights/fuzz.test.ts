@@ -3,6 +3,7 @@
 // zip size/offset/CRC lies and a zip bomb, hostile pickles (1e5-deep nesting, cyclic and BigInt keys),
 // configs in metadata asking for millions of blocks, and non-regular files. Every case must end, within
 // a time and memory bound, in a loaded checkpoint or a typed error naming the file and where in it.
+import { PARITY_DIR } from '../../shared-fixtures.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import { encodeSafetensors } from '../../../core/model/weights/safetensors.ts';
 import type { TensorMap } from '../../../core/model/weights/types.ts';
 import { buildPth, PickleEmitter, storageBytes, TensorSpec, type StorageSpec } from './pth-writer.ts';
 
-const fixtures = '/work/shared/fixtures/parity';
+const fixtures = PARITY_DIR;
 const folder = mkdtempSync(join(tmpdir(), 'vswin-fuzz-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 

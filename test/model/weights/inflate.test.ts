@@ -1,3 +1,4 @@
+import { PARITY_DIR } from '../../shared-fixtures.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { bicubicResize, inflate2dTo3d } from '../../../core/model/weights/inflat
 import { readSafetensors } from '../../../core/model/weights/safetensors.ts';
 import { maxAbsDifference } from './compare.ts';
 
-const fixtures = '/work/shared/fixtures/parity';
+const fixtures = PARITY_DIR;
 interface InflationCase {
   case: { window_3d: number[]; patch_3d: number[]; embed_dim: number; depths: number[]; num_heads: number[]; window_2d: number };
   files: { checkpoint_2d: string; expected_3d: string };

@@ -2,6 +2,7 @@
 // folder in VSWIN_MMACTION2_FIXTURES) inspect, load under the model's names and reproduce its
 // logits; and a checkpoint the workbench trained goes back as a real torch.save file with mmaction2
 // 1.x's key names, checked by Python's zipfile + pickle (and by torch.load where torch is installed).
+import { MMACTION2_DIR } from '../../shared-fixtures.ts';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -25,7 +26,7 @@ import { train } from '../../../core/train/trainer.ts';
 import { memorySource, tinyConfig } from '../../train/helpers.ts';
 import { GlobalSpec, ReduceSpec, TupleSpec, buildPth } from './pth-writer.ts';
 
-const FIXTURES = process.env.VSWIN_MMACTION2_FIXTURES ?? '/work/shared/fixtures/mmaction2-1x';
+const FIXTURES = MMACTION2_DIR;
 const BIN = new URL('../../../bin/vswin.js', import.meta.url).pathname;
 const READ_PTH = new URL('./read-pth.py', import.meta.url).pathname;
 const run = promisify(execFile);

@@ -1,3 +1,4 @@
+import { PARITY_DIR } from '../../shared-fixtures.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ import {
 } from './pth-writer.ts';
 import { bitDifferences } from './compare.ts';
 
-const fixtures = '/work/shared/fixtures/parity';
+const fixtures = PARITY_DIR;
 let folder: string;
 beforeAll(() => {
   folder = mkdtempSync(join(tmpdir(), 'vswin-pth-'));

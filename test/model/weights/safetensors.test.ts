@@ -1,3 +1,4 @@
+import { PARITY_DIR } from '../../shared-fixtures.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { floatToHalf, halfToFloat } from '../../../core/model/weights/dtypes.ts'
 import type { HostTensor, TensorMap } from '../../../core/model/weights/types.ts';
 import { bitDifferences } from './compare.ts';
 
-const fixtures = '/work/shared/fixtures/parity';
+const fixtures = PARITY_DIR;
 const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as {
   files: Record<string, { tensors: Record<string, { dtype: string; shape: number[] }>; metadata?: Record<string, string> }>;
 };
