@@ -241,7 +241,7 @@ describe('workbench weights back to mmaction2', () => {
     // Our own reader gives the workbench names back.
     const back = loadCheckpoint(out).stateDict;
     expect([...back.keys()]).toEqual([...source.keys()]);
-  }, 60_000);
+  }, 180_000);
 
   it('0.x flavor keeps backbone.norm; torch.load + strict load_state_dict where torch is installed', async (context) => {
     const zero = join(dir, 'trained-0x.pth');
@@ -263,7 +263,7 @@ describe('workbench weights back to mmaction2', () => {
     expect(loaded.layout.strict).toBe(true);
     const [plain] = await readWithPython(out);
     expect(loaded.tensors).toEqual(plain.tensors);
-  }, 60_000);
+  }, 300_000);
 
   it('refuses meta it cannot store and names the field', () => {
     const tensor: HostTensor = { shape: [1], data: new Float32Array(1), dtype: 'float32', fileDtype: 'float32' };
