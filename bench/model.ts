@@ -445,6 +445,7 @@ const header = [
   '% peak',
   'ONNX Runtime',
   'ours/ORT',
+  'CPU s ours/ORT',
   'PyTorch',
   'ours/PyTorch',
   'RSS ours',
