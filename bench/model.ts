@@ -3,7 +3,7 @@
 // input, and PyTorch when a python3 with torch is found (bench/pytorch_model.py). Each task runs in
 // its own child process so its peak RSS is its own. Prints figures; asserts nothing.
 //   npm run bench:model -- [--backend webgpu|wasm|cpu|tensorflow] [--only fixture,infer16,infer32,train,leak]
-//                          [--runs N] [--profile] [--no-onnx] [--no-pytorch]
+//                          [--runs N] [--profile] [--no-onnx] [--no-pytorch] [--pytorch-timeout SECONDS]
 // The kernel tier and its threads come from VSWIN_KERNELS and VSWIN_WASM_THREADS; the table names them.
 // VSWIN_PYTHON names the python3 to try first for the PyTorch column.
 import { execFileSync, spawn } from 'node:child_process';
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     'no-onnx': { type: 'boolean', default: false },
     'no-pytorch': { type: 'boolean', default: false },
+    'pytorch-timeout': { type: 'string', default: '300' },
     // Internal: one task in a child process.
     child: { type: 'string' },
     engine: { type: 'string', default: 'ours' },
@@ -246,11 +247,17 @@ function runPytorch(python: string, task: string, threads: number): Promise<Chil
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
+    // On an oversubscribed machine PyTorch's OpenMP barriers wait for descheduled threads (here a
+    // 0.1 s fixture step took 15 s): past the limit the column is left out, with that reason.
+    const limit = Number(values['pytorch-timeout']);
+    const timer = setTimeout(() => proc.kill(), limit * 1000);
     proc.stdout.on('data', (chunk) => (out += chunk));
     proc.on('error', reject);
     proc.on('close', (code) => {
+      clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith(RESULT_TAG));
-      if (code !== 0 || !line) reject(new Error(`PyTorch ${task} exited with ${code}: ${out.slice(-2000)}`));
+      if (code === null) reject(new Error(`PyTorch ${task} stopped after --pytorch-timeout ${limit} s (load ${load()})`));
+      else if (code !== 0 || !line) reject(new Error(`PyTorch ${task} exited with ${code}: ${out.slice(-2000)}`));
       else resolve(JSON.parse(line.slice(RESULT_TAG.length)) as ChildResult);
     });
   });
@@ -462,6 +469,7 @@ const header = [
   '% peak',
   'ONNX Runtime',
   'ours/ORT',
+  'CPU s ours/ORT',
   'PyTorch',
   'ours/PyTorch',
   'RSS ours',

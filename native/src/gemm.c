@@ -25,7 +25,10 @@
 #define MAX_MR 16
 #define MAX_NR 32
 
-typedef void (*micro_kernel)(long kc, const float *a, const float *b, float *c, long ldc, int accumulate);
+/* c[i][j] = (accumulate ? c[i][j] : 0) + sum_p a[p][i] b[p][j], then + bias[j] when bias is not NULL
+ * (a row bias added as the tile is stored, on the last K block: the same additions in the same
+ * order as a separate pass over C, without streaming C through memory again). */
+typedef void (*micro_kernel)(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, const float *bias);
 
 typedef struct {
   const char *name;
@@ -36,7 +39,8 @@ typedef struct {
 /* Portable tile: plain C that compilers vectorise for the baseline (SSE2, NEON). */
 #define PORTABLE_MR 4
 #define PORTABLE_NR 16
-static void kernel_portable(long kc, const float *a, const float *b, float *c, long ldc, int accumulate) {
+static void kernel_portable(long kc, const float *a, const float *b, float *c, long ldc, int accumulate,
+                            const float *bias) {
   float acc[PORTABLE_MR][PORTABLE_NR];
   memset(acc, 0, sizeof acc);
   for (long p = 0; p < kc; p++) {
@@ -54,13 +58,15 @@ static void kernel_portable(long kc, const float *a, const float *b, float *c, l
     } else {
       for (int j = 0; j < PORTABLE_NR; j++) row[j] = acc[i][j];
     }
+    if (bias)
+      for (int j = 0; j < PORTABLE_NR; j++) row[j] += bias[j];
   }
 }
 
 #ifdef VSWIN_X86
 /* 6x16 with AVX2+FMA: 12 accumulators + 2 B vectors + 1 broadcast fit the 16 ymm registers. */
 __attribute__((target("avx2,fma"))) static void kernel_avx2(long kc, const float *a, const float *b, float *c,
-                                                             long ldc, int accumulate) {
+                                                             long ldc, int accumulate, const float *bias) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -86,6 +92,10 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(long kc, const float
       lo = _mm256_add_ps(lo, _mm256_loadu_ps(row));                                   \
       hi = _mm256_add_ps(hi, _mm256_loadu_ps(row + 8));                               \
     }                                                                                 \
+    if (bias) {                                                                       \
+      lo = _mm256_add_ps(lo, _mm256_loadu_ps(bias));                                  \
+      hi = _mm256_add_ps(hi, _mm256_loadu_ps(bias + 8));                              \
+    }                                                                                 \
     _mm256_storeu_ps(row, lo);                                                        \
     _mm256_storeu_ps(row + 8, hi);                                                    \
   } while (0)
@@ -97,7 +107,7 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(long kc, const float
 /* 14x32 with AVX-512: 28 accumulators + 2 B vectors + 1 broadcast of the 32 zmm registers.
  * 14 divides the window token count (392) and 32 is the head dimension. */
 __attribute__((target("avx512f"))) static void kernel_avx512(long kc, const float *a, const float *b, float *c,
-                                                              long ldc, int accumulate) {
+                                                              long ldc, int accumulate, const float *bias) {
   __m512 acc[14][2];
 #pragma GCC unroll 14
   for (int i = 0; i < 14; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -119,6 +129,10 @@ __attribute__((target("avx512f"))) static void kernel_avx512(long kc, const floa
     if (accumulate) {
       lo = _mm512_add_ps(lo, _mm512_loadu_ps(row));
       hi = _mm512_add_ps(hi, _mm512_loadu_ps(row + 16));
+    }
+    if (bias) {
+      lo = _mm512_add_ps(lo, _mm512_loadu_ps(bias));
+      hi = _mm512_add_ps(hi, _mm512_loadu_ps(bias + 16));
     }
     _mm512_storeu_ps(row, lo);
     _mm512_storeu_ps(row + 16, hi);
@@ -144,10 +158,15 @@ __attribute__((target("avx512f"))) static void kernel_avx512(long kc, const floa
       c##i##0 = vaddq_f32(c##i##0, vld1q_f32(row));          \
       c##i##1 = vaddq_f32(c##i##1, vld1q_f32(row + 4));      \
     }                                                        \
+    if (bias) {                                              \
+      c##i##0 = vaddq_f32(c##i##0, vld1q_f32(bias));         \
+      c##i##1 = vaddq_f32(c##i##1, vld1q_f32(bias + 4));     \
+    }                                                        \
     vst1q_f32(row, c##i##0);                                 \
     vst1q_f32(row + 4, c##i##1);                             \
   } while (0)
-static void kernel_neon(long kc, const float *a, const float *b, float *c, long ldc, int accumulate) {
+static void kernel_neon(long kc, const float *a, const float *b, float *c, long ldc, int accumulate,
+                        const float *bias) {
   float32x4_t zero = vdupq_n_f32(0.0f);
   float32x4_t c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero;
   float32x4_t c30 = zero, c31 = zero, c40 = zero, c41 = zero, c50 = zero, c51 = zero;
@@ -351,11 +370,17 @@ static void gemm_task(void *context, long index) {
       return;
     }
     float tile[MAX_MR * MAX_NR] __attribute__((aligned(64)));
+    /* A row bias (linear layers) without activation is added by the micro-kernel as full tiles are
+     * stored; ragged tiles, other bias layouts and activations use the pass after the loops. */
+    const float *row_bias = g->bias && g->bias_row == 0 && g->bias_col == 1 && g->activation == VSWIN_LINEAR
+                                ? g->bias + batch * g->bias_batch
+                                : NULL;
     for (long jc = n0; jc < n1; jc += isa->nc) {
       long nc = n1 - jc < isa->nc ? n1 - jc : isa->nc;
       for (long pc = 0; pc < g->k; pc += KC) {
         long kc = g->k - pc < KC ? g->k - pc : KC;
         int accumulate = pc > 0;
+        const float *last_bias = pc + kc >= g->k ? row_bias : NULL;
         pack_b(kc, nc, b + pc * g->b_row + jc * g->b_col, g->b_row, g->b_col, pack_b_area, nr);
         for (long ic = m0; ic < m1; ic += isa->mc) {
           long mc = m1 - ic < isa->mc ? m1 - ic : isa->mc;
@@ -368,10 +393,10 @@ static void gemm_task(void *context, long index) {
               const float *a_panel = pack_a_area + (ir / mr) * mr * kc;
               float *target = c + (ic + ir) * ldc + jc + jr;
               if (rows == mr && cols == nr) {
-                isa->kernel(kc, a_panel, b_panel, target, ldc, accumulate);
+                isa->kernel(kc, a_panel, b_panel, target, ldc, accumulate, last_bias ? last_bias + jc + jr : NULL);
               } else {
                 /* Ragged edge: compute the full tile aside, then keep the valid part. */
-                isa->kernel(kc, a_panel, b_panel, tile, nr, 0);
+                isa->kernel(kc, a_panel, b_panel, tile, nr, 0, NULL);
                 for (long i = 0; i < rows; i++) {
                   float *dst = target + i * ldc;
                   const float *src = tile + i * nr;
@@ -380,6 +405,8 @@ static void gemm_task(void *context, long index) {
                   } else {
                     for (long j = 0; j < cols; j++) dst[j] = src[j];
                   }
+                  if (last_bias)
+                    for (long j = 0; j < cols; j++) dst[j] += last_bias[jc + jr + j];
                 }
               }
             }
@@ -389,7 +416,8 @@ static void gemm_task(void *context, long index) {
     }
   }
 
-  if (g->bias || g->activation != VSWIN_LINEAR) {
+  int bias_done = g->k > 0 && g->bias && g->bias_row == 0 && g->bias_col == 1 && g->activation == VSWIN_LINEAR;
+  if (!bias_done && (g->bias || g->activation != VSWIN_LINEAR)) {
     const float *bias = g->bias ? g->bias + batch * g->bias_batch : NULL;
     for (long i = m0; i < m1; i++) {
       float *row = c + i * ldc;
