@@ -39,7 +39,7 @@ describe('run registry', () => {
     const tables = (
       registry.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]
     ).map((t) => t.name);
-    expect(tables).toEqual(['checkpoints', 'datasets', 'evaluations', 'metrics', 'predictions', 'runs']);
+    expect(tables).toEqual(['checkpoints', 'datasets', 'evaluations', 'metrics', 'predictions', 'runs', 'skipped_samples']);
     registry.close();
     // Re-opening does not re-run migrations (they would fail on existing tables).
     const again = Registry.open(dir);
