@@ -131,7 +131,11 @@ async function toHost(tensor: Tensor): Promise<HostTensor> {
  * tensor and the new map; the caller owns both (the old gradients are disposed here).
  */
 export function clipGradNorm(grads: Map<string, Tensor>, maxNorm: number): { norm: tf.Scalar; grads: Map<string, Tensor> } {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))))) as tf.Scalar;
+  // Pairwise adds, not one AddN: a WebGPU shader binds at most 8 buffers, and tfjs-webgpu's AddN
+  // over every parameter's gradient fails validation there (the sum would be silently wrong).
+  const norm = tf.tidy(() =>
+    tf.sqrt([...grads.values()].map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))),
+  ) as tf.Scalar;
   const coefficient = tf.tidy(() => tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1));
   const out = new Map<string, Tensor>();
   for (const [name, grad] of grads) {

@@ -9,6 +9,7 @@ import { parseModelConfig } from '../../core/model/config.ts';
 import { createVideoSwin, type ForwardResult, type VideoSwin } from '../../core/model/video-swin.ts';
 import { expectReadCloseTo, fixture, fixtureTensor, manifest, toleranceRatio } from './fixtures.ts';
 import { webGpuSkipReason } from '../engine/webgpu/available.ts';
+import { takeWebGpuErrors } from '../../core/engine/webgpu/backend.ts';
 
 const config = parseModelConfig({ backbone: manifest.config.backbone, num_classes: manifest.config.num_classes });
 
@@ -119,5 +120,6 @@ describe.each(backends)('parity with the official implementation on %s', (backen
     const max = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     expect(toleranceRatio(await inputGrad.data(), ref, 1e-4 * max, 1e-3)).toBeLessThanOrEqual(1);
     inputGrad.dispose();
+    if (backend === 'webgpu') expect(takeWebGpuErrors(), 'WebGPU device errors').toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import { AdamW, clipGradNorm } from '../../core/train/adamw.ts';
 import { OFFICIAL_CUSTOM_KEYS, paramGroups } from '../../core/train/param-groups.ts';
 import { fixture, manifest, toleranceRatio } from '../model/fixtures.ts';
 import { webGpuSkipReason } from '../engine/webgpu/available.ts';
+import { takeWebGpuErrors } from '../../core/engine/webgpu/backend.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -123,5 +124,11 @@ describe.each(backends)('AdamW with the official groups on %s', (backend) => {
     untouched.norm.dispose();
     untouched.grads.forEach((g) => g.dispose());
     expect(tf.memory().numTensors).toBe(before - 2);
+    // As many gradients as a model has (more than a WebGPU shader can bind at once).
+    const many = clipGradNorm(new Map(Array.from({ length: 40 }, (_, i) => [`p${i}`, tf.tensor1d([1, 2])])), 100);
+    expect((await many.norm.data())[0]).toBeCloseTo(Math.sqrt(200), 4);
+    many.norm.dispose();
+    many.grads.forEach((g) => g.dispose());
+    if (backend === 'webgpu') expect(takeWebGpuErrors()).toEqual([]);
   });
 });

@@ -11,6 +11,7 @@ import { tf } from '../../core/engine/tf.ts';
 import { createVideoSwin } from '../../core/model/video-swin.ts';
 import { modelConfigOf } from '../../core/train/run-config.ts';
 import { train } from '../../core/train/trainer.ts';
+import { takeWebGpuErrors } from '../../core/engine/webgpu/backend.ts';
 import { memorySource, tinyConfig } from './helpers.ts';
 import { webGpuSkipReason } from '../engine/webgpu/available.ts';
 
@@ -96,5 +97,6 @@ describe.each(backends)('reads back during training on %s', (backendName) => {
     expect(counts.sync, 'synchronous reads during the run').toBe(0);
     expect(atIteration.map((c) => c.async)).toEqual([1, 2, 3]);
     expect(counts.async).toBeGreaterThan(3 + 2);
+    if (backendName === 'webgpu') expect(takeWebGpuErrors(), 'WebGPU device errors').toEqual([]);
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
-import { webGpuMemory } from '../../core/engine/webgpu/backend.ts';
+import { takeWebGpuErrors, webGpuMemory } from '../../core/engine/webgpu/backend.ts';
 import { createVideoSwin } from '../../core/model/video-swin.ts';
 import { modelConfigOf } from '../../core/train/run-config.ts';
 import { train, type TrainResult } from '../../core/train/trainer.ts';
@@ -79,5 +79,6 @@ describe.skipIf(skip !== null)('training on webgpu', () => {
     expect(new Set(steady.map((m) => m.tensors)).size, JSON.stringify(gpu.memory)).toBe(1);
     expect(new Set(steady.map((m) => m.buffers)).size, JSON.stringify(gpu.memory)).toBe(1);
     expect(gpu.tensorsAfter).toBe(gpu.tensorsBefore);
+    expect(takeWebGpuErrors(), 'WebGPU device errors').toEqual([]);
   });
 });

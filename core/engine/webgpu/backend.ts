@@ -17,6 +17,12 @@ function exposeGpu(gpu: GPU): void {
 }
 
 let summary: WebGpuAdapterSummary | null = null;
+const errors: string[] = [];
+
+/** Device errors since the last call (and clears them): any means some result was not computed. */
+export function takeWebGpuErrors(): string[] {
+  return errors.splice(0);
+}
 
 /** The adapter the running webgpu backend uses (null before it starts). */
 export function webGpuAdapter(): WebGpuAdapterSummary | null {
@@ -49,6 +55,11 @@ export async function registerWebGpuBackend(): Promise<WebGpuAdapterSummary> {
           maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
           maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
         },
+      });
+      // Validation errors (a binding too large, too many buffers) are otherwise only printed and the
+      // results silently wrong: keep them so webGpuErrors() can report them.
+      device.addEventListener('uncapturederror', (event) => {
+        errors.push((event as GPUUncapturedErrorEvent).error.message.split('\n')[0]);
       });
       return new WebGPUBackend(device, adapter.info);
     },

@@ -7,7 +7,7 @@ import { fusedAdamWUpdate, fusedGelu, fusedLayerNorm, fusedWindowAttention } fro
 import { Random } from '../../../core/engine/random.ts';
 import { tf } from '../../../core/engine/tf.ts';
 import { WEBGPU_KERNELS } from '../../../core/engine/webgpu/kernels.ts';
-import { webGpuMemory } from '../../../core/engine/webgpu/backend.ts';
+import { takeWebGpuErrors, webGpuMemory } from '../../../core/engine/webgpu/backend.ts';
 import { webGpuSkipReason } from './available.ts';
 
 const skip = webGpuSkipReason('test/engine/webgpu/kernels.test.ts');
@@ -105,6 +105,7 @@ describe.skipIf(skip !== null)('fused WGSL kernels on webgpu', () => {
     const got = await runAll();
     expect(tf.memory().numTensors).toBe(tensors);
     expect(webGpuMemory().buffers).toBe(buffers);
+    expect(takeWebGpuErrors(), 'WebGPU device errors').toEqual([]);
     for (const [name, ref] of reference) {
       const mine = got.get(name)!;
       expect(mine.shape, name).toEqual(ref.shape);
