@@ -2,6 +2,7 @@
 // mmaction2 configs and the parity manifest) plus the I3D head's class count.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { IssuesError, issuesOf } from '../protocol/issues.ts';
 
 const triple = z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]);
 
@@ -56,21 +57,7 @@ export type ModelConfigInput = z.input<typeof modelConfigSchema>;
 export function parseModelConfig(value: unknown, source = 'model config'): ModelConfig {
   const result = modelConfigSchema.safeParse(value);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const path = issue.path.join('.') || '(root)';
-    const received = lookup(value, issue.path);
-    return `  ${path}: ${issue.message} (received ${JSON.stringify(received)})`;
-  });
-  throw new Error(`Invalid ${source}:\n${lines.join('\n')}`);
-}
-
-function lookup(value: unknown, path: PropertyKey[]): unknown {
-  let node: unknown = value;
-  for (const key of path) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
-  }
-  return node;
+  throw new IssuesError(source, issuesOf(result.error, value));
 }
 
 /** Channel width of stage i. */

@@ -1,13 +1,14 @@
 // Training checkpoints: two safetensors files per snapshot, each written atomically.
-//   epoch_0003.safetensors        the model (official keys, `format: vswin` metadata with the model
-//                                 config and class names; `vswin eval --checkpoint` reads it)
+//   epoch_0003.safetensors        the model (official keys, `format: vswin` metadata: the versioned
+//                                 schema of checkpoint-metadata.ts; `vswin eval --checkpoint` reads it)
 //   epoch_0003.state.safetensors  optimizer moments, pending accumulated gradients, and in its
 //                                 metadata the schedule position, RNG state and best metric
 // The state file is written first and the registry row added last, so a kill at any moment leaves
 // either a complete pair (known to the registry) or a stray temporary that nobody reads.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { saveCheckpoint, type CheckpointMetadata } from '../model/weights/checkpoint.ts';
+import { saveCheckpoint } from '../model/weights/checkpoint.ts';
+import type { CheckpointMetadata } from './checkpoint-metadata.ts';
 import { readSafetensors, writeSafetensors } from '../model/weights/safetensors.ts';
 import type { TensorMap } from '../model/weights/types.ts';
 
@@ -48,7 +49,7 @@ export function writeTrainingCheckpoint(
   mkdirSync(dirname(paths.state), { recursive: true });
   mkdirSync(dirname(paths.weights), { recursive: true });
   writeSafetensors(paths.state, tensors, { format: CHECKPOINT_FORMAT, position: JSON.stringify(position) });
-  saveCheckpoint(paths.weights, weights, weightsMetadata, { keepInt64: true });
+  saveCheckpoint(paths.weights, weights, { ...weightsMetadata } as Record<string, unknown>, { keepInt64: true });
 }
 
 export function readTrainingState(path: string): TrainingState {

@@ -7,13 +7,14 @@ import { tf, type Tensor } from '../engine/tf.ts';
 import { crossEntropy } from '../engine/ops.ts';
 import { Random } from '../engine/random.ts';
 import type { VideoSwin } from '../model/video-swin.ts';
-import { loadCheckpoint, type CheckpointMetadata } from '../model/weights/checkpoint.ts';
+import { loadCheckpoint } from '../model/weights/checkpoint.ts';
 import type { HostTensor, TensorMap } from '../model/weights/types.ts';
 import { evaluateScores } from '../eval/metrics.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { CheckpointReason, ClassificationMetrics, TrainEvent, TrainSplitMetrics } from '../protocol/train.ts';
 import { AdamW, clipGradNorm } from './adamw.ts';
 import { checkpointPaths, readTrainingState, removeCheckpointFiles, writeTrainingCheckpoint } from './checkpoint.ts';
+import { checkpointMetadata, defaultClassNames } from './checkpoint-metadata.ts';
 import type { TrainControl } from './control.ts';
 import { OFFICIAL_CUSTOM_KEYS, paramGroups } from './param-groups.ts';
 import type { RunConfig } from './run-config.ts';
@@ -42,8 +43,11 @@ export interface TrainOptions {
   runDir: string;
   registry: Registry | null;
   backend: string;
-  /** Metadata stored in every weights file (model config, class names, project version...). */
-  weightsMetadata?: CheckpointMetadata;
+  /**
+   * What every weights file records beside the model config, the pipeline and the run id
+   * (core/train/checkpoint-metadata.ts): the class names (default "0", "1", ...) and the project version.
+   */
+  checkpointInfo?: { classNames: string[]; projectVersion: string };
   resumeFrom?: { weights: string; state: string } | null;
   onEvent?: (event: TrainEvent) => void;
   control?: TrainControl;
@@ -328,13 +332,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       writeTrainingCheckpoint(
         paths,
         model.stateDict(),
-        {
-          ...(options.weightsMetadata ?? {}),
-          run_id: runId,
+        checkpointMetadata({
+          model: model.config,
+          classNames: options.checkpointInfo?.classNames ?? defaultClassNames(model.config.num_classes),
+          pipeline: config.data.pipeline,
+          runId,
+          projectVersion: options.checkpointInfo?.projectVersion ?? 'unknown',
+          backend: options.backend,
           epoch: epochsDone,
           step: optimizer.steps,
           metrics: lastVal ? { ...lastVal } : {},
-        },
+        }),
         {
           epochsDone,
           iteration,

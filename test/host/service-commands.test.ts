@@ -9,16 +9,16 @@ import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { Workbench } from '../../core/host/service/commands.ts';
 import { demoRunConfig, ensureDemoDataset } from '../../core/host/service/demo.ts';
+import { compareCheckpoints } from '../../core/app/evaluate.ts';
 import {
   attentionView,
   attentionWindow,
-  compareCheckpoints,
-  evaluationSpec,
   forgetLoadedModel,
   keptAttentionCapture,
   loadedModel,
   predictVideo,
-} from '../../core/host/service/inference.ts';
+} from '../../core/app/inspect.ts';
+import { evaluationSpec } from '../../core/train/data-source.ts';
 import { createLoader } from '../../core/data/loader.ts';
 import { modelCallWorkerStarts } from '../../core/host/service/compute-pool.ts';
 import { runTraining } from '../../core/host/service/training.ts';
@@ -52,7 +52,7 @@ async function fullCapture(checkpoint: string, video: string, stage: number, blo
     samples: [{ path: basename(video), labels: [0] }],
     format: 'video',
     root: dirname(video),
-    pipeline: evaluationSpec(info),
+    pipeline: evaluationSpec(info.pipeline),
     batchSize: 1,
     shuffle: false,
     seed: 0,
@@ -325,14 +325,14 @@ describe('model-backed commands', () => {
         '/videos/',
       )[1],
     );
-    await compareCheckpoints(
+    await compareCheckpoints({
       checkpoints,
-      dataset.valAnn as string,
-      dataset.root,
-      (path) => path,
-      () => undefined,
-      { clips: 2, crops: 1 },
-    );
+      annFile: dataset.valAnn as string,
+      root: dataset.root,
+      mediaUrl: (path) => path,
+      progress: () => undefined,
+      views: { clips: 2, crops: 1 },
+    });
     await attentionView(checkpoints[0], video, 1, 1);
     await predictVideo(checkpoints[0], video, () => undefined);
     // The model calls keep the last checkpoint's model for the next call: freed here, or when

@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { evaluateCheckpoint, type ProtocolResult } from '../../eval/evaluate-checkpoint.ts';
-import type { TrainEvent, ViewProtocol } from '../../protocol/train.ts';
+import { evaluateCheckpoint, type ProtocolResult } from '../../app/evaluate.ts';
+import type { TrainEvent } from '../../protocol/train.ts';
 import { Registry, workbenchHome, type RunRecord } from '../../registry/registry.ts';
 import { TrainControl } from '../../train/control.ts';
 import { parseViews } from '../../train/data-source.ts';
@@ -177,10 +177,6 @@ function printEvaluations(results: ProtocolResult[]): void {
   }
 }
 
-function protocolsFor(views: ViewProtocol): ViewProtocol[] {
-  return views.clips === 1 && views.crops === 1 ? [views] : [{ clips: 1, crops: 1 }, views];
-}
-
 function describeRun(run: RunRecord): string {
   return `${run.id}  ${run.status.padEnd(11)} ${`${run.epochsDone}/${run.epochs}`.padStart(7)}  ${run.backend.padEnd(10)} ${run.createdAt.slice(0, 19).replace('T', ' ')}  ${run.name}`;
 }
@@ -214,35 +210,51 @@ export function registerTrainCommands(program: Command): void {
     .description(
       'evaluate a checkpoint: single clip and multi-view (softmax averaged), metrics and per-video predictions stored in the registry',
     )
-    .requiredOption('--checkpoint <file>', 'weights (.safetensors from vswin train, or an official .pth)')
-    .option('--config <file>', 'run config giving the model and pipeline (needed for checkpoints not written by vswin train)')
+    .requiredOption('--checkpoint <file>', 'weights (.safetensors from vswin train or the workbench, or an official .pth)')
+    .option(
+      '--config <file>',
+      'run config giving the model, pipeline and class names (needed for checkpoints that do not record them, e.g. official .pth)',
+    )
     .requiredOption('--ann <file>', 'annotation file (path label per line)')
     .requiredOption('--root <dir>', 'folder the annotation paths are relative to')
-    .option('--views <CLIPSxCROPS>', 'multi-view protocol, e.g. 4x3 (K400) or 1x3 (SSv2); default from the config, else 1x1')
+    .option(
+      '--views <CLIPSxCROPS>',
+      "multi-view protocol, e.g. 4x3 (K400) or 1x3 (SSv2); default the run's test views (pipeline test_clips x test_crops), else 1x1",
+    )
     .option('--home <dir>', 'workbench home (default $VSWIN_HOME or ~/.vswin)')
+    .option('--json', 'print the reports and per-video predictions as JSON')
     .action(
       async (
-        options: { checkpoint: string; config?: string; ann: string; root: string; views?: string; home?: string },
+        options: {
+          checkpoint: string;
+          config?: string;
+          ann: string;
+          root: string;
+          views?: string;
+          home?: string;
+          json?: boolean;
+        },
         command: Command,
       ) => {
         const config = options.config ? loadRunConfig(options.config) : null;
-        const pipeline = config?.data.pipeline;
-        const views = options.views
-          ? parseViews(options.views)
-          : { clips: pipeline?.test_clips ?? 1, crops: pipeline?.test_crops ?? 1 };
-        await startBackend(command);
+        const views = options.views ? parseViews(options.views) : null;
+        await startBackend(command, options.json);
         const results = await evaluateCheckpoint({
           checkpoint: resolve(options.checkpoint),
           config,
           annFile: resolve(options.ann),
           root: resolve(options.root),
-          protocols: protocolsFor(views),
+          views,
           home: workbenchHome(options.home),
           onProgress: (protocol, videos, total) => {
             if (process.stderr.isTTY) process.stderr.write(`\r  ${protocol.clips}x${protocol.crops}: ${videos}/${total} videos`);
           },
         });
         if (process.stderr.isTTY) err('');
+        if (options.json) {
+          out(JSON.stringify(results, null, 2));
+          return;
+        }
         printEvaluations(results);
         out(`stored as evaluation${results.length > 1 ? 's' : ''} ${results.map((r) => r.evaluationId).join(', ')}`);
       },
@@ -435,13 +447,10 @@ async function runDemo(home: string, command: Command): Promise<void> {
   out('evaluating the best checkpoint on the validation videos:');
   const results = await evaluateCheckpoint({
     checkpoint: session.result.bestCheckpoint,
-    config,
+    config: null,
     annFile: config.data.val_ann as string,
     root: config.data.root,
-    protocols: [
-      { clips: 1, crops: 1 },
-      { clips: config.data.pipeline.test_clips ?? 3, crops: 1 },
-    ],
+    views: { clips: config.data.pipeline.test_clips ?? 3, crops: 1 },
     home,
   });
   printEvaluations(results);

@@ -35,6 +35,7 @@ import { runCompute, stopModelCallWorker } from './compute-pool.ts';
 import type { AttentionView, AttentionWindow, Comparison, Prediction } from '../../protocol/workbench.ts';
 import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
+import { nameCheckpoints } from '../../app/evaluate.ts';
 
 type Context = JobContext & { emit: (event: WorkbenchEvent) => void };
 type Handlers = {
@@ -526,13 +527,7 @@ export class Workbench {
         raw,
       );
       const comparison = await runCompute<Comparison>({ type: 'compare', ...args }, { onProgress: context.progress }).done;
-      // Registry names read better than file names: "run-name epoch 3".
-      const names = new Map<string, string>();
-      for (const run of this.registry.listRuns())
-        for (const c of this.registry.checkpoints(run.id, true)) names.set(c.path, `${run.name} epoch ${c.epoch}`);
-      for (const evaluation of comparison.checkpoints) evaluation.label = names.get(evaluation.checkpoint) ?? evaluation.label;
-      comparison.weightChange.labels = comparison.checkpoints.slice(0, 2).map((c) => c.label);
-      return comparison;
+      return nameCheckpoints(this.registry, comparison);
     },
 
     'attention.view': async (raw) => {

@@ -6,7 +6,8 @@ import { initBackend } from '../../engine/backend.ts';
 import { Registry } from '../../registry/registry.ts';
 import { TrainControl } from '../../train/control.ts';
 import type { FromWorker, ToWorker } from './compute-protocol.ts';
-import { attentionView, attentionWindow, compareCheckpoints, predictVideo } from './inference.ts';
+import { compareCheckpoints } from '../../app/evaluate.ts';
+import { attentionView, attentionWindow, predictVideo } from '../../app/inspect.ts';
 import { runTraining } from './training.ts';
 import { timeTrainingStep } from './estimate.ts';
 
@@ -30,14 +31,14 @@ async function start(message: Extract<ToWorker, { kind: 'start' }>): Promise<unk
       }
     }
     case 'compare':
-      return compareCheckpoints(
-        task.checkpoints,
-        task.annFile,
-        task.root,
-        (path) => `/media?path=${encodeURIComponent(path)}`,
+      return compareCheckpoints({
+        checkpoints: task.checkpoints,
+        annFile: task.annFile,
+        root: task.root,
+        views: task.views,
+        mediaUrl: (path) => `/media?path=${encodeURIComponent(path)}`,
         progress,
-        task.views,
-      );
+      });
     case 'attention':
       return attentionView(task.checkpoint, task.video, task.stage, task.block);
     case 'attention-window':

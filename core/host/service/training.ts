@@ -14,6 +14,7 @@ import { TrainControl } from '../../train/control.ts';
 import { loaderSource, pipelineFor } from '../../train/data-source.ts';
 import { checkConfigFiles, modelConfigOf, resolveRunConfig, type RunConfig } from '../../train/run-config.ts';
 import { train, type TrainResult } from '../../train/trainer.ts';
+import { defaultClassNames } from '../../train/checkpoint-metadata.ts';
 import type { TrainCommand, TrainEvent } from '../../protocol/train.ts';
 import { runCompute } from './compute-pool.ts';
 
@@ -166,7 +167,6 @@ export async function runTraining(spec: TrainingSpec): Promise<TrainResult> {
   try {
     if (config.model.load_from && !resumeFrom)
       model.loadStateDict(loadCheckpoint(config.model.load_from).stateDict, { skipMismatched: true });
-    const p = config.data.pipeline;
     return await train({
       runId,
       config,
@@ -176,18 +176,9 @@ export async function runTraining(spec: TrainingSpec): Promise<TrainResult> {
       runDir: spec.runDir,
       registry: spec.registry,
       backend: currentBackend()?.name ?? 'unknown',
-      // Enough for the comparison, attention and try-a-video pages to rebuild the model and its input.
-      weightsMetadata: {
-        config: modelConfig,
-        classes,
-        pipeline: {
-          preset: p.preset,
-          clipLen: p.clip_len,
-          frameInterval: p.frame_interval,
-          cropSize: p.crop_size,
-          shortSide: p.short_side,
-        },
-        runId,
+      checkpointInfo: {
+        classNames: classes.length ? classes : defaultClassNames(modelConfig.num_classes),
+        projectVersion: 'unknown',
       },
       resumeFrom,
       control: spec.control,
