@@ -4,7 +4,8 @@
 // PRAGMA user_version. A run whose process died (SIGKILL, power loss) is found on open and marked
 // 'interrupted' so it can be resumed.
 import Database from 'better-sqlite3';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { processAlive, writeFileAtomicSync } from '../files/atomic.ts';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,16 +114,6 @@ export interface EvaluationRecord {
 }
 
 const now = (): string => new Date().toISOString();
-
-/** True when a process with this id exists (EPERM means it exists but belongs to someone else). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 type Row = Record<string, unknown>;
 
@@ -476,7 +467,7 @@ export class Registry {
         evaluationRows,
       ],
     ];
-    for (const [file, header, rows] of files) writeAtomic(file, toCsv(header, rows));
+    for (const [file, header, rows] of files) writeFileAtomicSync(file, toCsv(header, rows));
     return files.map(([file]) => file);
   }
 }
@@ -488,13 +479,6 @@ export function toCsv(header: string[], rows: unknown[][]): string {
     return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
   return [header, ...rows].map((row) => row.map(cell).join(',')).join('\n') + '\n';
-}
-
-function writeAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const temporary = `${file}.tmp-${process.pid}`;
-  writeFileSync(temporary, text);
-  renameSync(temporary, file);
 }
 
 function toRun(r: Row): RunRecord {

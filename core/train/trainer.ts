@@ -177,7 +177,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     optimizer.dispose();
     const seconds = (Date.now() - started) / 1000;
     registry?.setStatus(runId, status, message);
-    emit({ kind: 'run-finished', runId, status, message, seconds });
+    emit({ kind: 'run-finished', runId, status, message, seconds, val: extra.lastVal ?? null });
     const last = kept.at(-1)?.weights ?? null;
     const best = [...kept].reverse().find((c) => c.reasons.includes('best'))?.weights ?? null;
     return {

@@ -1,17 +1,15 @@
 // CLI subcommands of the train area: train, eval, runs list|show|export, demo. Thin: parsing,
-// progress display and printing; the work happens in core/train, core/eval and core/registry.
+// progress display and printing; the work happens in core/app (and the registry it reads).
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { evaluateCheckpoint, type ProtocolResult } from '../../app/evaluate.ts';
 import type { TrainEvent } from '../../protocol/train.ts';
 import { Registry, workbenchHome, type RunRecord } from '../../registry/registry.ts';
-import { TrainControl } from '../../train/control.ts';
-import { parseViews } from '../../train/data-source.ts';
-import { generateSyntheticDataset } from '../../data/synth.ts';
-import { loadRunConfig, resolveRunConfig, type RunConfig } from '../../train/run-config.ts';
-import { runTrainingSession, type SessionResult } from '../../train/session.ts';
+import { loadRunConfig, parseViews, resolveConfig, type RunConfig } from '../../app/config.ts';
+import { createRun, prepareResume, runTraining, TrainControl, type PreparedRun, type TrainResult } from '../../app/training.ts';
+import { ensureDemoDataset, demoRunConfig } from '../../app/demo.ts';
+import { sweepStaleTemporaries } from '../../files/atomic.ts';
 import { startBackend } from './shared.ts';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
@@ -121,6 +119,13 @@ function installStopHandlers(control: TrainControl): () => void {
   };
 }
 
+interface SessionResult {
+  run: RunRecord;
+  result: TrainResult;
+  config: RunConfig;
+}
+
+/** Creates (or resumes) the run and trains it here, through the application layer the service uses too. */
 async function trainWithProgress(options: {
   config: RunConfig | null;
   configPath: string | null;
@@ -129,14 +134,38 @@ async function trainWithProgress(options: {
   resume?: string;
   backend: string;
 }): Promise<SessionResult> {
+  for (const file of sweepStaleTemporaries(options.home)) err(`removed ${file}, left by an interrupted write`);
+  const registry = Registry.open(options.home);
   const control = new TrainControl();
   const removeHandlers = installStopHandlers(control);
   const printer = progressPrinter();
   try {
-    return await runTrainingSession({ ...options, control, onEvent: printer.onEvent, onNote: (line) => err(line) });
+    let prepared: PreparedRun;
+    if (options.resume) prepared = prepareResume(registry, options.resume);
+    else {
+      if (!options.config) throw new Error('a run config is needed to start a run');
+      prepared = createRun(registry, {
+        home: options.home,
+        config: options.config,
+        configPath: options.configPath,
+        name: options.name,
+        backend: options.backend,
+      });
+    }
+    prepared.notes.forEach(err);
+    const result = await runTraining({
+      registry,
+      prepared,
+      backend: options.backend,
+      control,
+      onEvent: printer.onEvent,
+      onNote: err,
+    });
+    return { run: registry.requireRun(prepared.run.id), result, config: prepared.config };
   } finally {
     printer.stop();
     removeHandlers();
+    registry.close();
   }
 }
 
@@ -355,92 +384,14 @@ export function registerTrainCommands(program: Command): void {
     });
 }
 
-/**
- * The demo's dataset and recipe: generated videos of a white square crossing a random texture in
- * one of four directions at 1 px/frame (data/synth.ts with a solid square; its default checkered
- * square at 2 px/frame aliases), and a two-stage Video Swin (one PatchMerging, so pooled features stay nearly
- * translation invariant; with four stages the 32-px input ends on one token and position swamps
- * motion). Learning starts after a plateau of 20-30 epochs; with lr 1e-3 over 60 epochs a run here
- * reached 95% val top-1 (lr 2e-3 was less stable).
- */
-export const DEMO = {
-  classes: 4,
-  perClass: 100,
-  frames: 40,
-  size: 32,
-  speed: 1,
-  square: 'solid',
-  seed: 0,
-  valFraction: 0.2,
-} as const;
-
-export function demoConfig(dataDir: string): Record<string, unknown> {
-  return {
-    description:
-      'vswin demo: a two-stage micro Video Swin on generated videos of a white square moving in one of four directions',
-    model: {
-      variant: 'micro',
-      backbone: { embed_dim: 32, depths: [2, 2], num_heads: [2, 4] },
-      num_classes: DEMO.classes,
-      drop_path_rate: 0,
-      head_dropout: 0,
-    },
-    data: {
-      train_ann: join(dataDir, 'train.txt'),
-      val_ann: join(dataDir, 'val.txt'),
-      root: join(dataDir, 'videos'),
-      classes: join(dataDir, 'classes.txt'),
-      // No spatial augmentation (area_range [1, 1] keeps the whole frame): in our runs the random
-      // resized crop kept the model from learning the sign of the motion at all.
-      pipeline: {
-        preset: 'small',
-        clip_len: 8,
-        frame_interval: 1,
-        short_side: DEMO.size,
-        crop_size: DEMO.size,
-        area_range: [1, 1],
-        test_clips: 3,
-        test_crops: 1,
-      },
-      workers: 2,
-      cache: true,
-    },
-    optimizer: { lr: 1e-3, weight_decay: 0.05, paramwise: 'none' },
-    schedule: { warmup_epochs: 1 },
-    epochs: 60,
-    batch_size: 8,
-    seed: 0,
-    evaluation: { interval: 5, metric: 'top1' },
-    checkpoint: { keep_last: 1, save_best: true },
-  };
-}
-
+/** `vswin demo`: the demo recipe of core/app/demo.ts (the workbench's first run is the same), then its evaluation. */
 async function runDemo(home: string, command: Command): Promise<void> {
   const started = Date.now();
-  const dataDir = join(home, 'demo', 'data');
-  const recipeFile = join(dataDir, 'recipe.json');
-  const recipe = JSON.stringify(DEMO);
-  // Regenerate when the files are missing or were made with another recipe (an older workbench).
-  const current =
-    existsSync(recipeFile) &&
-    existsSync(join(dataDir, 'train.txt')) &&
-    existsSync(join(dataDir, 'val.txt')) &&
-    readFileSync(recipeFile, 'utf8') === recipe;
-  if (!current) {
-    err(`generating ${DEMO.classes} x ${DEMO.perClass} synthetic videos in ${dataDir} ...`);
-    rmSync(dataDir, { recursive: true, force: true });
-    await generateSyntheticDataset({ outDir: dataDir, ...DEMO });
-    writeFileSync(recipeFile, recipe);
-  } else {
-    err(`reusing the synthetic dataset in ${dataDir}`);
-  }
-  const configFile = join(home, 'demo', 'demo-config.json');
-  const raw = demoConfig(dataDir);
-  writeFileSync(`${configFile}.tmp`, `${JSON.stringify(raw, null, 2)}\n`);
-  renameSync(`${configFile}.tmp`, configFile);
-  const config = resolveRunConfig(raw, join(home, 'demo'), configFile);
+  const dataset = await ensureDemoDataset(home, {}, err);
+  err(`demo dataset: ${dataset.trainAnn}`);
+  const config = resolveConfig(demoRunConfig(dataset), home, 'demo run config');
   const backend = await startBackend(command);
-  const session = await trainWithProgress({ config, configPath: configFile, home, name: 'demo', backend: backend.name });
+  const session = await trainWithProgress({ config, configPath: null, home, name: 'demo', backend: backend.name });
   printTrainResult(session, home);
   if (session.result.status !== 'completed' || !session.result.bestCheckpoint) return;
   out('');
@@ -448,16 +399,16 @@ async function runDemo(home: string, command: Command): Promise<void> {
   const results = await evaluateCheckpoint({
     checkpoint: session.result.bestCheckpoint,
     config: null,
-    annFile: config.data.val_ann as string,
-    root: config.data.root,
-    views: { clips: config.data.pipeline.test_clips ?? 3, crops: 1 },
+    annFile: dataset.valAnn as string,
+    root: dataset.root,
+    views: null,
     home,
   });
   printEvaluations(results);
-  const final = results.at(-1)!.report.metrics.top1;
   out('');
   out(
-    `demo finished in ${duration((Date.now() - started) / 1000)}: run ${session.run.id}, val top-1 ${pct(final)} (${results.at(-1)!.report.views.clips} clips, softmax averaged)`,
+    `demo finished in ${duration((Date.now() - started) / 1000)}: run ${session.run.id}, val top-1 ${pct(session.result.lastVal?.top1)} ` +
+      `at the last epoch (${pct(results.at(-1)!.report.metrics.top1)} for the best checkpoint over ${results.at(-1)!.report.views.clips} clips)`,
   );
   out(`next: vswin runs show ${session.run.id}${home === workbenchHome() ? '' : ` --home ${home}`}`);
 }
