@@ -117,6 +117,7 @@ export interface ConfigValidation {
   estimate: ConfigEstimate | null;
 }
 
+/** A curve point: `step` is the 1-based iteration (iteration series) or the 1-based epoch (epoch series). */
 export interface MetricPoint {
   step: number;
   value: number;

@@ -201,6 +201,9 @@ export class Registry {
       metrics: db.prepare(
         'SELECT scope, split, step, epoch, name, value FROM metrics WHERE run_id = ? ORDER BY scope, step, split, name',
       ),
+      lastMetric: db.prepare(
+        'SELECT step, value FROM metrics WHERE run_id = ? AND scope = ? AND split = ? AND name = ? AND value IS NOT NULL ORDER BY step DESC LIMIT 1',
+      ),
       allMetrics: db.prepare(
         'SELECT run_id, scope, split, step, epoch, name, value FROM metrics ORDER BY run_id, scope, step, split, name',
       ),
@@ -332,6 +335,16 @@ export class Registry {
     return this.statements.metrics.all(id) as MetricRow[];
   }
 
+  /** The latest recorded value of one metric of a run (highest step), or null. */
+  lastMetric(
+    id: string,
+    scope: MetricRow['scope'],
+    split: MetricRow['split'],
+    name: string,
+  ): { step: number; value: number } | null {
+    return (this.statements.lastMetric.get(id, scope, split, name) as { step: number; value: number } | undefined) ?? null;
+  }
+
   addCheckpoint(checkpoint: Omit<CheckpointRecord, 'id' | 'createdAt' | 'deletedAt'>): number {
     const info = this.statements.insertCheckpoint.run(
       checkpoint.runId,
@@ -437,12 +450,13 @@ export class Registry {
       'config',
     ] as const;
     const runRows = runs.map((r) => runColumns.map((c) => (c === 'config' ? JSON.stringify(r.config) : r[c])));
+    // People read iterations and epochs from 1 (core/app/runs.ts: the same encoding as the curves and the Runs page's CSV).
     const metricRows = (this.statements.allMetrics.all() as Row[]).map((m) => [
       m.run_id,
       m.scope,
       m.split,
-      m.step,
-      m.epoch,
+      m.scope === 'iteration' ? (m.step as number) + 1 : m.step,
+      (m.epoch as number) + 1,
       m.name,
       m.value,
     ]);

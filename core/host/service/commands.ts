@@ -42,6 +42,7 @@ import type { AttentionView, AttentionWindow, Comparison, Prediction } from '../
 import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
 import { nameCheckpoints } from '../../app/evaluate.ts';
+import { METRICS_CSV_HEADER, metricsCsvRows, runCurves } from '../../app/runs.ts';
 
 type Context = JobContext & { emit: (event: WorkbenchEvent) => void };
 type Handlers = {
@@ -375,27 +376,9 @@ export class Workbench {
       });
     },
 
-    'runs.curves': async (args) => {
-      return args.runIds.map((runId) => {
-        const series: Record<string, { step: number; value: number }[]> = {};
-        for (const row of this.registry.metrics(runId)) {
-          if (row.value === null) continue;
-          const key = `${row.scope === 'iteration' ? 'iter' : 'epoch'}:${row.split}:${row.name}`;
-          (series[key] ??= []).push({ step: row.step, value: row.value });
-        }
-        return { runId, series };
-      });
-    },
+    'runs.curves': async (args) => args.runIds.map((runId) => runCurves(this.registry, runId)),
 
-    'runs.csv': async (args) => {
-      const rows: unknown[][] = [];
-      for (const runId of args.runIds) {
-        const run = this.registry.requireRun(runId);
-        for (const m of this.registry.metrics(runId))
-          rows.push([run.id, run.name, m.scope, m.split, m.step, m.epoch, m.name, m.value]);
-      }
-      return { csv: toCsv(['run_id', 'run_name', 'scope', 'split', 'step', 'epoch', 'metric', 'value'], rows) };
-    },
+    'runs.csv': async (args) => ({ csv: toCsv(METRICS_CSV_HEADER, metricsCsvRows(this.registry, args.runIds)) }),
 
     'runs.checkpoints': async () => {
       const list = [];

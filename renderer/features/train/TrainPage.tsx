@@ -175,8 +175,8 @@ function Curves() {
           const total = workbenchStore.getState().totalIterations;
           const epochs = workbenchStore.getState().epochs;
           perEpoch = epochs > 0 ? Math.max(1, Math.round(total / epochs)) : 1;
-          for (const p of curves?.series['iter:train:loss'] ?? []) made.loss.push(0, p.step + 1, p.value);
-          for (const p of curves?.series['iter:train:lr'] ?? []) made.lr.push(0, p.step + 1, p.value);
+          for (const p of curves?.series['iter:train:loss'] ?? []) made.loss.push(0, p.step, p.value);
+          for (const p of curves?.series['iter:train:lr'] ?? []) made.lr.push(0, p.step, p.value);
           for (const p of curves?.series['epoch:val:loss'] ?? []) made.loss.push(1, p.step * perEpoch, p.value);
           for (const p of curves?.series['epoch:val:top1'] ?? []) made.accuracy.push(0, p.step, p.value);
           for (const p of curves?.series['epoch:val:top5'] ?? []) made.accuracy.push(1, p.step, p.value);
@@ -217,7 +217,7 @@ function Curves() {
         charts.current?.loss.setBackground(
           curves.map((c) => {
             const points = c.series['iter:train:loss'] ?? [];
-            return { name: names.get(c.runId) ?? c.runId, x: points.map((p) => p.step + 1), y: points.map((p) => p.value) };
+            return { name: names.get(c.runId) ?? c.runId, x: points.map((p) => p.step), y: points.map((p) => p.value) };
           }),
         ),
       )
