@@ -209,6 +209,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let previous = Date.now();
       for await (const batch of options.train.batches(epoch)) {
         if (epochIteration >= perEpoch) break;
+        // One turn of the event loop per iteration: with in-memory data (data.cache) every await here is a
+        // microtask, and a pause or stop request (a worker message, a signal) would wait for the run's end.
+        if (options.control) await new Promise((resolve) => setImmediate(resolve));
         if (options.control?.paused) {
           registry?.setStatus(runId, 'paused');
           emit({ kind: 'paused', runId, iteration });
