@@ -51,6 +51,15 @@ export default tseslint.config(
     ),
   },
   {
+    // The doors translate; the use cases are core/app's. A door that reaches into training or
+    // evaluation directly could decide something the other door decides differently.
+    files: ['core/host/**/*.ts'],
+    rules: boundary(
+      ['**/train/**', '**/eval/**', '**/electron/**', '**/renderer/**', 'electron', 'react', 'react-dom'],
+      'core/host (the CLI and the service) calls core/app for training and evaluation, never core/train or core/eval directly.',
+    ),
+  },
+  {
     files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],
     // The build config runs in Node, not in the page.
     ignores: ['renderer/vite.config.ts'],

@@ -7,11 +7,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../core/engine/backend.ts';
 import { generateSyntheticDataset } from '../core/data/synth.ts';
-import { dataSources } from '../core/train/session.ts';
+import { dataSources } from '../core/app/training.ts';
 import { buildModel } from '../core/train/model-setup.ts';
 import { resolveRunConfig } from '../core/train/run-config.ts';
 import { train } from '../core/train/trainer.ts';
-import { DEMO, demoConfig } from '../core/host/cli/train-commands.ts';
+import { DEMO_DATA as DEMO, demoRunConfig } from '../core/app/demo.ts';
+import { directionNames } from '../core/data/synth.ts';
+
+/** The demo recipe's run config on the dataset generated into `dataDir`. */
+const demoConfig = (dataDir: string) =>
+  demoRunConfig({
+    name: 'demo',
+    root: join(dataDir, 'videos'),
+    trainAnn: join(dataDir, 'train.txt'),
+    valAnn: join(dataDir, 'val.txt'),
+    labelMap: join(dataDir, 'classes.txt'),
+    classes: directionNames(DEMO.classes),
+  });
 
 const BIN = fileURLToPath(new URL('../bin/vswin.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'vswin-bench-train-'));

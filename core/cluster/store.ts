@@ -1,6 +1,6 @@
-// Cluster settings and jobs in the run registry's SQLite file (schema.sql, created on first use),
-// through the registry's own connection so one transaction covers a job's state and its metrics.
-import { readFileSync } from 'node:fs';
+// Cluster settings and jobs in the run registry's SQLite file (tables from the registry's migration
+// 0003-cluster.sql), through the registry's own connection so one transaction covers a job's state
+// and its metrics.
 import { z } from 'zod';
 import type { ClusterJob, ClusterSettings, ClusterSettingsInput, JobState } from '../protocol/cluster.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -48,8 +48,6 @@ export function parseClusterSettings(value: unknown, source = 'cluster settings'
   throw new Error(`Invalid ${source}:\n${lines.join('\n')}`);
 }
 
-const SCHEMA = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8');
-
 type Row = Record<string, unknown>;
 const now = (): string => new Date().toISOString();
 
@@ -66,7 +64,6 @@ export class ClusterStore {
 
   constructor(readonly registry: Registry) {
     const db = registry.db;
-    db.exec(SCHEMA);
     this.statements = {
       upsertCluster: db.prepare(
         `INSERT INTO clusters (name, kind, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?)

@@ -23,6 +23,7 @@ import { finishedJobStates } from '../protocol/cluster.ts';
 import type { CheckpointReason } from '../protocol/train.ts';
 import { newRunId, type Registry } from '../registry/registry.ts';
 import { modelConfigOf, parseRunConfig, type RunConfig } from '../train/run-config.ts';
+import { checkpointMetadata, defaultClassNames } from '../train/checkpoint-metadata.ts';
 import { parseModelConfig } from '../model/config.ts';
 import { recognizerKeys } from '../model/keys.ts';
 import { loadCheckpoint, saveCheckpoint } from '../model/weights/checkpoint.ts';
@@ -485,7 +486,7 @@ function classNamesOf(config: RunConfig, runDir: string): string[] {
       if (names.length === config.model.num_classes) return names;
     }
   }
-  return Array.from({ length: config.model.num_classes }, (_, i) => `class ${i}`);
+  return defaultClassNames(config.model.num_classes);
 }
 
 /**
@@ -522,25 +523,19 @@ export async function pullCheckpoint(
       `${downloaded}: ${missing.length} weights of the run's model are missing (first: ${missing.slice(0, 3).join(', ')}); is this a checkpoint of run ${run.id}?`,
     );
   const epoch = remote.epoch ?? (typeof loaded.metadata.epoch === 'number' ? loaded.metadata.epoch : 0);
-  const pipeline = config.data.pipeline;
   const registered = `${downloaded.replace(/\.pth$/, '')}.vswin.safetensors`;
   saveCheckpoint(
     registered,
     stateDict,
-    {
-      config: modelConfig,
-      classes: classNamesOf(config, runDir),
-      pipeline: {
-        preset: pipeline.preset,
-        clipLen: pipeline.clip_len,
-        frameInterval: pipeline.frame_interval,
-        cropSize: pipeline.crop_size,
-        shortSide: pipeline.short_side,
-      },
+    checkpointMetadata({
+      model: modelConfig,
+      classNames: classNamesOf(config, runDir),
+      pipeline: config.data.pipeline,
       runId: run.id,
+      projectVersion: run.projectVersion,
       epoch,
       source: `${job.cluster}:${remote.path}`,
-    },
+    }) as Record<string, unknown>,
     { keepInt64: true },
   );
   notes.push(`registered ${registered} (workbench format with the model config; the original is ${downloaded})`);

@@ -1,21 +1,6 @@
-// Small file helpers shared by the data modules.
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-
-/** Writes through a temp file in the same folder and renames it, so readers never see half a file. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const folder = dirname(path);
-  await mkdir(folder, { recursive: true });
-  const temporary = join(folder, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(temporary, data);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-}
+// Small file helpers shared by the data modules. Atomic writes are core/files/atomic.ts's (temp file,
+// fsync, rename), re-exported here for the data modules that import them from this file.
+export { writeFileAtomic } from '../files/atomic.ts';
 
 /** Annotation files always use forward slashes, whatever the platform. */
 export function toPosixPath(path: string): string {

@@ -2,6 +2,7 @@
 // mmaction2 configs and the parity manifest) plus the I3D head's class count.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { IssuesError, issuesOf } from '../protocol/issues.ts';
 
 /**
  * Bounds on every size a config may ask for. Configs arrive from files (a checkpoint's metadata, a
@@ -107,33 +108,7 @@ export type ModelConfigInput = z.input<typeof modelConfigSchema>;
 export function parseModelConfig(value: unknown, source = 'model config'): ModelConfig {
   const result = modelConfigSchema.safeParse(value);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const path = issue.path.join('.') || '(root)';
-    const received = lookup(value, issue.path);
-    return `  ${path}: ${issue.message} (received ${shortJson(received)})`;
-  });
-  throw new Error(`Invalid ${source}:\n${lines.join('\n')}`);
-}
-
-/** A received value for a message: bounded, and never a throw (cycles, BigInt). */
-function shortJson(value: unknown): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? `${item}n` : item));
-  } catch {
-    text = undefined;
-  }
-  if (text === undefined) text = String(value);
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
-}
-
-function lookup(value: unknown, path: PropertyKey[]): unknown {
-  let node: unknown = value;
-  for (const key of path) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
-  }
-  return node;
+  throw new IssuesError(source, issuesOf(result.error, value));
 }
 
 /** Channel width of stage i. */

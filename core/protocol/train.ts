@@ -69,7 +69,15 @@ export type TrainEvent =
   | { kind: 'checkpoint'; runId: string; epoch: number; path: string; reasons: CheckpointReason[] }
   | { kind: 'paused'; runId: string; iteration: number }
   | { kind: 'resumed'; runId: string; iteration: number }
-  | { kind: 'run-finished'; runId: string; status: 'completed' | 'stopped' | 'failed'; message: string | null; seconds: number };
+  | {
+      kind: 'run-finished';
+      runId: string;
+      status: 'completed' | 'stopped' | 'failed';
+      message: string | null;
+      seconds: number;
+      /** The last validation of the run (single clip), null when it never validated. */
+      val: (ClassificationMetrics & { loss: number }) | null;
+    };
 
 export type CheckpointReason = 'interval' | 'best' | 'last';
 

@@ -1,8 +1,10 @@
 // The workbench contract between the UI (renderer/bridge) and the core service (core/host/service):
 // one map from command name to its argument and result types, and the event union the service
-// pushes. Plain JSON data only. Imports nothing (lint rule), so it repeats the few training types
-// it needs structurally instead of importing core/protocol/train.ts.
-// The cluster contract lives beside it in this folder and is part of the same protocol.
+// pushes. Plain JSON data only. It imports only its siblings in this folder (and zod): the
+// training events are core/protocol/train.ts's, the cluster contract is core/protocol/cluster.ts.
+import { COMMAND_NAMES, type ArgsInput, type CommandNameOfMap } from './commands.ts';
+import type { ConfigIssue } from './issues.ts';
+import type { TrainEvent } from './train.ts';
 import type {
   ClusterCommands,
   ClusterEvent,
@@ -12,6 +14,10 @@ import type {
   LaunchPreview,
   RemoteCheckpoint,
 } from './cluster.ts';
+
+export type { ConfigIssue } from './issues.ts';
+export type { TrainEvent } from './train.ts';
+export { COMMAND_NAMES } from './commands.ts';
 
 export type Triple = [number, number, number];
 
@@ -92,11 +98,6 @@ export interface PipelinePreview {
   steps: string[];
 }
 
-export interface ConfigIssue {
-  path: string;
-  message: string;
-}
-
 export interface ConfigEstimate {
   parameters: number;
   gflopsPerClip: number;
@@ -118,6 +119,7 @@ export interface ConfigValidation {
   estimate: ConfigEstimate | null;
 }
 
+/** A curve point: `step` is the 1-based iteration (iteration series) or the 1-based epoch (epoch series). */
 export interface MetricPoint {
   step: number;
   value: number;
@@ -217,46 +219,29 @@ export interface Prediction {
   timeline: { start: number; seconds: number; label: string; score: number }[];
 }
 
-/** Commands the UI may send: name -> { args, result }. */
+/** Commands the UI may send: name -> { args, result }; the argument types are inferred from core/protocol/commands.ts. */
 export interface WorkbenchCommands {
-  'settings.get': { args: Record<string, never>; result: SettingsInfo };
-  'fs.list': { args: { path?: string }; result: FolderListing };
-  'datasets.list': { args: Record<string, never>; result: DatasetRef[] };
-  'datasets.scan': { args: { root: string }; result: ScanSummary };
-  'datasets.write': { args: SplitArgs; result: WrittenDataset };
-  'datasets.check': { args: { annFile: string; root: string }; result: AnnotationCheck };
-  'datasets.videos': { args: { annFile: string; root: string }; result: { path: string; label: number }[] };
-  'datasets.preview': {
-    args: {
-      annFile: string;
-      root: string;
-      preset: 'k400' | 'ssv2' | 'small';
-      mode: 'train' | 'val' | 'test';
-      index: number;
-      seed: number;
-    };
-    result: PipelinePreview;
-  };
-  'config.presets': { args: Record<string, never>; result: { name: string; config: Record<string, unknown> }[] };
-  'config.validate': { args: { config: unknown; trainSize?: number }; result: ConfigValidation };
-  'train.start': { args: { config: unknown; name: string }; result: { runId: string } };
-  'train.control': { args: { runId: string; command: 'pause' | 'resume' | 'stop' }; result: { ok: true } };
-  'train.resume': { args: { runId: string }; result: { runId: string } };
-  'runs.list': { args: Record<string, never>; result: RunSummary[] };
-  'runs.curves': { args: { runIds: string[] }; result: RunCurves[] };
-  'runs.csv': { args: { runIds: string[] }; result: { csv: string } };
-  'runs.checkpoints': { args: Record<string, never>; result: CheckpointSummary[] };
-  /** views: clips x crops per video, softmax averaged (default 1 x 1, the validation protocol). */
-  'compare.checkpoints': {
-    args: { checkpoints: string[]; annFile: string; root: string; views?: { clips: number; crops: 1 | 3 } };
-    result: Comparison;
-  };
-  'attention.view': { args: { checkpoint: string; video: string; stage: number; block: number }; result: AttentionView };
-  'attention.window': {
-    args: { checkpoint: string; video: string; stage: number; block: number; window: number };
-    result: AttentionWindow;
-  };
-  'video.predict': { args: { checkpoint: string; video: string }; result: Prediction };
+  'settings.get': { args: ArgsInput<'settings.get'>; result: SettingsInfo };
+  'fs.list': { args: ArgsInput<'fs.list'>; result: FolderListing };
+  'datasets.list': { args: ArgsInput<'datasets.list'>; result: DatasetRef[] };
+  'datasets.scan': { args: ArgsInput<'datasets.scan'>; result: ScanSummary };
+  'datasets.write': { args: ArgsInput<'datasets.write'>; result: WrittenDataset };
+  'datasets.check': { args: ArgsInput<'datasets.check'>; result: AnnotationCheck };
+  'datasets.videos': { args: ArgsInput<'datasets.videos'>; result: { path: string; label: number }[] };
+  'datasets.preview': { args: ArgsInput<'datasets.preview'>; result: PipelinePreview };
+  'config.presets': { args: ArgsInput<'config.presets'>; result: { name: string; config: Record<string, unknown> }[] };
+  'config.validate': { args: ArgsInput<'config.validate'>; result: ConfigValidation };
+  'train.start': { args: ArgsInput<'train.start'>; result: { runId: string } };
+  'train.control': { args: ArgsInput<'train.control'>; result: { ok: true } };
+  'train.resume': { args: ArgsInput<'train.resume'>; result: { runId: string } };
+  'runs.list': { args: ArgsInput<'runs.list'>; result: RunSummary[] };
+  'runs.curves': { args: ArgsInput<'runs.curves'>; result: RunCurves[] };
+  'runs.csv': { args: ArgsInput<'runs.csv'>; result: { csv: string } };
+  'runs.checkpoints': { args: ArgsInput<'runs.checkpoints'>; result: CheckpointSummary[] };
+  'compare.checkpoints': { args: ArgsInput<'compare.checkpoints'>; result: Comparison };
+  'attention.view': { args: ArgsInput<'attention.view'>; result: AttentionView };
+  'attention.window': { args: ArgsInput<'attention.window'>; result: AttentionWindow };
+  'video.predict': { args: ArgsInput<'video.predict'>; result: Prediction };
 }
 
 /**
@@ -306,75 +291,27 @@ export interface WorkbenchClusterCommands {
 
 export type ClusterCommandNameOfWorkbench = keyof WorkbenchClusterCommands;
 
-export const WORKBENCH_CLUSTER_COMMAND_NAMES: readonly ClusterCommandNameOfWorkbench[] = [
-  'cluster.list',
-  'cluster.save',
-  'cluster.remove',
-  'cluster.check',
-  'cluster.preview',
-  'cluster.submit',
-  'jobs.list',
-  'jobs.sync',
-  'jobs.cancel',
-  'jobs.resume',
-  'jobs.clone',
-  'jobs.pull',
-  'jobs.log',
-];
+/** The cluster.* and jobs.* names of the command map (core/protocol/commands.ts). */
+export const WORKBENCH_CLUSTER_COMMAND_NAMES = COMMAND_NAMES.filter(
+  (name): name is ClusterCommandNameOfWorkbench => name.startsWith('cluster.') || name.startsWith('jobs.'),
+);
 
 // Declaration merging adds the cluster commands to the one command map the bridge and the service use.
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface WorkbenchCommands extends WorkbenchClusterCommands {}
 
 export type CommandName = keyof WorkbenchCommands;
+// The result types here and the argument schemas of commands.ts name the same commands (a type error otherwise).
+type SameNames<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const commandNamesAgree: SameNames<CommandName, CommandNameOfMap> = true;
 export type CommandArgs<N extends CommandName> = WorkbenchCommands[N]['args'];
 export type CommandResult<N extends CommandName> = WorkbenchCommands[N]['result'];
-
-/** A training event as in core/protocol/train.ts (kept structural so this file imports nothing). */
-export type TrainingEvent =
-  | {
-      kind: 'run-started';
-      runId: string;
-      name: string;
-      epochs: number;
-      iterationsPerEpoch: number;
-      startEpoch: number;
-      startIteration: number;
-      backend: string;
-      resumed: boolean;
-    }
-  | {
-      kind: 'iteration';
-      runId: string;
-      epoch: number;
-      iteration: number;
-      epochIteration: number;
-      iterationsPerEpoch: number;
-      loss: number;
-      lr: number;
-      clipsPerSecond: number;
-      etaSeconds: number;
-    }
-  | {
-      kind: 'epoch';
-      runId: string;
-      epoch: number;
-      epochs: number;
-      train: { loss: number; top1: number; clips: number };
-      val: { loss: number; top1: number; top5: number; meanClassAccuracy: number; count: number } | null;
-      seconds: number;
-      etaSeconds: number;
-    }
-  | { kind: 'checkpoint'; runId: string; epoch: number; path: string; reasons: string[] }
-  | { kind: 'paused'; runId: string; iteration: number }
-  | { kind: 'resumed'; runId: string; iteration: number }
-  | { kind: 'run-finished'; runId: string; status: 'completed' | 'stopped' | 'failed'; message: string | null; seconds: number };
 
 /** Events the service pushes to every connected client. */
 export type WorkbenchEvent =
   | { kind: 'job-progress'; jobId: string; command: string; done: number; total: number; message: string }
   | { kind: 'job-finished'; jobId: string; command: string; ok: boolean; message: string | null; seconds: number }
-  | { kind: 'train'; event: TrainingEvent; sentAt: number }
+  | { kind: 'train'; event: TrainEvent; sentAt: number }
   | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { kind: 'cluster'; event: ClusterEvent; sentAt: number };
 
@@ -390,28 +327,3 @@ export type ServiceMessage =
   | { kind: 'result'; id: number; ok: true; result: unknown; jobId: string }
   | { kind: 'result'; id: number; ok: false; error: string; jobId: string }
   | { kind: 'event'; event: WorkbenchEvent };
-
-export const COMMAND_NAMES: readonly CommandName[] = [
-  'settings.get',
-  'fs.list',
-  'datasets.list',
-  'datasets.scan',
-  'datasets.write',
-  'datasets.check',
-  'datasets.videos',
-  'datasets.preview',
-  'config.presets',
-  'config.validate',
-  'train.start',
-  'train.control',
-  'train.resume',
-  'runs.list',
-  'runs.curves',
-  'runs.csv',
-  'runs.checkpoints',
-  'compare.checkpoints',
-  'attention.view',
-  'attention.window',
-  'video.predict',
-  ...WORKBENCH_CLUSTER_COMMAND_NAMES,
-];

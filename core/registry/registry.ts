@@ -4,7 +4,8 @@
 // PRAGMA user_version. A run whose process died (SIGKILL, power loss) is found on open and marked
 // 'interrupted' so it can be resumed.
 import Database from 'better-sqlite3';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { processAlive, writeFileAtomicSync } from '../files/atomic.ts';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,16 +130,6 @@ export interface EvaluationRecord {
 
 const now = (): string => new Date().toISOString();
 
-/** True when a process with this id exists (EPERM means it exists but belongs to someone else). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 type Row = Record<string, unknown>;
 
 export class Registry {
@@ -250,6 +241,9 @@ export class Registry {
       skips: db.prepare('SELECT epoch, split, path, reason FROM skipped_samples WHERE run_id = ? ORDER BY epoch, split, path'),
       skipCounts: db.prepare(
         'SELECT epoch, split, COUNT(*) AS count FROM skipped_samples WHERE run_id = ? GROUP BY epoch, split ORDER BY epoch, split',
+      ),
+      lastMetric: db.prepare(
+        'SELECT step, value FROM metrics WHERE run_id = ? AND scope = ? AND split = ? AND name = ? AND value IS NOT NULL ORDER BY step DESC LIMIT 1',
       ),
       allMetrics: db.prepare(
         'SELECT run_id, scope, split, step, epoch, name, value FROM metrics ORDER BY run_id, scope, step, split, name',
@@ -457,6 +451,16 @@ export class Registry {
     return { total: byEpoch.reduce((sum, row) => sum + row.count, 0), byEpoch };
   }
 
+  /** The latest recorded value of one metric of a run (highest step), or null. */
+  lastMetric(
+    id: string,
+    scope: MetricRow['scope'],
+    split: MetricRow['split'],
+    name: string,
+  ): { step: number; value: number } | null {
+    return (this.statements.lastMetric.get(id, scope, split, name) as { step: number; value: number } | undefined) ?? null;
+  }
+
   addCheckpoint(checkpoint: Omit<CheckpointRecord, 'id' | 'createdAt' | 'deletedAt'>): number {
     const info = this.statements.insertCheckpoint.run(
       checkpoint.runId,
@@ -562,12 +566,13 @@ export class Registry {
       'config',
     ] as const;
     const runRows = runs.map((r) => runColumns.map((c) => (c === 'config' ? JSON.stringify(r.config) : r[c])));
+    // People read iterations and epochs from 1 (core/app/runs.ts: the same encoding as the curves and the Runs page's CSV).
     const metricRows = (this.statements.allMetrics.all() as Row[]).map((m) => [
       m.run_id,
       m.scope,
       m.split,
-      m.step,
-      m.epoch,
+      m.scope === 'iteration' ? (m.step as number) + 1 : m.step,
+      (m.epoch as number) + 1,
       m.name,
       m.value,
     ]);
@@ -592,7 +597,7 @@ export class Registry {
         evaluationRows,
       ],
     ];
-    for (const [file, header, rows] of files) writeAtomic(file, toCsv(header, rows));
+    for (const [file, header, rows] of files) writeFileAtomicSync(file, toCsv(header, rows));
     return files.map(([file]) => file);
   }
 }
@@ -604,13 +609,6 @@ export function toCsv(header: string[], rows: unknown[][]): string {
     return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
   return [header, ...rows].map((row) => row.map(cell).join(',')).join('\n') + '\n';
-}
-
-function writeAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const temporary = `${file}.tmp-${process.pid}`;
-  writeFileSync(temporary, text);
-  renameSync(temporary, file);
 }
 
 function toRun(r: Row): RunRecord {

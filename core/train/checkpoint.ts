@@ -1,16 +1,16 @@
 // Training checkpoints: two safetensors files per snapshot, each written atomically.
-//   epoch_0003.safetensors        the model (official keys, `format: vswin` metadata with the model
-//                                 config and class names; `vswin eval --checkpoint` reads it)
+//   epoch_0003.safetensors        the model (official keys, `format: vswin` metadata: the versioned
+//                                 schema of checkpoint-metadata.ts; `vswin eval --checkpoint` reads it)
 //   epoch_0003.state.safetensors  optimizer moments, pending accumulated gradients, and in its
 //                                 metadata the schedule position, RNG state and best metric
 // The state file is written first and the registry row added last, so a kill at any moment leaves
 // either a complete pair (known to the registry) or a stray temporary that nobody reads.
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { saveCheckpoint, type CheckpointMetadata } from '../model/weights/checkpoint.ts';
+import { saveCheckpoint } from '../model/weights/checkpoint.ts';
+import type { CheckpointMetadata } from './checkpoint-metadata.ts';
 import { readSafetensors, writeSafetensors } from '../model/weights/safetensors.ts';
 import type { TensorMap } from '../model/weights/types.ts';
-import { processAlive } from '../registry/registry.ts';
 
 export const CHECKPOINT_FORMAT = 'vswin-train-state/1';
 
@@ -51,7 +51,10 @@ export function writeTrainingCheckpoint(
     mkdirSync(dirname(paths.state), { recursive: true });
     writeSafetensors(paths.state, tensors, { format: CHECKPOINT_FORMAT, position: JSON.stringify(position) });
   });
-  writing(paths.weights, () => saveCheckpoint(paths.weights, weights, weightsMetadata, { keepInt64: true }));
+  writing(paths.weights, () => {
+    mkdirSync(dirname(paths.weights), { recursive: true });
+    saveCheckpoint(paths.weights, weights, { ...weightsMetadata } as Record<string, unknown>, { keepInt64: true });
+  });
 }
 
 /** A write failure with the path, the code kept (ENOSPC, EDQUOT, EACCES...) for callers that react to it. */
@@ -72,30 +75,6 @@ function writing(path: string, write: () => void): void {
   } catch (error) {
     throw new CheckpointWriteError(path, (error as NodeJS.ErrnoException).code, error as Error);
   }
-}
-
-/**
- * Removes temporary files that killed writes left in a run's checkpoint folder (`.NAME.PID.HEX.tmp`
- * from the atomic writer) when their process is gone; returns the paths removed.
- */
-export function sweepStaleTemporaries(runDir: string): string[] {
-  const folder = join(runDir, 'checkpoints');
-  let names: string[];
-  try {
-    names = readdirSync(folder);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    const match = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
-    if (!match) continue;
-    const pid = Number(match[1]);
-    if (pid !== process.pid && processAlive(pid)) continue;
-    rmSync(join(folder, name), { force: true });
-    removed.push(join(folder, name));
-  }
-  return removed;
 }
 
 export function readTrainingState(path: string): TrainingState {

@@ -3,11 +3,11 @@
 import { createLoader, type Loader } from '../data/loader.ts';
 import { presetPipeline, type PipelineMode, type PipelineSpec, type PresetOptions } from '../data/pipeline.ts';
 import type { BatchSource, TrainBatch } from './trainer.ts';
-import type { RunConfig } from './run-config.ts';
+import type { PipelineConfig, RunConfig } from './run-config.ts';
 import type { ViewProtocol } from '../protocol/train.ts';
 
-export function pipelineFor(config: RunConfig, mode: PipelineMode, views?: ViewProtocol): PipelineSpec {
-  const p = config.data.pipeline;
+/** The data engine's pipeline spec of a run config's pipeline section, for one mode. */
+export function pipelineSpec(p: PipelineConfig, mode: PipelineMode, views?: ViewProtocol): PipelineSpec {
   const options: PresetOptions = {};
   if (p.clip_len !== undefined) options.clipLen = p.clip_len;
   if (p.frame_interval !== undefined) options.frameInterval = p.frame_interval;
@@ -29,6 +29,25 @@ export function pipelineFor(config: RunConfig, mode: PipelineMode, views?: ViewP
   if (mode !== 'test') return spec;
   const crops = views?.crops ?? p.test_crops ?? (spec.crop.kind === 'three' ? 3 : 1);
   return { ...spec, crop: crops === 3 ? { kind: 'three', size: spec.crop.size } : { kind: 'center', size: spec.crop.size } };
+}
+
+export function pipelineFor(config: RunConfig, mode: PipelineMode, views?: ViewProtocol): PipelineSpec {
+  return pipelineSpec(config.data.pipeline, mode, views);
+}
+
+/**
+ * The input of an evaluation under a view protocol, the one definition every evaluation uses
+ * (`vswin eval`, the comparison, attention, Try a video): one clip x one crop is the validation
+ * pipeline the trainer scores every epoch with; more views are the official multi-view test protocol.
+ */
+export function evaluationSpec(p: PipelineConfig, views: ViewProtocol = { clips: 1, crops: 1 }): PipelineSpec {
+  if (views.clips === 1 && views.crops === 1) return pipelineSpec(p, 'val');
+  return pipelineSpec(p, 'test', views);
+}
+
+/** The views `vswin eval` uses when none are given: the run's test views, else one clip x one crop. */
+export function defaultViews(p: PipelineConfig): ViewProtocol {
+  return { clips: p.test_clips ?? 1, crops: p.test_crops ?? 1 };
 }
 
 /** Parses "CLIPSxCROPS" (e.g. 4x3); crops is 1 (center) or 3 (three crops along the long side). */

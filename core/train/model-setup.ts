@@ -13,11 +13,14 @@ export interface ModelSetup {
   notes: string[];
 }
 
-export function buildModel(config: RunConfig): ModelSetup {
+/** `resuming`: the weights come from the run's own checkpoint next, so neither `pretrained` nor `load_from` is read. */
+export function buildModel(config: RunConfig, options: { resuming?: boolean } = {}): ModelSetup {
   const model = createVideoSwin(modelConfigOf(config), { seed: config.seed });
   const notes: string[] = [];
   try {
-    if (config.model.pretrained) {
+    if (options.resuming) {
+      // The trainer loads the checkpoint strictly; the starting weights would be overwritten.
+    } else if (config.model.pretrained) {
       const checkpoint = loadCheckpoint(config.model.pretrained);
       const { stateDict, report } = inflate2dTo3d(checkpoint.stateDict, model.config.backbone);
       if (report.mismatched.length > 0 || report.missing.length > 0) {

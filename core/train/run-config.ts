@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { backboneConfigSchema } from '../model/config.ts';
 import type { ModelConfigInput } from '../model/config.ts';
 import { VARIANTS } from '../model/variants.ts';
+import { IssuesError, issuesOf, type ConfigIssue } from '../protocol/issues.ts';
 
 const positiveInt = z.number().int().positive();
 const path = z.string().min(1);
@@ -55,6 +56,42 @@ const modelSchema = z
     }
   });
 
+/**
+ * The data pipeline of a run: a preset of the data engine (core/data/pipeline.ts) and its parameters.
+ * Checkpoints store it whole (core/train/checkpoint-metadata.ts): every field the input depends on.
+ */
+export const pipelineConfigSchema = z
+  .object({
+    preset: z.enum(['k400', 'ssv2', 'small']),
+    clip_len: positiveInt.optional(),
+    frame_interval: positiveInt.optional(),
+    short_side: positiveInt.optional(),
+    crop_size: positiveInt.optional(),
+    flip_ratio: z.number().min(0).max(1).optional(),
+    area_range: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).optional(),
+    /** imgaug RandAugment of the train pipeline (SSv2 default n=4 m=7, others none); false turns it off. */
+    rand_augment: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            n: z.number().int().min(0).max(18),
+            m: z.number().int().min(0),
+            cval: z.number().int().min(0).max(255).default(128),
+            /** imgaug's own first step flips with probability 0.5, even in the SSv2 recipe. */
+            flip_ratio: z.number().min(0).max(1).default(0.5),
+          })
+          .strict(),
+      ])
+      .optional(),
+    /** Test-time views (clips x crops) used by `vswin eval` unless --views is given. */
+    test_clips: positiveInt.optional(),
+    test_crops: z.union([z.literal(1), z.literal(3)]).optional(),
+  })
+  .strict();
+
+export type PipelineConfig = z.output<typeof pipelineConfigSchema>;
+
 const dataSchema = z
   .object({
     train_ann: path,
@@ -65,35 +102,7 @@ const dataSchema = z
     /** Label map, one class name per line (line i = label i). */
     classes: path.nullable().default(null),
     /** Pipeline preset of the data engine (core/data/pipeline.ts) and its parameters. */
-    pipeline: z
-      .object({
-        preset: z.enum(['k400', 'ssv2', 'small']),
-        clip_len: positiveInt.optional(),
-        frame_interval: positiveInt.optional(),
-        short_side: positiveInt.optional(),
-        crop_size: positiveInt.optional(),
-        flip_ratio: z.number().min(0).max(1).optional(),
-        area_range: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).optional(),
-        /** imgaug RandAugment of the train pipeline (SSv2 default n=4 m=7, others none); false turns it off. */
-        rand_augment: z
-          .union([
-            z.literal(false),
-            z
-              .object({
-                n: z.number().int().min(0).max(18),
-                m: z.number().int().min(0),
-                cval: z.number().int().min(0).max(255).default(128),
-                /** imgaug's own first step flips with probability 0.5, even in the SSv2 recipe. */
-                flip_ratio: z.number().min(0).max(1).default(0.5),
-              })
-              .strict(),
-          ])
-          .optional(),
-        /** Test-time views (clips x crops) used by `vswin eval` unless --views is given. */
-        test_clips: positiveInt.optional(),
-        test_crops: z.union([z.literal(1), z.literal(3)]).optional(),
-      })
-      .strict(),
+    pipeline: pipelineConfigSchema,
     workers: z.number().int().min(0).default(1),
     /** Decode every video once and keep the frames in memory (small datasets; max 2 GiB). */
     cache: z.boolean().default(false),
@@ -185,31 +194,11 @@ export function presetNames(): string[] {
     .sort();
 }
 
-/** Validates an already merged config object. */
+/** Validates an already merged config object; an IssuesError lists every bad field. */
 export function parseRunConfig(value: unknown, source = 'run config'): RunConfig {
   const result = runConfigSchema.safeParse(value);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const path = issue.path.join('.') || '(root)';
-    const message = describeIssue(issue);
-    return `  ${path}: ${message} (received ${JSON.stringify(lookup(value, issue.path)) ?? 'nothing'})`;
-  });
-  throw new Error(`Invalid ${source}:\n${lines.join('\n')}`);
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_value') return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-  return issue.message;
-}
-
-function lookup(value: unknown, path: PropertyKey[]): unknown {
-  let node: unknown = value;
-  for (const key of path) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
-  }
-  return node;
+  throw new IssuesError(source, issuesOf(result.error, value));
 }
 
 /** Deep merge for config overrides: objects merge, everything else (arrays included) replaces. */
@@ -298,9 +287,9 @@ function absolutePaths(value: Record<string, unknown>, baseDir: string): Record<
 
 /** Checks that every file the config names exists, listing all that do not. */
 export function checkConfigFiles(config: RunConfig): void {
-  const missing: string[] = [];
+  const missing: ConfigIssue[] = [];
   const check = (field: string, file: string | null) => {
-    if (file && !existsSync(file)) missing.push(`  ${field}: ${file} does not exist`);
+    if (file && !existsSync(file)) missing.push({ path: field, message: `${file} does not exist`, received: null });
   };
   check('model.pretrained', config.model.pretrained);
   check('model.load_from', config.model.load_from);
@@ -309,7 +298,7 @@ export function checkConfigFiles(config: RunConfig): void {
   check('data.root', config.data.root);
   check('data.val_root', config.data.val_root);
   check('data.classes', config.data.classes);
-  if (missing.length) throw new Error(`The run config names files that are missing:\n${missing.join('\n')}`);
+  if (missing.length) throw new IssuesError('run config', missing, { heading: 'The run config names files that are missing:' });
 }
 
 /** The model config a run builds: the variant (or explicit backbone) with the run's overrides. */

@@ -9,19 +9,15 @@ import { tf, type Tensor } from '../engine/tf.ts';
 import { crossEntropy } from '../engine/ops.ts';
 import { Random } from '../engine/random.ts';
 import type { VideoSwin } from '../model/video-swin.ts';
-import { loadCheckpoint, type CheckpointMetadata } from '../model/weights/checkpoint.ts';
+import { loadCheckpoint } from '../model/weights/checkpoint.ts';
 import type { HostTensor, TensorMap } from '../model/weights/types.ts';
 import { evaluateScores } from '../eval/metrics.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { CheckpointReason, ClassificationMetrics, TrainEvent, TrainSplitMetrics } from '../protocol/train.ts';
 import { AdamW, clipGradNorm } from './adamw.ts';
-import {
-  checkpointPaths,
-  readTrainingState,
-  removeCheckpointFiles,
-  sweepStaleTemporaries,
-  writeTrainingCheckpoint,
-} from './checkpoint.ts';
+import { checkpointPaths, readTrainingState, removeCheckpointFiles, writeTrainingCheckpoint } from './checkpoint.ts';
+import { checkpointMetadata, defaultClassNames } from './checkpoint-metadata.ts';
+import { sweepStaleTemporaries } from '../files/atomic.ts';
 import type { TrainControl } from './control.ts';
 import { OFFICIAL_CUSTOM_KEYS, paramGroups } from './param-groups.ts';
 import type { RunConfig } from './run-config.ts';
@@ -52,8 +48,11 @@ export interface TrainOptions {
   runDir: string;
   registry: Registry | null;
   backend: string;
-  /** Metadata stored in every weights file (model config, class names, project version...). */
-  weightsMetadata?: CheckpointMetadata;
+  /**
+   * What every weights file records beside the model config, the pipeline and the run id
+   * (core/train/checkpoint-metadata.ts): the class names (default "0", "1", ...) and the project version.
+   */
+  checkpointInfo?: { classNames: string[]; projectVersion: string };
   resumeFrom?: { weights: string; state: string } | null;
   onEvent?: (event: TrainEvent) => void;
   control?: TrainControl;
@@ -211,7 +210,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
     }
     reserve.release();
-    emit({ kind: 'run-finished', runId, status, message, seconds });
+    emit({ kind: 'run-finished', runId, status, message, seconds, val: extra.lastVal ?? null });
     const last = kept.at(-1)?.weights ?? null;
     const best = [...kept].reverse().find((c) => c.reasons.includes('best'))?.weights ?? null;
     return {
@@ -255,6 +254,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let previous = Date.now();
       for await (const batch of options.train.batches(epoch)) {
         if (epochIteration >= perEpoch) break;
+        // One turn of the event loop per iteration: with in-memory data (data.cache) every await here is a
+        // microtask, and a pause or stop request (a worker message, a signal) would wait for the run's end.
+        if (options.control) await new Promise((resolve) => setImmediate(resolve));
         if (options.control?.paused) {
           registry?.setStatus(runId, 'paused');
           emit({ kind: 'paused', runId, iteration });
@@ -388,13 +390,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       writeTrainingCheckpoint(
         paths,
         await model.readStateDict(),
-        {
-          ...(options.weightsMetadata ?? {}),
-          run_id: runId,
+        checkpointMetadata({
+          model: model.config,
+          classNames: options.checkpointInfo?.classNames ?? defaultClassNames(model.config.num_classes),
+          pipeline: config.data.pipeline,
+          runId,
+          projectVersion: options.checkpointInfo?.projectVersion ?? 'unknown',
+          backend: options.backend,
           epoch: epochsDone,
           step: optimizer.steps,
           metrics: lastVal ? { ...lastVal } : {},
-        },
+        }),
         {
           epochsDone,
           iteration,

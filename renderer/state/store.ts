@@ -13,7 +13,7 @@ import type {
   RunSummary,
   ScanSummary,
   SettingsInfo,
-  TrainingEvent,
+  TrainEvent,
   WorkbenchEvent,
   WrittenDataset,
   AnnotationCheck,
@@ -91,9 +91,11 @@ export interface TrainSlice {
   totalIterations: number;
   clipsPerSecond: number;
   etaSeconds: number;
+  /** Val top-1 of the last validated epoch (single clip), null before the first validation. */
+  valTop1: number | null;
   log: string[];
   setStarting(name: string): void;
-  applyTrainEvent(event: TrainingEvent): void;
+  applyTrainEvent(event: TrainEvent): void;
 }
 
 export interface RunsSlice {
@@ -197,7 +199,7 @@ const configSlice = (set: Set, get: Get): ConfigSlice => ({
   setValidation: (validation) => set({ validation }),
 });
 
-function line(event: TrainingEvent): string | null {
+function line(event: TrainEvent): string | null {
   switch (event.kind) {
     case 'run-started':
       return `${event.resumed ? 'resumed' : 'started'} ${event.name}: ${event.epochs} epochs x ${event.iterationsPerEpoch} iterations on ${event.backend}`;
@@ -215,8 +217,10 @@ function line(event: TrainingEvent): string | null {
       return `paused at iteration ${event.iteration}`;
     case 'resumed':
       return `resumed at iteration ${event.iteration}`;
-    case 'run-finished':
-      return `run ${event.status}${event.message ? `: ${event.message}` : ''} after ${event.seconds.toFixed(1)} s`;
+    case 'run-finished': {
+      const val = event.val ? `; val top-1 ${(event.val.top1 * 100).toFixed(1)}% at the last epoch` : '';
+      return `run ${event.status}${event.message ? `: ${event.message}` : ''} after ${event.seconds.toFixed(1)} s${val}`;
+    }
     default: {
       const unknown: never = event;
       throw new Error(`unknown training event ${JSON.stringify(unknown)}`);
@@ -235,8 +239,9 @@ const trainSlice = (set: Set, get: Get): TrainSlice => ({
   totalIterations: 0,
   clipsPerSecond: 0,
   etaSeconds: 0,
+  valTop1: null,
   log: [],
-  setStarting: (runName) => set({ status: 'starting', runName, log: [] }),
+  setStarting: (runName) => set({ status: 'starting', runName, valTop1: null, log: [] }),
   applyTrainEvent: (event) => {
     const state = get();
     // Events of another run (a second client started it) are logged but do not take over the page.
@@ -254,6 +259,7 @@ const trainSlice = (set: Set, get: Get): TrainSlice => ({
           epoch: event.startEpoch,
           iteration: event.startIteration,
           totalIterations: event.epochs * event.iterationsPerEpoch,
+          valTop1: event.resumed ? state.valTop1 : null,
           log,
         });
         return;
@@ -266,7 +272,7 @@ const trainSlice = (set: Set, get: Get): TrainSlice => ({
         });
         return;
       case 'epoch':
-        set({ epoch: event.epoch + 1, etaSeconds: event.etaSeconds, log });
+        set({ epoch: event.epoch + 1, etaSeconds: event.etaSeconds, log, ...(event.val ? { valTop1: event.val.top1 } : {}) });
         return;
       case 'checkpoint':
         set({ log });
@@ -278,7 +284,7 @@ const trainSlice = (set: Set, get: Get): TrainSlice => ({
         set({ status: 'running', log });
         return;
       case 'run-finished':
-        set({ status: event.status, etaSeconds: 0, log });
+        set({ status: event.status, etaSeconds: 0, log, ...(event.val ? { valTop1: event.val.top1 } : {}) });
         return;
       default: {
         const unknown: never = event;

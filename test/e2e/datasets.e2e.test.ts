@@ -28,8 +28,9 @@ it('scans the demo folder, lists its classes and writes train/val/classes files'
   for (const file of ['train.txt', 'val.txt', 'classes.txt', 'report.json']) expect(existsSync(join(out, file)), file).toBe(true);
   const train = readFileSync(join(out, 'train.txt'), 'utf8').trim().split('\n');
   const val = readFileSync(join(out, 'val.txt'), 'utf8').trim().split('\n');
-  expect(train.length + val.length).toBe(32);
-  expect(val).toHaveLength(8);
+  // The demo dataset (core/app/demo.ts): 4 classes x 100 videos; a quarter of each class for validation.
+  expect(train.length + val.length).toBe(400);
+  expect(val).toHaveLength(100);
   expect(train[0]).toMatch(/^\w+\/\w+-\d{3}\.mp4 \d$/);
   await screenshot(page, 'datasets-wizard');
 
@@ -37,7 +38,7 @@ it('scans the demo folder, lists its classes and writes train/val/classes files'
   await page.getByRole('textbox', { name: 'Data root', exact: true }).fill(root);
   await page.getByRole('button', { name: 'Validate' }).click();
   await expect(page.getByRole('status', { name: 'Validation result' }).innerText()).resolves.toContain(
-    '8 entries, 4 classes: no errors',
+    '100 entries, 4 classes: no errors',
   );
   await page.getByRole('button', { name: 'Preview frames' }).click();
   await page.getByRole('img', { name: /Frames the train pipeline gives/ }).waitFor();

@@ -42,7 +42,8 @@ export async function serve(extraArgs: string[] = []): Promise<Served> {
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = '';
-    const timer = setTimeout(() => reject(new Error(`vswin serve printed no URL within 90 s; stderr:\n${stderr}`)), 90_000);
+    // The first start of a home generates the demo dataset (400 short videos, about 30 s on 2 cores).
+    const timer = setTimeout(() => reject(new Error(`vswin serve printed no URL within 180 s; stderr:\n${stderr}`)), 180_000);
     child.stdout?.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const match = /Workbench: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(stdout);

@@ -36,14 +36,18 @@ it('trains the demo config and draws loss points while the run is going', async 
   const drawn = await page.evaluate(
     () => (window as unknown as { __vswinCharts?: Record<string, { points: number; flushes: number }> }).__vswinCharts?.loss,
   );
-  // 2 epochs x 6 iterations of train loss (raw + smoothed) and 2 val losses.
-  expect(drawn?.points).toBe(2 * 12 + 2);
+  // The demo recipe (core/app/demo.ts, the same as vswin demo): 320 training videos in batches of 8, so
+  // 2 epochs x 40 iterations of train loss (raw + smoothed); it validates every 5 epochs and after the last: 1 val loss.
+  expect(drawn?.points).toBe(2 * 80 + 1);
   expect(drawn?.flushes).toBeGreaterThan(1);
   const traces = await chart.evaluate((element) =>
     (element as unknown as { data: { x: number[] }[] }).data.map((trace) => trace.x.length),
   );
-  expect(traces).toEqual([12, 12, 2]);
-  await expect(page.getByLabel('Training log').innerText()).resolves.toContain('run completed');
+  expect(traces).toEqual([80, 80, 1]);
+  await expect(page.getByLabel('Training log').innerText()).resolves.toMatch(
+    /run completed after [\d.]+ s; val top-1 \d+\.\d% at the last epoch/,
+  );
+  await expect(page.getByTestId('val-top1').innerText()).resolves.toMatch(/^\d+\.\d%$/);
   await screenshot(page, 'training-live-curves');
   expect(session.browser.errors).toEqual([]);
 });

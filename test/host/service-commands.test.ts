@@ -8,21 +8,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../core/engine/backend.ts';
 import { tf } from '../../core/engine/tf.ts';
 import { Workbench } from '../../core/host/service/commands.ts';
-import { demoRunConfig, ensureDemoDataset } from '../../core/host/service/demo.ts';
+import { demoRunConfig, ensureDemoDataset } from '../../core/app/demo.ts';
+import { compareCheckpoints } from '../../core/app/evaluate.ts';
 import {
   attentionView,
   attentionWindow,
-  compareCheckpoints,
-  evaluationSpec,
   forgetLoadedModel,
   keptAttentionCapture,
   loadedModel,
   predictVideo,
-} from '../../core/host/service/inference.ts';
+} from '../../core/app/inspect.ts';
+import { evaluationSpec } from '../../core/train/data-source.ts';
 import { createLoader } from '../../core/data/loader.ts';
 import { modelCallWorkerStarts } from '../../core/host/service/compute-pool.ts';
-import { runTraining } from '../../core/host/service/training.ts';
-import { TrainControl } from '../../core/train/control.ts';
+import { createRun, runTraining, TrainControl } from '../../core/app/training.ts';
 import { modelConfigOf } from '../../core/train/run-config.ts';
 import { parseModelConfig } from '../../core/model/config.ts';
 import { timeTrainingStep } from '../../core/host/service/estimate.ts';
@@ -52,7 +51,7 @@ async function fullCapture(checkpoint: string, video: string, stage: number, blo
     samples: [{ path: basename(video), labels: [0] }],
     format: 'video',
     root: dirname(video),
-    pipeline: evaluationSpec(info),
+    pipeline: evaluationSpec(info.pipeline),
     batchSize: 1,
     shuffle: false,
     seed: 0,
@@ -94,6 +93,30 @@ describe('argument and config errors', () => {
     await expect(call('datasets.delete', {})).rejects.toThrow(
       /unknown command "datasets.delete"; expected one of settings.get, /,
     );
+    // Names of Object.prototype are not commands either: a clear refusal, never a TypeError.
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const error = await call(name, {}).catch((caught: unknown) => caught);
+      expect(error, name).toBeInstanceOf(Error);
+      expect(error, name).not.toBeInstanceOf(TypeError);
+      expect((error as Error).message, name).toMatch(new RegExp(`^unknown command "${name}"; expected one of settings.get, `));
+    }
+  });
+
+  it('refuses arguments nested 100 000 deep or holding too many values, without overflowing the stack', async () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 100_000; i++) deep = { inner: deep };
+    await expect(call('config.validate', { config: deep })).rejects.toThrow(
+      'config.validate: arguments are nested deeper than 64 levels; refused',
+    );
+    let list: unknown = [];
+    for (let i = 0; i < 100_000; i++) list = [list];
+    await expect(call('train.start', { config: list, name: 'x' })).rejects.toThrow(/train\.start: arguments are nested deeper/);
+    await expect(call('runs.curves', { runIds: Array.from({ length: 300_000 }, () => 'r') })).rejects.toThrow(
+      'runs.curves: arguments hold more than 200000 values; refused',
+    );
+    // A config of ordinary depth is still checked field by field.
+    const result = (await call('config.validate', { config: { epochs: 1 } })) as { ok: boolean };
+    expect(result.ok).toBe(false);
   });
 
   it('names the field, the value received and what was expected', async () => {
@@ -172,7 +195,7 @@ describe('model-backed commands', () => {
     const seen = (runId: string, kind: string) =>
       events.some((e) => e.kind === 'train' && e.event.runId === runId && e.event.kind === kind);
     const until = async (check: () => boolean) => {
-      for (let i = 0; i < 600 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      for (let i = 0; i < 3000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
       expect(check()).toBe(true);
     };
     const { runId } = (await call('train.start', { config, name: 'controlled' })) as { runId: string };
@@ -206,7 +229,8 @@ describe('model-backed commands', () => {
     };
     expect(comparison.checkpoints.map((c) => c.label)).toEqual(['unit epoch 1', 'unit epoch 2']);
     for (const c of comparison.checkpoints) expect(c.confusion.flat().reduce((a, b) => a + b, 0)).toBe(comparison.videos.length);
-    expect(comparison.weightChange.stages.map((s) => s.length)).toEqual([2, 2, 2, 2]);
+    // The demo recipe's model: two stages of two blocks.
+    expect(comparison.weightChange.stages.map((s) => s.length)).toEqual([2, 2]);
     expect(comparison.weightChange.stages.flat().every((v) => v > 0)).toBe(true);
 
     const video = join(
@@ -294,27 +318,11 @@ describe('model-backed commands', () => {
       batch_size: 3,
       data: { ...(demoRunConfig(dataset).data as object), workers: 1 },
     });
-    const runId = 'in-thread';
-    const runDir = join(home, 'runs', runId);
-    workbench.registry.createRun({
-      id: runId,
-      name: runId,
-      config,
-      configPath: null,
-      datasetId: null,
-      projectVersion: 'test',
-      backend: 'wasm',
-      seed: 0,
-      gitCommit: null,
-      runDir,
-      epochs: 1,
-    });
+    const prepared = createRun(workbench.registry, { home, config, configPath: null, name: 'in-thread', backend: 'wasm' });
     const result = await runTraining({
-      runId,
-      config,
-      runDir,
-      resumeFrom: null,
       registry: workbench.registry,
+      prepared,
+      backend: 'wasm',
       control: new TrainControl(),
       onEvent: () => undefined,
     });
@@ -325,14 +333,14 @@ describe('model-backed commands', () => {
         '/videos/',
       )[1],
     );
-    await compareCheckpoints(
+    await compareCheckpoints({
       checkpoints,
-      dataset.valAnn as string,
-      dataset.root,
-      (path) => path,
-      () => undefined,
-      { clips: 2, crops: 1 },
-    );
+      annFile: dataset.valAnn as string,
+      root: dataset.root,
+      mediaUrl: (path) => path,
+      progress: () => undefined,
+      views: { clips: 2, crops: 1 },
+    });
     await attentionView(checkpoints[0], video, 1, 1);
     await predictVideo(checkpoints[0], video, () => undefined);
     // The model calls keep the last checkpoint's model for the next call: freed here, or when

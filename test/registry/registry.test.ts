@@ -39,7 +39,18 @@ describe('run registry', () => {
     const tables = (
       registry.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]
     ).map((t) => t.name);
-    expect(tables).toEqual(['checkpoints', 'datasets', 'evaluations', 'metrics', 'predictions', 'runs', 'skipped_samples']);
+    expect(tables).toEqual([
+      'checkpoints',
+      'cluster_jobs',
+      'cluster_logs',
+      'clusters',
+      'datasets',
+      'evaluations',
+      'metrics',
+      'predictions',
+      'runs',
+      'skipped_samples',
+    ]);
     registry.close();
     // Re-opening does not re-run migrations (they would fail on existing tables).
     const again = Registry.open(dir);
@@ -146,7 +157,7 @@ describe('run registry', () => {
     expect(runsCsv[1]).toContain(`${id},test run,completed`);
     // The config JSON contains quotes and a comma: it must be one quoted cell.
     expect(runsCsv[1]).toContain('"{""epochs"":2,""note"":""a \\""quoted\\"", value""}"');
-    expect(readFileSync(files[1], 'utf8')).toBe(`run_id,scope,split,step,epoch,name,value\n${id},iteration,train,0,0,loss,1.5\n`);
+    expect(readFileSync(files[1], 'utf8')).toBe(`run_id,scope,split,step,epoch,name,value\n${id},iteration,train,1,1,loss,1.5\n`);
     expect(() => registry.requireRun('nope')).toThrow(`no run "nope"`);
     registry.close();
   });

@@ -1,9 +1,9 @@
 // The zustand store: slices reduce service events; curve points stay out of it.
 import { describe, expect, it } from 'vitest';
 import { createWorkbenchStore } from '../../renderer/state/store.ts';
-import type { TrainingEvent } from '../../core/protocol/workbench.ts';
+import type { TrainEvent } from '../../core/protocol/workbench.ts';
 
-const started: TrainingEvent = {
+const started: TrainEvent = {
   kind: 'run-started',
   runId: 'r1',
   name: 'demo',
@@ -50,7 +50,7 @@ describe('training slice', () => {
         epoch: 0,
         epochs: 2,
         train: { loss: 1.1, top1: 0.4, clips: 12 },
-        val: { loss: 1.0, top1: 0.5, top5: 1, meanClassAccuracy: 0.5, count: 4 },
+        val: { loss: 1.0, top1: 0.5, top5: 1, meanClassAccuracy: 0.5, count: 4, views: { clips: 1, crops: 1 } },
         seconds: 2,
         etaSeconds: 2,
       },
@@ -58,18 +58,26 @@ describe('training slice', () => {
     });
     store.getState().applyEvent({
       kind: 'train',
-      event: { kind: 'run-finished', runId: 'r1', status: 'completed', message: null, seconds: 4 },
+      event: {
+        kind: 'run-finished',
+        runId: 'r1',
+        status: 'completed',
+        message: null,
+        seconds: 4,
+        val: { loss: 1.0, top1: 0.5, top5: 1, meanClassAccuracy: 0.5, count: 4 },
+      },
       sentAt: 0,
     });
     const state = store.getState();
     expect(state.status).toBe('completed');
     expect(state.epoch).toBe(1);
+    expect(state.valTop1).toBe(0.5);
     expect(state.log).toEqual([
       'started demo: 2 epochs x 3 iterations on wasm',
       'paused at iteration 2',
       'resumed at iteration 2',
       'epoch 1/2: train loss 1.1000, val loss 1.0000, top-1 50.0%, top-5 100.0% (2.0 s)',
-      'run completed after 4.0 s',
+      'run completed after 4.0 s; val top-1 50.0% at the last epoch',
     ]);
     // Nothing curve-shaped lives in the store.
     expect(Object.keys(state).filter((key) => /^(points|series|curves?|losses)$/i.test(key) || /Points$/.test(key))).toEqual([]);

@@ -11,11 +11,36 @@ import { initBackend } from '../../core/engine/backend.ts';
 import { generateSyntheticDataset } from '../../core/data/synth.ts';
 import { Registry } from '../../core/registry/registry.ts';
 import { parseRunConfig, type RunConfig } from '../../core/train/run-config.ts';
-import { runTrainingSession } from '../../core/train/session.ts';
+import { createRun, runTraining } from '../../core/app/training.ts';
 import type { TrainEvent } from '../../core/protocol/train.ts';
 
 let dir: string;
 let data: string;
+
+/** A run created and trained the way both doors do it (core/app/training.ts). */
+async function runTrainingSession(options: {
+  config: RunConfig;
+  configPath: string | null;
+  home: string;
+  backend: string;
+  onNote?: (line: string) => void;
+  onEvent?: (event: TrainEvent) => void;
+}) {
+  const registry = Registry.open(options.home);
+  try {
+    const prepared = createRun(registry, options);
+    const result = await runTraining({
+      registry,
+      prepared,
+      backend: options.backend,
+      onNote: options.onNote,
+      onEvent: options.onEvent,
+    });
+    return { run: registry.requireRun(prepared.run.id), result };
+  } finally {
+    registry.close();
+  }
+}
 
 function runConfig(root: string, cache: boolean, epochs = 2): RunConfig {
   return parseRunConfig({

@@ -21,7 +21,7 @@ import type { LogRecord } from '../../cluster/log-parser.ts';
 import type { ClusterJob, ClusterSettingsInput, EngineFlavor, PreflightReport } from '../../protocol/cluster.ts';
 import { finishedJobStates } from '../../protocol/cluster.ts';
 import { Registry, workbenchHome } from '../../registry/registry.ts';
-import { loadRunConfig, parseRunConfig, type RunConfig } from '../../train/run-config.ts';
+import { loadRunConfig, parseRunConfig, type RunConfig } from '../../app/config.ts';
 import { intOption } from './shared.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);

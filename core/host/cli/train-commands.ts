@@ -1,17 +1,15 @@
 // CLI subcommands of the train area: train, eval, runs list|show|export, demo. Thin: parsing,
-// progress display and printing; the work happens in core/train, core/eval and core/registry.
+// progress display and printing; the work happens in core/app (and the registry it reads).
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { evaluateCheckpoint, type ProtocolResult } from '../../eval/evaluate-checkpoint.ts';
-import type { TrainEvent, ViewProtocol } from '../../protocol/train.ts';
+import { evaluateCheckpoint, type ProtocolResult } from '../../app/evaluate.ts';
+import type { TrainEvent } from '../../protocol/train.ts';
 import { Registry, workbenchHome, type RunRecord } from '../../registry/registry.ts';
-import { TrainControl } from '../../train/control.ts';
-import { parseViews } from '../../train/data-source.ts';
-import { generateSyntheticDataset } from '../../data/synth.ts';
-import { loadRunConfig, resolveRunConfig, type RunConfig } from '../../train/run-config.ts';
-import { runTrainingSession, type SessionResult } from '../../train/session.ts';
+import { loadRunConfig, parseViews, resolveConfig, type RunConfig } from '../../app/config.ts';
+import { createRun, prepareResume, runTraining, TrainControl, type PreparedRun, type TrainResult } from '../../app/training.ts';
+import { ensureDemoDataset, demoRunConfig } from '../../app/demo.ts';
+import { sweepStaleTemporaries } from '../../files/atomic.ts';
 import { startBackend } from './shared.ts';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
@@ -121,6 +119,13 @@ function installStopHandlers(control: TrainControl): () => void {
   };
 }
 
+interface SessionResult {
+  run: RunRecord;
+  result: TrainResult;
+  config: RunConfig;
+}
+
+/** Creates (or resumes) the run and trains it here, through the application layer the service uses too. */
 async function trainWithProgress(options: {
   config: RunConfig | null;
   configPath: string | null;
@@ -129,14 +134,38 @@ async function trainWithProgress(options: {
   resume?: string;
   backend: string;
 }): Promise<SessionResult> {
+  for (const file of sweepStaleTemporaries(options.home)) err(`removed ${file}, left by an interrupted write`);
+  const registry = Registry.open(options.home);
   const control = new TrainControl();
   const removeHandlers = installStopHandlers(control);
   const printer = progressPrinter();
   try {
-    return await runTrainingSession({ ...options, control, onEvent: printer.onEvent, onNote: (line) => err(line) });
+    let prepared: PreparedRun;
+    if (options.resume) prepared = prepareResume(registry, options.resume);
+    else {
+      if (!options.config) throw new Error('a run config is needed to start a run');
+      prepared = createRun(registry, {
+        home: options.home,
+        config: options.config,
+        configPath: options.configPath,
+        name: options.name,
+        backend: options.backend,
+      });
+    }
+    prepared.notes.forEach(err);
+    const result = await runTraining({
+      registry,
+      prepared,
+      backend: options.backend,
+      control,
+      onEvent: printer.onEvent,
+      onNote: err,
+    });
+    return { run: registry.requireRun(prepared.run.id), result, config: prepared.config };
   } finally {
     printer.stop();
     removeHandlers();
+    registry.close();
   }
 }
 
@@ -178,10 +207,6 @@ function printEvaluations(results: ProtocolResult[]): void {
   }
 }
 
-function protocolsFor(views: ViewProtocol): ViewProtocol[] {
-  return views.clips === 1 && views.crops === 1 ? [views] : [{ clips: 1, crops: 1 }, views];
-}
-
 function describeRun(run: RunRecord): string {
   return `${run.id}  ${run.status.padEnd(11)} ${`${run.epochsDone}/${run.epochs}`.padStart(7)}  ${run.backend.padEnd(10)} ${run.createdAt.slice(0, 19).replace('T', ' ')}  ${run.name}`;
 }
@@ -215,35 +240,51 @@ export function registerTrainCommands(program: Command): void {
     .description(
       'evaluate a checkpoint: single clip and multi-view (softmax averaged), metrics and per-video predictions stored in the registry',
     )
-    .requiredOption('--checkpoint <file>', 'weights (.safetensors from vswin train, or an official .pth)')
-    .option('--config <file>', 'run config giving the model and pipeline (needed for checkpoints not written by vswin train)')
+    .requiredOption('--checkpoint <file>', 'weights (.safetensors from vswin train or the workbench, or an official .pth)')
+    .option(
+      '--config <file>',
+      'run config giving the model, pipeline and class names (needed for checkpoints that do not record them, e.g. official .pth)',
+    )
     .requiredOption('--ann <file>', 'annotation file (path label per line)')
     .requiredOption('--root <dir>', 'folder the annotation paths are relative to')
-    .option('--views <CLIPSxCROPS>', 'multi-view protocol, e.g. 4x3 (K400) or 1x3 (SSv2); default from the config, else 1x1')
+    .option(
+      '--views <CLIPSxCROPS>',
+      "multi-view protocol, e.g. 4x3 (K400) or 1x3 (SSv2); default the run's test views (pipeline test_clips x test_crops), else 1x1",
+    )
     .option('--home <dir>', 'workbench home (default $VSWIN_HOME or ~/.vswin)')
+    .option('--json', 'print the reports and per-video predictions as JSON')
     .action(
       async (
-        options: { checkpoint: string; config?: string; ann: string; root: string; views?: string; home?: string },
+        options: {
+          checkpoint: string;
+          config?: string;
+          ann: string;
+          root: string;
+          views?: string;
+          home?: string;
+          json?: boolean;
+        },
         command: Command,
       ) => {
         const config = options.config ? loadRunConfig(options.config) : null;
-        const pipeline = config?.data.pipeline;
-        const views = options.views
-          ? parseViews(options.views)
-          : { clips: pipeline?.test_clips ?? 1, crops: pipeline?.test_crops ?? 1 };
-        await startBackend(command);
+        const views = options.views ? parseViews(options.views) : null;
+        await startBackend(command, options.json);
         const results = await evaluateCheckpoint({
           checkpoint: resolve(options.checkpoint),
           config,
           annFile: resolve(options.ann),
           root: resolve(options.root),
-          protocols: protocolsFor(views),
+          views,
           home: workbenchHome(options.home),
           onProgress: (protocol, videos, total) => {
             if (process.stderr.isTTY) process.stderr.write(`\r  ${protocol.clips}x${protocol.crops}: ${videos}/${total} videos`);
           },
         });
         if (process.stderr.isTTY) err('');
+        if (options.json) {
+          out(JSON.stringify(results, null, 2));
+          return;
+        }
         printEvaluations(results);
         out(`stored as evaluation${results.length > 1 ? 's' : ''} ${results.map((r) => r.evaluationId).join(', ')}`);
       },
@@ -352,112 +393,31 @@ export function registerTrainCommands(program: Command): void {
     });
 }
 
-/**
- * The demo's dataset and recipe: generated videos of a white square crossing a random texture in
- * one of four directions at 1 px/frame (data/synth.ts with a solid square; its default checkered
- * square at 2 px/frame aliases), and a two-stage Video Swin (one PatchMerging, so pooled features stay nearly
- * translation invariant; with four stages the 32-px input ends on one token and position swamps
- * motion). Learning starts after a plateau of 20-30 epochs; with lr 1e-3 over 60 epochs a run here
- * reached 95% val top-1 (lr 2e-3 was less stable).
- */
-export const DEMO = {
-  classes: 4,
-  perClass: 100,
-  frames: 40,
-  size: 32,
-  speed: 1,
-  square: 'solid',
-  seed: 0,
-  valFraction: 0.2,
-} as const;
-
-export function demoConfig(dataDir: string): Record<string, unknown> {
-  return {
-    description:
-      'vswin demo: a two-stage micro Video Swin on generated videos of a white square moving in one of four directions',
-    model: {
-      variant: 'micro',
-      backbone: { embed_dim: 32, depths: [2, 2], num_heads: [2, 4] },
-      num_classes: DEMO.classes,
-      drop_path_rate: 0,
-      head_dropout: 0,
-    },
-    data: {
-      train_ann: join(dataDir, 'train.txt'),
-      val_ann: join(dataDir, 'val.txt'),
-      root: join(dataDir, 'videos'),
-      classes: join(dataDir, 'classes.txt'),
-      // No spatial augmentation (area_range [1, 1] keeps the whole frame): in our runs the random
-      // resized crop kept the model from learning the sign of the motion at all.
-      pipeline: {
-        preset: 'small',
-        clip_len: 8,
-        frame_interval: 1,
-        short_side: DEMO.size,
-        crop_size: DEMO.size,
-        area_range: [1, 1],
-        test_clips: 3,
-        test_crops: 1,
-      },
-      workers: 2,
-      cache: true,
-    },
-    optimizer: { lr: 1e-3, weight_decay: 0.05, paramwise: 'none' },
-    schedule: { warmup_epochs: 1 },
-    epochs: 60,
-    batch_size: 8,
-    seed: 0,
-    evaluation: { interval: 5, metric: 'top1' },
-    checkpoint: { keep_last: 1, save_best: true },
-  };
-}
-
+/** `vswin demo`: the demo recipe of core/app/demo.ts (the workbench's first run is the same), then its evaluation. */
 async function runDemo(home: string, command: Command): Promise<void> {
   const started = Date.now();
-  const dataDir = join(home, 'demo', 'data');
-  const recipeFile = join(dataDir, 'recipe.json');
-  const recipe = JSON.stringify(DEMO);
-  // Regenerate when the files are missing or were made with another recipe (an older workbench).
-  const current =
-    existsSync(recipeFile) &&
-    existsSync(join(dataDir, 'train.txt')) &&
-    existsSync(join(dataDir, 'val.txt')) &&
-    readFileSync(recipeFile, 'utf8') === recipe;
-  if (!current) {
-    err(`generating ${DEMO.classes} x ${DEMO.perClass} synthetic videos in ${dataDir} ...`);
-    rmSync(dataDir, { recursive: true, force: true });
-    await generateSyntheticDataset({ outDir: dataDir, ...DEMO });
-    writeFileSync(recipeFile, recipe);
-  } else {
-    err(`reusing the synthetic dataset in ${dataDir}`);
-  }
-  const configFile = join(home, 'demo', 'demo-config.json');
-  const raw = demoConfig(dataDir);
-  writeFileSync(`${configFile}.tmp`, `${JSON.stringify(raw, null, 2)}\n`);
-  renameSync(`${configFile}.tmp`, configFile);
-  const config = resolveRunConfig(raw, join(home, 'demo'), configFile);
+  const dataset = await ensureDemoDataset(home, {}, err);
+  err(`demo dataset: ${dataset.trainAnn}`);
+  const config = resolveConfig(demoRunConfig(dataset), home, 'demo run config');
   const backend = await startBackend(command);
-  const session = await trainWithProgress({ config, configPath: configFile, home, name: 'demo', backend: backend.name });
+  const session = await trainWithProgress({ config, configPath: null, home, name: 'demo', backend: backend.name });
   printTrainResult(session, home);
   if (session.result.status !== 'completed' || !session.result.bestCheckpoint) return;
   out('');
   out('evaluating the best checkpoint on the validation videos:');
   const results = await evaluateCheckpoint({
     checkpoint: session.result.bestCheckpoint,
-    config,
-    annFile: config.data.val_ann as string,
-    root: config.data.root,
-    protocols: [
-      { clips: 1, crops: 1 },
-      { clips: config.data.pipeline.test_clips ?? 3, crops: 1 },
-    ],
+    config: null,
+    annFile: dataset.valAnn as string,
+    root: dataset.root,
+    views: null,
     home,
   });
   printEvaluations(results);
-  const final = results.at(-1)!.report.metrics.top1;
   out('');
   out(
-    `demo finished in ${duration((Date.now() - started) / 1000)}: run ${session.run.id}, val top-1 ${pct(final)} (${results.at(-1)!.report.views.clips} clips, softmax averaged)`,
+    `demo finished in ${duration((Date.now() - started) / 1000)}: run ${session.run.id}, val top-1 ${pct(session.result.lastVal?.top1)} ` +
+      `at the last epoch (${pct(results.at(-1)!.report.metrics.top1)} for the best checkpoint over ${results.at(-1)!.report.views.clips} clips)`,
   );
   out(`next: vswin runs show ${session.run.id}${home === workbenchHome() ? '' : ` --home ${home}`}`);
 }

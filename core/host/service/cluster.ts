@@ -32,17 +32,9 @@ export class ClusterService {
   private readonly lastResults = new Map<string, SyncResult>();
   private watcher: ReturnType<typeof startClusterWatcher> | null = null;
   private emit: Emit = () => undefined;
-  private readonly lastLossStatement;
-  private readonly lastValStatement;
 
   constructor(private readonly options: ClusterServiceOptions) {
     this.handler = new ClusterCommandHandler(options.registry, options.home, options.factory);
-    this.lastLossStatement = options.registry.db.prepare(
-      "SELECT step, value FROM metrics WHERE run_id = ? AND scope = 'iteration' AND split = 'train' AND name = 'loss' ORDER BY step DESC LIMIT 1",
-    );
-    this.lastValStatement = options.registry.db.prepare(
-      "SELECT value FROM metrics WHERE run_id = ? AND scope = 'epoch' AND split = 'val' AND name = 'top1' AND value IS NOT NULL ORDER BY step DESC LIMIT 1",
-    );
   }
 
   static handles(command: string): command is ClusterCommandNameOfWorkbench {
@@ -84,8 +76,8 @@ export class ClusterService {
     return this.handler.summaries().map((summary) => {
       const last = this.lastResults.get(summary.runId);
       const current = last && last.job.attempt === summary.attempt ? last : null;
-      const loss = this.lastLossStatement.get(summary.runId) as { step: number; value: number | null } | undefined;
-      const val = this.lastValStatement.get(summary.runId) as { value: number } | undefined;
+      const loss = this.options.registry.lastMetric(summary.runId, 'iteration', 'train', 'loss');
+      const val = this.options.registry.lastMetric(summary.runId, 'epoch', 'val', 'top1');
       return {
         ...summary,
         elapsedSeconds: current?.status.elapsedSeconds ?? null,

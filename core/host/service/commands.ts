@@ -14,67 +14,51 @@ import { contactSheet } from '../../data/preview.ts';
 import { scanDataset, splitDataset, writeScanOutputs, type ScanResult } from '../../data/scan.ts';
 import { writeFileAtomic } from '../../data/files.ts';
 import { currentBackend, webGpuStatus } from '../../engine/backend.ts';
-import { complexity } from '../../model/complexity.ts';
-import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
+import type { ModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
-import { modelConfigOf, presetJson, presetNames } from '../../train/run-config.ts';
+import { presetJson, presetNames } from '../../app/config.ts';
 import type {
   ClusterCommandNameOfWorkbench,
   CommandName,
   CommandResult,
-  ConfigIssue,
   DatasetRef,
   RunSummary,
   WorkbenchEvent,
 } from '../../protocol/workbench.ts';
-import { WORKBENCH_CLUSTER_COMMAND_NAMES } from '../../protocol/workbench.ts';
+import {
+  commandArgs,
+  checkArgumentBounds,
+  COMMAND_NAMES,
+  type ArgsOutput,
+  type CommandNameOfMap,
+} from '../../protocol/commands.ts';
+import { IssuesError, issuesOf } from '../../protocol/issues.ts';
 import { ClusterService } from './cluster.ts';
-import { demoDataset, demoRunConfig } from './demo.ts';
-import { measureGflops, TIMED_STEP_LIMIT } from './estimate.ts';
+import { demoDataset, demoRunConfig, microRunConfig } from '../../app/demo.ts';
+import { measureGflops } from './estimate.ts';
+import { validateConfig } from '../../app/config.ts';
 import { runCompute, stopModelCallWorker } from './compute-pool.ts';
 import type { AttentionView, AttentionWindow, Comparison, Prediction } from '../../protocol/workbench.ts';
 import type { JobContext } from './jobs.ts';
 import { TrainingSessions } from './training.ts';
+import { nameCheckpoints } from '../../app/evaluate.ts';
+import { METRICS_CSV_HEADER, metricsCsvRows, runCurves } from '../../app/runs.ts';
 
 type Context = JobContext & { emit: (event: WorkbenchEvent) => void };
 type Handlers = {
-  [N in Exclude<CommandName, ClusterCommandNameOfWorkbench>]: (args: unknown, context: Context) => Promise<CommandResult<N>>;
+  [N in Exclude<CommandName, ClusterCommandNameOfWorkbench>]: (
+    args: ArgsOutput<N>,
+    context: Context,
+  ) => Promise<CommandResult<N>>;
 };
+type Route = (args: unknown, context: Context) => Promise<unknown>;
 
-const absolutePath = (field: string) =>
-  z
-    .string({ error: `${field}: expected a path` })
-    .min(1, `${field}: expected a path, received ""`)
-    .refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), { message: `${field}: expected an absolute path` });
-
-function parseArgs<T>(command: string, schema: z.ZodType<T>, args: unknown): T {
-  const result = schema.safeParse(args);
+/** Validates a command's arguments with its schema from the protocol; the error names each field and value. */
+function parseArgs<N extends CommandNameOfMap>(command: N, raw: unknown): ArgsOutput<N> {
+  const schema = commandArgs[command] as z.ZodType<ArgsOutput<N>>;
+  const result = schema.safeParse(raw);
   if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => {
-    const path = issue.path.join('.') || '(arguments)';
-    let received: unknown = args;
-    for (const key of issue.path)
-      received = received && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key] : undefined;
-    return `${path}: ${issue.message} (received ${JSON.stringify(received) ?? 'nothing'})`;
-  });
-  throw new Error(`${command}: ${details.join('; ')}`);
-}
-
-/** Splits the trainer's multi-line config error ("  path: message (received ...)") into issues. */
-export function configIssues(error: unknown): ConfigIssue[] {
-  const text = error instanceof Error ? error.message : String(error);
-  const lines = text
-    .split('\n')
-    .slice(1)
-    .filter((line) => line.startsWith('  '));
-  if (lines.length === 0) return [{ path: '(root)', message: text }];
-  return lines.map((line) => {
-    const trimmed = line.trim();
-    const colon = trimmed.indexOf(': ');
-    // The whole config as the "received" value of a root-level issue helps nobody in a form.
-    const message = (colon > 0 ? trimmed.slice(colon + 2) : trimmed).replace(/ \(received [\s\S]{120,}\)$/, '');
-    return { path: colon > 0 ? trimmed.slice(0, colon) : '(root)', message };
-  });
+  throw new IssuesError(command, issuesOf(result.error, raw), { style: 'line' });
 }
 
 function flatten(value: unknown, prefix = '', into: Record<string, string> = {}): Record<string, string> {
@@ -84,16 +68,6 @@ function flatten(value: unknown, prefix = '', into: Record<string, string> = {})
     into[prefix] = JSON.stringify(value);
   }
   return into;
-}
-
-function lineCount(file: string): number | null {
-  try {
-    return readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((line) => line.trim().length > 0).length;
-  } catch {
-    return null;
-  }
 }
 
 export interface WorkbenchOptions {
@@ -117,7 +91,6 @@ export class Workbench {
     this.training = new TrainingSessions({
       home: options.home,
       registry: this.registry,
-      version: options.version,
       onEvent: (event) => this.emitter({ kind: 'train', event, sentAt: Date.now() }),
     });
     this.cluster = new ClusterService({ registry: this.registry, home: options.home });
@@ -183,16 +156,22 @@ export class Workbench {
     this.registry.close();
   }
 
+  /** Name -> route, built from the protocol's command map: a name that is not a command finds nothing, whatever it is. */
+  private readonly routes = new Map<string, Route>(
+    COMMAND_NAMES.map((name): [string, Route] => [
+      name,
+      ClusterService.handles(name)
+        ? (args) => this.cluster.dispatch(name, args)
+        : (args, context) =>
+            (this.handlers[name as keyof Handlers] as Route)(parseArgs(name as keyof Handlers, args ?? {}), context),
+    ]),
+  );
+
   dispatch = async (command: string, args: unknown, context: Context): Promise<unknown> => {
-    if (ClusterService.handles(command)) return this.cluster.dispatch(command, args);
-    const handler = (this.handlers as Record<string, ((args: unknown, context: Context) => Promise<unknown>) | undefined>)[
-      command
-    ];
-    if (!handler)
-      throw new Error(
-        `unknown command "${command}"; expected one of ${[...Object.keys(this.handlers), ...WORKBENCH_CLUSTER_COMMAND_NAMES].join(', ')}`,
-      );
-    return handler(args, context);
+    const route = typeof command === 'string' ? this.routes.get(command) : undefined;
+    if (!route) throw new Error(`unknown command ${JSON.stringify(command)}; expected one of ${COMMAND_NAMES.join(', ')}`);
+    checkArgumentBounds(command, args);
+    return route(args, context);
   };
 
   private readonly handlers: Handlers = {
@@ -210,8 +189,7 @@ export class Workbench {
       };
     },
 
-    'fs.list': async (raw) => {
-      const args = parseArgs('fs.list', z.object({ path: z.string().optional() }), raw);
+    'fs.list': async (args) => {
       const path = resolve(args.path || this.options.home);
       if (!existsSync(path) || !statSync(path).isDirectory()) throw new Error(`fs.list: "${path}" is not a folder`);
       const entries = readdirSync(path, { withFileTypes: true })
@@ -223,8 +201,7 @@ export class Workbench {
 
     'datasets.list': async () => this.datasets(),
 
-    'datasets.scan': async (raw, context) => {
-      const { root } = parseArgs('datasets.scan', z.object({ root: absolutePath('root') }), raw);
+    'datasets.scan': async ({ root }, context) => {
       const scan = await scanDataset(root, { onProgress: (done, total) => context.progress(done, total, 'probing videos') });
       this.scans.set(root, scan);
       const classes = await Promise.all(
@@ -244,18 +221,7 @@ export class Workbench {
       return { root, format: scan.format, items: scan.items.length, classes, problems: scan.skipped, tools: scan.tools };
     },
 
-    'datasets.write': async (raw) => {
-      const args = parseArgs(
-        'datasets.write',
-        z.object({
-          root: absolutePath('root'),
-          outDir: absolutePath('outDir'),
-          val: z.number().min(0).max(0.9),
-          test: z.number().min(0).max(0.9),
-          seed: z.number().int().min(0),
-        }),
-        raw,
-      );
+    'datasets.write': async (args) => {
       const scan = this.scans.get(args.root) ?? (await scanDataset(args.root));
       if (scan.items.length === 0)
         throw new Error(`datasets.write: "${args.root}" has no usable videos (${scan.skipped.length} skipped)`);
@@ -280,8 +246,7 @@ export class Workbench {
       };
     },
 
-    'datasets.check': async (raw) => {
-      const args = parseArgs('datasets.check', z.object({ annFile: absolutePath('annFile'), root: absolutePath('root') }), raw);
+    'datasets.check': async (args) => {
       const labelMap = join(dirname(args.annFile), 'classes.txt');
       const report = await checkAnnotationFile(args.annFile, {
         root: args.root,
@@ -296,8 +261,7 @@ export class Workbench {
       };
     },
 
-    'datasets.videos': async (raw) => {
-      const args = parseArgs('datasets.videos', z.object({ annFile: absolutePath('annFile'), root: absolutePath('root') }), raw);
+    'datasets.videos': async (args) => {
       const loaded = await loadAnnotations(args.annFile, args.root);
       return loaded.entries.map((entry) => ({
         path: entry.path.startsWith('/') ? entry.path : join(args.root, entry.path),
@@ -305,19 +269,7 @@ export class Workbench {
       }));
     },
 
-    'datasets.preview': async (raw) => {
-      const args = parseArgs(
-        'datasets.preview',
-        z.object({
-          annFile: absolutePath('annFile'),
-          root: absolutePath('root'),
-          preset: z.enum(['k400', 'ssv2', 'small']),
-          mode: z.enum(['train', 'val', 'test']),
-          index: z.number().int().min(0),
-          seed: z.number().int().min(0),
-        }),
-        raw,
-      );
+    'datasets.preview': async (args) => {
       const loaded = await loadAnnotations(args.annFile, args.root);
       const entry = loaded.entries[args.index];
       if (!entry)
@@ -372,79 +324,31 @@ export class Workbench {
       const demo = demoDataset(this.options.home);
       if (demo) list.push({ name: 'demo-micro', config: demoRunConfig(demo) });
       for (const dataset of this.datasets().filter((d) => d !== demo && !d.name.startsWith('demo'))) {
-        list.push({ name: `micro on ${dataset.name}`, config: demoRunConfig(dataset) });
+        list.push({ name: `micro on ${dataset.name}`, config: microRunConfig(dataset) });
       }
       for (const name of presetNames()) list.push({ name, config: presetJson(name) });
       return list;
     },
 
-    'config.validate': async (raw) => {
-      const args = parseArgs(
-        'config.validate',
-        z.object({ config: z.unknown(), trainSize: z.number().int().min(0).optional() }),
-        raw,
+    'config.validate': async (args) => {
+      return validateConfig(
+        args.config,
+        this.options.home,
+        { gflops: measureGflops, timedStep: (config, clip, batch) => this.timedStep(config, clip, batch) },
+        args.trainSize,
       );
-      let resolved;
-      try {
-        resolved = this.training.resolve(args.config);
-      } catch (error) {
-        return { ok: false, issues: configIssues(error), estimate: null };
-      }
-      const modelConfig = parseModelConfig(modelConfigOf(resolved));
-      const p = resolved.data.pipeline;
-      const spec = presetPipeline(p.preset, 'train', {
-        clipLen: p.clip_len,
-        frameInterval: p.frame_interval,
-        cropSize: p.crop_size,
-        shortSide: p.short_side,
-      });
-      const clip = { frames: spec.sampling.clipLen, height: spec.crop.size, width: spec.crop.size };
-      const cost = complexity(modelConfig, clip, resolved.batch_size);
-      const gflops = await measureGflops();
-      const trainSize = args.trainSize ?? lineCount(resolved.data.train_ann);
-      const iterations =
-        trainSize === null
-          ? null
-          : Math.min(Math.ceil(trainSize / resolved.batch_size), resolved.max_iterations_per_epoch ?? Infinity);
-      // Small models: a timed step. Big ones: forward + backward is about 3x the forward multiply-adds, 2 FLOPs each (a lower bound).
-      const timed = cost.flopsPerView * resolved.batch_size < TIMED_STEP_LIMIT;
-      const secondsPerStep = timed
-        ? await this.timedStep(modelConfig, clip, resolved.batch_size)
-        : (cost.flopsPerView * resolved.batch_size * 2 * 3) / (gflops * 1e9);
-      return {
-        ok: true,
-        issues: [],
-        estimate: {
-          parameters: cost.parameters,
-          gflopsPerClip: cost.flopsPerView / 1e9,
-          activationBytes: cost.trainingActivationBytes,
-          parameterBytes: cost.parameters * 4 * 4,
-          secondsPerEpoch: iterations === null ? null : iterations * secondsPerStep,
-          timeMethod: timed ? 'timed' : 'flop-bound',
-          backend: currentBackend()?.name ?? 'unknown',
-          measuredGflops: gflops,
-          clip: [clip.frames, clip.height, clip.width],
-        },
-      };
     },
 
-    'train.start': async (raw) => {
-      const args = parseArgs('train.start', z.object({ config: z.unknown(), name: z.string() }), raw);
+    'train.start': async (args) => {
       return { runId: await this.training.start(args.config, args.name) };
     },
 
-    'train.control': async (raw) => {
-      const args = parseArgs(
-        'train.control',
-        z.object({ runId: z.string().min(1), command: z.enum(['pause', 'resume', 'stop']) }),
-        raw,
-      );
+    'train.control': async (args) => {
       this.training.control(args.runId, args.command);
       return { ok: true as const };
     },
 
-    'train.resume': async (raw) => {
-      const args = parseArgs('train.resume', z.object({ runId: z.string().min(1) }), raw);
+    'train.resume': async (args) => {
       return { runId: await this.training.resume(args.runId) };
     },
 
@@ -465,26 +369,9 @@ export class Workbench {
       }));
     },
 
-    'runs.curves': async (raw) => {
-      const args = parseArgs(
-        'runs.curves',
-        z.object({ runIds: z.array(z.string()).max(50), maxPoints: z.number().int().min(10).max(100_000).optional() }),
-        raw,
-      );
-      // Long runs come decimated from the registry (about maxPoints per iteration curve), not row by row.
-      return args.runIds.map((runId) => ({ runId, series: this.registry.curves(runId, args.maxPoints ?? 4000).series }));
-    },
+    'runs.curves': async (args) => args.runIds.map((runId) => runCurves(this.registry, runId, args.maxPoints)),
 
-    'runs.csv': async (raw) => {
-      const args = parseArgs('runs.csv', z.object({ runIds: z.array(z.string()).min(1) }), raw);
-      const rows: unknown[][] = [];
-      for (const runId of args.runIds) {
-        const run = this.registry.requireRun(runId);
-        for (const m of this.registry.metrics(runId))
-          rows.push([run.id, run.name, m.scope, m.split, m.step, m.epoch, m.name, m.value]);
-      }
-      return { csv: toCsv(['run_id', 'run_name', 'scope', 'split', 'step', 'epoch', 'metric', 'value'], rows) };
-    },
+    'runs.csv': async (args) => ({ csv: toCsv(METRICS_CSV_HEADER, metricsCsvRows(this.registry, args.runIds)) }),
 
     'runs.checkpoints': async () => {
       const list = [];
@@ -504,62 +391,20 @@ export class Workbench {
       return list;
     },
 
-    'compare.checkpoints': async (raw, context) => {
-      const args = parseArgs(
-        'compare.checkpoints',
-        z.object({
-          checkpoints: z.array(absolutePath('checkpoints[]')).min(2).max(4),
-          annFile: absolutePath('annFile'),
-          root: absolutePath('root'),
-          views: z.object({ clips: z.number().int().min(1).max(10), crops: z.union([z.literal(1), z.literal(3)]) }).optional(),
-        }),
-        raw,
-      );
+    'compare.checkpoints': async (args, context) => {
       const comparison = await runCompute<Comparison>({ type: 'compare', ...args }, { onProgress: context.progress }).done;
-      // Registry names read better than file names: "run-name epoch 3".
-      const names = new Map<string, string>();
-      for (const run of this.registry.listRuns())
-        for (const c of this.registry.checkpoints(run.id, true)) names.set(c.path, `${run.name} epoch ${c.epoch}`);
-      for (const evaluation of comparison.checkpoints) evaluation.label = names.get(evaluation.checkpoint) ?? evaluation.label;
-      comparison.weightChange.labels = comparison.checkpoints.slice(0, 2).map((c) => c.label);
-      return comparison;
+      return nameCheckpoints(this.registry, comparison);
     },
 
-    'attention.view': async (raw) => {
-      const args = parseArgs(
-        'attention.view',
-        z.object({
-          checkpoint: absolutePath('checkpoint'),
-          video: absolutePath('video'),
-          stage: z.number().int().min(0),
-          block: z.number().int().min(0),
-        }),
-        raw,
-      );
+    'attention.view': async (args) => {
       return runCompute<AttentionView>({ type: 'attention', ...args }).done;
     },
 
-    'attention.window': async (raw) => {
-      const args = parseArgs(
-        'attention.window',
-        z.object({
-          checkpoint: absolutePath('checkpoint'),
-          video: absolutePath('video'),
-          stage: z.number().int().min(0),
-          block: z.number().int().min(0),
-          window: z.number().int().min(0),
-        }),
-        raw,
-      );
+    'attention.window': async (args) => {
       return runCompute<AttentionWindow>({ type: 'attention-window', ...args }).done;
     },
 
-    'video.predict': async (raw, context) => {
-      const args = parseArgs(
-        'video.predict',
-        z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video') }),
-        raw,
-      );
+    'video.predict': async (args, context) => {
       return runCompute<Prediction>({ type: 'predict', ...args }, { onProgress: context.progress }).done;
     },
   };

@@ -1,15 +1,15 @@
 // Messages between the service's main thread and a compute worker (worker_threads): plain data.
 import type { TrainCommand, TrainEvent } from '../../protocol/train.ts';
-import type { TrainResult } from '../../train/trainer.ts';
-import type { RunConfig } from '../../train/run-config.ts';
+import type { TrainResult } from '../../app/training.ts';
+import type { RunConfig } from '../../app/config.ts';
 import type { ModelConfig } from '../../model/config.ts';
 
+/** A run created or resumed by core/app/training.ts on the main thread, trained in the worker. */
 export interface TrainTask {
   type: 'train';
   runId: string;
   home: string;
   config: RunConfig;
-  runDir: string;
   resumeFrom: { weights: string; state: string } | null;
 }
 

@@ -2,12 +2,12 @@
 // service keeps answering while the model works, and a crash here ends this worker's jobs only.
 // The model-call worker lives on between calls and keeps the last checkpoint's model loaded.
 import { parentPort } from 'node:worker_threads';
-import { initBackend } from '../../engine/backend.ts';
+import { currentBackend, initBackend } from '../../engine/backend.ts';
 import { Registry } from '../../registry/registry.ts';
-import { TrainControl } from '../../train/control.ts';
 import type { FromWorker, ToWorker } from './compute-protocol.ts';
-import { attentionView, attentionWindow, compareCheckpoints, predictVideo } from './inference.ts';
-import { runTraining } from './training.ts';
+import { compareCheckpoints } from '../../app/evaluate.ts';
+import { attentionView, attentionWindow, predictVideo } from '../../app/inspect.ts';
+import { runTraining, TrainControl } from '../../app/training.ts';
 import { timeTrainingStep } from './estimate.ts';
 
 if (!parentPort) throw new Error('compute-worker.ts runs inside a worker thread only');
@@ -24,20 +24,26 @@ async function start(message: Extract<ToWorker, { kind: 'start' }>): Promise<unk
     case 'train': {
       const registry = Registry.open(task.home);
       try {
-        return await runTraining({ ...task, registry, control, onEvent: (event) => send({ kind: 'train-event', event }) });
+        return await runTraining({
+          registry,
+          prepared: { run: registry.requireRun(task.runId), config: task.config, resumeFrom: task.resumeFrom },
+          backend: currentBackend()?.name ?? message.backend,
+          control,
+          onEvent: (event) => send({ kind: 'train-event', event }),
+        });
       } finally {
         registry.close();
       }
     }
     case 'compare':
-      return compareCheckpoints(
-        task.checkpoints,
-        task.annFile,
-        task.root,
-        (path) => `/media?path=${encodeURIComponent(path)}`,
+      return compareCheckpoints({
+        checkpoints: task.checkpoints,
+        annFile: task.annFile,
+        root: task.root,
+        views: task.views,
+        mediaUrl: (path) => `/media?path=${encodeURIComponent(path)}`,
         progress,
-        task.views,
-      );
+      });
     case 'attention':
       return attentionView(task.checkpoint, task.video, task.stage, task.block);
     case 'attention-window':

@@ -7,8 +7,7 @@ import { Random } from '../../engine/random.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { createVideoSwin } from '../../model/video-swin.ts';
 
-/** Models whose clip costs less than this many multiply-adds are timed for real. */
-export const TIMED_STEP_LIMIT = 2e9;
+export { TIMED_STEP_LIMIT } from '../../app/config.ts';
 
 const stepCache = new Map<string, number>();
 let gflopsCache: number | null = null;

@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendChoice } from '../../engine/backend.ts';
 import { Workbench } from './commands.ts';
-import { ensureDemoDataset, type DemoOptions } from './demo.ts';
+import { ensureDemoDataset, type DemoOptions } from '../../app/demo.ts';
+import { sweepStaleTemporaries } from '../../files/atomic.ts';
 import { guardServiceProcess } from './fault-guard.ts';
 import { startService, type RunningService } from './server.ts';
 
@@ -47,8 +48,9 @@ export async function launchWorkbench(options: LaunchOptions): Promise<LaunchedW
   const log = options.log ?? (() => undefined);
   const backend = await initBackend(options.backend);
   log(`backend: ${backend.name} (${backend.reason})`);
+  for (const file of sweepStaleTemporaries(home)) log(`removed ${file}, left by an interrupted write`);
   if (options.demo !== false) {
-    const demo = await ensureDemoDataset(home, typeof options.demo === 'object' ? options.demo : {});
+    const demo = await ensureDemoDataset(home, typeof options.demo === 'object' ? options.demo : {}, log);
     log(`demo dataset: ${demo.trainAnn}`);
   }
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -1,26 +1,18 @@
-// Training runs started from the UI: the run config is resolved and checked, the run is recorded in
-// the registry, and the trainer's typed events are forwarded to every client. Runs go on in this
-// process between awaits of the data loader, so the service keeps answering while one trains.
-import { existsSync, mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parseLabelMap } from '../../data/annotations.ts';
-import { currentBackend } from '../../engine/backend.ts';
-import { createVideoSwin } from '../../model/video-swin.ts';
-import { loadCheckpoint } from '../../model/weights/checkpoint.ts';
-import { parseModelConfig } from '../../model/config.ts';
-import { newRunId, type Registry } from '../../registry/registry.ts';
-import { TrainControl } from '../../train/control.ts';
-import { loaderSource, pipelineFor } from '../../train/data-source.ts';
-import { checkConfigFiles, modelConfigOf, resolveRunConfig, type RunConfig } from '../../train/run-config.ts';
-import { train, type TrainResult } from '../../train/trainer.ts';
+// Training runs started from the UI: the run is created or resumed by the application layer
+// (core/app/training.ts, the same steps as `vswin train`) on this thread, which owns the registry,
+// and trained in a compute worker, so its forward/backward passes never block the service; the
+// trainer's events are forwarded to every client.
+import type { Registry } from '../../registry/registry.ts';
+import { createRun, prepareResume, type PreparedRun } from '../../app/training.ts';
+import { resolveConfig, type RunConfig } from '../../app/config.ts';
+import type { TrainResult } from '../../app/training.ts';
 import type { TrainCommand, TrainEvent } from '../../protocol/train.ts';
+import { currentBackend } from '../../engine/backend.ts';
 import { runCompute } from './compute-pool.ts';
 
 export interface TrainingHost {
   home: string;
   registry: Registry;
-  version: string;
   onEvent(event: TrainEvent): void;
 }
 
@@ -40,45 +32,25 @@ export class TrainingSessions {
 
   /** Resolves relative paths against the workbench home, validates, checks the named files exist. */
   resolve(config: unknown): RunConfig {
-    const resolved = resolveRunConfig(config, this.host.home, 'run config');
-    checkConfigFiles(resolved);
-    return resolved;
+    return resolveConfig(config, this.host.home);
   }
 
   async start(rawConfig: unknown, name: string): Promise<string> {
-    const config = this.resolve(rawConfig);
-    const runId = newRunId();
-    const runDir = join(this.host.home, 'runs', runId);
-    mkdirSync(runDir, { recursive: true });
-    const backend = currentBackend()?.name ?? 'unknown';
-    this.host.registry.createRun({
-      id: runId,
-      name: name.trim() || runId,
-      config: rawConfig,
+    const prepared = createRun(this.host.registry, {
+      home: this.host.home,
+      config: this.resolve(rawConfig),
       configPath: null,
-      datasetId: null,
-      projectVersion: this.host.version,
-      backend,
-      seed: config.seed,
-      gitCommit: null,
-      runDir,
-      epochs: config.epochs,
+      name,
+      backend: currentBackend()?.name ?? 'unknown',
     });
-    await this.launch(runId, config, runDir, null);
-    return runId;
+    this.launch(prepared);
+    return prepared.run.id;
   }
 
-  /** Continues a stopped or interrupted run from its newest checkpoint with a training state. */
+  /** Continues a stopped, failed or interrupted run, as `vswin train --resume` does. */
   async resume(runId: string): Promise<string> {
     if (this.active.has(runId)) throw new Error(`run ${runId} is already running`);
-    const run = this.host.registry.requireRun(runId);
-    const latest = this.host.registry
-      .checkpoints(runId)
-      .filter((c) => c.statePath && existsSync(c.statePath) && existsSync(c.path))
-      .sort((a, b) => b.iteration - a.iteration)[0];
-    if (!latest || !latest.statePath) throw new Error(`run ${runId} has no checkpoint with a training state to resume from`);
-    const config = this.resolve(run.config);
-    await this.launch(runId, config, run.runDir, { weights: latest.path, state: latest.statePath });
+    this.launch(prepareResume(this.host.registry, runId));
     return runId;
   }
 
@@ -95,22 +67,18 @@ export class TrainingSessions {
     await Promise.all(runs.map((run) => run.done));
   }
 
-  private async launch(
-    runId: string,
-    config: RunConfig,
-    runDir: string,
-    resumeFrom: { weights: string; state: string } | null,
-  ): Promise<void> {
+  private launch(prepared: PreparedRun): void {
+    const runId = prepared.run.id;
     // The run lives in a worker thread: its forward/backward passes never block the service.
     const job = runCompute<TrainResult>(
-      { type: 'train', runId, home: this.host.home, config, runDir, resumeFrom },
+      { type: 'train', runId, home: this.host.home, config: prepared.config, resumeFrom: prepared.resumeFrom },
       { onTrainEvent: (event) => this.host.onEvent(event) },
     );
     const done = job.done
       .catch((error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
         this.host.registry.setStatus(runId, 'failed', message);
-        this.host.onEvent({ kind: 'run-finished', runId, status: 'failed', message, seconds: 0 });
+        this.host.onEvent({ kind: 'run-finished', runId, status: 'failed', message, seconds: 0, val: null });
         return null;
       })
       .finally(() => this.active.delete(runId));
@@ -120,80 +88,5 @@ export class TrainingSessions {
   /** Waits for a run started here to end (tests, shutdown). */
   async wait(runId: string): Promise<TrainResult | null> {
     return (await this.active.get(runId)?.done) ?? null;
-  }
-}
-
-export interface TrainingSpec {
-  runId: string;
-  config: RunConfig;
-  runDir: string;
-  resumeFrom: { weights: string; state: string } | null;
-  registry: Registry;
-  control: TrainControl;
-  onEvent(event: TrainEvent): void;
-}
-
-/** One training run, start to end, in the calling thread (the compute worker calls this). */
-export async function runTraining(spec: TrainingSpec): Promise<TrainResult> {
-  const { config, runId, resumeFrom } = spec;
-  const classes = config.data.classes
-    ? parseLabelMap(await readFile(config.data.classes, 'utf8'), config.data.classes).classes
-    : [];
-  const seed = config.seed;
-  const workers = Math.max(1, config.data.workers);
-  const trainSource = await loaderSource({
-    annFile: config.data.train_ann,
-    root: config.data.root,
-    spec: pipelineFor(config, 'train'),
-    batchSize: config.batch_size,
-    shuffle: true,
-    seed,
-    workers,
-  });
-  const valSource = config.data.val_ann
-    ? await loaderSource({
-        annFile: config.data.val_ann,
-        root: config.data.val_root ?? config.data.root,
-        spec: pipelineFor(config, 'val'),
-        batchSize: config.batch_size,
-        shuffle: false,
-        seed,
-        workers,
-      })
-    : null;
-  const modelConfig = parseModelConfig(modelConfigOf(config));
-  const model = createVideoSwin(modelConfig, { seed });
-  try {
-    if (config.model.load_from && !resumeFrom)
-      model.loadStateDict(loadCheckpoint(config.model.load_from).stateDict, { skipMismatched: true });
-    const p = config.data.pipeline;
-    return await train({
-      runId,
-      config,
-      model,
-      train: trainSource,
-      val: valSource,
-      runDir: spec.runDir,
-      registry: spec.registry,
-      backend: currentBackend()?.name ?? 'unknown',
-      // Enough for the comparison, attention and try-a-video pages to rebuild the model and its input.
-      weightsMetadata: {
-        config: modelConfig,
-        classes,
-        pipeline: {
-          preset: p.preset,
-          clipLen: p.clip_len,
-          frameInterval: p.frame_interval,
-          cropSize: p.crop_size,
-          shortSide: p.short_side,
-        },
-        runId,
-      },
-      resumeFrom,
-      control: spec.control,
-      onEvent: spec.onEvent,
-    });
-  } finally {
-    model.dispose();
   }
 }

@@ -58,7 +58,7 @@ export function ConfigPage() {
           if (mine === generation.current) setValidation(result);
         })
         .catch((error: Error) =>
-          setValidation({ ok: false, issues: [{ path: '(service)', message: error.message }], estimate: null }),
+          setValidation({ ok: false, issues: [{ path: '(service)', message: error.message, received: null }], estimate: null }),
         );
     }, 300);
     return () => clearTimeout(timer);

@@ -44,7 +44,7 @@ function RunsTable() {
   const lossTraces = curves.map((c) => {
     const points = c.series['iter:train:loss'] ?? [];
     const shown = decimate(
-      points.map((p) => p.step + 1),
+      points.map((p) => p.step),
       points.map((p) => p.value),
       1000,
     );

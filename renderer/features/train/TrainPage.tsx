@@ -7,7 +7,7 @@ import { bridge } from '../../bridge/client.ts';
 import { LiveChart } from '../../charts/live-chart.ts';
 import { useWorkbench, workbenchStore } from '../../state/store.ts';
 import { parseConfigText } from '../config/config-edit.ts';
-import type { TrainingEvent } from '../../../core/protocol/workbench.ts';
+import type { TrainEvent } from '../../../core/protocol/workbench.ts';
 
 declare global {
   interface Window {
@@ -32,6 +32,7 @@ function Stats() {
   const epochs = useWorkbench((s) => s.epochs);
   const speed = useWorkbench((s) => s.clipsPerSecond);
   const eta = useWorkbench((s) => s.etaSeconds);
+  const valTop1 = useWorkbench((s) => s.valTop1);
   return (
     <div className="stats" role="status" aria-label="Training status">
       <div>
@@ -59,6 +60,12 @@ function Stats() {
       <div>
         <span className="muted">ETA</span>
         <span className="value">{formatEta(eta)}</span>
+      </div>
+      <div>
+        <span className="muted">Val top-1</span>
+        <span className="value" data-testid="val-top1">
+          {valTop1 === null ? '–' : `${(valTop1 * 100).toFixed(1)}%`}
+        </span>
       </div>
       <div>
         <span className="muted">Backend</span>
@@ -130,7 +137,7 @@ function Curves() {
     charts.current = made;
     window.__vswinCharts = { loss: made.loss.stats, lr: made.lr.stats, accuracy: made.accuracy.stats };
     let perEpoch = 1;
-    const draw = (event: TrainingEvent, sentAt?: number) => {
+    const draw = (event: TrainEvent, sentAt?: number) => {
       switch (event.kind) {
         case 'run-started':
           perEpoch = event.iterationsPerEpoch;
@@ -168,8 +175,8 @@ function Curves() {
           const total = workbenchStore.getState().totalIterations;
           const epochs = workbenchStore.getState().epochs;
           perEpoch = epochs > 0 ? Math.max(1, Math.round(total / epochs)) : 1;
-          for (const p of curves?.series['iter:train:loss'] ?? []) made.loss.push(0, p.step + 1, p.value);
-          for (const p of curves?.series['iter:train:lr'] ?? []) made.lr.push(0, p.step + 1, p.value);
+          for (const p of curves?.series['iter:train:loss'] ?? []) made.loss.push(0, p.step, p.value);
+          for (const p of curves?.series['iter:train:lr'] ?? []) made.lr.push(0, p.step, p.value);
           for (const p of curves?.series['epoch:val:loss'] ?? []) made.loss.push(1, p.step * perEpoch, p.value);
           for (const p of curves?.series['epoch:val:top1'] ?? []) made.accuracy.push(0, p.step, p.value);
           for (const p of curves?.series['epoch:val:top5'] ?? []) made.accuracy.push(1, p.step, p.value);
@@ -210,7 +217,7 @@ function Curves() {
         charts.current?.loss.setBackground(
           curves.map((c) => {
             const points = c.series['iter:train:loss'] ?? [];
-            return { name: names.get(c.runId) ?? c.runId, x: points.map((p) => p.step + 1), y: points.map((p) => p.value) };
+            return { name: names.get(c.runId) ?? c.runId, x: points.map((p) => p.step), y: points.map((p) => p.value) };
           }),
         ),
       )
@@ -284,6 +291,20 @@ function Curves() {
   );
 }
 
+/** When the demo recipe's run ends, what it reached and what `vswin demo` (the same recipe) promises. */
+function DemoResult() {
+  const presetName = useWorkbench((s) => s.presetName);
+  const status = useWorkbench((s) => s.status);
+  const valTop1 = useWorkbench((s) => s.valTop1);
+  if (presetName !== 'demo-micro' || status !== 'completed' || valTop1 === null) return null;
+  return (
+    <p role="status" aria-label="Demo result" className={valTop1 >= 0.9 ? undefined : 'muted'}>
+      The demo finished at {(valTop1 * 100).toFixed(1)}% validation top-1. It is the recipe <code>vswin demo</code> runs; with its
+      60 epochs it reaches at least 90%.
+    </p>
+  );
+}
+
 export function TrainPage() {
   const configText = useWorkbench((s) => s.configText);
   const presetName = useWorkbench((s) => s.presetName);
@@ -350,6 +371,7 @@ export function TrainPage() {
         {!parsed.ok && <ErrorText error={`The config is not valid JSON: ${parsed.message}`} />}
         <ErrorText error={start.error ?? control.error ?? resume.error} />
         <Stats />
+        <DemoResult />
       </section>
       <Curves />
       <section className="panel" aria-labelledby="log-heading">

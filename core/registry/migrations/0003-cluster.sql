@@ -2,9 +2,7 @@
 -- jobs (one row per submission of a run; a resume is a new attempt in the same remote folder) and
 -- how far each remote log has been read. The run itself, its metrics and its checkpoints live in
 -- the ordinary tables, so every run view treats a cluster run like a local one.
--- Applied by ClusterStore (idempotent) rather than as a registry migration: the registry's own
--- tests pin its table list, and the cluster tables are optional to every other feature.
-
+-- IF NOT EXISTS: registries of earlier workbenches got these tables from the cluster store directly.
 CREATE TABLE IF NOT EXISTS clusters (
   name TEXT PRIMARY KEY,
   kind TEXT NOT NULL CHECK (kind IN ('slurm', 'torchrun')),
