@@ -14,10 +14,11 @@ import { contactSheet } from '../../data/preview.ts';
 import { scanDataset, splitDataset, writeScanOutputs, type ScanResult } from '../../data/scan.ts';
 import { writeFileAtomic } from '../../data/files.ts';
 import { currentBackend } from '../../engine/backend.ts';
+import { fastKernelStatus } from '../../engine/kernels/index.ts';
 import { complexity } from '../../model/complexity.ts';
 import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
-import { modelConfigOf, presetJson, presetNames } from '../../train/run-config.ts';
+import { modelConfigOf, parseRunConfig, presetJson, presetNames } from '../../train/run-config.ts';
 import type {
   ClusterCommandNameOfWorkbench,
   CommandName,
@@ -205,6 +206,7 @@ export class Workbench {
         home: this.options.home,
         ffmpeg: describeTools(),
         demoDataset: demoDataset(this.options.home),
+        kernels: backend ? fastKernelStatus() : null,
       };
     },
 
@@ -508,6 +510,7 @@ export class Workbench {
               path: c.path,
               reasons: c.reasons,
               metric: c.metricValue,
+              depths: runDepths(run.config),
             });
         }
       }
@@ -570,7 +573,8 @@ export class Workbench {
         z.object({ checkpoint: absolutePath('checkpoint'), video: absolutePath('video') }),
         raw,
       );
-      return runCompute<Prediction>({ type: 'predict', ...args }, { onProgress: context.progress }).done;
+      const prediction = await runCompute<Prediction>({ type: 'predict', ...args }, { onProgress: context.progress }).done;
+      return { ...prediction, url: this.options.mediaUrl(args.video) };
     },
   };
 }
@@ -591,6 +595,15 @@ async function thumbnail(
     }
     const png = await image.resize(64, 64, { fit: 'cover' }).png().toBuffer();
     return `data:image/png;base64,${png.toString('base64')}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Blocks per stage of a run's model, for the attention page's block list (null when the stored config does not parse). */
+function runDepths(config: unknown): number[] | null {
+  try {
+    return [...parseModelConfig(modelConfigOf(parseRunConfig(config))).backbone.depths];
   } catch {
     return null;
   }

@@ -218,6 +218,7 @@ export async function compareCheckpoints(
         perClassAccuracy: full.perClass.recall,
         confusion: full.confusion,
         predictions: scored.labels.map((_, v) => topK(scored.scores, v * classes, classes, 1)[0]),
+        confidence: scored.labels.map((_, v) => scored.scores[v * classes + topK(scored.scores, v * classes, classes, 1)[0]]),
       });
     } finally {
       model.dispose();
@@ -399,6 +400,7 @@ async function captureAttention(
     patch: [...info.config.backbone.patch_size] as Triple,
     stage,
     block,
+    depths: [...info.config.backbone.depths],
     shifted: found.shifted,
     grid: g.grid,
     window: g.window,
@@ -520,10 +522,11 @@ export async function predictVideo(
           seconds: Math.round(seconds * 100) / 100,
           label: info.classes[best] ?? `class ${best}`,
           score: probabilities[c * classes + best],
+          top5: topFive(probabilities.subarray(c * classes, (c + 1) * classes), info.classes),
         });
         progress(c + 1, batch.views, 'timeline');
       }
     }
   }
-  return { video, top5, timeline };
+  return { video, top5, timeline, durationSeconds: probe.kind === 'video' ? probe.durationSeconds : null };
 }
