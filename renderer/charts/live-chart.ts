@@ -405,6 +405,21 @@ export class LiveChart {
     this.ready = this.ready.then(() => this.draw());
   }
 
+  /**
+   * Forgets every point beyond x = `limit` and redraws: a resumed run restarts from its last checkpoint,
+   * so the points drawn after it (before the service stopped) are drawn again by the run, not twice.
+   */
+  dropAfter(limit: number): void {
+    this.queue.drain();
+    for (const history of this.queue.history.values()) {
+      let keep = history.x.length;
+      while (keep > 0 && history.x[keep - 1] > limit) keep -= 1;
+      history.x.length = keep;
+      history.y.length = keep;
+    }
+    this.ready = this.ready.then(() => this.draw());
+  }
+
   clear(): void {
     this.queue.clear();
     this.ready = this.ready.then(() => this.draw());

@@ -40,6 +40,32 @@ async function trainRun(name: string, epochs: number): Promise<void> {
   );
 }
 
+it('the first screen says what to do: one click trains the demo model with live curves (defect 3)', async () => {
+  const { page } = session.browser;
+  await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Datasets');
+  const hint = page.getByRole('region', { name: 'New here? Start with the demo' });
+  await expect(hint.innerText()).resolves.toMatch(/4 classes of moving shapes: down, left, right, up|4 classes of moving shapes/);
+  await screenshot(page, 'walkthrough-first-screen');
+  await hint.getByRole('button', { name: 'Train the demo model' }).click();
+  await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Training');
+  await page.waitForFunction(
+    () => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') ?? 0) > 0,
+    undefined,
+    { timeout: 90_000 },
+  );
+  await expect(page.getByTestId('train-config').innerText()).resolves.toContain('Config: demo-micro');
+  // The rest of this file trains its own short runs: this one is stopped here.
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await page.waitForFunction(
+    () => ['stopped', 'completed'].includes(document.querySelector('[data-testid="train-status"]')?.textContent ?? ''),
+    undefined,
+    {
+      timeout: 60_000,
+    },
+  );
+  expect(session.browser.errors).toEqual([]);
+});
+
 it('Settings names the kernel tier, instruction set and threads as vswin doctor does', async () => {
   const { page } = session.browser;
   const doctor = execFileSync(process.execPath, [join(ROOT, 'bin', 'vswin.js'), 'doctor'], { cwd: ROOT, encoding: 'utf8' });
@@ -296,5 +322,34 @@ it('the attention explorer on a Swin-T-sized input: 32 frames of 224x224, the Sw
   await frames.nth(4).scrollIntoViewIfNeeded();
   const path = await screenshot(page, 'attention-swin-t-224');
   expect(path).toContain('attention-swin-t-224.png');
+  expect(session.browser.errors).toEqual([]);
+});
+
+it('num_classes against the label map is checked, and config edits survive a reload (defect 7)', async () => {
+  const { page } = session.browser;
+  await openPage(page, 'Config');
+  await page.getByLabel('Classes').fill('7');
+  // The demo's label map names 4 classes: the validator says so at the field.
+  await page
+    .getByText(/model\.num_classes: 7, but the label map data\.classes \(.*classes\.txt\) names 4 classes/)
+    .first()
+    .waitFor();
+  await expect(page.getByRole('button', { name: 'Use this config for training' }).isDisabled()).resolves.toBe(true);
+  await page.getByLabel('Classes').fill('4');
+  await page.getByLabel('Epochs').fill('5');
+  await page.getByText('Valid: every named file exists.').waitFor();
+  await screenshot(page, 'walkthrough-config-edited');
+  // A reload (as after a service restart on the same port): the edited config is still the one in use.
+  await page.reload();
+  await page
+    .getByRole('status')
+    .filter({ hasText: /^connected$/ })
+    .waitFor();
+  await openPage(page, 'Config');
+  await expect(page.getByLabel('Epochs').inputValue()).resolves.toBe('5');
+  await openPage(page, 'Training');
+  await expect(page.getByTestId('train-config').innerText()).resolves.toMatch(
+    /Config: \S+, edited \(edit it on the Config page\)\./,
+  );
   expect(session.browser.errors).toEqual([]);
 });

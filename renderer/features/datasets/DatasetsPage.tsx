@@ -3,6 +3,7 @@
 import { useState } from 'react';
 import { ErrorText, JobProgress, PathPicker } from '../../app/components.tsx';
 import { describeLines, groupProblems } from './problem-groups.ts';
+import { FirstSteps } from '../../app/FirstSteps.tsx';
 import { useCommand } from '../../app/use-command.ts';
 import { bridge } from '../../bridge/client.ts';
 import { useWorkbench } from '../../state/store.ts';
@@ -298,6 +299,7 @@ export function DatasetsPage() {
   return (
     <>
       <h1 tabIndex={-1}>Datasets</h1>
+      <FirstSteps />
       <ScanStep />
       <SplitStep />
       <CheckStep />

@@ -8,7 +8,7 @@ import { bridge } from '../../bridge/client.ts';
 import { Plot } from '../../charts/Plot.tsx';
 import { lineTraceType } from '../../charts/live-chart.ts';
 import { decimate } from '../../charts/point-queue.ts';
-import { useWorkbench } from '../../state/store.ts';
+import { useWorkbench, workbenchStore } from '../../state/store.ts';
 import type { Comparison, RunCurves } from '../../../core/protocol/workbench.ts';
 import { differingFields, metricLabel } from './run-columns.ts';
 import { JobsTable } from '../cluster/JobsTable.tsx';
@@ -80,6 +80,9 @@ function MetricOverlay({
   );
 }
 
+/** Runs the service can continue from their last checkpoint (a run that was going when the service died is interrupted). */
+const RESUMABLE = new Set(['interrupted', 'stopped', 'failed']);
+
 function RunsTable() {
   const runs = useWorkbench((s) => s.runs);
   const setRuns = useWorkbench((s) => s.setRuns);
@@ -91,6 +94,8 @@ function RunsTable() {
   const clusterChanged = useWorkbench((s) => s.clusterChangedRuns);
   const [curves, setCurves] = useState<RunCurves[]>([]);
   const csv = useCommand('runs.csv');
+  const resume = useCommand('train.resume');
+  const setPage = useWorkbench((s) => s.setPage);
   useEffect(() => {
     void bridge()
       .call('runs.list', {})
@@ -144,7 +149,24 @@ function RunsTable() {
                     />
                   </td>
                   <td title={run.id}>{run.name}</td>
-                  <td>{run.status}</td>
+                  <td>
+                    {run.status}
+                    {RESUMABLE.has(run.status) && (
+                      <button
+                        type="button"
+                        aria-label={`Resume ${run.name}`}
+                        disabled={resume.busy}
+                        onClick={async () => {
+                          const result = await resume.run({ runId: run.id });
+                          if (!result) return;
+                          workbenchStore.setState({ runId: result.runId, runName: run.name, status: 'starting' });
+                          setPage('train');
+                        }}
+                      >
+                        Resume
+                      </button>
+                    )}
+                  </td>
                   <td className="num">
                     {run.epochsDone}/{run.epochs}
                   </td>
@@ -181,7 +203,7 @@ function RunsTable() {
           point, so the x-axis is the step or the fraction of the run.
         </span>
       </div>
-      <ErrorText error={csv.error} />
+      <ErrorText error={csv.error ?? resume.error} />
       {selectedRuns.length >= 2 && (
         <>
           <h3>Parameters that differ between the selected runs</h3>
