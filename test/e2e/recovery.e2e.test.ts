@@ -57,7 +57,8 @@ it('kill -9 mid-run, restart: the same tab reconnects and Resume completes the r
   await expect(row.innerText()).resolves.toContain('interrupted');
   await screenshot(page, 'recovery-interrupted-run');
   await page.getByRole('button', { name: 'Resume crash-run' }).click();
-  await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Training');
+  // The service answers once the run is resumed; then the Training page opens on it.
+  await page.getByRole('heading', { level: 1, name: 'Training' }).waitFor({ timeout: 60_000 });
   await page.waitForFunction(
     () => document.querySelector('[data-testid="train-status"]')?.textContent === 'completed',
     undefined,

@@ -4,7 +4,7 @@
 // through windows and heads; Try a video plays the video over a seekable timeline with a top-5 per
 // segment; Runs overlays any metric and lists the parameters that differ. One service and one browser.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { resolveTools } from '../../core/data/decode.ts';
@@ -351,5 +351,48 @@ it('num_classes against the label map is checked, and config edits survive a rel
   await expect(page.getByTestId('train-config').innerText()).resolves.toMatch(
     /Config: \S+, edited \(edit it on the Config page\)\./,
   );
+  expect(session.browser.errors).toEqual([]);
+});
+
+it('the annotation check lists a repeated problem once, old results leave with their inputs, a long preview shows its time and zooms (defects 11-13)', async () => {
+  const { page } = session.browser;
+  const demo = join(session.served.home, 'datasets', 'demo');
+  // Ten lines whose label is outside the demo's 4 classes, plus one missing video.
+  const bad = join(demo, 'bad-labels.txt');
+  const lines = Array.from({ length: 10 }, (_, i) => `left/left-00${i % 3}.mp4 9`);
+  writeFileSync(bad, `${lines.join('\n')}\nleft/missing.mp4 0\n`);
+  await openPage(page, 'Datasets');
+  await page.getByLabel('Annotation file').fill(bad);
+  await page.getByLabel('Data root').last().fill(join(demo, 'videos'));
+  await page.getByRole('button', { name: 'Validate' }).click();
+  const problems = page.getByRole('list', { name: 'Problems found' });
+  await problems.waitFor();
+  const items = await problems.locator('li').allInnerTexts();
+  // The label problem once with its ten lines, not ten times.
+  const labelItems = items.filter((item) => /\b9\b/.test(item));
+  expect(labelItems).toHaveLength(1);
+  expect(labelItems[0]).toMatch(/^lines 1, 2, 3, 4, 5, 6, 7, 8 and 2 more: /);
+  expect(items.some((item) => item.startsWith('line 11: '))).toBe(true);
+  await screenshot(page, 'walkthrough-annotation-problems');
+  // A new file: the old result goes at once.
+  await page.getByLabel('Annotation file').fill(join(demo, 'train.txt'));
+  await expect(problems.count()).resolves.toBe(0);
+  await expect(page.getByRole('status', { name: 'Validation result' }).count()).resolves.toBe(0);
+  // The Kinetics-400 test pipeline (30 views): the wait shows what runs and for how long, the sheet zooms.
+  await page.getByLabel('Recipe').selectOption('k400');
+  await page.getByLabel('Pipeline').selectOption('test');
+  await page.getByRole('button', { name: 'Preview frames' }).click();
+  await page.getByRole('status', { name: 'Decoding and transforming sample 0 (test pipeline): running' }).waitFor();
+  const sheet = page.locator('img.sheet');
+  await sheet.waitFor({ timeout: 120_000 });
+  const shown = await sheet.evaluate((image) => [
+    (image as HTMLImageElement).clientWidth,
+    (image as HTMLImageElement).naturalWidth,
+  ]);
+  expect(shown[0]).toBeLessThan(shown[1]);
+  await sheet.click();
+  await expect(sheet.getAttribute('class')).resolves.toBe('sheet zoomed');
+  const zoomed = await sheet.evaluate((image) => (image as HTMLImageElement).clientWidth);
+  expect(zoomed).toBe(shown[1]);
   expect(session.browser.errors).toEqual([]);
 });

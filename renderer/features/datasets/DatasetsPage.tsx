@@ -1,7 +1,7 @@
 // Datasets wizard: pick a folder, scan it (progress), read the class table and the problems, choose
 // the split, write the annotation files; open and validate an existing file; preview a pipeline.
 import { useState } from 'react';
-import { ErrorText, JobProgress, PathPicker } from '../../app/components.tsx';
+import { Elapsed, ErrorText, JobProgress, PathPicker } from '../../app/components.tsx';
 import { describeLines, groupProblems } from './problem-groups.ts';
 import { FirstSteps } from '../../app/FirstSteps.tsx';
 import { useCommand } from '../../app/use-command.ts';
@@ -191,6 +191,7 @@ function CheckStep() {
   const [mode, setMode] = useState<'train' | 'val' | 'test'>('train');
   const [preset, setPreset] = useState<'small' | 'k400' | 'ssv2'>('small');
   const [index, setIndex] = useState(0);
+  const [zoomed, setZoomed] = useState(false);
   const [seed, setSeed] = useState(0);
   const checking = useCommand('datasets.check');
   const previewing = useCommand('datasets.preview');
@@ -274,11 +275,14 @@ function CheckStep() {
       >
         Preview frames
       </button>
+      <Elapsed busy={previewing.busy} what={`Decoding and transforming sample ${index} (${mode} pipeline)`} />
       <ErrorText error={previewing.error} />
       {preview && (
-        <figure>
+        <figure className="sheet-frame">
           <img
-            className="sheet"
+            className={zoomed ? 'sheet zoomed' : 'sheet'}
+            title={zoomed ? 'Click to fit the width' : 'Click to see it at full size (scroll to move)'}
+            onClick={() => setZoomed((z) => !z)}
             src={preview.image}
             alt={`Frames the ${mode} pipeline gives for sample ${index}: ${preview.shape[0]} view(s) of ${preview.shape[2]} frames`}
           />
