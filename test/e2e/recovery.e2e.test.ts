@@ -22,7 +22,7 @@ it('kill -9 mid-run, restart: the same tab reconnects and Resume completes the r
   const { page } = state.browser;
   await openPage(page, 'Config');
   await page.getByLabel('Epochs').fill('3');
-  await page.getByText('Valid: every named file exists.').waitFor();
+  await page.getByText('Valid: every named file exists.').waitFor({ timeout: 120_000 });
   await page.getByRole('button', { name: 'Use this config for training' }).click();
   await page.getByLabel('Run name').fill('crash-run');
   await page.getByRole('button', { name: 'Start', exact: true }).click();

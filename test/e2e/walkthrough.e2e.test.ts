@@ -27,7 +27,7 @@ async function trainRun(name: string, epochs: number): Promise<void> {
   const { page } = session.browser;
   await openPage(page, 'Config');
   await page.getByLabel('Epochs').fill(String(epochs));
-  await page.getByText('Valid: every named file exists.').waitFor();
+  await page.getByText('Valid: every named file exists.').waitFor({ timeout: 120_000 });
   await page.getByRole('button', { name: 'Use this config for training' }).click();
   await page.getByLabel('Run name').fill(name);
   await page.getByRole('button', { name: 'Start', exact: true }).click();
@@ -337,7 +337,7 @@ it('num_classes against the label map is checked, and config edits survive a rel
   await expect(page.getByRole('button', { name: 'Use this config for training' }).isDisabled()).resolves.toBe(true);
   await page.getByLabel('Classes').fill('4');
   await page.getByLabel('Epochs').fill('5');
-  await page.getByText('Valid: every named file exists.').waitFor();
+  await page.getByText('Valid: every named file exists.').waitFor({ timeout: 120_000 });
   await screenshot(page, 'walkthrough-config-edited');
   // A reload (as after a service restart on the same port): the edited config is still the one in use.
   await page.reload();

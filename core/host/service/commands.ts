@@ -18,7 +18,14 @@ import { fastKernelStatus } from '../../engine/kernels/index.ts';
 import { complexity } from '../../model/complexity.ts';
 import { parseModelConfig, type ModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
-import { modelConfigOf, parseRunConfig, presetJson, presetNames } from '../../train/run-config.ts';
+import {
+  checkConfigFiles,
+  modelConfigOf,
+  parseRunConfig,
+  presetJson,
+  presetNames,
+  resolveRunConfig,
+} from '../../train/run-config.ts';
 import type {
   ClusterCommandNameOfWorkbench,
   CommandName,
@@ -386,9 +393,16 @@ export class Workbench {
       );
       let resolved;
       try {
-        resolved = this.training.resolve(args.config);
+        resolved = resolveRunConfig(args.config, this.options.home, 'run config');
       } catch (error) {
         return { ok: false, issues: configIssues(error), estimate: null };
+      }
+      // The cost does not depend on the data: a preset whose videos are not downloaded yet still gets it.
+      let fileIssues: ConfigIssue[] = [];
+      try {
+        checkConfigFiles(resolved);
+      } catch (error) {
+        fileIssues = configIssues(error);
       }
       const modelConfig = parseModelConfig(modelConfigOf(resolved));
       const p = resolved.data.pipeline;
@@ -412,8 +426,8 @@ export class Workbench {
         ? await this.timedStep(modelConfig, clip, resolved.batch_size)
         : (cost.flopsPerView * resolved.batch_size * 2 * 3) / (gflops * 1e9);
       return {
-        ok: true,
-        issues: [],
+        ok: fileIssues.length === 0,
+        issues: fileIssues,
         estimate: {
           parameters: cost.parameters,
           gflopsPerClip: cost.flopsPerView / 1e9,
