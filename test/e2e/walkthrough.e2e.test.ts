@@ -380,8 +380,8 @@ it('the annotation check lists a repeated problem once, old results leave with t
   await expect(problems.count()).resolves.toBe(0);
   await expect(page.getByRole('status', { name: 'Validation result' }).count()).resolves.toBe(0);
   // The Kinetics-400 test pipeline (30 views): the wait shows what runs and for how long, the sheet zooms.
-  await page.getByLabel('Recipe').selectOption('k400');
-  await page.getByLabel('Pipeline').selectOption('test');
+  await page.locator('#preview-preset').selectOption('k400');
+  await page.locator('#preview-mode').selectOption('test');
   await page.getByRole('button', { name: 'Preview frames' }).click();
   await page.getByRole('status', { name: 'Decoding and transforming sample 0 (test pipeline): running' }).waitFor();
   const sheet = page.locator('img.sheet');
