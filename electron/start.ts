@@ -1,23 +1,26 @@
 // `npm start`: the desktop app when Electron's binary is installed; otherwise the same workbench in
 // the browser, served by the core service with the demo dataset ready.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchWorkbench, UI_DIR } from '../core/host/service/launch.ts';
 import { workbenchHome } from '../core/registry/registry.ts';
 import { buildPreload } from './build.ts';
+import { buildUi } from './build-ui.ts';
 import { electronBinary } from './electron-binary.ts';
 import { PROJECT_ROOT } from './main/service-process.ts';
 
-function ensureUi(): void {
+async function ensureUi(): Promise<void> {
   if (existsSync(join(UI_DIR, 'index.html'))) return;
-  process.stderr.write('Building the UI (first start)…\n');
-  const result = spawnSync('npm', ['run', 'build:ui'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error('npm run build:ui failed; see the messages above');
+  try {
+    await buildUi();
+  } catch (error) {
+    throw new Error(`building the UI (renderer/ into ${UI_DIR}) failed: ${(error as Error).message}`);
+  }
 }
 
 async function main(): Promise<void> {
-  ensureUi();
+  await ensureUi();
   const electron = electronBinary();
   if ('path' in electron) {
     await buildPreload();

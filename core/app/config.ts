@@ -5,9 +5,9 @@ import { presetPipeline } from '../data/pipeline.ts';
 import { currentBackend } from '../engine/backend.ts';
 import { complexity } from '../model/complexity.ts';
 import { parseModelConfig, type ModelConfig } from '../model/config.ts';
-import { issuesFromError } from '../protocol/issues.ts';
+import { issuesFromError, type ConfigIssue } from '../protocol/issues.ts';
 import type { ConfigValidation } from '../protocol/workbench.ts';
-import { checkConfigFiles, modelConfigOf, resolveRunConfig, type RunConfig } from '../train/run-config.ts';
+import { checkConfigFiles, modelConfigOf, parseRunConfig, resolveRunConfig, type RunConfig } from '../train/run-config.ts';
 
 export type { RunConfig } from '../train/run-config.ts';
 export { loadRunConfig, parseRunConfig, presetJson, presetNames } from '../train/run-config.ts';
@@ -49,9 +49,16 @@ export async function validateConfig(
 ): Promise<ConfigValidation> {
   let resolved: RunConfig;
   try {
-    resolved = resolveConfig(value, home);
+    resolved = resolveRunConfig(value, home, 'run config');
   } catch (error) {
     return { ok: false, issues: issuesFromError(error), estimate: null };
+  }
+  // The cost does not depend on the data: a preset whose videos are not downloaded yet still gets it.
+  let fileIssues: ConfigIssue[] = [];
+  try {
+    checkConfigFiles(resolved);
+  } catch (error) {
+    fileIssues = issuesFromError(error);
   }
   const modelConfig = parseModelConfig(modelConfigOf(resolved));
   const p = resolved.data.pipeline;
@@ -73,8 +80,8 @@ export async function validateConfig(
     ? await measures.timedStep(modelConfig, clip, resolved.batch_size)
     : (cost.flopsPerView * resolved.batch_size * 2 * 3) / (gflops * 1e9);
   return {
-    ok: true,
-    issues: [],
+    ok: fileIssues.length === 0,
+    issues: fileIssues,
     estimate: {
       parameters: cost.parameters,
       gflopsPerClip: cost.flopsPerView / 1e9,
@@ -87,4 +94,13 @@ export async function validateConfig(
       clip: [clip.frames, clip.height, clip.width],
     },
   };
+}
+
+/** Blocks per stage of a stored run config's model, for the attention page's block list (null when it does not parse). */
+export function runDepths(config: unknown): number[] | null {
+  try {
+    return [...parseModelConfig(modelConfigOf(parseRunConfig(config))).backbone.depths];
+  } catch {
+    return null;
+  }
 }

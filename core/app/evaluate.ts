@@ -203,6 +203,7 @@ export async function compareCheckpoints(options: {
       perClassAccuracy: report.perClass.recall,
       confusion: report.confusion,
       predictions: predictions.map((p) => p.topClasses[0]),
+      confidence: predictions.map((p) => p.topScores[0]),
     });
   }
   const videos = first.map((p) => {

@@ -206,6 +206,7 @@ async function captureAttention(
     patch: [...info.model.backbone.patch_size] as Triple,
     stage,
     block,
+    depths: [...info.model.backbone.depths],
     shifted: found.shifted,
     grid: g.grid,
     window: g.window,
@@ -327,10 +328,11 @@ export async function predictVideo(
           seconds: Math.round(seconds * 100) / 100,
           label: info.classNames[best] ?? `class ${best}`,
           score: probabilities[c * classes + best],
+          top5: topFive(probabilities.subarray(c * classes, (c + 1) * classes), info.classNames),
         });
         progress(c + 1, batch.views, 'timeline');
       }
     }
   }
-  return { video, top5, timeline };
+  return { video, top5, timeline, durationSeconds: probe.kind === 'video' ? probe.durationSeconds : null };
 }

@@ -30,6 +30,8 @@ export interface SettingsInfo {
   home: string;
   ffmpeg: string;
   demoDataset: DatasetRef | null;
+  /** The kernel tier as `vswin doctor` prints it (null before the backend starts). */
+  kernels: { tier: string; isa: string | null; threads: number; reason: string; kernels: string[] } | null;
 }
 
 export interface DatasetRef {
@@ -150,6 +152,8 @@ export interface CheckpointSummary {
   path: string;
   reasons: string[];
   metric: number | null;
+  /** Blocks per stage of the run's model (null when its config cannot be read). */
+  depths: number[] | null;
 }
 
 export interface CheckpointEvaluation {
@@ -163,6 +167,8 @@ export interface CheckpointEvaluation {
   confusion: number[][];
   /** Predicted class of each video, in the order of `videos`. */
   predictions: number[];
+  /** The predicted class's probability (softmax averaged over the views) of each video. */
+  confidence: number[];
 }
 
 export interface Comparison {
@@ -189,6 +195,8 @@ export interface AttentionView {
   patch: Triple;
   stage: number;
   block: number;
+  /** Blocks per stage of the checkpoint's model. */
+  depths: number[];
   shifted: boolean;
   grid: Triple;
   window: Triple;
@@ -215,8 +223,13 @@ export interface AttentionWindow {
 
 export interface Prediction {
   video: string;
+  /** Where the page plays the video from (the service's /media route). */
+  url?: string;
+  /** Null for a folder of frames. */
+  durationSeconds: number | null;
   top5: { label: string; score: number }[];
-  timeline: { start: number; seconds: number; label: string; score: number }[];
+  /** Sliding clips over a video at least two clips long, each with its own top-5. */
+  timeline: { start: number; seconds: number; label: string; score: number; top5: { label: string; score: number }[] }[];
 }
 
 /** Commands the UI may send: name -> { args, result }; the argument types are inferred from core/protocol/commands.ts. */

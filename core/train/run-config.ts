@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseLabelMap } from '../data/annotations.ts';
 import { backboneConfigSchema } from '../model/config.ts';
 import type { ModelConfigInput } from '../model/config.ts';
 import { VARIANTS } from '../model/variants.ts';
@@ -299,6 +300,22 @@ export function checkConfigFiles(config: RunConfig): void {
   check('data.val_root', config.data.val_root);
   check('data.classes', config.data.classes);
   if (missing.length) throw new IssuesError('run config', missing, { heading: 'The run config names files that are missing:' });
+  // The head's size must be the label map's: 7 classes against a 4-class map trains without complaint otherwise.
+  if (config.data.classes) {
+    const { classes } = parseLabelMap(readFileSync(config.data.classes, 'utf8'), config.data.classes);
+    if (classes.length !== config.model.num_classes)
+      throw new IssuesError(
+        'run config',
+        [
+          {
+            path: 'model.num_classes',
+            message: `the label map data.classes (${config.data.classes}) names ${classes.length} classes; set model.num_classes to ${classes.length} or use the matching label map`,
+            received: JSON.stringify(config.model.num_classes),
+          },
+        ],
+        { heading: 'The run config does not fit its label map:' },
+      );
+  }
 }
 
 /** The model config a run builds: the variant (or explicit backbone) with the run's overrides. */

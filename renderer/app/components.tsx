@@ -13,6 +13,30 @@ export function ErrorText({ error }: { error: string | null }) {
   );
 }
 
+/**
+ * While a command the service reports no progress for is running: what it does and the seconds so far,
+ * so a long wait (a Kinetics-400 test preview decodes 30 views) never looks like a stuck button.
+ */
+export function Elapsed({ busy, what }: { busy: boolean; what: string }) {
+  const [seconds, setSeconds] = useState(0);
+  useEffect(() => {
+    if (!busy) return;
+    const started = Date.now();
+    setSeconds(0);
+    const timer = setInterval(() => setSeconds(Math.floor((Date.now() - started) / 1000)), 1000);
+    return () => clearInterval(timer);
+  }, [busy]);
+  if (!busy) return null;
+  return (
+    <p className="progress-line muted" role="status" aria-label={`${what}: running`}>
+      <progress aria-label={`${what}: running`} />
+      <span>
+        {what}… {seconds} s
+      </span>
+    </p>
+  );
+}
+
 export function JobProgress({ command }: { command: string }) {
   const job = useWorkbench((s) => Object.values(s.jobs).find((j) => j.command === command) ?? null);
   if (!job) return null;

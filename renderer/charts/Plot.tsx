@@ -35,6 +35,8 @@ export function Plot({ data, layout, label, height = 320, onClickPoint, testId }
         height,
         uirevision: label,
         ...layout,
+        // Titles sit on the left: Plotly's toolbar (top right) then never covers them.
+        title: { x: 0.01, xanchor: 'left', ...(layout?.title as object | undefined) },
         xaxis: axis(layout?.xaxis),
         yaxis: axis(layout?.yaxis),
       },

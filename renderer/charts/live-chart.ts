@@ -32,6 +32,9 @@ export function lineTraceType(): 'scattergl' | 'scatter' {
   return webgl ? 'scattergl' : 'scatter';
 }
 
+const rawKey = (series: number) => 2 * series;
+const smoothKey = (series: number) => 2 * series + 1;
+
 export interface SeriesSpec {
   name: string;
   /** 'markers+lines' for sparse per-epoch values. */
@@ -54,9 +57,14 @@ export interface LiveChartStats {
 export class LiveChart {
   private readonly queue = new PointQueue();
   private readonly smoothers: Smoother[] = [];
-  /** Trace index of series i, and of its smoothed companion (or -1). */
-  private readonly rawIndex: number[] = [];
-  private readonly smoothIndex: number[] = [];
+  /**
+   * The queue and its history are keyed by series, never by trace index: turning smoothing off removes
+   * the companion traces, so trace indices shift while series keep their data (issue 18, defect 4).
+   * Series i's raw points are key 2i, its smoothed companion's 2i + 1; `traceOf` maps keys to traces.
+   */
+  private readonly traceOf = new Map<number, number>();
+  /** Whether series i currently has a smoothed companion trace. */
+  private readonly smoothed: boolean[] = [];
   private frame = 0;
   private ready: Promise<unknown>;
   private logScale = false;
@@ -79,12 +87,12 @@ export class LiveChart {
 
   private traces(): Trace[] {
     const traces: Trace[] = [];
-    this.rawIndex.length = 0;
-    this.smoothIndex.length = 0;
+    this.traceOf.clear();
+    this.smoothed.length = 0;
     this.smoothers.length = 0;
-    for (const spec of this.series) {
-      this.rawIndex.push(traces.length);
-      const history = this.queue.history.get(traces.length);
+    this.series.forEach((spec, series) => {
+      this.traceOf.set(rawKey(series), traces.length);
+      const history = this.queue.history.get(rawKey(series));
       const raw = history ? this.shownPart(history.x, history.y) : { x: [], y: [] };
       this.shown[traces.length] = raw.x.length;
       traces.push({
@@ -99,11 +107,12 @@ export class LiveChart {
       const smoother = new Smoother(spec.smooth ? this.smoothing : 0);
       this.smoothers.push(smoother);
       if (spec.smooth && this.smoothing > 0) {
-        this.smoothIndex.push(traces.length);
+        this.smoothed.push(true);
+        this.traceOf.set(smoothKey(series), traces.length);
         const values = (history?.y ?? []).map((v) => smoother.next(v));
         const smooth = this.shownPart(history?.x ?? [], values);
         // The smoothed trace's own history follows the new weight.
-        this.queue.history.set(traces.length, { x: [...(history?.x ?? [])], y: values });
+        this.queue.history.set(smoothKey(series), { x: [...(history?.x ?? [])], y: values });
         this.shown[traces.length] = smooth.x.length;
         traces.push({
           type: lineTraceType(),
@@ -114,9 +123,11 @@ export class LiveChart {
           line: { color: spec.color, width: 2 },
         });
       } else {
-        this.smoothIndex.push(-1);
+        this.smoothed.push(false);
+        // A companion drawn before holds stale values: dropping it keeps history to what is on screen.
+        this.queue.history.delete(smoothKey(series));
       }
-    }
+    });
     return traces;
   }
 
@@ -159,7 +170,8 @@ export class LiveChart {
           }
         : { title: { text: title }, type, color: text, gridcolor: grid };
     const layout = {
-      title: { text: this.layout.title, font: { size: 14, color: text } },
+      // On the left: Plotly's toolbar (top right) then never covers the title.
+      title: { text: this.layout.title, font: { size: 14, color: text }, x: 0.01, xanchor: 'left' },
       xaxis: axis(this.layout.xTitle, this.ranges?.x, 'linear'),
       yaxis: axis(this.layout.yTitle, this.ranges?.y, this.logScale ? 'log' : 'linear'),
       paper_bgcolor: 'rgba(0,0,0,0)',
@@ -343,10 +355,8 @@ export class LiveChart {
 
   /** Queues one point of series `series`; drawn on the next animation frame. */
   push(series: number, x: number, y: number, sentAt?: number): void {
-    const raw = this.rawIndex[series];
-    this.queue.push(raw, x, y, sentAt);
-    const smooth = this.smoothIndex[series];
-    if (smooth >= 0) this.queue.push(smooth, x, this.smoothers[series].next(y));
+    this.queue.push(rawKey(series), x, y, sentAt);
+    if (this.smoothed[series]) this.queue.push(smoothKey(series), x, this.smoothers[series].next(y));
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
   }
 
@@ -354,18 +364,20 @@ export class LiveChart {
     this.frame = 0;
     const drained = this.queue.drain();
     if (!drained) return;
-    const overflow =
-      drained.indices.some((trace, k) => (this.shown[trace] ?? 0) + drained.x[k].length > MAX_SHOWN_POINTS) ||
-      this.outOfRange(drained);
     this.ready = this.ready.then(async () => {
       const started = performance.now();
+      const traces = drained.indices.map((key) => this.traceOf.get(key) ?? -1);
+      const overflow =
+        traces.some((trace, k) => (this.shown[trace] ?? 0) + drained.x[k].length > MAX_SHOWN_POINTS) ||
+        traces.includes(-1) ||
+        this.outOfRange(drained);
       if (overflow) {
         // History already holds the drained points: one decimated redraw replaces the append.
         await this.draw();
         this.stats.redraws += 1;
       } else {
-        await Plotly.extendTraces(this.element, { x: drained.x, y: drained.y }, drained.indices);
-        drained.indices.forEach((trace, k) => (this.shown[trace] = (this.shown[trace] ?? 0) + drained.x[k].length));
+        await Plotly.extendTraces(this.element, { x: drained.x, y: drained.y }, traces);
+        traces.forEach((trace, k) => (this.shown[trace] = (this.shown[trace] ?? 0) + drained.x[k].length));
       }
       this.stats.flushes += 1;
       this.stats.updateMs.push(performance.now() - started);
@@ -390,6 +402,21 @@ export class LiveChart {
 
   /** Redraws with the current theme colours. */
   restyle(): void {
+    this.ready = this.ready.then(() => this.draw());
+  }
+
+  /**
+   * Forgets every point beyond x = `limit` and redraws: a resumed run restarts from its last checkpoint,
+   * so the points drawn after it (before the service stopped) are drawn again by the run, not twice.
+   */
+  dropAfter(limit: number): void {
+    this.queue.drain();
+    for (const history of this.queue.history.values()) {
+      let keep = history.x.length;
+      while (keep > 0 && history.x[keep - 1] > limit) keep -= 1;
+      history.x.length = keep;
+      history.y.length = keep;
+    }
     this.ready = this.ready.then(() => this.draw());
   }
 

@@ -83,7 +83,7 @@ export interface ConfigSlice {
 export interface TrainSlice {
   runId: string | null;
   runName: string;
-  status: 'idle' | 'starting' | 'running' | 'paused' | 'completed' | 'stopped' | 'failed';
+  status: 'idle' | 'starting' | 'running' | 'paused' | 'completed' | 'stopped' | 'failed' | 'interrupted';
   backend: string;
   epoch: number;
   epochs: number;
@@ -95,6 +95,8 @@ export interface TrainSlice {
   valTop1: number | null;
   log: string[];
   setStarting(name: string): void;
+  /** The current run's status as the registry has it (after a reconnect). */
+  setRunStatus(status: string): void;
   applyTrainEvent(event: TrainEvent): void;
 }
 
@@ -228,10 +230,9 @@ function line(event: TrainEvent): string | null {
   }
 }
 
-const trainSlice = (set: Set, get: Get): TrainSlice => ({
+/** A run's figures before its first event. */
+const NO_RUN_FIGURES = {
   runId: null,
-  runName: '',
-  status: 'idle',
   backend: '',
   epoch: 0,
   epochs: 0,
@@ -240,8 +241,20 @@ const trainSlice = (set: Set, get: Get): TrainSlice => ({
   clipsPerSecond: 0,
   etaSeconds: 0,
   valTop1: null,
+};
+
+const trainSlice = (set: Set, get: Get): TrainSlice => ({
+  ...NO_RUN_FIGURES,
+  runName: '',
+  status: 'idle',
   log: [],
-  setStarting: (runName) => set({ status: 'starting', runName, valTop1: null, log: [] }),
+  // A new run starts from nothing: the previous run's figures never show under its name (issue 18, defect 12).
+  setStarting: (runName) => set({ ...NO_RUN_FIGURES, status: 'starting', runName, log: [] }),
+  setRunStatus: (status) => {
+    const known = ['running', 'paused', 'completed', 'stopped', 'failed', 'interrupted'] as const;
+    const match = known.find((k) => k === status);
+    if (match) set({ status: match });
+  },
   applyTrainEvent: (event) => {
     const state = get();
     // Events of another run (a second client started it) are logged but do not take over the page.

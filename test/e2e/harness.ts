@@ -29,11 +29,14 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-/** Runs the real CLI; resolves when it prints its `Workbench: URL` line. */
-export async function serve(extraArgs: string[] = []): Promise<Served> {
+/**
+ * Runs the real CLI; resolves when it prints its `Workbench: URL` line. With `existingHome` it serves
+ * that home (a restart) and leaves it in place when stopped.
+ */
+export async function serve(extraArgs: string[] = [], existingHome?: string): Promise<Served> {
   if (!existsSync(join(ROOT, 'renderer', 'dist', 'index.html')))
     throw new Error('renderer/dist is missing: run `npm run build:ui` before the end-to-end tests');
-  const home = mkdtempSync(join(tmpdir(), 'vswin-e2e-'));
+  const home = existingHome ?? mkdtempSync(join(tmpdir(), 'vswin-e2e-'));
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'vswin.js'), 'serve', '--home', home, '--port', '0', ...extraArgs], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,7 +71,7 @@ export async function serve(extraArgs: string[] = []): Promise<Served> {
         await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
-      rmSync(home, { recursive: true, force: true });
+      if (!existingHome) rmSync(home, { recursive: true, force: true });
     },
   };
 }

@@ -58,7 +58,7 @@ it('compares the two epoch checkpoints of the run', async () => {
   const runs = page.getByRole('table', { name: 'Runs' });
   await expect(runs.innerText()).resolves.toContain('e2e-run');
   await page.getByLabel('Select run e2e-run').check();
-  await page.getByRole('img', { name: 'Train loss of the selected runs' }).waitFor();
+  await page.getByRole('img', { name: 'train loss per iteration of the selected runs' }).waitFor();
   const boxes = page.getByRole('group', { name: /Checkpoints/ }).getByRole('checkbox');
   await expect(boxes.count()).resolves.toBe(2);
   await boxes.nth(0).check();
@@ -106,7 +106,10 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
   ).resolves.toBe(true);
   const frames = strip.getByRole('button');
   await expect(frames.count()).resolves.toBe(8);
-  await frames.nth(2).click({ position: { x: 70, y: 40 } });
+  // The patch of token (1, 2, 4) of the 8x8 grid, wherever the frame is drawn and however large.
+  const box = await frames.nth(2).boundingBox();
+  if (!box) throw new Error('frame 3 is not on screen');
+  await frames.nth(2).click({ position: { x: (4.5 / 8) * box.width, y: (2.5 / 8) * box.height } });
   // The page fetches the clicked query's window from the service (attention.window), then paints it.
   const summary = page.getByTestId('heatmap-summary');
   await summary.waitFor();
@@ -118,11 +121,14 @@ it('shows the window grid and a heatmap after a click on a patch', async () => {
     .evaluate((canvas) => {
       const context = (canvas as HTMLCanvasElement).getContext('2d') as CanvasRenderingContext2D;
       const data = context.getImageData(0, 0, (canvas as HTMLCanvasElement).width, (canvas as HTMLCanvasElement).height).data;
-      let red = 0;
-      for (let i = 0; i < data.length; i += 4) if (data[i] === 255 && data[i + 1] === 40 && data[i + 3] > 0) red += 1;
-      return red;
+      // Heat colours are never grey; the window lines are white or black.
+      let coloured = 0;
+      for (let i = 0; i < data.length; i += 4)
+        if (data[i + 3] > 0 && (data[i] !== data[i + 1] || data[i + 1] !== data[i + 2])) coloured += 1;
+      return coloured;
     });
-  expect(painted).toBeGreaterThan(0);
+  // More than the query's outline: the heat covers the frame's tokens of the window (16 of them here).
+  expect(painted).toBeGreaterThan(4 * (box.width / 8) ** 2);
   await expect(page.getByRole('table', { name: 'Top-5 prediction' }).locator('tr').count()).resolves.toBe(4);
   await screenshot(page, 'attention-heatmap');
   // The same without a mouse: Enter picks the centre patch of a frame, arrows move it.

@@ -2,9 +2,19 @@
 // attention page, config diffs, and the runs table's columns.
 import { describe, expect, it } from 'vitest';
 import { decimate, decimateWindow, PointQueue, Smoother } from '../../renderer/charts/point-queue.ts';
-import { attentionRow, boundaries, placeOf, tokenAt, type Geometry } from '../../renderer/features/attention/window-math.ts';
+import {
+  attentionRow,
+  boundaries,
+  heatColor,
+  placeOf,
+  realWindows,
+  tokenAt,
+  windowQuery,
+  type Geometry,
+} from '../../renderer/features/attention/window-math.ts';
 import { diffConfigs, getField, parseConfigText, setField } from '../../renderer/features/config/config-edit.ts';
-import { differingFields } from '../../renderer/features/runs/run-columns.ts';
+import { differingFields, metricLabel } from '../../renderer/features/runs/run-columns.ts';
+import { describeLines, groupProblems } from '../../renderer/features/datasets/problem-groups.ts';
 import { stageGeometry } from '../../core/model/geometry.ts';
 import type { Triple } from '../../core/protocol/workbench.ts';
 
@@ -158,5 +168,53 @@ describe('runs table columns', () => {
       ]),
     ).toEqual(['epochs', 'seed']);
     expect(differingFields([run({ epochs: '2' })])).toEqual([]);
+  });
+});
+
+describe('annotation check problems', () => {
+  it('lists a message reported on many lines once, with its lines', () => {
+    const problems = [
+      ...Array.from({ length: 50 }, (_, i) => ({ line: i + 3, message: 'label 7 is outside the label map (4 classes)' })),
+      { line: 60, message: 'video missing: a.mp4' },
+      { line: null, message: 'no val split' },
+      { line: null, message: 'no val split' },
+    ];
+    const groups = groupProblems(problems);
+    expect(groups.map((g) => [g.message, g.count, g.lines.length])).toEqual([
+      ['label 7 is outside the label map (4 classes)', 50, 50],
+      ['video missing: a.mp4', 1, 1],
+      ['no val split', 2, 0],
+    ]);
+    expect(describeLines(groups[0].lines)).toBe('lines 3, 4, 5, 6, 7, 8, 9, 10 and 42 more');
+    expect(describeLines(groups[1].lines)).toBe('line 60');
+    expect(describeLines([4, 9])).toBe('lines 4, 9');
+  });
+});
+
+describe('attention explorer stepping and colours', () => {
+  it('steps to a real token of every window, skipping windows made of padding only', () => {
+    // Grid 4x6x6 padded to 4x8x8 by windows of 2x4x4, shifted by 1,2,2: every window still holds real tokens.
+    const view: Geometry = { grid: [4, 6, 6], window: [2, 4, 4], shift: [1, 2, 2], padded: [4, 8, 8], shifted: true };
+    const windows = realWindows(view, 8);
+    expect(windows).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (const w of windows) {
+      const token = windowQuery(view, w) as Triple;
+      expect(token.every((t, a) => t >= 0 && t < view.grid[a])).toBe(true);
+      expect(placeOf(view, token).window).toBe(w);
+    }
+  });
+
+  it('maps weights to a dark-to-bright scale', () => {
+    expect(heatColor(0)).toEqual([0, 0, 4]);
+    expect(heatColor(1)).toEqual([252, 255, 164]);
+    const brightness = (t: number) => heatColor(t).reduce((a, b) => a + b, 0);
+    for (let i = 0; i < 10; i++) expect(brightness((i + 1) / 10)).toBeGreaterThan(brightness(i / 10));
+    expect(heatColor(Number.NaN)).toEqual(heatColor(0));
+  });
+
+  it('names curve keys in words', () => {
+    expect(metricLabel('iter:train:loss')).toBe('train loss per iteration');
+    expect(metricLabel('epoch:val:top1')).toBe('val top1 per epoch');
+    expect(metricLabel('odd')).toBe('odd');
   });
 });

@@ -16,6 +16,40 @@ const started: TrainEvent = {
 };
 
 describe('training slice', () => {
+  it("a new run starting shows none of the previous run's figures", () => {
+    const store = createWorkbenchStore();
+    store.getState().applyEvent({ kind: 'train', event: started, sentAt: 0 });
+    store.getState().applyEvent({
+      kind: 'train',
+      event: {
+        kind: 'iteration',
+        runId: 'r1',
+        epoch: 1,
+        iteration: 4,
+        epochIteration: 1,
+        iterationsPerEpoch: 3,
+        loss: 1,
+        lr: 0.1,
+        clipsPerSecond: 7,
+        etaSeconds: 3,
+      },
+      sentAt: 0,
+    });
+    expect(store.getState()).toMatchObject({ iteration: 5, clipsPerSecond: 7 });
+    store.getState().setStarting('second');
+    const { status, runName, runId, iteration, totalIterations, clipsPerSecond, etaSeconds, backend } = store.getState();
+    expect([status, runName, runId, iteration, totalIterations, clipsPerSecond, etaSeconds, backend]).toEqual([
+      'starting',
+      'second',
+      null,
+      0,
+      0,
+      0,
+      0,
+      '',
+    ]);
+  });
+
   it('follows a run from start to finish and keeps a readable log', () => {
     const store = createWorkbenchStore();
     store.getState().setStarting('demo');

@@ -141,6 +141,18 @@ describe('run config', () => {
     );
   });
 
+  it('refuses a num_classes that does not match the label map', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'train.txt'), 'a.mp4 0\n');
+    writeFileSync(join(dir, 'classes.txt'), 'left\nright\nup\ndown\n');
+    const base = { ...minimal, data: { ...minimal.data, root: '.', classes: 'classes.txt' } };
+    const seven = resolveRunConfig({ ...base, model: { variant: 'micro', num_classes: 7 } }, dir);
+    expect(() => checkConfigFiles(seven)).toThrow(
+      `The run config does not fit its label map:\n  model.num_classes: 7, but the label map data.classes (${join(dir, 'classes.txt')}) names 4 classes; set model.num_classes to 4 or use the matching label map`,
+    );
+    expect(() => checkConfigFiles(resolveRunConfig(base, dir))).not.toThrow();
+  });
+
   it('requires a complete backbone without a variant, and one of pretrained/load_from', () => {
     expect(() => parseRunConfig({ ...minimal, model: { num_classes: 3, backbone: { embed_dim: 8 } } })).toThrow(
       /model\.backbone\.patch_size/,

@@ -10,7 +10,12 @@ export function registerServeCommands(program: Command): void {
     .command('serve')
     .description('run the workbench service on 127.0.0.1 and serve the UI (open the printed URL; it holds the access token)')
     .option('--home <dir>', 'workbench home: registry, runs, datasets (env VSWIN_HOME, default ~/.vswin)')
-    .option('--port <p>', 'port on 127.0.0.1 (0 = any free port)', intOption('--port', 0), 0)
+    .option(
+      '--port <p>',
+      'port on 127.0.0.1 (0 = the last port of this home when it is free, else any free port)',
+      intOption('--port', 0),
+      0,
+    )
     .option('--no-demo', 'do not generate the demo dataset into the home')
     .action(async (options: { home?: string; port: number; demo: boolean }, command: Command) => {
       const home = workbenchHome(options.home);

@@ -14,9 +14,10 @@ import { contactSheet } from '../../data/preview.ts';
 import { scanDataset, splitDataset, writeScanOutputs, type ScanResult } from '../../data/scan.ts';
 import { writeFileAtomic } from '../../data/files.ts';
 import { currentBackend, webGpuStatus } from '../../engine/backend.ts';
+import { fastKernelStatus } from '../../engine/kernels/index.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { Registry, toCsv } from '../../registry/registry.ts';
-import { presetJson, presetNames } from '../../app/config.ts';
+import { presetJson, presetNames, runDepths } from '../../app/config.ts';
 import type {
   ClusterCommandNameOfWorkbench,
   CommandName,
@@ -186,6 +187,7 @@ export class Workbench {
         home: this.options.home,
         ffmpeg: describeTools(),
         demoDataset: demoDataset(this.options.home),
+        kernels: backend ? fastKernelStatus() : null,
       };
     },
 
@@ -385,6 +387,7 @@ export class Workbench {
               path: c.path,
               reasons: c.reasons,
               metric: c.metricValue,
+              depths: runDepths(run.config),
             });
         }
       }
@@ -405,7 +408,8 @@ export class Workbench {
     },
 
     'video.predict': async (args, context) => {
-      return runCompute<Prediction>({ type: 'predict', ...args }, { onProgress: context.progress }).done;
+      const prediction = await runCompute<Prediction>({ type: 'predict', ...args }, { onProgress: context.progress }).done;
+      return { ...prediction, url: this.options.mediaUrl(args.video) };
     },
   };
 }

@@ -1,6 +1,6 @@
 // Starts the whole workbench service: backend, demo dataset, command handlers, HTTP/WebSocket server.
 // `vswin serve` and the Electron main process both call this.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendChoice } from '../../engine/backend.ts';
@@ -55,14 +55,28 @@ export async function launchWorkbench(options: LaunchOptions): Promise<LaunchedW
   }
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   const workbench = new Workbench({ home, version: pkg.version, mediaUrl: (path) => `/media?path=${encodeURIComponent(path)}` });
-  const service = await startService({
-    port: options.port,
+  const serviceOptions = {
     staticDir: options.staticDir ?? UI_DIR,
     mediaRoots: () => workbench.mediaRoots(),
     uploadDir: join(home, 'uploads'),
     dispatch: workbench.dispatch,
     log,
-  });
+  };
+  // Without a chosen port, the last session's port and token come back when the port is free, so a tab
+  // left open (after a crash, a kill, a reboot) reconnects to the restarted service on its own.
+  const previous = options.port ? null : readSession(home);
+  let service: RunningService | null = null;
+  if (previous) {
+    try {
+      service = await startService({ ...serviceOptions, port: previous.port, token: previous.token });
+      log(`service: port ${previous.port} and token of the last session (open tabs reconnect)`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      log(`service: port ${previous.port} of the last session is taken; using another one (reload open tabs from the new URL)`);
+    }
+  }
+  service ??= await startService({ ...serviceOptions, port: options.port });
+  writeSession(home, { port: service.port, token: service.token });
   workbench.setEmitter(service.emit);
   // Unfinished cluster jobs of earlier sessions are re-attached here; their polls stream to every client.
   workbench.cluster.startWatcher(clusterPollSeconds(options.clusterPollSeconds));
@@ -83,4 +97,24 @@ export async function launchWorkbench(options: LaunchOptions): Promise<LaunchedW
       await service.close();
     },
   };
+}
+
+/** The last service's port and token, kept in the home (readable by its owner only, like Jupyter's runtime files). */
+const SESSION_FILE = 'service-session.json';
+
+function readSession(home: string): { port: number; token: string } | null {
+  const path = join(home, SESSION_FILE);
+  if (!existsSync(path)) return null;
+  try {
+    const value = JSON.parse(readFileSync(path, 'utf8')) as { port?: unknown; token?: unknown };
+    if (typeof value.port === 'number' && Number.isInteger(value.port) && value.port > 0 && typeof value.token === 'string')
+      return { port: value.port, token: value.token };
+  } catch {
+    // A damaged file only costs the reconnect: a new port and token are chosen.
+  }
+  return null;
+}
+
+function writeSession(home: string, session: { port: number; token: string }): void {
+  writeFileSync(join(home, SESSION_FILE), `${JSON.stringify(session)}\n`, { mode: 0o600 });
 }

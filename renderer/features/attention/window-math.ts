@@ -78,3 +78,47 @@ export function boundaries(view: Geometry, axis: 0 | 1 | 2): number[] {
   for (let p = 0; p <= view.grid[axis]; p++) if (mod(p - shift, view.window[axis]) === 0) out.push(p);
   return out;
 }
+
+/** A token of window `window` to stand for it when a person steps through windows: the centre one, else the nearest real (non-padding) one. */
+export function windowQuery(view: Geometry, window: number): Triple | null {
+  const n = view.window[0] * view.window[1] * view.window[2];
+  const centre = Math.floor(n / 2);
+  for (let distance = 0; distance < n; distance++) {
+    for (const slot of [centre - distance, centre + distance]) {
+      if (slot < 0 || slot >= n) continue;
+      const token = tokenAt(view, window, slot);
+      if (token) return token;
+    }
+  }
+  return null;
+}
+
+/** Windows that hold at least one real token, in order (a shifted grid's padded corners can hold none). */
+export function realWindows(view: Geometry, windowsPerClip: number): number[] {
+  return Array.from({ length: windowsPerClip }, (_, w) => w).filter((w) => windowQuery(view, w) !== null);
+}
+
+// Stops of a perceptually ordered dark-to-bright scale (matplotlib's inferno, sampled): low attention
+// is dark and faint, high attention bright, so near-uniform attention looks uniform, not saturated.
+const HEAT_STOPS: [number, number, number][] = [
+  [0, 0, 4],
+  [40, 11, 84],
+  [101, 21, 110],
+  [159, 42, 99],
+  [212, 72, 66],
+  [245, 125, 21],
+  [250, 193, 39],
+  [252, 255, 164],
+];
+
+/** The scale's colour at t in [0, 1]. */
+export function heatColor(t: number): [number, number, number] {
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (HEAT_STOPS.length - 1);
+  const i = Math.min(HEAT_STOPS.length - 2, Math.floor(x));
+  const f = x - i;
+  return [0, 1, 2].map((c) => Math.round(HEAT_STOPS[i][c] + (HEAT_STOPS[i + 1][c] - HEAT_STOPS[i][c]) * f)) as [
+    number,
+    number,
+    number,
+  ];
+}

@@ -1,6 +1,6 @@
 // Config editor: preset picker, a form for the common fields, the full JSON with inline schema
 // errors, the diff against the preset, and a live estimate of cost on the service's backend.
-import { useEffect, useMemo, useRef } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { ErrorText } from '../../app/components.tsx';
 import { bridge } from '../../bridge/client.ts';
 import { useWorkbench } from '../../state/store.ts';
@@ -46,6 +46,9 @@ export function ConfigPage() {
   const preset = presets.find((p) => p.name === presetName);
   const diff = useMemo(() => (parsed.ok && preset ? diffConfigs(preset.config, parsed.value) : []), [parsed, preset]);
   const generation = useRef(0);
+  // The text the shown validation belongs to: while a newer one is being checked, the numbers are marked as updating.
+  const [validatedText, setValidatedText] = useState<string | null>(null);
+  const updating = parsed.ok && validatedText !== text;
 
   useEffect(() => {
     if (!parsed.ok) return;
@@ -55,14 +58,18 @@ export function ConfigPage() {
       bridge()
         .call('config.validate', { config: parsed.value })
         .then((result) => {
-          if (mine === generation.current) setValidation(result);
+          if (mine !== generation.current) return;
+          setValidation(result);
+          setValidatedText(text);
         })
-        .catch((error: Error) =>
-          setValidation({ ok: false, issues: [{ path: '(service)', message: error.message, received: null }], estimate: null }),
-        );
+        .catch((error: Error) => {
+          if (mine !== generation.current) return;
+          setValidation({ ok: false, issues: [{ path: '(service)', message: error.message, received: null }], estimate: null });
+          setValidatedText(text);
+        });
     }, 300);
     return () => clearTimeout(timer);
-  }, [parsed, setValidation]);
+  }, [parsed, text, setValidation]);
 
   const update = (path: string, raw: string, kind: 'number' | 'text') => {
     if (!parsed.ok) return;
@@ -123,9 +130,17 @@ export function ConfigPage() {
               );
             })}
           </div>
-          <h2>Estimate on {estimate?.backend ?? 'the current backend'}</h2>
+          <h2>
+            Estimate on {estimate?.backend ?? 'the current backend'}
+            {updating && (
+              <span className="muted updating" role="status" aria-label="Estimate updating">
+                {' '}
+                updating…
+              </span>
+            )}
+          </h2>
           {estimate ? (
-            <table aria-label="Estimate">
+            <table aria-label="Estimate" className={updating ? 'stale' : undefined}>
               <tbody>
                 <tr>
                   <th>Parameters</th>
@@ -155,10 +170,16 @@ export function ConfigPage() {
                     {estimate.secondsPerEpoch === null ? 'unknown (no train list)' : formatSeconds(estimate.secondsPerEpoch)}
                   </td>
                 </tr>
+                <tr>
+                  <td colSpan={2} className="muted">
+                    Model compute only: decoding and augmenting the videos is left out (on full-size videos it can take longer
+                    than the model; the first epoch&apos;s log gives the real figure).
+                  </td>
+                </tr>
               </tbody>
             </table>
           ) : (
-            <p className="muted">Appears when the config is valid.</p>
+            <p className="muted">Appears once the config is readable (its data need not exist yet).</p>
           )}
         </section>
         <section className="panel" aria-labelledby="json-heading">

@@ -1,7 +1,9 @@
 // Datasets wizard: pick a folder, scan it (progress), read the class table and the problems, choose
 // the split, write the annotation files; open and validate an existing file; preview a pipeline.
 import { useState } from 'react';
-import { ErrorText, JobProgress, PathPicker } from '../../app/components.tsx';
+import { Elapsed, ErrorText, JobProgress, PathPicker } from '../../app/components.tsx';
+import { describeLines, groupProblems } from './problem-groups.ts';
+import { FirstSteps } from '../../app/FirstSteps.tsx';
 import { useCommand } from '../../app/use-command.ts';
 import { bridge } from '../../bridge/client.ts';
 import { useWorkbench } from '../../state/store.ts';
@@ -189,23 +191,30 @@ function CheckStep() {
   const [mode, setMode] = useState<'train' | 'val' | 'test'>('train');
   const [preset, setPreset] = useState<'small' | 'k400' | 'ssv2'>('small');
   const [index, setIndex] = useState(0);
+  const [zoomed, setZoomed] = useState(false);
   const [seed, setSeed] = useState(0);
   const checking = useCommand('datasets.check');
   const previewing = useCommand('datasets.preview');
+  // Results of other inputs never stay under new ones (issue 18, defect 12).
+  const changeInput = (set: (value: string) => void, value: string) => {
+    set(value);
+    setCheck(null);
+    setPreview(null);
+  };
   const file = annFile || datasets[0]?.trainAnn || '';
   const dataRoot = root || datasets.find((d) => d.trainAnn === file || d.valAnn === file)?.root || datasets[0]?.root || '';
   return (
     <section className="panel" aria-labelledby="check-heading">
       <h2 id="check-heading">3. Open and validate an annotation file, preview the pipeline</h2>
-      <PathPicker id="check-file" label="Annotation file" kind="file" value={file} onChange={setAnnFile} />
-      <PathPicker id="check-root" label="Data root" kind="folder" value={dataRoot} onChange={setRoot} />
+      <PathPicker id="check-file" label="Annotation file" kind="file" value={file} onChange={(v) => changeInput(setAnnFile, v)} />
+      <PathPicker id="check-root" label="Data root" kind="folder" value={dataRoot} onChange={(v) => changeInput(setRoot, v)} />
       <div className="row">
         <button
           type="button"
           disabled={!file || !dataRoot || checking.busy}
           onClick={async () => {
             const result = await checking.run({ annFile: file, root: dataRoot });
-            if (result) setCheck(result);
+            setCheck(result ?? null);
           }}
         >
           Validate
@@ -217,13 +226,16 @@ function CheckStep() {
           <p className={check.ok ? 'ok' : 'error'}>
             {check.entries} entries, {check.classes || '?'} classes: {check.ok ? 'no errors' : 'errors found'}
           </p>
-          <ul>
-            {check.problems.slice(0, 50).map((p, i) => (
-              <li key={i}>
-                {p.line ? `line ${p.line}: ` : ''}
-                {p.message}
-              </li>
-            ))}
+          <ul aria-label="Problems found">
+            {groupProblems(check.problems)
+              .slice(0, 50)
+              .map((group) => (
+                <li key={group.message}>
+                  {group.lines.length > 0 ? `${describeLines(group.lines)}: ` : ''}
+                  {group.message}
+                  {group.count > 1 && group.lines.length === 0 ? ` (${group.count} times)` : ''}
+                </li>
+              ))}
           </ul>
         </div>
       )}
@@ -258,16 +270,19 @@ function CheckStep() {
         disabled={!file || !dataRoot || previewing.busy}
         onClick={async () => {
           const result = await previewing.run({ annFile: file, root: dataRoot, preset, mode, index, seed });
-          if (result) setPreview(result);
+          setPreview(result ?? null);
         }}
       >
         Preview frames
       </button>
+      <Elapsed busy={previewing.busy} what={`Decoding and transforming sample ${index} (${mode} pipeline)`} />
       <ErrorText error={previewing.error} />
       {preview && (
-        <figure>
+        <figure className="sheet-frame">
           <img
-            className="sheet"
+            className={zoomed ? 'sheet zoomed' : 'sheet'}
+            title={zoomed ? 'Click to fit the width' : 'Click to see it at full size (scroll to move)'}
+            onClick={() => setZoomed((z) => !z)}
             src={preview.image}
             alt={`Frames the ${mode} pipeline gives for sample ${index}: ${preview.shape[0]} view(s) of ${preview.shape[2]} frames`}
           />
@@ -288,6 +303,7 @@ export function DatasetsPage() {
   return (
     <>
       <h1 tabIndex={-1}>Datasets</h1>
+      <FirstSteps />
       <ScanStep />
       <SplitStep />
       <CheckStep />

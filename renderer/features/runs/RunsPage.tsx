@@ -1,17 +1,88 @@
 // Runs and checkpoint comparison: the runs table (status, best metric, only the config fields that
 // differ), overlaid curves, CSV export; metrics of two or more checkpoints side by side, per-class
 // accuracy, confusion matrices whose cells list and play their clips, flipped videos, weight change.
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { ErrorText, JobProgress, percent, useCheckpoints } from '../../app/components.tsx';
 import { useCommand } from '../../app/use-command.ts';
 import { bridge } from '../../bridge/client.ts';
 import { Plot } from '../../charts/Plot.tsx';
 import { lineTraceType } from '../../charts/live-chart.ts';
 import { decimate } from '../../charts/point-queue.ts';
-import { useWorkbench } from '../../state/store.ts';
+import { useWorkbench, workbenchStore } from '../../state/store.ts';
 import type { Comparison, RunCurves } from '../../../core/protocol/workbench.ts';
-import { differingFields } from './run-columns.ts';
+import { differingFields, metricLabel } from './run-columns.ts';
 import { JobsTable } from '../cluster/JobsTable.tsx';
+
+type XAxis = 'step' | 'relative';
+
+/** One chart of the selected runs: any recorded metric, against its step or the fraction of the run done. */
+function MetricOverlay({
+  curves,
+  names,
+  metrics,
+  initial,
+  id,
+}: {
+  curves: RunCurves[];
+  names: Map<string, string>;
+  metrics: string[];
+  initial: string;
+  id: string;
+}) {
+  const [metric, setMetric] = useState(initial);
+  const [axis, setAxis] = useState<XAxis>('step');
+  const chosen = metrics.includes(metric) ? metric : (metrics[0] ?? metric);
+  const unit = chosen.startsWith('iter:') ? 'iteration' : 'epoch';
+  // Long runs are min/max-decimated: the overlay stays responsive with many runs of many iterations.
+  const traces = curves.map((c) => {
+    const points = c.series[chosen] ?? [];
+    const last = points.length ? points[points.length - 1].step : 1;
+    // Steps arrive 1-based (iterations and epochs, as core/app/runs.ts encodes them).
+    const x = points.map((p) => (axis === 'relative' ? p.step / Math.max(1, last) : p.step));
+    const shown = decimate(
+      x,
+      points.map((p) => p.value),
+      1000,
+    );
+    return {
+      type: unit === 'iteration' ? lineTraceType() : 'scatter',
+      mode: unit === 'iteration' ? 'lines' : 'lines+markers',
+      name: `${names.get(c.runId) ?? c.runId}`,
+      x: shown.x,
+      y: shown.y,
+    };
+  });
+  return (
+    <div>
+      <div className="row">
+        <label htmlFor={`${id}-metric`}>Metric</label>
+        <select id={`${id}-metric`} value={chosen} onChange={(e) => setMetric(e.target.value)}>
+          {metrics.map((m) => (
+            <option key={m} value={m}>
+              {metricLabel(m)}
+            </option>
+          ))}
+        </select>
+        <label htmlFor={`${id}-axis`}>x-axis</label>
+        <select id={`${id}-axis`} value={axis} onChange={(e) => setAxis(e.target.value as XAxis)}>
+          <option value="step">{unit}</option>
+          <option value="relative">fraction of the run (runs of different lengths side by side)</option>
+        </select>
+      </div>
+      <Plot
+        label={`${metricLabel(chosen)} of the selected runs`}
+        data={traces}
+        layout={{
+          title: { text: metricLabel(chosen) },
+          xaxis: { title: { text: axis === 'relative' ? 'fraction of the run' : unit } },
+        }}
+      />
+    </div>
+  );
+}
+
+/** Runs the service can continue from their last checkpoint (a run that was going when the service died is interrupted). */
+const RESUMABLE = new Set(['interrupted', 'stopped', 'failed']);
 
 function RunsTable() {
   const runs = useWorkbench((s) => s.runs);
@@ -24,6 +95,8 @@ function RunsTable() {
   const clusterChanged = useWorkbench((s) => s.clusterChangedRuns);
   const [curves, setCurves] = useState<RunCurves[]>([]);
   const csv = useCommand('runs.csv');
+  const resume = useCommand('train.resume');
+  const setPage = useWorkbench((s) => s.setPage);
   useEffect(() => {
     void bridge()
       .call('runs.list', {})
@@ -38,25 +111,12 @@ function RunsTable() {
       .then(setCurves)
       .catch(() => undefined);
   }, [selected, selectedChanged]);
-  const columns = useMemo(() => differingFields(runs), [runs]);
+  // The Epochs column already shows epochs done of planned: not repeated as a config column.
+  const columns = useMemo(() => differingFields(runs).filter((field) => field !== 'epochs'), [runs]);
+  const selectedRuns = runs.filter((r) => selected.includes(r.id));
+  const diff = differingFields(selectedRuns);
   const names = new Map(runs.map((r) => [r.id, r.name]));
-  // Long runs are min/max-decimated: the overlay stays responsive with many runs of many iterations.
-  const lossTraces = curves.map((c) => {
-    const points = c.series['iter:train:loss'] ?? [];
-    const shown = decimate(
-      points.map((p) => p.step),
-      points.map((p) => p.value),
-      1000,
-    );
-    return { type: lineTraceType(), mode: 'lines', name: `${names.get(c.runId) ?? c.runId} train loss`, x: shown.x, y: shown.y };
-  });
-  const accuracyTraces = curves.map((c) => ({
-    type: 'scatter',
-    mode: 'lines+markers',
-    name: `${names.get(c.runId) ?? c.runId} val top-1`,
-    x: (c.series['epoch:val:top1'] ?? []).map((p) => p.step),
-    y: (c.series['epoch:val:top1'] ?? []).map((p) => p.value),
-  }));
+  const metrics = useMemo(() => [...new Set(curves.flatMap((c) => Object.keys(c.series)))].sort(), [curves]);
   return (
     <section className="panel" aria-labelledby="runs-heading">
       <h2 id="runs-heading">Runs ({runs.length})</h2>
@@ -90,7 +150,24 @@ function RunsTable() {
                     />
                   </td>
                   <td title={run.id}>{run.name}</td>
-                  <td>{run.status}</td>
+                  <td>
+                    {run.status}
+                    {RESUMABLE.has(run.status) && (
+                      <button
+                        type="button"
+                        aria-label={`Resume ${run.name}`}
+                        disabled={resume.busy}
+                        onClick={async () => {
+                          const result = await resume.run({ runId: run.id });
+                          if (!result) return;
+                          workbenchStore.setState({ runId: result.runId, runName: run.name, status: 'starting' });
+                          setPage('train');
+                        }}
+                      >
+                        Resume
+                      </button>
+                    )}
+                  </td>
                   <td className="num">
                     {run.epochsDone}/{run.epochs}
                   </td>
@@ -122,21 +199,47 @@ function RunsTable() {
         >
           Export selected as CSV
         </button>
-        <span className="muted">Select runs to overlay their curves.</span>
+        <span className="muted">
+          Select runs to overlay their curves and list the parameters that differ. The registry keeps no wall-clock time per
+          point, so the x-axis is the step or the fraction of the run.
+        </span>
       </div>
-      <ErrorText error={csv.error} />
+      <ErrorText error={csv.error ?? resume.error} />
+      {selectedRuns.length >= 2 && (
+        <>
+          <h3>Parameters that differ between the selected runs</h3>
+          {diff.length === 0 ? (
+            <p className="muted">The selected runs have the same config.</p>
+          ) : (
+            <table aria-label="Parameters that differ">
+              <thead>
+                <tr>
+                  <th>Parameter</th>
+                  {selectedRuns.map((r) => (
+                    <th key={r.id}>{r.name}</th>
+                  ))}
+                </tr>
+              </thead>
+              <tbody>
+                {diff.map((field) => (
+                  <tr key={field}>
+                    <td>
+                      <code>{field}</code>
+                    </td>
+                    {selectedRuns.map((r) => (
+                      <td key={r.id}>{r.flatConfig[field] ?? '(not set)'}</td>
+                    ))}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
       {curves.length > 0 && (
         <div className="grid2">
-          <Plot
-            label="Train loss of the selected runs"
-            data={lossTraces}
-            layout={{ title: { text: 'Train loss' }, xaxis: { title: { text: 'iteration' } } }}
-          />
-          <Plot
-            label="Validation top-1 of the selected runs"
-            data={accuracyTraces}
-            layout={{ title: { text: 'Val top-1' }, xaxis: { title: { text: 'epoch' } } }}
-          />
+          <MetricOverlay curves={curves} names={names} metrics={metrics} initial="iter:train:loss" id="overlay-left" />
+          <MetricOverlay curves={curves} names={names} metrics={metrics} initial="epoch:val:top1" id="overlay-right" />
         </div>
       )}
     </section>
@@ -156,6 +259,8 @@ function ClipList({
       ({ video, index }) =>
         video.label === cell.truth && comparison.checkpoints[cell.checkpoint].predictions[index] === cell.predicted,
     );
+  const [playing, setPlaying] = useState<string | null>(null);
+  const shown = videos.find(({ video }) => video.path === playing)?.video ?? videos[0]?.video ?? null;
   return (
     <div role="region" aria-label="Clips of the selected cell">
       <h2>
@@ -168,7 +273,7 @@ function ClipList({
             <th>Clip</th>
             <th>Video</th>
             {comparison.checkpoints.map((c) => (
-              <th key={c.checkpoint}>{c.label}</th>
+              <th key={c.checkpoint}>{c.label} (confidence)</th>
             ))}
           </tr>
         </thead>
@@ -179,18 +284,63 @@ function ClipList({
                 <code>{video.path}</code>
               </td>
               <td>
-                <video src={video.url} controls muted loop preload="metadata" aria-label={`Play ${video.path}`} width={96} />
+                <button type="button" onClick={() => setPlaying(video.path)} aria-label={`Open ${video.path} in the player`}>
+                  <video src={video.url} muted preload="metadata" width={96} aria-hidden="true" />
+                </button>
               </td>
               {comparison.checkpoints.map((c) => (
                 <td key={c.checkpoint} className={c.predictions[index] === video.label ? 'ok' : 'error'}>
-                  {comparison.classNames[c.predictions[index]]}
+                  {comparison.classNames[c.predictions[index]]} ({percent(c.confidence[index])})
                 </td>
               ))}
             </tr>
           ))}
         </tbody>
       </table>
+      {shown && <ClipPlayer key={shown.path} path={shown.path} url={shown.url} />}
     </div>
+  );
+}
+
+/** Browsers do not report a video's frame rate: a step is 1/25 s, one frame of the usual 25 fps clips. */
+const FRAME_STEP_SECONDS = 1 / 25;
+
+/** A large player for one clip with frame stepping (the videos are a few seconds long). */
+function ClipPlayer({ path, url }: { path: string; url: string }) {
+  const video = useRef<HTMLVideoElement>(null);
+  const [time, setTime] = useState(0);
+  const step = (frames: number) => {
+    const element = video.current;
+    if (!element) return;
+    element.pause();
+    element.currentTime = Math.min(Math.max(0, element.currentTime + frames * FRAME_STEP_SECONDS), element.duration || Infinity);
+  };
+  return (
+    <figure className="clip-player" aria-label={`Player of ${path}`}>
+      <video
+        ref={video}
+        src={url}
+        controls
+        muted
+        loop
+        preload="auto"
+        aria-label={`Play ${path}`}
+        onTimeUpdate={(e) => setTime(e.currentTarget.currentTime)}
+        onSeeked={(e) => setTime(e.currentTarget.currentTime)}
+      />
+      <figcaption className="row">
+        <button type="button" onClick={() => step(-1)}>
+          ◀ Previous frame
+        </button>
+        <button type="button" onClick={() => step(1)}>
+          Next frame ▶
+        </button>
+        <span data-testid="clip-time">
+          {time.toFixed(2)} s (frame {Math.round(time / FRAME_STEP_SECONDS) + 1} at 25 fps)
+        </span>
+        <code>{path}</code>
+      </figcaption>
+    </figure>
   );
 }
 
@@ -232,6 +382,53 @@ function ComparisonView({ comparison }: { comparison: Comparison }) {
         height={280}
       />
       <h2>Confusion matrices (click a cell to list and play its clips)</h2>
+      <div className="row cell-picker">
+        <label htmlFor="cell-checkpoint">Or pick a cell:</label>
+        <select
+          id="cell-checkpoint"
+          aria-label="Checkpoint of the cell"
+          value={cell?.checkpoint ?? 0}
+          onChange={(e) =>
+            setCell((old) => ({ truth: old?.truth ?? 0, predicted: old?.predicted ?? 0, checkpoint: Number(e.target.value) }))
+          }
+        >
+          {comparison.checkpoints.map((c, k) => (
+            <option key={c.checkpoint} value={k}>
+              {c.label}
+            </option>
+          ))}
+        </select>
+        <select
+          aria-label="True class"
+          value={cell?.truth ?? 0}
+          onChange={(e) =>
+            setCell((old) => ({
+              checkpoint: old?.checkpoint ?? 0,
+              predicted: old?.predicted ?? 0,
+              truth: Number(e.target.value),
+            }))
+          }
+        >
+          {classNames.map((n, i) => (
+            <option key={n} value={i}>
+              true {n}
+            </option>
+          ))}
+        </select>
+        <select
+          aria-label="Predicted class"
+          value={cell?.predicted ?? 0}
+          onChange={(e) =>
+            setCell((old) => ({ checkpoint: old?.checkpoint ?? 0, truth: old?.truth ?? 0, predicted: Number(e.target.value) }))
+          }
+        >
+          {classNames.map((n, i) => (
+            <option key={n} value={i}>
+              predicted {n}
+            </option>
+          ))}
+        </select>
+      </div>
       <div className="grid2">
         {comparison.checkpoints.map((c, k) => (
           <Plot
@@ -265,50 +462,6 @@ function ComparisonView({ comparison }: { comparison: Comparison }) {
             }
           />
         ))}
-      </div>
-      <div className="row">
-        <label htmlFor="cell-checkpoint">Or pick a cell:</label>
-        <select
-          id="cell-checkpoint"
-          aria-label="Checkpoint of the cell"
-          onChange={(e) =>
-            setCell((old) => ({ truth: old?.truth ?? 0, predicted: old?.predicted ?? 0, checkpoint: Number(e.target.value) }))
-          }
-        >
-          {comparison.checkpoints.map((c, k) => (
-            <option key={c.checkpoint} value={k}>
-              {c.label}
-            </option>
-          ))}
-        </select>
-        <select
-          aria-label="True class"
-          onChange={(e) =>
-            setCell((old) => ({
-              checkpoint: old?.checkpoint ?? 0,
-              predicted: old?.predicted ?? 0,
-              truth: Number(e.target.value),
-            }))
-          }
-        >
-          {classNames.map((n, i) => (
-            <option key={n} value={i}>
-              true {n}
-            </option>
-          ))}
-        </select>
-        <select
-          aria-label="Predicted class"
-          onChange={(e) =>
-            setCell((old) => ({ checkpoint: old?.checkpoint ?? 0, truth: old?.truth ?? 0, predicted: Number(e.target.value) }))
-          }
-        >
-          {classNames.map((n, i) => (
-            <option key={n} value={i}>
-              predicted {n}
-            </option>
-          ))}
-        </select>
       </div>
       {cell && <ClipList comparison={comparison} cell={cell} />}
       <h2>Videos whose prediction flipped ({comparison.flipped.length})</h2>

@@ -7,3 +7,10 @@ export function differingFields(runs: RunSummary[]): string[] {
   const keys = new Set(runs.flatMap((r) => Object.keys(r.flatConfig)));
   return [...keys].filter((k) => new Set(runs.map((r) => r.flatConfig[k] ?? '∅')).size > 1 && k !== 'description').sort();
 }
+
+/** A curve key as words: 'iter:train:loss' -> 'train loss per iteration'. */
+export function metricLabel(key: string): string {
+  const [scope, split, name] = key.split(':');
+  if (!split || !name) return key;
+  return `${split} ${name} per ${scope === 'iter' ? 'iteration' : 'epoch'}`;
+}

@@ -1,6 +1,13 @@
-// Settings: the backend and why it was chosen, the workbench home, the ffmpeg in use, the theme.
+// Settings: the backend and why it was chosen, the kernel tier as `vswin doctor` names it, the workbench home, the ffmpeg in use, the theme.
 import { PAGES, useWorkbench } from '../../state/store.ts';
 import { bridge } from '../../bridge/client.ts';
+import type { SettingsInfo } from '../../../core/protocol/workbench.ts';
+
+/** The tier in `vswin doctor`'s words: "native tier, avx512 code on 2 threads". */
+function describeTier(kernels: NonNullable<SettingsInfo['kernels']>): string {
+  if (kernels.tier === 'stock') return 'stock TensorFlow.js kernels';
+  return `${kernels.tier} tier, ${kernels.isa ?? 'portable'} code on ${kernels.threads} thread${kernels.threads === 1 ? '' : 's'}`;
+}
 
 export function SettingsPage() {
   const settings = useWorkbench((s) => s.settings);
@@ -27,6 +34,33 @@ export function SettingsPage() {
                 <th>GPU (WebGPU)</th>
                 <td>{settings.gpu}</td>
               </tr>
+              <tr>
+                <th>Kernels</th>
+                <td data-testid="kernel-tier">
+                  {settings.kernels ? describeTier(settings.kernels) : 'not chosen yet (the backend has not started)'}
+                </td>
+              </tr>
+              {settings.kernels && (
+                <>
+                  <tr>
+                    <th>Instruction set</th>
+                    <td>{settings.kernels.isa ?? 'none (stock kernels)'}</td>
+                  </tr>
+                  <tr>
+                    <th>Threads</th>
+                    <td>{settings.kernels.threads}</td>
+                  </tr>
+                  <tr>
+                    <th>Why this tier</th>
+                    <td>
+                      {settings.kernels.reason}
+                      {settings.kernels.kernels.length > 0 && (
+                        <span className="muted"> Replaces {settings.kernels.kernels.join(', ')}.</span>
+                      )}
+                    </td>
+                  </tr>
+                </>
+              )}
               <tr>
                 <th>Workbench home</th>
                 <td>

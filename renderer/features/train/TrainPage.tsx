@@ -142,6 +142,11 @@ function Curves() {
         case 'run-started':
           perEpoch = event.iterationsPerEpoch;
           if (!event.resumed) for (const chart of Object.values(made)) chart.clear();
+          else {
+            made.loss.dropAfter(event.startIteration);
+            made.lr.dropAfter(event.startIteration);
+            made.accuracy.dropAfter(event.startEpoch);
+          }
           return;
         case 'iteration':
           made.loss.push(0, event.iteration + 1, event.loss, sentAt);
@@ -316,13 +321,20 @@ export function TrainPage() {
   const control = useCommand('train.control');
   const resume = useCommand('train.resume');
   const parsed = parseConfigText(configText);
+  const presets = useWorkbench((s) => s.presets);
+  const preset = presets.find((p) => p.name === presetName);
+  // Compared as parsed values: whitespace alone is not an edit.
+  const edited = Boolean(preset && parsed.ok && JSON.stringify(parsed.value) !== JSON.stringify(preset.config));
   const running = status === 'running' || status === 'starting';
   return (
     <>
       <h1 tabIndex={-1}>Training</h1>
       <section className="panel" aria-labelledby="run-heading">
         <h2 id="run-heading">Run</h2>
-        <p className="muted">Config: {presetName || 'none'} (edit it on the Config page).</p>
+        <p className="muted" data-testid="train-config">
+          Config: {presetName || 'none'}
+          {edited ? ', edited' : ''} (edit it on the Config page).
+        </p>
         <div className="row">
           <label htmlFor="run-name">Run name</label>
           <input id="run-name" value={name} placeholder={presetName} onChange={(e) => setName(e.target.value)} />
@@ -351,7 +363,7 @@ export function TrainPage() {
           </button>
           <button
             type="button"
-            disabled={!runId || !(status === 'paused' || status === 'stopped' || status === 'failed')}
+            disabled={!runId || !(status === 'paused' || status === 'stopped' || status === 'failed' || status === 'interrupted')}
             onClick={() => {
               if (!runId) return;
               if (status === 'paused') void control.run({ runId, command: 'resume' });
