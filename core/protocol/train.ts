@@ -65,6 +65,8 @@ export type TrainEvent =
       val: (ClassificationMetrics & { loss: number; views: ViewProtocol }) | null;
       seconds: number;
       etaSeconds: number;
+      /** Samples the loaders skipped in this epoch (unreadable or too short videos; `vswin runs show` lists them). */
+      skipped: number;
     }
   | { kind: 'checkpoint'; runId: string; epoch: number; path: string; reasons: CheckpointReason[] }
   | { kind: 'paused'; runId: string; iteration: number }

@@ -142,7 +142,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const kept: CheckpointEntry[] = [];
   let skipped = 0;
   /** Moves the sources' skipped samples of an epoch into the registry (path and reason each). */
-  const recordSkips = (epochNumber: number) => {
+  const recordSkips = (epochNumber: number): number => {
+    const before = skipped;
     for (const [split, source] of [
       ['train', options.train],
       ['val', options.val],
@@ -151,6 +152,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       skipped += skips.length;
       registry?.addSkippedSamples(runId, epochNumber, split, skips);
     }
+    return skipped - before;
   };
 
   const disposeAccumulated = () => {
@@ -428,8 +430,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       kept.push({ id, epoch: epochsDone, weights: paths.weights, state: paths.state, reasons });
       // Metrics of the epoch are committed with the checkpoint's position, so the registry and the
       // files agree on where a resumed run starts.
+      let skippedThisEpoch = 0;
       recording(`epoch ${epochsDone}`, () => {
-        recordSkips(epochsDone);
+        skippedThisEpoch = recordSkips(epochsDone);
         registry?.recordProgress(runId, epochsDone, iteration, epochMetrics);
       });
       emit({ kind: 'checkpoint', runId, epoch: epochsDone, path: paths.weights, reasons });
@@ -445,6 +448,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         val: lastVal ? { ...lastVal, views: { clips: 1, crops: 1 } } : null,
         seconds,
         etaSeconds: seconds * (config.epochs - epochsDone),
+        skipped: skippedThisEpoch,
       });
     }
   } catch (error) {

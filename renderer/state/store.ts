@@ -91,6 +91,8 @@ export interface TrainSlice {
   totalIterations: number;
   clipsPerSecond: number;
   etaSeconds: number;
+  /** Samples the loaders skipped in this run's epochs so far (unreadable or too short videos). */
+  skipped: number;
   /** Val top-1 of the last validated epoch (single clip), null before the first validation. */
   valTop1: number | null;
   log: string[];
@@ -211,7 +213,8 @@ function line(event: TrainEvent): string | null {
       const val = event.val
         ? `, val loss ${event.val.loss.toFixed(4)}, top-1 ${(event.val.top1 * 100).toFixed(1)}%, top-5 ${(event.val.top5 * 100).toFixed(1)}%`
         : '';
-      return `epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.train.loss.toFixed(4)}${val} (${event.seconds.toFixed(1)} s)`;
+      const skipped = event.skipped > 0 ? `, ${event.skipped} unreadable samples skipped` : '';
+      return `epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.train.loss.toFixed(4)}${val}${skipped} (${event.seconds.toFixed(1)} s)`;
     }
     case 'checkpoint':
       return `checkpoint epoch ${event.epoch} (${event.reasons.join(', ')}): ${event.path}`;
@@ -241,6 +244,7 @@ const NO_RUN_FIGURES = {
   clipsPerSecond: 0,
   etaSeconds: 0,
   valTop1: null,
+  skipped: 0,
 };
 
 const trainSlice = (set: Set, get: Get): TrainSlice => ({
@@ -285,7 +289,13 @@ const trainSlice = (set: Set, get: Get): TrainSlice => ({
         });
         return;
       case 'epoch':
-        set({ epoch: event.epoch + 1, etaSeconds: event.etaSeconds, log, ...(event.val ? { valTop1: event.val.top1 } : {}) });
+        set({
+          epoch: event.epoch + 1,
+          etaSeconds: event.etaSeconds,
+          skipped: state.skipped + event.skipped,
+          log,
+          ...(event.val ? { valTop1: event.val.top1 } : {}),
+        });
         return;
       case 'checkpoint':
         set({ log });

@@ -87,6 +87,7 @@ describe('training slice', () => {
         val: { loss: 1.0, top1: 0.5, top5: 1, meanClassAccuracy: 0.5, count: 4, views: { clips: 1, crops: 1 } },
         seconds: 2,
         etaSeconds: 2,
+        skipped: 3,
       },
       sentAt: 0,
     });
@@ -106,11 +107,12 @@ describe('training slice', () => {
     expect(state.status).toBe('completed');
     expect(state.epoch).toBe(1);
     expect(state.valTop1).toBe(0.5);
+    expect(state.skipped).toBe(3);
     expect(state.log).toEqual([
       'started demo: 2 epochs x 3 iterations on wasm',
       'paused at iteration 2',
       'resumed at iteration 2',
-      'epoch 1/2: train loss 1.1000, val loss 1.0000, top-1 50.0%, top-5 100.0% (2.0 s)',
+      'epoch 1/2: train loss 1.1000, val loss 1.0000, top-1 50.0%, top-5 100.0%, 3 unreadable samples skipped (2.0 s)',
       'run completed after 4.0 s; val top-1 50.0% at the last epoch',
     ]);
     // Nothing curve-shaped lives in the store.

@@ -83,15 +83,21 @@ describe('bad videos are skipped and counted', () => {
     it(`${cache ? 'in-memory cache' : 'streaming loader'}: trains, skips both bad videos each epoch, records them`, async () => {
       const home = join(dir, `home-${cache ? 'cached' : 'streaming'}`);
       const notes: string[] = [];
+      const skippedPerEpoch: number[] = [];
       const session = await runTrainingSession({
         config: runConfig(data, cache),
         configPath: null,
         home,
         backend: 'wasm',
         onNote: (line) => notes.push(line),
+        onEvent: (event) => {
+          if (event.kind === 'epoch') skippedPerEpoch.push(event.skipped);
+        },
       });
       expect(session.result.status).toBe('completed');
       expect(session.result.skipped).toBe(4); // 2 bad videos x 2 epochs
+      // The Training page counts them from the epoch events.
+      expect(skippedPerEpoch).toEqual([2, 2]);
       const registry = Registry.open(home);
       try {
         const skipped = registry.skippedSamples(session.run.id);

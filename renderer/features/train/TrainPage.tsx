@@ -33,6 +33,7 @@ function Stats() {
   const speed = useWorkbench((s) => s.clipsPerSecond);
   const eta = useWorkbench((s) => s.etaSeconds);
   const valTop1 = useWorkbench((s) => s.valTop1);
+  const skipped = useWorkbench((s) => s.skipped);
   return (
     <div className="stats" role="status" aria-label="Training status">
       <div>
@@ -65,6 +66,12 @@ function Stats() {
         <span className="muted">Val top-1</span>
         <span className="value" data-testid="val-top1">
           {valTop1 === null ? '–' : `${(valTop1 * 100).toFixed(1)}%`}
+        </span>
+      </div>
+      <div title="Unreadable or too short videos left out of this run's epochs; vswin runs show RUN_ID lists them with the reason">
+        <span className="muted">Skipped samples</span>
+        <span className="value" data-testid="skipped-samples">
+          {skipped}
         </span>
       </div>
       <div>
