@@ -309,8 +309,10 @@ export function checkConfigFiles(config: RunConfig): void {
         [
           {
             path: 'model.num_classes',
-            message: `the label map data.classes (${config.data.classes}) names ${classes.length} classes; set model.num_classes to ${classes.length} or use the matching label map`,
-            received: JSON.stringify(config.model.num_classes),
+            message:
+              `${config.model.num_classes}, but the label map data.classes (${config.data.classes}) names ${classes.length} classes; ` +
+              `set model.num_classes to ${classes.length} or use the matching label map`,
+            received: null,
           },
         ],
         { heading: 'The run config does not fit its label map:' },

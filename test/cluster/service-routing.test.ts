@@ -262,7 +262,8 @@ describe.skipIf(unavailable !== null)('the workbench service drives a real Slurm
     await start();
     await waitForEvent('completion after the restart', 40, (r) => r.job.runId === job.runId && r.status.state === 'completed');
     const [curves] = await call<RunCurves[]>('runs.curves', { runIds: [job.runId] });
-    expect(curves.series['iter:train:loss']?.map((point) => point.step)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    // Curve points count iterations from 1 (core/app/runs.ts).
+    expect(curves.series['iter:train:loss']?.map((point) => point.step)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
     expect((await call<ClusterJobRow[]>('jobs.list', {})).find((entry) => entry.runId === job.runId)).toMatchObject({
       state: 'completed',
       epochsDone: 2,

@@ -89,18 +89,19 @@ describe('runs.list at scale', () => {
     const lr = curves.series['iter:train:lr'];
     expect(lr.length).toBeGreaterThan(900);
     expect(lr.length).toBeLessThanOrEqual(1001);
-    expect(lr.at(-1)!.step).toBe(iterations - 1);
-    // lr's value is its step: every stride-th step is kept, and the last one.
+    // Curve points count iterations from 1 (core/app/runs.ts); the registry stores them from 0.
+    expect(lr.at(-1)!.step).toBe(iterations);
+    // lr's value is its stored (0-based) step: every stride-th step is kept, and the last one.
     const stride = Math.ceil(iterations / 1000);
     expect(lr.slice(0, 2)).toEqual([
-      { step: 0, value: 0 },
-      { step: stride, value: stride },
+      { step: 1, value: 0 },
+      { step: stride + 1, value: stride },
     ]);
-    expect(lr.every((point) => point.value === point.step)).toBe(true);
+    expect(lr.every((point) => point.value === point.step - 1)).toBe(true);
     expect(curves.series['epoch:val:top1']).toHaveLength(10);
     const [short] = (await workbench.dispatch('runs.curves', { runIds: ['short'] }, context)) as {
       series: Record<string, { step: number; value: number }[]>;
     }[];
-    expect(short.series['iter:train:loss']).toEqual([{ step: 0, value: 2 }]);
+    expect(short.series['iter:train:loss']).toEqual([{ step: 1, value: 2 }]);
   });
 });
