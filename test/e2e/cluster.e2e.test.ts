@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { demoDataset, demoRunConfig } from '../../core/host/service/demo.ts';
+import { demoDataset, microRunConfig } from '../../core/host/service/demo.ts';
 import { recognizerKeys } from '../../core/model/keys.ts';
 import { parseModelConfig } from '../../core/model/config.ts';
 import { modelConfigOf, resolveRunConfig } from '../../core/train/run-config.ts';
@@ -41,8 +41,8 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     const demo = demoDataset(served.home);
     if (!demo) throw new Error(`vswin serve made no demo dataset in ${served.home}`);
     dataRoot = demo.root;
-    // The stand-in writes checkpoints holding exactly the keys of the demo run's model.
-    const keys = [...recognizerKeys(parseModelConfig(modelConfigOf(resolveRunConfig(demoRunConfig(demo), served.home))))].map(
+    // The stand-in writes checkpoints holding exactly the keys of the launched run's model (micro on demo).
+    const keys = [...recognizerKeys(parseModelConfig(modelConfigOf(resolveRunConfig(microRunConfig(demo), served.home))))].map(
       ([key, spec]) => [key, spec.shape],
     );
     writeFileSync(join(work, 'keys.json'), JSON.stringify(keys));
@@ -71,7 +71,8 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
 
   async function launch(page: Page, name: string, environment: string, gpus = 2): Promise<void> {
     const form = launchRegion(page);
-    await form.getByLabel('Run config').selectOption({ label: 'preset demo-micro' });
+    // The quick three-epoch config on the demo data (demo-micro itself is the 60-epoch demo recipe).
+    await form.getByLabel('Run config').selectOption({ label: 'preset micro on demo' });
     await form.getByLabel('Cluster', { exact: true }).selectOption('local');
     await form.getByLabel('GPUs per node').fill(String(gpus));
     await form.getByLabel('Engine generation').selectOption('0.x');
@@ -183,7 +184,8 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
   it('shows the generated files before submitting, then follows the job to COMPLETED while its curves draw', async () => {
     const { page } = browser;
     const form = launchRegion(page);
-    await form.getByLabel('Run config').selectOption({ label: 'preset demo-micro' });
+    // The quick three-epoch config on the demo data (demo-micro itself is the 60-epoch demo recipe).
+    await form.getByLabel('Run config').selectOption({ label: 'preset micro on demo' });
     await form.getByLabel('GPUs per node').fill('2');
     await form.getByLabel('Engine generation').selectOption('0.x');
     await form.getByLabel('Run name').fill('cluster-run');

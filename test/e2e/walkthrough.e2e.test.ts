@@ -91,7 +91,8 @@ it('smoothing 0 leaves the real val-loss curve in place (defect 4)', async () =>
   const before = await traces(chart);
   expect(before.map((t) => t.name)).toEqual(['train loss', 'train loss (smoothed)', 'val loss']);
   const valLoss = before[2];
-  expect(valLoss.y).toHaveLength(2);
+  // The demo recipe validates every 5 epochs and at the last one: a 2-epoch run has one val point.
+  expect(valLoss.y).toHaveLength(1);
   await page.getByLabel('Smoothing').fill('0');
   await page.waitForFunction(
     (selector) => (document.querySelector(selector) as unknown as { data: unknown[] }).data.length === 2,
@@ -121,11 +122,11 @@ it('smoothing 0 leaves the real val-loss curve in place (defect 4)', async () =>
 it('the attention explorer lists the model’s blocks, shows large frames, a colour bar, and steps through windows and heads (defect 8)', async () => {
   const { page } = session.browser;
   await openPage(page, 'Attention windows');
-  // The micro model has depths 2-2-2-2: two blocks per stage, numbered from 1.
+  // The demo's model has depths 2-2 (core/app/demo.ts): two stages of two blocks, numbered from 1.
   const blocks = await page.getByRole('combobox', { name: 'Block', exact: true }).locator('option').allInnerTexts();
   expect(blocks).toEqual(['block 1 (regular windows)', 'block 2 (shifted windows)']);
   const stages = await page.getByRole('combobox', { name: 'Stage', exact: true }).locator('option').allInnerTexts();
-  expect(stages).toEqual(['stage 1 (2 blocks)', 'stage 2 (2 blocks)', 'stage 3 (2 blocks)', 'stage 4 (2 blocks)']);
+  expect(stages).toEqual(['stage 1 (2 blocks)', 'stage 2 (2 blocks)']);
   await page.getByRole('combobox', { name: 'Block', exact: true }).selectOption({ label: 'block 2 (shifted windows)' });
   await page.getByRole('button', { name: 'Show windows' }).click();
   const strip = page.getByRole('group', { name: 'Sampled frames with the window grid' });
@@ -141,7 +142,7 @@ it('the attention explorer lists the model’s blocks, shows large frames, a col
   await expect(page.getByTestId('query-token').innerText()).resolves.toContain('(1, 2, 4)');
   const summary = page.getByTestId('heatmap-summary');
   await summary.waitFor();
-  await expect(summary.innerText()).resolves.toMatch(/over 32 tokens of its window \(window \d+ of \d+\), average of 1 heads?/);
+  await expect(summary.innerText()).resolves.toMatch(/over 32 tokens of its window \(window \d+ of \d+\), average of 2 heads/);
   const bar = page.getByRole('figure', { name: /Colour scale: attention weight from 0% to \d+\.\d%/ });
   await expect(bar.innerText()).resolves.toMatch(/0%\s+uniform over the window: 3\.1%\s+\d+\.\d%/);
   const cells = await frames.nth(2).locator('canvas').getAttribute('data-heat-cells');
@@ -160,9 +161,9 @@ it('the attention explorer lists the model’s blocks, shows large frames, a col
         `(window ${/window (\d+) of/.exec(document.querySelector('[data-testid="window-position"]')?.textContent ?? '')?.[1]} of`,
       ),
   );
-  // Heads: stage 1 of the micro model has one head; stepping goes average -> head 1 -> average.
+  // Heads: stage 1 of the demo's model has two; stepping goes average -> head 1 -> head 2 -> average.
   await page.getByRole('button', { name: 'Next head' }).click();
-  await expect(summary.innerText()).resolves.toContain('head 1 of 1');
+  await expect(summary.innerText()).resolves.toContain('head 1 of 2');
   await screenshot(page, 'walkthrough-attention-micro');
   expect(session.browser.errors).toEqual([]);
 });
@@ -238,7 +239,8 @@ it('Runs overlays any metric and lists the parameters that differ, without epoch
   );
   expect(overlay).toEqual(
     expect.arrayContaining([
-      ['walk-a', [1, 2]],
+      // Validation every 5 epochs and at the last one (the demo recipe).
+      ['walk-a', [2]],
       ['walk-b', [1]],
     ]),
   );

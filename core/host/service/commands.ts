@@ -324,7 +324,11 @@ export class Workbench {
     'config.presets': async () => {
       const list: { name: string; config: Record<string, unknown> }[] = [];
       const demo = demoDataset(this.options.home);
-      if (demo) list.push({ name: 'demo-micro', config: demoRunConfig(demo) });
+      if (demo) {
+        list.push({ name: 'demo-micro', config: demoRunConfig(demo) });
+        // A three-epoch run on the same data: for trying a page (or a cluster hand-off) in seconds.
+        list.push({ name: 'micro on demo', config: microRunConfig(demo) });
+      }
       for (const dataset of this.datasets().filter((d) => d !== demo && !d.name.startsWith('demo'))) {
         list.push({ name: `micro on ${dataset.name}`, config: microRunConfig(dataset) });
       }
