@@ -190,7 +190,7 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await form.getByLabel('Engine generation').selectOption('0.x');
     await form.getByLabel('Run name').fill('cluster-run');
     await form.getByLabel('Log interval (iterations)').fill('1');
-    await form.getByLabel('Environment for this run (NAME=value per line)').fill('VSWIN_STANDIN_SLEEP=1.5');
+    await form.getByLabel('Environment for this run (NAME=value per line)').fill('VSWIN_STANDIN_SLEEP=0.1');
     // The check with this run adds the base config and the annotation paths to the cluster's checks.
     await form.getByRole('button', { name: 'Check with this run' }).click();
     const runChecks = form.getByRole('list', { name: 'Preflight results of local with this run' });
@@ -216,7 +216,7 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     const sbatch = await page.getByLabel('Contents of job.sbatch').innerText();
     expect(sbatch).toMatch(/#SBATCH --gres=gpu:2/);
     expect(sbatch).toMatch(/srun --partition=gpu --nodes=1 --ntasks=2 --ntasks-per-node=2 --gres=gpu:2/);
-    expect(sbatch).toMatch(/export VSWIN_STANDIN_SLEEP="1\.5"/);
+    expect(sbatch).toMatch(/export VSWIN_STANDIN_SLEEP="0\.1"/);
     await page.getByRole('tab', { name: 'manifest.json' }).click();
     const manifest = JSON.parse(await page.getByLabel('Contents of manifest.json').innerText()) as {
       gpus: number;
@@ -238,7 +238,7 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     await openPage(page, 'Runs & checkpoints');
     await waitForState(page, 'cluster-run', /^RUNNING/, 40);
     await page.getByLabel('Select run cluster-run').check();
-    const lossPlot = page.getByRole('img', { name: 'Train loss of the selected runs' });
+    const lossPlot = page.getByRole('img', { name: 'train loss per iteration of the selected runs' });
     await lossPlot.waitFor();
     const points = () =>
       lossPlot.evaluate((element) =>
@@ -246,7 +246,7 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
       );
     await page.waitForFunction(
       () => {
-        const element = document.querySelector('[aria-label="Train loss of the selected runs"]') as unknown as {
+        const element = document.querySelector('[aria-label="train loss per iteration of the selected runs"]') as unknown as {
           data?: { x: number[] }[];
         } | null;
         return (element?.data?.[0]?.x.length ?? 0) > 1;
@@ -264,7 +264,7 @@ describe.skipIf(unavailable !== null)('cluster pages against a real Slurm', () =
     // Every iteration's loss (log interval 1) is drawn once the last poll is in.
     await page.waitForFunction(
       (expected) => {
-        const element = document.querySelector('[aria-label="Train loss of the selected runs"]') as unknown as {
+        const element = document.querySelector('[aria-label="train loss per iteration of the selected runs"]') as unknown as {
           data?: { x: number[] }[];
         } | null;
         return (element?.data?.[0]?.x.length ?? 0) === expected;

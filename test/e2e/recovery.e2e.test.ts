@@ -1,7 +1,8 @@
 // Recovery (issue 18, defect 5): the service is killed with SIGKILL in the middle of a run and started
 // again on the same home; the open tab reconnects by itself (same port and token), shows the run as
 // interrupted, and Resume on the Runs page finishes it with every iteration's point, none twice.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { openBrowser, openPage, screenshot, serve, type Browser, type Served } from './harness.ts';
 
@@ -67,15 +68,20 @@ it('kill -9 mid-run, restart: the same tab reconnects and Resume completes the r
     },
   );
   await expect(log.innerText()).resolves.toContain('resumed crash-run');
-  // Every iteration of 3 epochs x 6 once, in order, and the 3 val losses: nothing lost, nothing twice.
+  // Every iteration of the 3 epochs once, in order, and the val loss of the last epoch (the demo recipe
+  // validates every 5 epochs and at the last one): nothing lost, nothing twice.
+  const trainVideos = readFileSync(join(home, 'datasets', 'demo', 'train.txt'), 'utf8')
+    .trim()
+    .split('\n').length;
+  const perEpoch = Math.ceil(trainVideos / 8); // the demo recipe's batch size
   const traces = await page
     .getByTestId('loss-chart')
     .evaluate((element) =>
       (element as unknown as { data: { name: string; x: ArrayLike<number> }[] }).data.map((t) => [t.name, Array.from(t.x)]),
     );
-  const iterations = Array.from({ length: 18 }, (_, i) => i + 1);
+  const iterations = Array.from({ length: 3 * perEpoch }, (_, i) => i + 1);
   expect(traces).toContainEqual(['train loss', iterations]);
-  expect(traces).toContainEqual(['val loss', [6, 12, 18]]);
+  expect(traces).toContainEqual(['val loss', [3 * perEpoch]]);
   await openPage(page, 'Runs & checkpoints');
   await expect(row.innerText()).resolves.toMatch(/completed[\s\S]*3\/3/);
   await screenshot(page, 'recovery-resumed-run');
